@@ -1,0 +1,42 @@
+"""Presets: named variant sets kept as data (``presets/*.json``), not code.
+
+Each file is ``{"description": str, "variants": [...]}`` in exactly the format ``--variants``
+accepts, so ``python -m core presets NAME > f.json`` round-trips. Add a preset by adding a file.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from core.errors import InvalidVariant
+from core.preprocess.variant import Variant, variants_from_obj
+
+PRESET_DIR = Path(__file__).with_name("presets")
+
+
+@lru_cache(maxsize=None)
+def _load(name: str) -> tuple[str, tuple[Variant, ...]]:
+    data = json.loads((PRESET_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    return data.get("description", ""), tuple(variants_from_obj(data))
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+
+
+def preset_description(name: str) -> str:
+    _check(name)
+    return _load(name)[0]
+
+
+def get_preset(name: str) -> list[Variant]:
+    """The preset's variants (reference first) as a fresh list."""
+    _check(name)
+    return list(_load(name)[1])
+
+
+def _check(name: str) -> None:
+    if name not in preset_names():
+        raise InvalidVariant(f"Unknown preset {name!r}; available: {', '.join(preset_names())}.")
