@@ -1,0 +1,1 @@
+"""Inspection: one batched forward per input and variant set; statistics and similarities."""

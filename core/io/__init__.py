@@ -1,0 +1,27 @@
+"""Input decoding with limits and clear errors: images (core.io.image) and sounds (core.io.audio)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.errors import UnsupportedInput
+from core.signal import Signal
+
+
+def load_input(source: bytes | str | Path, name: str | None = None) -> Signal:
+    """Decode an image or a sound, chosen by the content's magic bytes (the name only as a hint)."""
+    from core.io.audio import decode_audio, looks_like_audio
+    from core.io.image import decode_image
+
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise UnsupportedInput(f"No such file: {path}." if not path.exists() else f"{path} is not a file.")
+        with path.open("rb") as f:
+            head = f.read(64)
+        name = name or path.name
+    else:
+        head = bytes(source[:64])
+    if looks_like_audio(head):
+        return decode_audio(source, name=name)
+    return decode_image(source, name=name)

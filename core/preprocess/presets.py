@@ -7,7 +7,7 @@ accepts, so ``python -m core presets NAME > f.json`` round-trips. Add a preset b
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from core.errors import InvalidVariant
@@ -16,7 +16,7 @@ from core.preprocess.variant import Variant, variants_from_obj
 PRESET_DIR = Path(__file__).with_name("presets")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str) -> tuple[str, tuple[Variant, ...]]:
     data = json.loads((PRESET_DIR / f"{name}.json").read_text(encoding="utf-8"))
     return data.get("description", ""), tuple(variants_from_obj(data))

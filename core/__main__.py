@@ -1,0 +1,160 @@
+"""Command line: ``python -m core inspect|presets|models|sweep``.
+
+A refused input (any PrepscopeError) exits with status 2 and one line ``error: <message>`` on
+stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from core.errors import InvalidVariant, PrepscopeError
+
+
+def _variants_arg(args: argparse.Namespace, default_preset: str) -> list:
+    from core.preprocess.presets import get_preset
+    from core.preprocess.variant import variants_from_json
+
+    if args.variants:
+        path = Path(args.variants)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) else e
+            raise InvalidVariant(f"Cannot read variant file {path}: {reason}.") from None
+        return variants_from_json(text)
+    return get_preset(args.preset or default_preset)
+
+
+def _write_json(path: str, data: dict) -> None:
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    if path == "-":
+        print(text)
+        return
+    try:
+        Path(path).write_text(text + "\n", encoding="utf-8")
+    except OSError as e:
+        raise PrepscopeError(f"Cannot write {path}: {e.strerror}.") from None
+
+
+def format_table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def inspect_table(result) -> str:
+    """The human-readable inspect summary: one row per variant, the reference first."""
+    ref = result.reference
+    ref_top5 = {p.index for p in ref.top5}
+    rows = []
+    for v in result.variants:
+        head, stem = v.layers[-1], v.layers[0]
+        rows.append([
+            v.name + (" (ref)" if v is ref else ""),
+            v.top5[0].label,
+            f"{v.top5[0].prob:.3f}",
+            "yes" if v.top5[0].index == ref.top5[0].index else "no",
+            f"{len(ref_top5 & {p.index for p in v.top5})}/5",
+            f"{head.similarity:.3f}",
+            "-" if head.cka is None else f"{head.cka:.3f}",
+            "-" if stem.bn_shift is None else f"{stem.bn_shift:.2f}",
+        ])
+    header = ["variant", "top-1", "conf", "same top-1", "top-5 overlap", "cos(head)", "CKA(head)", "BN-shift(stem)"]
+    return format_table(rows, header)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from core.inspect.engine import inspect
+    from core.io import load_input
+    from core.models import load_model
+
+    variants = _variants_arg(args, "channels")
+    signal = load_input(args.path)
+    model = load_model(args.model, args.weights)
+    result = inspect(signal, variants, model)
+    prov = result.provenance
+    print(f"input: {prov.get('name', args.path)}  digest {prov.get('digest')}  model: {model.description}")
+    print(inspect_table(result))
+    print("cos(head): cosine of pooled head features vs the reference; CKA: linear CKA over positions; "
+          "BN-shift: symmetric Gaussian KL to the stem BatchNorm's training statistics.")
+    if args.json:
+        _write_json(args.json, result.to_dict())
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from core.preprocess.presets import get_preset, preset_description, preset_names
+    from core.preprocess.variant import variants_to_dict
+
+    if args.name:
+        data = {"description": preset_description(args.name), **variants_to_dict(get_preset(args.name))}
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return 0
+    for name in preset_names():
+        vs = get_preset(name)
+        print(f"{name:16s} {len(vs):2d} variants  {preset_description(name)}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from core.models import model_names
+
+    notes = {"efficientnet_lite0": "ImageNet-pretrained (offline weights), default",
+             "resnet18": "random init: untrained baseline", "mobilenet_v3_small": "random init: untrained baseline"}
+    for name in model_names():
+        print(f"{name:20s} {notes.get(name, '')}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from core.models import model_names
+
+    p = argparse.ArgumentParser(prog="python -m core", description="prepscope: what preprocessing does to a CNN.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ins = sub.add_parser("inspect", help="compare variants on one image or sound")
+    ins.add_argument("path", help="image (PNG, JPEG, GIF, BMP, TIFF, WebP) or sound (WAV, FLAC, OGG, MP3)")
+    g = ins.add_mutually_exclusive_group()
+    g.add_argument("--preset", help="named variant set (see `presets`); default: channels")
+    g.add_argument("--variants", metavar="FILE.json", help="variant set as JSON (format of `presets NAME`)")
+    ins.add_argument("--model", default="efficientnet_lite0", choices=model_names())
+    ins.add_argument("--weights", metavar="STATE_DICT.pth", help="local state_dict for the architecture")
+    ins.add_argument("--json", metavar="OUT", help="write the full result as JSON ('-' for stdout)")
+    ins.set_defaults(func=cmd_inspect)
+
+    pre = sub.add_parser("presets", help="list presets, or print one as JSON")
+    pre.add_argument("name", nargs="?")
+    pre.set_defaults(func=cmd_presets)
+
+    mod = sub.add_parser("models", help="list registered models")
+    mod.set_defaults(func=cmd_models)
+
+    try:
+        from core.evaluate.cli import add_sweep_arguments, run_sweep
+    except ImportError:
+        pass
+    else:
+        sw = sub.add_parser("sweep", help="accuracy of each variant on a labelled dataset")
+        add_sweep_arguments(sw)
+        sw.set_defaults(func=run_sweep)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except PrepscopeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,348 @@
+"""The inspection engine: one input, a variant set, one batched forward, everything worth showing.
+
+For each variant: top-5 ImageNet predictions, per named layer (stem, every stage, head) the feature
+map (average-pooled to at most 56x56, float16), activation statistics, similarity to the reference
+variant (cosine of pooled features and linear CKA over spatial positions) and ``bn_shift``.
+
+Statistics of a layer's output y for one variant (all over channels and positions):
+``mean``, ``std``, ``min``, ``max``; ``zero_fraction`` = share of values exactly 0;
+``saturated_fraction`` = share at the clipping ceiling of the layer's activation (ReLU6: 6; 0 for
+layers without a ceiling); ``dead_channel_fraction`` = share of channels with no positive value
+(all zero after a ReLU); ``l2_norm`` = Euclidean norm of the whole map.
+
+``bn_shift`` measures how far a preprocessing pushes a layer from the distribution the network was
+trained on. For the layer's last BatchNorm, each channel's input is summarized by its spatial mean
+mu and variance s2 for this image, and compared with the BatchNorm's running mean m and variance v
+(the training statistics) by the symmetric Kullback-Leibler divergence of two Gaussians,
+``0.5 * ((s2 + (mu - m)^2) / v + (v + (mu - m)^2) / s2) - 1`` (BatchNorm's eps added to both
+variances), averaged over channels. 0 means "looks like training data on average"; one image's
+spatial statistics never match dataset statistics exactly, so compare variants with the reference
+rather than reading the absolute value.
+
+Concurrency: a ``LoadedModel`` is shared. A forward holds the model's lock; BatchNorm inputs are
+read through forward pre-hooks registered inside that lock and removed in ``finally``, so no hook
+survives a request and no weight or module is changed.
+"""
+
+from __future__ import annotations
+
+import platform
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.models.registry import LoadedModel, Segment
+from core.preprocess.pipeline import Prepared, prepare
+from core.preprocess.variant import Variant
+from core.signal import Signal
+
+STATS = ("mean", "std", "min", "max", "zero_fraction", "saturated_fraction", "dead_channel_fraction", "l2_norm")
+MAP_SIDE = 56
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class Prediction:
+    label: str
+    index: int
+    prob: float
+
+
+@dataclass
+class LayerResult:
+    name: str
+    mean: float
+    std: float
+    min: float
+    max: float
+    zero_fraction: float
+    saturated_fraction: float
+    dead_channel_fraction: float
+    l2_norm: float
+    similarity: float
+    cka: float | None
+    bn_shift: float | None
+    fmap: np.ndarray | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in ("name", *STATS, "similarity", "cka", "bn_shift")}
+        return d
+
+
+@dataclass
+class VariantResult:
+    variant: Variant
+    display: np.ndarray
+    top5: list[Prediction]
+    layers: list[LayerResult]
+    pooled: np.ndarray
+
+    @property
+    def name(self) -> str:
+        return self.variant.name
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.variant.name,
+            "spec": self.variant.to_dict(),
+            "top5": [p.__dict__ for p in self.top5],
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+
+@dataclass
+class InspectResult:
+    model: str
+    model_description: str
+    provenance: dict
+    layer_names: list[str]
+    variants: list[VariantResult]
+    seconds: float
+
+    @property
+    def reference(self) -> VariantResult:
+        return self.variants[0]
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "model_description": self.model_description,
+            "input": self.provenance,
+            "versions": versions(),
+            "seconds": round(self.seconds, 4),
+            "variants": [v.to_dict() for v in self.variants],
+        }
+
+
+def versions() -> dict:
+    import timm
+    import torchvision
+
+    import core
+
+    return {"prepscope": core.__version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "timm": timm.__version__, "numpy": np.__version__, "python": platform.python_version()}
+
+
+@dataclass
+class _Run:
+    """Everything about one variant that does not depend on the other variants (cacheable)."""
+
+    display: np.ndarray
+    probs: np.ndarray
+    stats: list[dict]
+    pooled_per_layer: list[np.ndarray]
+    fmaps: list[np.ndarray]
+    bn_shift: list[float | None]
+    pooled: np.ndarray
+
+
+class RunCache:
+    """Thread-safe LRU of per-variant runs keyed by (input digest, variant spec, model name).
+
+    The key ignores the variant's name: renaming does not recompute, and editing one variant of a
+    set recomputes only that one.
+    """
+
+    def __init__(self, max_entries: int = 64) -> None:
+        self.max_entries = max_entries
+        self._data: OrderedDict[tuple, _Run] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple) -> _Run | None:
+        with self._lock:
+            run = self._data.get(key)
+            if run is None:
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return run
+
+    def put(self, key: tuple, run: _Run) -> None:
+        with self._lock:
+            self._data[key] = run
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def _layer_stats(y: torch.Tensor, saturation: float | None) -> list[dict]:
+    """Per-sample statistics of a (V,C,h,w) activation."""
+    v, c = y.shape[:2]
+    flat = y.reshape(v, -1)
+    per_channel_max = y.reshape(v, c, -1).amax(dim=2)
+    sat = (flat >= saturation - 1e-6).float().mean(1) if saturation is not None else torch.zeros(v)
+    cols = {
+        "mean": flat.mean(1),
+        "std": flat.std(1, unbiased=False),
+        "min": flat.amin(1),
+        "max": flat.amax(1),
+        "zero_fraction": (flat == 0).float().mean(1),
+        "saturated_fraction": sat,
+        "dead_channel_fraction": (per_channel_max <= 0).float().mean(1),
+        "l2_norm": flat.double().norm(dim=1).float(),
+    }
+    return [{k: float(cols[k][i]) for k in STATS} for i in range(v)]
+
+
+def _bn_shift(x: torch.Tensor, bn: torch.nn.BatchNorm2d) -> torch.Tensor:
+    """Symmetric Gaussian KL of per-channel input statistics vs running statistics, per sample."""
+    mu = x.mean(dim=(2, 3))
+    s2 = x.var(dim=(2, 3), unbiased=False) + bn.eps
+    m = bn.running_mean[None]
+    v = bn.running_var[None] + bn.eps
+    d2 = (mu - m) ** 2
+    kl = 0.5 * ((s2 + d2) / v + (v + d2) / s2) - 1.0
+    return kl.mean(dim=1)
+
+
+def _pool_map(y: torch.Tensor) -> torch.Tensor:
+    k = max(1, -(-max(y.shape[-2:]) // MAP_SIDE))
+    return F.avg_pool2d(y, k, ceil_mode=True) if k > 1 else y
+
+
+def _forward(model: LoadedModel, batch: torch.Tensor) -> tuple[list[dict], torch.Tensor, torch.Tensor]:
+    """Run a batch; collect per layer: stats, pooled channels, small maps and BN shift."""
+    per_layer: list[dict] = []
+    bn_inputs: dict[int, torch.Tensor] = {}
+
+    def on_layer(seg: Segment, y: torch.Tensor) -> None:
+        shift = _bn_shift(bn_inputs.pop(id(seg.norm)), seg.norm) if id(seg.norm) in bn_inputs else None
+        per_layer.append({
+            "stats": _layer_stats(y, seg.saturation),
+            "pooled": y.mean(dim=(2, 3)),
+            "fmap": _pool_map(y).to(torch.float16),
+            "bn_shift": shift,
+        })
+
+    with model.lock:
+        handles = []
+        try:
+            for seg in model.segments:
+                if seg.norm is not None:
+                    def hook(mod, args, key=id(seg.norm)):
+                        bn_inputs[key] = args[0].detach()
+                    handles.append(seg.norm.register_forward_pre_hook(hook))
+            pooled, logits = model.run(batch, on_layer)
+        finally:
+            for h in handles:
+                h.remove()
+    return per_layer, pooled, logits
+
+
+def _compute_runs(model: LoadedModel, prepared: Sequence[Prepared]) -> list[_Run]:
+    groups: dict[tuple, list[int]] = {}
+    for i, p in enumerate(prepared):
+        groups.setdefault(tuple(p.tensor.shape), []).append(i)
+    runs: list[_Run | None] = [None] * len(prepared)
+    for idx in groups.values():
+        batch = torch.stack([prepared[i].tensor for i in idx]).contiguous(memory_format=torch.channels_last)
+        per_layer, pooled, logits = _forward(model, batch)
+        probs = logits.float().softmax(dim=1).numpy()
+        for j, i in enumerate(idx):
+            runs[i] = _Run(
+                display=prepared[i].display,
+                probs=probs[j],
+                stats=[layer["stats"][j] for layer in per_layer],
+                pooled_per_layer=[layer["pooled"][j].numpy().copy() for layer in per_layer],
+                fmaps=[layer["fmap"][j].numpy().copy() for layer in per_layer],
+                bn_shift=[None if layer["bn_shift"] is None else float(layer["bn_shift"][j]) for layer in per_layer],
+                pooled=pooled[j].numpy().copy(),
+            )
+    return runs  # type: ignore[return-value]
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a64, b64 = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
+    na, nb = np.linalg.norm(a64), np.linalg.norm(b64)
+    if na == 0 or nb == 0:
+        return 1.0 if na == nb else 0.0
+    return float(np.clip(a64 @ b64 / (na * nb), -1.0, 1.0))
+
+
+def linear_cka(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Linear CKA between two (C,h,w) maps, positions as examples and channels as features.
+
+    ``CKA = ||Xc^T Yc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F)`` with column-centered (positions x
+    channels) matrices (Kornblith et al., 2019). None when the spatial sizes differ.
+    """
+    if x.shape[1:] != y.shape[1:]:
+        return None
+    X = x.reshape(x.shape[0], -1).T.astype(np.float64)
+    Y = y.reshape(y.shape[0], -1).T.astype(np.float64)
+    X -= X.mean(0)
+    Y -= Y.mean(0)
+    if X.shape[0] < X.shape[1]:  # fewer positions than channels: Gram form is cheaper
+        kx, ky = X @ X.T, Y @ Y.T
+        num, den = (kx * ky).sum(), np.linalg.norm(kx) * np.linalg.norm(ky)
+    else:
+        num = np.linalg.norm(X.T @ Y) ** 2
+        den = np.linalg.norm(X.T @ X) * np.linalg.norm(Y.T @ Y)
+    if den == 0:
+        return 1.0 if np.array_equal(X, Y) else 0.0
+    return float(num / den)
+
+
+def inspect(
+    signal: Signal,
+    variants: Sequence[Variant],
+    model: LoadedModel,
+    *,
+    cache: RunCache | None = None,
+    progress: Progress | None = None,
+) -> InspectResult:
+    """Preprocess ``signal`` under every variant, run one batched forward, and compare with variants[0]."""
+    t0 = time.perf_counter()
+    if not variants:
+        raise ValueError("inspect needs at least one variant")
+    report = progress or (lambda f, m: None)
+    keys = [(signal.digest, v.spec_key(), model.name, model.description) for v in variants]
+    runs: list[_Run | None] = [cache.get(k) if cache is not None else None for k in keys]
+    todo = [i for i, r in enumerate(runs) if r is None]
+    if todo:
+        report(0.05, f"Preprocessing {len(todo)} variant(s)")
+        prepared = prepare(signal, [variants[i] for i in todo], model.mean, model.std)
+        report(0.4, f"Forward pass of {len(todo)} variant(s) through {model.name}")
+        for i, run in zip(todo, _compute_runs(model, prepared), strict=True):
+            runs[i] = run
+            if cache is not None:
+                cache.put(keys[i], run)
+    report(0.9, "Comparing with the reference")
+    ref = runs[0]
+    results = []
+    for v, run in zip(variants, runs, strict=True):
+        top = np.argsort(-run.probs)[:5]
+        layers = []
+        for li, name in enumerate(model.layers):
+            layers.append(LayerResult(
+                name=name,
+                **run.stats[li],
+                similarity=cosine(run.pooled_per_layer[li], ref.pooled_per_layer[li]),
+                cka=linear_cka(run.fmaps[li], ref.fmaps[li]),
+                bn_shift=run.bn_shift[li],
+                fmap=run.fmaps[li],
+            ))
+        results.append(VariantResult(
+            variant=v,
+            display=run.display,
+            top5=[Prediction(model.labels[int(i)], int(i), float(run.probs[i])) for i in top],
+            layers=layers,
+            pooled=run.pooled,
+        ))
+    report(1.0, "Done")
+    provenance = dict(signal.provenance)
+    provenance.setdefault("digest", signal.digest)
+    return InspectResult(model.name, model.description, provenance, list(model.layers), results,
+                         time.perf_counter() - t0)

@@ -1,0 +1,261 @@
+"""The batched preprocessing pipeline: Signal + Variants -> exactly what the network receives.
+
+Order, per variant: [sound -> spectrogram] -> channel strategy -> uint8 -> resize/fit -> degradations
+(at network size, in the listed order) -> normalization. Rules, documented once here:
+
+- Gray: luma of the encoded values, ``601`` = 0.299 R + 0.587 G + 0.114 B, ``709`` = 0.2126 R +
+  0.7152 G + 0.0722 B, ``mean`` = (R + G + B) / 3. A one-channel input is already gray.
+- ``rgb`` keeps color; a one-channel input is replicated (there is no color to keep).
+- ``colormap:<name>``: gray quantized to 256 levels indexes matplotlib's 256-entry table, before
+  resizing (as when a colormapped image is saved, then loaded and resized).
+- ``replicate``: gray is copied to three channels, then each channel is normalized with its own
+  statistics. ``conv-sum``: one channel normalized with the mean of the three means and stds, then
+  fed to the first conv with its weights summed over input channels (timm's adapt_input_conv for
+  one channel). By linearity that equals the original conv applied to the normalized channel copied
+  three times, which is how it is computed: the shared stem is never modified and the batch stays
+  uniform. With equal statistics per channel (the model's 0.5/0.5) conv-sum equals replicate;
+  with ImageNet statistics each first-layer filter f differs by ``g * a_f + b_f`` with
+  ``a_f = sum_c w_fc (1/s_c - 1/s)`` and ``b_f = sum_c w_fc (m/s - m_c/s_c)`` (``core.models.adapters``).
+- ``zero-pad``: gray normalized with channel 0's statistics goes to channel 0; channels 1 and 2
+  are zero after normalization (the training mean).
+- Resizing works on uint8 tensors (8 bits per channel). Torch: torchvision's resize (nearest,
+  nearest-exact, bilinear, bicubic) and ``F.interpolate(mode="area")``; PIL: Image.resize with the
+  named filter (``area`` is PIL's BOX). Fits: ``stretch`` to SxS; ``shorter-side+center-crop``
+  scales the shorter side to S then crops the center SxS; ``letterbox`` scales the longer side to S
+  and pads with black, centered.
+- Degradations: ``jpeg`` is a Pillow encode/decode at the quality (4:2:0 for color, gray JPEG for
+  one channel); ``noise`` adds N(0, s^2) with s^2 = mean(x^2) / 10^(snr/10) from a generator seeded
+  by the degradation's seed, clipped to [0, 1]; ``blur`` is a Gaussian of kernel 2*ceil(3 sigma)+1
+  with reflected borders; ``median`` takes the median of a size x size window with reflected borders.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision.transforms.v2.functional as TF
+from PIL import Image
+from torchvision.transforms import InterpolationMode
+
+from core.preprocess.variant import Blur, Jpeg, Median, Noise, Resize, Spectrogram, Variant
+from core.signal import Signal
+
+GRAY_WEIGHTS = {"601": (0.299, 0.587, 0.114), "709": (0.2126, 0.7152, 0.0722), "mean": (1 / 3, 1 / 3, 1 / 3)}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_TORCH_MODES = {
+    "nearest": InterpolationMode.NEAREST,
+    "nearest-exact": InterpolationMode.NEAREST_EXACT,
+    "bilinear": InterpolationMode.BILINEAR,
+    "bicubic": InterpolationMode.BICUBIC,
+}
+_PIL_MODES = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+    "area": Image.Resampling.BOX,
+    "hamming": Image.Resampling.HAMMING,
+}
+
+
+@dataclass(eq=False)
+class Prepared:
+    """One variant's network input: ``tensor`` (3,S,S) normalized; ``display`` (S,S,3) in [0,1]."""
+
+    variant: Variant
+    tensor: torch.Tensor
+    display: np.ndarray
+
+
+def normalization(variant: Variant, model_mean: Sequence[float], model_std: Sequence[float]) -> tuple:
+    """(mean, std) per channel that this variant's normalize setting selects."""
+    if variant.normalize == "model":
+        return tuple(model_mean), tuple(model_std)
+    if variant.normalize == "imagenet":
+        return IMAGENET_MEAN, IMAGENET_STD
+    return (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+
+
+def to_gray(rgb: np.ndarray, rule: str) -> np.ndarray:
+    """HxWx3 -> HxW luma by the named rule (float32)."""
+    w = np.asarray(GRAY_WEIGHTS[rule], dtype=np.float32)
+    return (rgb @ w).astype(np.float32)
+
+
+def colormap_lut(name: str) -> np.ndarray:
+    """matplotlib's colormap sampled at 256 levels: (256, 3) float32 in [0, 1]."""
+    from matplotlib import colormaps
+
+    return colormaps[name](np.linspace(0.0, 1.0, 256))[:, :3].astype(np.float32)
+
+
+def _to_uint8(a: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
+
+
+def source_image(signal: Signal, variant: Variant) -> np.ndarray:
+    """The image this variant starts from: the signal itself, or its spectrogram for a sound."""
+    if signal.audio is None:
+        return signal.array
+    from core.preprocess.spectrogram import compute_spectrogram
+
+    wave, sr = signal.audio
+    return compute_spectrogram(wave, sr, variant.spectrogram or Spectrogram())
+
+
+def channel_image(img: np.ndarray, variant: Variant) -> np.ndarray:
+    """Apply the channel strategy's pre-resize part: uint8 HxWx3 (rgb, colormap) or HxWx1 (gray)."""
+    if variant.strategy == "rgb":
+        rgb = img if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
+        return _to_uint8(rgb)
+    gray = img if img.ndim == 2 else to_gray(img, variant.gray)
+    g8 = _to_uint8(gray)
+    if variant.strategy == "colormap":
+        return _to_uint8(colormap_lut(variant.colormap)[g8])
+    return g8[..., None]
+
+
+def _target_size(h: int, w: int, r: Resize) -> tuple[int, int]:
+    s = r.size
+    if r.fit == "stretch":
+        return s, s
+    scale = s / min(h, w) if r.fit == "shorter-side+center-crop" else s / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def _resize_torch(x: torch.Tensor, hw: tuple[int, int], r: Resize) -> torch.Tensor:
+    if r.method == "area":
+        y = F.interpolate(x.float(), size=hw, mode="area")
+        return y.round_().clamp_(0, 255).to(torch.uint8)
+    return TF.resize(x, list(hw), interpolation=_TORCH_MODES[r.method], antialias=r.antialias)
+
+
+def _resize_pil(x: torch.Tensor, hw: tuple[int, int], r: Resize) -> torch.Tensor:
+    out = []
+    for im in x:
+        arr = im.permute(1, 2, 0).numpy()
+        pil = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
+        res = np.asarray(pil.resize((hw[1], hw[0]), resample=_PIL_MODES[r.method]))
+        out.append(torch.from_numpy(res.reshape(hw[0], hw[1], -1).copy()).permute(2, 0, 1))
+    return torch.stack(out)
+
+
+def resize_batch(x: torch.Tensor, r: Resize) -> torch.Tensor:
+    """Resize and fit a uint8 batch (N,C,H,W) to (N,C,S,S) with the variant's backend and method."""
+    h, w = x.shape[-2:]
+    hw = _target_size(h, w, r)
+    if hw != (h, w):
+        x = _resize_torch(x, hw, r) if r.backend == "torch" else _resize_pil(x, hw, r)
+    s = r.size
+    if r.fit == "shorter-side+center-crop":
+        top, left = (hw[0] - s) // 2, (hw[1] - s) // 2
+        x = x[..., top : top + s, left : left + s]
+    elif r.fit == "letterbox":
+        pad_h, pad_w = s - hw[0], s - hw[1]
+        x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2), value=0)
+    return x.contiguous()
+
+
+def _jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
+    arr = _to_uint8(x.permute(1, 2, 0).numpy())
+    pil = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
+    buf = io.BytesIO()
+    pil.save(buf, format="JPEG", quality=quality)
+    buf.seek(0)
+    back = np.asarray(Image.open(buf).convert(pil.mode), dtype=np.float32) / 255.0
+    return torch.from_numpy(back.reshape(arr.shape)).permute(2, 0, 1).contiguous()
+
+
+def _median(x: torch.Tensor, size: int) -> torch.Tensor:
+    p = size // 2
+    c, h, w = x.shape
+    padded = F.pad(x[None], (p, p, p, p), mode="reflect")
+    patches = F.unfold(padded, size)  # (1, C*size*size, H*W)
+    return patches.view(c, size * size, h * w).median(dim=1).values.view(c, h, w)
+
+
+def degrade(x: torch.Tensor, steps: Sequence) -> torch.Tensor:
+    """Apply degradations in order to one float image (C,S,S) in [0,1]."""
+    for d in steps:
+        if isinstance(d, Jpeg):
+            x = _jpeg(x, d.quality)
+        elif isinstance(d, Noise):
+            power = float((x.double() ** 2).mean())
+            sigma = math.sqrt(power / 10 ** (d.snr_db / 10))
+            gen = torch.Generator().manual_seed(d.seed)
+            x = (x + sigma * torch.randn(x.shape, generator=gen)).clamp_(0, 1)
+        elif isinstance(d, Blur):
+            k = 2 * math.ceil(3 * d.sigma) + 1
+            k = min(k, 2 * (min(x.shape[-2:]) // 2) - 1)
+            x = TF.gaussian_blur(x, [k, k], [d.sigma, d.sigma])
+        elif isinstance(d, Median):
+            x = _median(x, d.size)
+    return x
+
+
+def finalize(x: torch.Tensor, variant: Variant, mean: Sequence[float], std: Sequence[float]) -> tuple:
+    """(C,S,S) float in [0,1] -> (normalized (3,S,S), display (S,S,3)) by the channel strategy."""
+    m = torch.tensor(mean, dtype=torch.float32)[:, None, None]
+    s = torch.tensor(std, dtype=torch.float32)[:, None, None]
+    strategy = variant.strategy
+    if x.shape[0] == 3:
+        return (x - m) / s, x.permute(1, 2, 0).numpy()
+    g = x[0:1]
+    if strategy == "replicate":
+        x3 = g.expand(3, -1, -1)
+        return (x3 - m) / s, x3.permute(1, 2, 0).numpy().copy()
+    if strategy == "conv-sum":
+        one = (g - m.mean()) / s.mean()
+        return one.expand(3, -1, -1).contiguous(), g.expand(3, -1, -1).permute(1, 2, 0).numpy().copy()
+    # zero-pad: channel 0 carries gray, channels 1-2 sit at the training mean (0 after normalization)
+    norm = torch.zeros(3, *g.shape[1:])
+    norm[0] = (g[0] - m[0]) / s[0]
+    disp = torch.cat([g, m[1:].expand(2, *g.shape[1:])]).permute(1, 2, 0).numpy().copy()
+    return norm, disp
+
+
+def prepare(signal: Signal, variants: Sequence[Variant], mean: Sequence[float], std: Sequence[float]) -> list[Prepared]:
+    """Preprocess one input under V variants, resizing same-shaped inputs with one batched call."""
+    sources: dict[str, np.ndarray] = {}
+    pre: list[np.ndarray] = []
+    for v in variants:
+        key = "" if signal.audio is None else (v.spectrogram or Spectrogram()).to_json()
+        if key not in sources:
+            sources[key] = source_image(signal, v)
+        pre.append(channel_image(sources[key], v))
+    groups: dict[tuple, list[int]] = {}
+    for i, (v, a) in enumerate(zip(variants, pre, strict=True)):
+        groups.setdefault((v.resize, a.shape), []).append(i)
+    resized: list[torch.Tensor | None] = [None] * len(variants)
+    for (r, _), idx in groups.items():
+        batch = torch.stack([torch.from_numpy(pre[i]).permute(2, 0, 1) for i in idx])
+        for i, out in zip(idx, resize_batch(batch, r), strict=True):
+            resized[i] = out
+    result = []
+    for v, x8 in zip(variants, resized, strict=True):
+        x = degrade(x8.float() / 255.0, v.degrade)
+        vm, vs = normalization(v, mean, std)
+        tensor, display = finalize(x, v, vm, vs)
+        result.append(Prepared(v, tensor.contiguous(), np.ascontiguousarray(display, dtype=np.float32)))
+    return result
+
+
+def prepare_many(
+    signals: Sequence[Signal], variant: Variant, mean: Sequence[float], std: Sequence[float]
+) -> torch.Tensor:
+    """Preprocess N inputs under one variant: (N,3,S,S) normalized, ready for a batched forward."""
+    vm, vs = normalization(variant, mean, std)
+    out = []
+    for sig in signals:
+        a = channel_image(source_image(sig, variant), variant)
+        x8 = resize_batch(torch.from_numpy(a).permute(2, 0, 1)[None], variant.resize)[0]
+        x = degrade(x8.float() / 255.0, variant.degrade)
+        out.append(finalize(x, variant, vm, vs)[0])
+    return torch.stack(out).contiguous()
