@@ -1,0 +1,209 @@
+"""Plotly figure builders for the result pages (no ``st.*`` calls; the pages display what these return).
+
+Feature maps are heatmaps in one ``make_subplots`` grid with hover values; statistics are lines per
+variant over the layers; the comparison measures are a variants x layers heatmap; a waveform is a
+min/max envelope so long sounds stay light in the browser.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+if TYPE_CHECKING:
+    from core.inspect.engine import InspectResult
+
+PALETTE = qualitative.Plotly + qualitative.D3
+ROW_PX = 150
+
+
+def feature_map_figure(
+    result: InspectResult, layer_index: int, channels: np.ndarray, *, diff: bool = False
+) -> go.Figure:
+    """A grid of heatmaps: one row per selected channel plus a last row with the mean over all
+    channels, one column per variant. Without ``diff`` each row has one color scale shared by all
+    variants; with ``diff`` the columns show variant minus reference (non-reference variants only,
+    blank where the spatial size differs) on a symmetric scale per row."""
+    variants = result.variants
+    ref_fmap = np.asarray(variants[0].layers[layer_index].fmap, dtype=np.float32)
+    shown = list(range(1, len(variants))) if diff else list(range(len(variants)))
+    rows = [(f"ch {int(c)}", int(c)) for c in channels] + [("mean", -1)]
+
+    def plane(vi: int, ch: int) -> np.ndarray | None:
+        fm = variants[vi].layers[layer_index].fmap
+        if fm is None:
+            return None
+        fm = np.asarray(fm, dtype=np.float32)
+        p = fm.mean(axis=0) if ch < 0 else fm[ch]
+        if diff:
+            r = ref_fmap.mean(axis=0) if ch < 0 else ref_fmap[ch]
+            return None if r.shape != p.shape else p - r
+        return p
+
+    fig = make_subplots(
+        rows=len(rows),
+        cols=len(shown),
+        subplot_titles=[f"{variants[vi].variant.name}" for vi in shown] + [""] * (len(shown) * (len(rows) - 1)),
+        horizontal_spacing=0.02,
+        vertical_spacing=min(0.03, 0.3 / max(len(rows), 1)),
+        row_titles=[label for label, _ in rows],
+    )
+    for r, (label, ch) in enumerate(rows, start=1):
+        planes = [plane(vi, ch) for vi in shown]
+        finite = [p for p in planes if p is not None]
+        if finite:
+            lo = float(min(p.min() for p in finite))
+            hi = float(max(p.max() for p in finite))
+        else:
+            lo, hi = 0.0, 1.0
+        if diff:
+            m = max(abs(lo), abs(hi), 1e-6)
+            lo, hi, scale = -m, m, "RdBu_r"
+        else:
+            hi = hi if hi > lo else lo + 1e-6
+            scale = "Viridis"
+        for c, (vi, p) in enumerate(zip(shown, planes, strict=True), start=1):
+            if p is None:
+                p = np.full((1, 1), np.nan, dtype=np.float32)
+            fig.add_trace(
+                go.Heatmap(
+                    z=p[::-1],
+                    zmin=lo,
+                    zmax=hi,
+                    colorscale=scale,
+                    showscale=c == len(shown),
+                    colorbar={
+                        "len": 1.0 / len(rows),
+                        "y": 1 - (r - 0.5) / len(rows),
+                        "thickness": 10,
+                        "tickfont": {"size": 9},
+                    },
+                    hovertemplate=(
+                        f"{variants[vi].variant.name}<br>{label}<br>x=%{{x}} y=%{{y}}<br>"
+                        + ("Δ" if diff else "value")
+                        + "=%{z:.4f}<extra></extra>"
+                    ),
+                    name=f"{variants[vi].variant.name} {label}",
+                ),
+                row=r,
+                col=c,
+            )
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, scaleanchor=None)
+    fig.update_layout(
+        height=max(260, ROW_PX * len(rows) + 60),
+        margin={"l": 10, "r": 60, "t": 40, "b": 10},
+        title={"text": ("Δ vs reference — " if diff else "") + result.layer_names[layer_index], "font": {"size": 14}},
+    )
+    return fig
+
+
+def statistics_figure(table: pd.DataFrame, layer_names: list[str], measures: list[str] | None = None) -> go.Figure:
+    """One small line chart per statistic / measure (x: layer in network order, y: value, one line per
+    variant) from the long table built by ``components.results.layer_table``."""
+    from components.results import COMPARISON_MEASURES
+    from core.inspect.engine import STATS
+
+    measures = list(measures or (*STATS, *COMPARISON_MEASURES))
+    cols = 2
+    nrows = math.ceil(len(measures) / cols)
+    fig = make_subplots(rows=nrows, cols=cols, subplot_titles=measures, vertical_spacing=0.3 / max(nrows, 1) + 0.02)
+    variants = list(dict.fromkeys(table["variant"]))
+    for mi, measure in enumerate(measures):
+        r, c = mi // cols + 1, mi % cols + 1
+        for vi, name in enumerate(variants):
+            sub = table[table["variant"] == name].set_index("layer").reindex(layer_names)
+            fig.add_trace(
+                go.Scatter(
+                    x=layer_names,
+                    y=sub[measure].to_numpy(dtype=float),
+                    mode="lines+markers",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=mi == 0,
+                    line={"color": PALETTE[vi % len(PALETTE)], "width": 2},
+                    marker={"size": 5},
+                    hovertemplate=f"{name}<br>%{{x}}<br>{measure}=%{{y:.4g}}<extra></extra>",
+                ),
+                row=r,
+                col=c,
+            )
+    fig.update_xaxes(tickfont={"size": 9})
+    fig.update_layout(
+        height=230 * nrows + 80,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
+    )
+    return fig
+
+
+def measures_heatmap(result: InspectResult) -> go.Figure:
+    """Variants x layers heatmaps of similarity (cosine), CKA and BN shift stacked vertically, with the
+    value written in every cell."""
+    from components.results import COMPARISON_MEASURES, measure_matrix
+
+    names = [v.variant.name for v in result.variants]
+    fig = make_subplots(rows=3, cols=1, subplot_titles=list(COMPARISON_MEASURES), vertical_spacing=0.12)
+    for r, measure in enumerate(COMPARISON_MEASURES, start=1):
+        m = measure_matrix(result, measure)
+        z = m.to_numpy(dtype=float)
+        bounded = measure != "bn_shift"
+        fig.add_trace(
+            go.Heatmap(
+                z=z,
+                x=list(result.layer_names),
+                y=names,
+                zmin=0.0 if bounded else None,
+                zmax=1.0 if bounded else None,
+                colorscale="Viridis" if bounded else "Magma",
+                text=np.vectorize(lambda x: "" if np.isnan(x) else f"{x:.2f}")(z) if z.size else z,
+                texttemplate="%{text}",
+                textfont={"size": 9},
+                showscale=False,
+                hovertemplate=f"%{{y}} · %{{x}}<br>{measure}=%{{z:.4f}}<extra></extra>",
+            ),
+            row=r,
+            col=1,
+        )
+        fig.update_yaxes(autorange="reversed", row=r, col=1)
+    fig.update_layout(height=3 * (40 + 26 * len(names)) + 120, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig
+
+
+def decimate_envelope(waveform: np.ndarray, sr: int, max_points: int = 4000) -> tuple[np.ndarray, np.ndarray]:
+    """Reduce a waveform to at most ``max_points`` (time in seconds, amplitude) pairs by keeping the
+    minimum and maximum of each block, so peaks survive. Short waveforms are returned unchanged."""
+    w = np.asarray(waveform, dtype=np.float32).reshape(-1)
+    n = len(w)
+    t = np.arange(n, dtype=np.float64) / float(sr)
+    if n <= max_points:
+        return t, w
+    blocks = max(1, max_points // 2)
+    edges = np.linspace(0, n, blocks + 1).astype(int)
+    lo = np.minimum.reduceat(w, edges[:-1])
+    hi = np.maximum.reduceat(w, edges[:-1])
+    centers = (edges[:-1] + edges[1:]) / 2.0 / float(sr)
+    times = np.repeat(centers, 2)
+    values = np.empty(2 * blocks, dtype=np.float32)
+    values[0::2], values[1::2] = lo, hi
+    return times, values
+
+
+def waveform_figure(waveform: np.ndarray, sr: int, max_points: int = 4000) -> go.Figure:
+    """The waveform as a plotly line over time (decimated to a min/max envelope for long sounds)."""
+    t, y = decimate_envelope(waveform, sr, max_points)
+    fig = go.Figure(go.Scatter(x=t, y=y, mode="lines", line={"width": 1}, name="waveform"))
+    fig.update_layout(
+        height=220,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis_title="time (s)",
+        yaxis_title="amplitude",
+        title={"text": f"Waveform · {len(np.ravel(waveform)) / sr:.2f} s at {sr} Hz", "font": {"size": 13}},
+    )
+    return fig

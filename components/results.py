@@ -1,0 +1,442 @@
+"""Result views shared by the Compare, Feature maps, Statistics and Audio pages.
+
+Pure helpers (no ``st.*`` calls: channel ranking, difference images, agreement, tables) come first
+and are unit-tested directly; the ``render_*`` functions below them only lay those results out.
+Every view takes an engine ``InspectResult``; the first variant is the reference.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from core.inspect.engine import InspectResult, VariantResult
+
+#: Columns per row of the side-by-side grid.
+GRID_COLUMNS = 4
+#: Layer-wise comparison measures the engine adds to the activation statistics.
+COMPARISON_MEASURES = ("similarity", "cka", "bn_shift")
+MEASURE_HELP = {
+    "similarity": "cosine of globally pooled features vs the reference (1 = same direction)",
+    "cka": "linear CKA over spatial positions vs the reference (1 = same representation; blank if sizes differ)",
+    "bn_shift": "symmetric Gaussian KL of per-channel statistics vs the layer's BatchNorm running statistics",
+}
+#: Identifying columns of the layer table (one row per variant and layer).
+TABLE_KEYS = ("variant", "variant_index", "layer", "layer_index")
+RANKING_RULE = "channels ranked once on the reference by mean activation (highest first)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure helpers
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How a variant's predictions agree with the reference's."""
+
+    same_top1: bool
+    top5_overlap: int
+
+    def sentence(self) -> str:
+        """One short line for the page, e.g. ``"same top-1 · top-5 overlap 4/5"``."""
+        first = "same top-1" if self.same_top1 else "different top-1"
+        return f"{first} · top-5 overlap {self.top5_overlap}/5"
+
+
+def agreement(variant: VariantResult, reference: VariantResult) -> Agreement:
+    """Compare a variant's predictions with the reference's: whether the top-1 class index is the same,
+    and how many of the reference's top-5 class indices also appear in the variant's top-5."""
+    mine = [p.index for p in variant.top5]
+    ref = [p.index for p in reference.top5]
+    same = bool(mine and ref and mine[0] == ref[0])
+    return Agreement(same_top1=same, top5_overlap=len(set(mine[:5]) & set(ref[:5])))
+
+
+def top1_text(variant: VariantResult) -> str:
+    """The visible top-1 line, e.g. ``"top-1: Egyptian cat (37.9%)"``."""
+    if not variant.top5:
+        return "top-1: (no prediction)"
+    p = variant.top5[0]
+    return f"top-1: {p.label} ({100 * p.prob:.1f}%)"
+
+
+def difference_map(display: np.ndarray, reference: np.ndarray) -> np.ndarray | None:
+    """Absolute difference of two displayed inputs, averaged over channels: ``|display - reference|``
+    as an (H, W) float32 array in [0, 1], or None when the two inputs do not have the same size (a
+    pixel-wise difference would then be meaningless)."""
+    a = np.asarray(display, dtype=np.float32)
+    b = np.asarray(reference, dtype=np.float32)
+    if a.shape[:2] != b.shape[:2]:
+        return None
+    if a.ndim == 2:
+        a = a[..., None]
+    if b.ndim == 2:
+        b = b[..., None]
+    return np.abs(a - b).mean(axis=2).astype(np.float32)
+
+
+def difference_maps(result: InspectResult) -> tuple[list[np.ndarray | None], float]:
+    """Difference images of every variant against the reference plus the shared upper bound of their
+    color scale (the largest difference over all variants, at least 1e-6 so a scale always exists).
+    The reference's own entry is None."""
+    ref = result.variants[0].display
+    maps: list[np.ndarray | None] = [None]
+    maps += [difference_map(v.display, ref) for v in result.variants[1:]]
+    peak = max((float(m.max()) for m in maps if m is not None), default=0.0)
+    return maps, max(peak, 1e-6)
+
+
+def colorize_difference(diff: np.ndarray, vmax: float) -> np.ndarray:
+    """Map a difference image to RGB with the 'magma' colormap on the shared scale [0, vmax]."""
+    from matplotlib import colormaps
+
+    scaled = np.clip(diff / max(vmax, 1e-6), 0.0, 1.0)
+    return colormaps["magma"](scaled)[..., :3].astype(np.float32)
+
+
+def rank_channels(reference_fmap: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` channels with the highest mean activation in the reference's (C, h, w)
+    feature map, highest first (ties broken by the lower index). Ranking once on the reference makes
+    the same channels line up across all variants."""
+    fmap = np.asarray(reference_fmap, dtype=np.float32)
+    if fmap.ndim != 3:
+        raise ValueError(f"expected a (C, h, w) feature map, got shape {fmap.shape}")
+    k = max(1, min(int(k), fmap.shape[0]))
+    means = fmap.reshape(fmap.shape[0], -1).mean(axis=1)
+    order = np.lexsort((np.arange(len(means)), -means))
+    return order[:k]
+
+
+def layer_table(result: InspectResult) -> pd.DataFrame:
+    """One row per (variant, layer) with every number the engine computed for that layer: the
+    activation statistics of ``core.inspect.engine.STATS`` and the comparison measures similarity,
+    cka and bn_shift (NaN where the engine gives none)."""
+    from core.inspect.engine import STATS
+
+    rows: list[dict[str, Any]] = []
+    for vi, v in enumerate(result.variants):
+        for li, layer in enumerate(v.layers):
+            row: dict[str, Any] = {"variant": v.variant.name, "variant_index": vi}
+            row.update(layer=layer.name, layer_index=li)
+            for name in (*STATS, *COMPARISON_MEASURES):
+                value = getattr(layer, name)
+                row[name] = float("nan") if value is None else float(value)
+            rows.append(row)
+    return pd.DataFrame(rows, columns=[*TABLE_KEYS, *STATS, *COMPARISON_MEASURES])
+
+
+def measure_matrix(result: InspectResult, measure: str) -> pd.DataFrame:
+    """A variants x layers table of one measure (a statistic or similarity / cka / bn_shift)."""
+    table = layer_table(result)
+    wide = table.pivot(index="variant", columns="layer", values=measure)
+    return wide.loc[[v.variant.name for v in result.variants], list(result.layer_names)]
+
+
+def summary_table(result: InspectResult) -> pd.DataFrame:
+    """Compact per-variant summary: agreement with the reference, mean and last-layer similarity and
+    CKA, and mean BN shift over layers."""
+    ref = result.variants[0]
+    rows = []
+    for v in result.variants:
+        a = agreement(v, ref)
+        sim = np.array([layer.similarity for layer in v.layers], dtype=float)
+        cka = np.array([np.nan if layer.cka is None else layer.cka for layer in v.layers], dtype=float)
+        bn = np.array([np.nan if layer.bn_shift is None else layer.bn_shift for layer in v.layers], dtype=float)
+        rows.append(
+            {
+                "variant": v.variant.name,
+                "top-1": f"{v.top5[0].label} ({100 * v.top5[0].prob:.1f}%)" if v.top5 else "",
+                "same top-1": a.same_top1,
+                "top-5 overlap": a.top5_overlap,
+                "mean similarity": _nanmean(sim),
+                "last-layer similarity": float(sim[-1]) if len(sim) else float("nan"),
+                "mean CKA": _nanmean(cka),
+                "mean BN shift": _nanmean(bn),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _nanmean(a: np.ndarray) -> float:
+    return float(np.nanmean(a)) if len(a) and not np.all(np.isnan(a)) else float("nan")
+
+
+def provenance_caption(result: InspectResult, input_label: str) -> str:
+    """The line under every view saying what produced its numbers: model, input and its digest."""
+    digest = result.provenance.get("digest", "")
+    names = ", ".join(v.variant.name for v in result.variants)
+    return (
+        f"Model **{result.model}** ({result.model_description}) · input **{input_label}**"
+        + (f" (digest `{digest}`)" if digest else "")
+        + f" · variants: {names} (reference: {result.variants[0].variant.name})"
+    )
+
+
+def specs_json(result: InspectResult) -> str:
+    """The variant set of a result as indented JSON (the format ``--variants`` reads)."""
+    return json.dumps({"variants": [v.variant.to_dict() for v in result.variants]}, indent=2, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------------
+
+
+def render_provenance(result: InspectResult, input_label: str) -> None:
+    """Caption with model, input and variants, plus an expander holding the exact variant specs and
+    the input's provenance."""
+    import streamlit as st
+
+    st.caption(provenance_caption(result, input_label))
+    with st.expander("What produced these numbers (variant specs, input provenance)"):
+        st.code(specs_json(result), language="json")
+        st.json(_jsonable(result.provenance), expanded=False)
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str))
+
+
+def render_variant_grid(result: InspectResult, *, columns: int = GRID_COLUMNS, show_difference: bool = True) -> None:
+    """Each variant's input as the network receives it, side by side (wrapping at ``columns`` per
+    row), with its top-1 line, top-5 table, agreement with the reference and, when sizes match, the
+    difference image against the reference on one shared scale."""
+    import streamlit as st
+
+    ref = result.variants[0]
+    diffs, vmax = difference_maps(result)
+    st.markdown(f"**Reference {top1_text(ref)}**")
+    for start in range(0, len(result.variants), columns):
+        cols = st.columns(columns)
+        for col, vi in zip(cols, range(start, min(start + columns, len(result.variants))), strict=False):
+            v = result.variants[vi]
+            with col:
+                role = "reference" if vi == 0 else agreement(v, ref).sentence()
+                st.image(np.clip(v.display, 0.0, 1.0), caption=f"{v.variant.name} — {role}", width="stretch")
+                st.markdown(f"**{top1_text(v)}**")
+                st.dataframe(_top5_frame(v), hide_index=True, width="stretch")
+                if show_difference and vi > 0:
+                    d = diffs[vi]
+                    if d is None:
+                        st.caption("No difference image: the input size differs from the reference.")
+                    else:
+                        st.image(
+                            colorize_difference(d, vmax),
+                            caption=f"|Δ| vs reference, mean {d.mean():.3f} (scale 0–{vmax:.3f})",
+                            width="stretch",
+                        )
+
+
+def _top5_frame(v: VariantResult) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"class": [p.label for p in v.top5], "probability": [round(100 * p.prob, 1) for p in v.top5]}
+    ).rename(columns={"probability": "prob. %"})
+
+
+def render_similarity_summary(result: InspectResult) -> None:
+    """Compact table of agreement and similarity per variant and a variants x layers heatmap of the
+    similarity (cosine), CKA and BN-shift measures."""
+    import streamlit as st
+
+    from components import charts
+
+    st.dataframe(summary_table(result), hide_index=True, width="stretch")
+    st.plotly_chart(charts.measures_heatmap(result), width="stretch", key="similarity_heatmap")
+    st.caption(" · ".join(f"**{m}**: {MEASURE_HELP[m]}" for m in COMPARISON_MEASURES))
+
+
+def render_feature_map_controls(result: InspectResult, *, prefix: str = "fm_") -> tuple[str, int, bool]:
+    """Widgets for the feature-map view (layer, number of channels, difference mode), persisted as
+    page options so a URL reproduces the view. Returns ``(layer, k, diff)``."""
+    import streamlit as st
+
+    from components import state
+
+    names = list(result.layer_names)
+    default_layer = names[len(names) // 2] if names else ""
+    stored = state.get_page_option(f"{prefix}layer", default_layer)
+    index = names.index(stored) if stored in names else names.index(default_layer)
+    c1, c2, c3 = st.columns([2, 2, 1])
+    layer = c1.selectbox("Layer", names, index=index, key=f"{prefix}layer_widget")
+    k_default = int(_as_int(state.get_page_option(f"{prefix}k", 6), 6))
+    k = c2.slider("Channels (top-k)", 1, 16, min(max(k_default, 1), 16), key=f"{prefix}k_widget")
+    diff = c3.toggle(
+        "Difference to reference",
+        value=_as_bool(state.get_page_option(f"{prefix}diff", False)),
+        key=f"{prefix}diff_widget",
+    )
+    state.set_page_option(f"{prefix}layer", layer)
+    state.set_page_option(f"{prefix}k", int(k))
+    state.set_page_option(f"{prefix}diff", bool(diff))
+    return layer, int(k), bool(diff)
+
+
+def _as_int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def render_feature_maps(result: InspectResult, layer: str, k: int, diff: bool, *, key: str = "fmaps") -> None:
+    """Top-k channels of one layer for every variant (ranked once on the reference) and their
+    channel average as plotly heatmaps with hover values; ``diff`` shows variant minus reference."""
+    import streamlit as st
+
+    from components import charts
+
+    li = list(result.layer_names).index(layer)
+    ref_fmap = result.variants[0].layers[li].fmap
+    if ref_fmap is None:
+        st.info(f"The engine kept no feature map for layer {layer}.")
+        return
+    if diff and len(result.variants) < 2:
+        st.info("Add a second variant to see differences to the reference.")
+        diff = False
+    channels = rank_channels(ref_fmap, k)
+    st.caption(
+        f"Layer **{layer}**: {RANKING_RULE}: channels {', '.join(map(str, channels.tolist()))}. "
+        + (
+            "Showing variant − reference, symmetric color scale per row."
+            if diff
+            else "One color scale per row (shared by all variants); last row: mean over all channels."
+        )
+    )
+    st.plotly_chart(charts.feature_map_figure(result, li, channels, diff=diff), width="stretch", key=key)
+
+
+def render_statistics(result: InspectResult, *, key: str = "stats") -> pd.DataFrame:
+    """Per layer x variant plotly charts of every activation statistic and comparison measure, and the
+    table of the same numbers. Returns the table (for downloads)."""
+    import streamlit as st
+
+    from components import charts
+
+    table = layer_table(result)
+    st.plotly_chart(charts.statistics_figure(table, list(result.layer_names)), width="stretch", key=f"{key}_chart")
+    st.dataframe(table.drop(columns=["variant_index"]), hide_index=True, width="stretch")
+    st.caption(" · ".join(f"**{m}**: {MEASURE_HELP[m]}" for m in COMPARISON_MEASURES))
+    return table
+
+
+def guarded(fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` and turn a PrepscopeError into an ``st.error`` with its message, stopping the page."""
+    import streamlit as st
+
+    from core.errors import PrepscopeError
+
+    try:
+        return fn()
+    except PrepscopeError as e:
+        st.error(str(e))
+        st.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Audio: spectrogram settings shared by all variants
+# ---------------------------------------------------------------------------------------------
+
+
+def shared_spectrogram(variants: list) -> tuple[Any, bool]:
+    """The spectrogram spec the form starts from (the reference's, or the default when it has none) and
+    whether all variants currently use that same spec."""
+    from core.preprocess.variant import Spectrogram
+
+    specs = [v.spectrogram or Spectrogram() for v in variants]
+    return specs[0], all(s == specs[0] for s in specs)
+
+
+def with_spectrogram(variants: list, spec: Any) -> list:
+    """The variant set with one spectrogram spec set on every variant (names and order kept)."""
+    return [v.replace(spectrogram=spec) for v in variants]
+
+
+def render_spectrogram_form(current: Any, *, key: str = "spec_form") -> Any | None:
+    """A form with one widget per Spectrogram field (choices, ranges and help taken from the field
+    metadata declared on the Variant types). Returns the new, validated Spectrogram when submitted,
+    None otherwise; a combination the spec refuses is shown as an error."""
+    import dataclasses
+
+    import streamlit as st
+
+    from core.errors import InvalidVariant
+    from core.preprocess.variant import Spectrogram
+
+    values: dict[str, Any] = {}
+    with st.form(key):
+        cols = st.columns(4)
+        for i, f in enumerate(dataclasses.fields(Spectrogram)):
+            meta, value, col = f.metadata, getattr(current, f.name), cols[i % 4]
+            wkey = f"{key}_{f.name}"
+            if "choices" in meta:
+                choices = list(meta["choices"])
+                values[f.name] = col.selectbox(f.name, choices, index=choices.index(value), help=meta["help"], key=wkey)
+            elif f.name == "fmax":
+                raw = col.number_input(
+                    "fmax (0 = Nyquist)", min_value=0.0, max_value=24000.0, value=float(value or 0.0),
+                    step=100.0, help=meta["help"], key=wkey,
+                )
+                values[f.name] = None if raw <= 0 else float(raw)
+            elif isinstance(value, tuple):
+                lo = col.number_input(f"{f.name} low", value=float(value[0]), help=meta["help"], key=f"{wkey}_lo")
+                hi = col.number_input(f"{f.name} high", value=float(value[1]), key=f"{wkey}_hi")
+                values[f.name] = (float(lo), float(hi))
+            elif isinstance(value, int) and not isinstance(value, bool):
+                values[f.name] = int(
+                    col.number_input(
+                        f.name, min_value=int(meta.get("min", 0)), max_value=int(meta.get("max", 10**6)),
+                        value=int(value), step=1, help=meta["help"], key=wkey,
+                    )
+                )
+            else:
+                values[f.name] = float(
+                    col.number_input(
+                        f.name, min_value=float(meta.get("min", -1e9)), max_value=float(meta.get("max", 1e9)),
+                        value=float(value), help=meta["help"], key=wkey,
+                    )
+                )
+        submitted = st.form_submit_button("Apply to all variants", type="primary")
+    if not submitted:
+        return None
+    try:
+        return Spectrogram(**values)
+    except InvalidVariant as e:
+        st.error(str(e))
+        return None
+
+
+def load_builtin_sound(label: str) -> None:
+    """Make a synthesized clip (``core.io.synth.sample_clip``) the shared input: through the shared
+    sample list when it offers the clip, else by handing its WAV encoding to the upload path.
+    Raises a PrepscopeError with the reason when the clip cannot be used."""
+    import io
+
+    import soundfile
+
+    from components import state
+    from core.errors import UnsupportedInput
+    from core.io import synth
+
+    name = f"{state.SOUND_PREFIX}{label}"
+    if name in state.sample_names():
+        state.set_sample(name)
+        return
+    wave, sr = synth.sample_clip(label).audio
+    buf = io.BytesIO()
+    soundfile.write(buf, np.asarray(wave, dtype=np.float32), int(sr), format="WAV", subtype="FLOAT")
+    message = state.handle_upload(f"{label}.wav", buf.getvalue(), f"builtin:{label}")
+    if message:
+        raise UnsupportedInput(message)

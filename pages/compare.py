@@ -1,0 +1,21 @@
+"""Compare: every variant's input as the network receives it, its predictions and how far it moves the
+network from the reference (agreement, difference image, similarity / CKA / BN shift per layer)."""
+
+import streamlit as st
+
+from components import exports, results, state
+
+st.title("Compare")
+st.caption("Each variant side by side as the network receives it; the first variant is the reference.")
+
+result = results.guarded(state.run_inspect)
+label = state.get_input_label()
+results.render_provenance(result, label)
+show_diff = st.toggle("Difference images against the reference", value=True, key="compare_diff")
+results.render_variant_grid(result, show_difference=show_diff)
+
+st.subheader("How far each variant moves the network")
+results.render_similarity_summary(result)
+
+st.subheader("Export")
+exports.render_downloads(result, label, table=results.layer_table(result), key="compare_export")

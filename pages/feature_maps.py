@@ -1,0 +1,16 @@
+"""Feature maps: the top-k channels of one layer for every variant, ranked once on the reference, with
+shared color scales per channel, the channel average and an optional difference to the reference."""
+
+import streamlit as st
+
+from components import exports, results, state
+
+st.title("Feature maps")
+st.caption("What one layer of the network sees for each variant; hover a map for its values.")
+
+result = results.guarded(state.run_inspect)
+label = state.get_input_label()
+results.render_provenance(result, label)
+layer, k, diff = results.render_feature_map_controls(result, prefix="fm_")
+results.render_feature_maps(result, layer, k, diff, key="fm_chart")
+exports.render_downloads(result, label, table=results.layer_table(result), key="fm_export")
