@@ -13,7 +13,7 @@ import copy
 from collections.abc import Sequence
 
 import torch
-from timm.layers import adapt_input_conv
+from timm.models._manipulate import adapt_input_conv
 from torch import nn
 
 

@@ -70,12 +70,12 @@ def _check_range(name: str, value: Any, lo: float | None, hi: float | None, inte
 class _Spec:
     """Mixin: dict round trip with validation for the frozen dataclasses below."""
 
-    kind: ClassVar[str] = ""
+    _tag: ClassVar[str] = ""  # degradations serialize their type as "kind"
 
     def to_dict(self) -> dict:
         out: dict[str, Any] = {}
-        if self.kind:
-            out["kind"] = self.kind
+        if self._tag:
+            out["kind"] = self._tag
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             v = getattr(self, f.name)
             if isinstance(v, _Spec):
@@ -90,7 +90,7 @@ class _Spec:
         if not isinstance(d, dict):
             _fail(f"{where} must be a JSON object; got {type(d).__name__}.")
         names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        d = {k: v for k, v in d.items() if not (k == "kind" and cls.kind)}
+        d = {k: v for k, v in d.items() if not (k == "kind" and cls._tag)}
         unknown = sorted(set(d) - names)
         if unknown:
             _fail(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(names))}.")
@@ -146,6 +146,7 @@ class Jpeg(_Spec):
     """JPEG encode/decode round trip (Pillow, 4:2:0 subsampling) at a quality."""
 
     kind: ClassVar[str] = "jpeg"
+    _tag: ClassVar[str] = "jpeg"
     quality: int = field(default=75, metadata=_meta("JPEG quality (1 worst, 95 best).", min=1, max=95))
 
     def __post_init__(self) -> None:
@@ -157,6 +158,7 @@ class Noise(_Spec):
     """Additive white Gaussian noise at a signal-to-noise ratio (dB, against the image's power)."""
 
     kind: ClassVar[str] = "noise"
+    _tag: ClassVar[str] = "noise"
     snr_db: float = field(default=20.0, metadata=_meta("Signal-to-noise ratio in dB.", min=-10.0, max=60.0))
     seed: int = field(default=0, metadata=_meta("Noise seed (same seed, same noise).", min=0, max=2**31 - 1))
 
@@ -170,6 +172,7 @@ class Blur(_Spec):
     """Gaussian blur with a standard deviation in pixels (kernel 2*ceil(3 sigma)+1)."""
 
     kind: ClassVar[str] = "blur"
+    _tag: ClassVar[str] = "blur"
     sigma: float = field(default=1.0, metadata=_meta("Standard deviation in pixels.", min=0.1, max=10.0))
 
     def __post_init__(self) -> None:
@@ -181,6 +184,7 @@ class Median(_Spec):
     """Median filter (denoising) over a square window of odd size."""
 
     kind: ClassVar[str] = "median"
+    _tag: ClassVar[str] = "median"
     size: int = field(default=3, metadata=_meta("Window side (odd).", min=3, max=9, step=2))
 
     def __post_init__(self) -> None:
