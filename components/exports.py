@@ -27,10 +27,10 @@ PNG_DPI = 100
 
 def result_json(result: InspectResult, input_label: str | None = None) -> bytes:
     """The full result as indented UTF-8 JSON: ``InspectResult.to_dict()`` (model, provenance,
-    versions, variants with spec, top-5 and per-layer numbers) plus the input label when given."""
+    versions, variants with spec, top-5 and per-layer numbers) plus the input label (``input_label``) when given."""
     data = result.to_dict()
     if input_label is not None:
-        data = {"input": input_label, **data}
+        data = {"input_label": input_label, **data}
     return json.dumps(data, indent=2, ensure_ascii=False, default=_json_default).encode("utf-8")
 
 

@@ -1,0 +1,70 @@
+"""Audio: a sound as the network sees it. Waveform and player, spectrogram settings applied to every
+variant, the variants side by side with their predictions, and the same feature-map and statistics
+views as for images."""
+
+import streamlit as st
+
+from components import charts, exports, results, state
+from core.io import synth
+
+st.title("Audio")
+st.caption(
+    "A sound becomes a one-channel spectrogram image (low frequencies at the bottom), then goes through "
+    "each variant's channel strategy, resize and normalization like any image."
+)
+
+with st.expander("Sound input: built-in clip or upload", expanded=False):
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    clip = c1.selectbox("Built-in clip (synthesized, deterministic)", list(synth.SOUND_CLASSES), key="audio_clip")
+    if c2.button("Load clip", key="audio_load_clip"):
+        results.guarded(lambda: results.load_builtin_sound(clip))
+        st.rerun()
+    upload = st.file_uploader(
+        "Upload a sound (WAV, FLAC, OGG)", type=["wav", "flac", "ogg"], key="audio_upload",
+        help="It becomes the shared input of every page.",
+    )
+    if upload is not None and upload.file_id != state.uploaded_file_id():
+        message = state.handle_upload(upload.name, upload.getvalue(), upload.file_id)
+        if message:
+            st.error(message)
+
+signal = results.guarded(state.get_signal)
+label = state.get_input_label()
+if signal.audio is None:
+    st.info(
+        f"The current input ({label}) is an image, not a sound. Load a built-in clip here, or upload a "
+        "WAV/FLAC/OGG file above or in the sidebar."
+    )
+    if st.button(f"Load the built-in sound '{synth.SOUND_CLASSES[0]}'", type="primary", key="audio_load_default"):
+        results.guarded(lambda: results.load_builtin_sound(synth.SOUND_CLASSES[0]))
+        st.rerun()
+    st.stop()
+
+wave, sr = signal.audio
+c1, c2 = st.columns([3, 1], vertical_alignment="center")
+c1.plotly_chart(charts.waveform_figure(wave, sr), width="stretch", key="audio_wave")
+c2.audio(wave, sample_rate=sr)
+c2.caption(f"{label} · {len(wave) / sr:.2f} s · {sr} Hz")
+
+st.subheader("Spectrogram settings")
+variants = state.get_variants()
+current, uniform = results.shared_spectrogram(variants)
+if not uniform:
+    st.caption("The variants use different spectrogram settings; the form starts from the reference's.")
+new_spec = results.render_spectrogram_form(current, key="audio_spec")
+if new_spec is not None and (new_spec != current or not uniform):
+    results.guarded(lambda: state.set_variants(results.with_spectrogram(variants, new_spec)))
+    st.rerun()
+
+result = results.guarded(state.run_inspect)
+results.render_provenance(result, label)
+tab_inputs, tab_maps, tab_stats = st.tabs(["Inputs & predictions", "Feature maps", "Statistics"])
+with tab_inputs:
+    results.render_variant_grid(result)
+    results.render_similarity_summary(result)
+with tab_maps:
+    layer, k, diff = results.render_feature_map_controls(result, prefix="audio_fm_")
+    results.render_feature_maps(result, layer, k, diff, key="audio_fm_chart")
+with tab_stats:
+    table = results.render_statistics(result, key="audio_stats")
+exports.render_downloads(result, label, table=table, key="audio_export")

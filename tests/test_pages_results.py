@@ -1,0 +1,351 @@
+"""Result pages (Compare, Feature maps, Statistics, Audio) and the components behind them.
+
+Pure helpers are tested on a hand-made InspectResult (fast); the pages run through Streamlit's
+AppTest with the real engine on a small variant set seeded through the shared state's URL encoding.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics  # noqa: F401  -- stdlib first: pages/ on sys.path would let pages/statistics.py shadow it
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from components import charts, exports, results
+from core.inspect.engine import STATS, InspectResult, LayerResult, Prediction, VariantResult
+from core.preprocess.variant import Resize, Spectrogram, Variant
+
+ROOT = Path(__file__).resolve().parents[1]
+FSDD = Path("/work/shared/data/fsdd")
+LAYERS = ["stem", "stage1", "head"]
+
+
+# ----------------------------------------------------------------------------- a hand-made result
+
+
+def _layer(name: str, fmap: np.ndarray, similarity: float = 1.0, cka: float | None = 1.0,
+           bn_shift: float | None = 0.5) -> LayerResult:
+    stats = {k: float(i) + 0.25 for i, k in enumerate(STATS)}
+    return LayerResult(name=name, **stats, similarity=similarity, cka=cka, bn_shift=bn_shift,
+                       fmap=fmap.astype(np.float16))
+
+
+def _variant(name: str, display: np.ndarray, top: list[tuple[str, int, float]], fmaps: list[np.ndarray],
+             sim: float = 1.0) -> VariantResult:
+    layers = [_layer(n, f, similarity=sim, cka=None if i == 0 and sim < 1 else sim) for i, (n, f) in
+              enumerate(zip(LAYERS, fmaps, strict=True))]
+    return VariantResult(variant=Variant(name=name), display=display.astype(np.float32),
+                         top5=[Prediction(lbl, idx, p) for lbl, idx, p in top], layers=layers, pooled=np.zeros(4))
+
+
+def make_result(n_variants: int = 3, odd_size_last: bool = False) -> InspectResult:
+    rng = np.random.default_rng(0)
+    tops = [("tabby", 281, 0.5), ("Egyptian cat", 285, 0.3), ("tiger cat", 282, 0.1), ("lynx", 287, 0.05),
+            ("remote control", 761, 0.01)]
+    variants = []
+    for i in range(n_variants):
+        size = 24 if (odd_size_last and i == n_variants - 1 and i > 0) else 32
+        display = np.full((size, size, 3), 0.2 * i, dtype=np.float32)
+        fmaps = [rng.random((6, 8, 8)) + i, rng.random((4, 4, 4)), rng.random((10, 2, 2))]
+        top = tops if i % 2 == 0 else [tops[1], tops[0], tops[3], ("jay", 17, 0.02), ("kite", 21, 0.01)]
+        variants.append(_variant(f"v{i}", display, top, fmaps, sim=1.0 if i == 0 else 0.9 - 0.1 * i))
+    return InspectResult(model="efficientnet_lite0", model_description="test model", provenance={"digest": "abc123"},
+                         layer_names=list(LAYERS), variants=variants, seconds=0.1)
+
+
+# ----------------------------------------------------------------------------- pure helpers
+
+
+def test_rank_channels_orders_by_reference_mean_activation() -> None:
+    fmap = np.zeros((5, 3, 3), dtype=np.float32)
+    for c, m in enumerate([0.1, 3.0, -1.0, 2.0, 3.0]):
+        fmap[c] = m
+    assert results.rank_channels(fmap, 3).tolist() == [1, 4, 3]  # tie 1/4 broken by the lower index
+    assert results.rank_channels(fmap, 99).tolist() == [1, 4, 3, 0, 2]
+    assert results.rank_channels(fmap, 0).tolist() == [1]
+    with pytest.raises(ValueError):
+        results.rank_channels(fmap[0], 2)
+
+
+def test_feature_map_figure_lines_up_reference_channels_across_variants() -> None:
+    result = make_result(3)
+    ref = result.variants[0].layers[0].fmap.astype(np.float32)
+    channels = results.rank_channels(ref, 2)
+    fig = charts.feature_map_figure(result, 0, channels)
+    assert len(fig.data) == (2 + 1) * 3  # (k channels + mean row) x variants
+    for row, ch in enumerate(channels):
+        zs = [np.asarray(t.z) for t in fig.data[row * 3:(row + 1) * 3]]
+        for vi, z in enumerate(zs):
+            expected = result.variants[vi].layers[0].fmap.astype(np.float32)[ch][::-1]
+            np.testing.assert_allclose(z, expected, rtol=1e-6)
+        # one color scale per channel row, shared by the variants of that row
+        assert len({(t.zmin, t.zmax) for t in fig.data[row * 3:(row + 1) * 3]}) == 1
+        assert fig.data[row * 3].zmin == pytest.approx(min(z.min() for z in zs))
+    mean_row = fig.data[-3:]
+    np.testing.assert_allclose(np.asarray(mean_row[1].z),
+                               result.variants[1].layers[0].fmap.astype(np.float32).mean(0)[::-1], rtol=1e-5)
+
+    diff = charts.feature_map_figure(result, 0, channels, diff=True)
+    assert len(diff.data) == (2 + 1) * 2  # reference column left out
+    z = np.asarray(diff.data[0].z)
+    v1 = result.variants[1].layers[0].fmap.astype(np.float32)[channels[0]]
+    np.testing.assert_allclose(z, (v1 - ref[channels[0]])[::-1], rtol=1e-5, atol=1e-6)
+    assert diff.data[0].zmin == -diff.data[0].zmax
+
+
+def test_difference_map_mean_over_channels_and_size_check() -> None:
+    a = np.zeros((4, 4, 3), dtype=np.float32)
+    b = a.copy()
+    b[0, 0] = [0.3, 0.6, 0.9]
+    d = results.difference_map(b, a)
+    assert d.shape == (4, 4)
+    assert d[0, 0] == pytest.approx(0.6)
+    assert d[1:, 1:].max() == 0
+    assert results.difference_map(np.zeros((5, 4, 3), np.float32), a) is None
+    gray = results.difference_map(np.ones((4, 4), np.float32), a)
+    assert gray.shape == (4, 4) and gray.min() == pytest.approx(1.0)
+
+    maps, vmax = results.difference_maps(make_result(3, odd_size_last=True))
+    assert maps[0] is None and maps[2] is None  # reference, and a variant of another size
+    assert vmax == pytest.approx(0.2)
+    assert results.colorize_difference(maps[1], vmax).shape == (32, 32, 3)
+
+
+def test_agreement_and_top1_text() -> None:
+    result = make_result(2)
+    ref, other = result.variants
+    assert results.agreement(ref, ref) == results.Agreement(True, 5)
+    a = results.agreement(other, ref)
+    assert not a.same_top1 and a.top5_overlap == 3
+    assert "top-5 overlap 3/5" in a.sentence()
+    assert results.top1_text(ref) == "top-1: tabby (50.0%)"
+
+
+def test_layer_table_and_csv_have_one_row_per_variant_and_layer() -> None:
+    result = make_result(3, odd_size_last=True)
+    table = results.layer_table(result)
+    assert len(table) == 3 * len(LAYERS)
+    assert list(table.columns) == [*results.TABLE_KEYS, *STATS, "similarity", "cka", "bn_shift"]
+    rows = list(csv.DictReader(io.StringIO(exports.table_csv(table).decode("utf-8"))))
+    assert len(rows) == 9
+    assert {(r["variant"], r["layer"]) for r in rows} == {(f"v{i}", n) for i in range(3) for n in LAYERS}
+    v2_stem = next(r for r in rows if r["variant"] == "v2" and r["layer"] == "stem")
+    assert float(v2_stem["similarity"]) == pytest.approx(0.7)
+    assert v2_stem["cka"] == ""  # None from the engine: empty cell, not a made-up number
+    assert float(v2_stem["l2_norm"]) == pytest.approx(7.25)
+    matrix = results.measure_matrix(result, "similarity")
+    assert matrix.shape == (3, 3) and list(matrix.index) == ["v0", "v1", "v2"]
+    summary = results.summary_table(result)
+    assert summary["same top-1"].tolist() == [True, False, True]
+
+
+def test_comparison_png_is_a_png_of_the_announced_size() -> None:
+    for n in (1, 5):
+        data = exports.comparison_png(make_result(n))
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = struct.unpack(">II", data[16:24])
+        assert (width, height) == exports.png_size(n)
+    assert exports.png_size(5) == (4 * exports.PNG_CELL_PX, 2 * (exports.PNG_CELL_PX + exports.PNG_TITLE_PX))
+
+
+def test_result_json_round_trips_variant_specs() -> None:
+    result = make_result(2)
+    data = json.loads(exports.result_json(result, "sample: test"))
+    assert data["input_label"] == "sample: test" and data["model"] == "efficientnet_lite0"
+    assert "versions" in data and data["versions"]["torch"]
+    assert [Variant.from_dict(v["spec"]) for v in data["variants"]] == [v.variant for v in result.variants]
+    assert "fmap" not in json.dumps(data)
+
+
+def test_statistics_and_measure_figures_cover_every_number() -> None:
+    result = make_result(3)
+    fig = charts.statistics_figure(results.layer_table(result), list(result.layer_names))
+    measures = len(STATS) + len(results.COMPARISON_MEASURES)
+    assert len(fig.data) == measures * 3
+    assert {a.text for a in fig.layout.annotations} == {*STATS, *results.COMPARISON_MEASURES}
+    heat = charts.measures_heatmap(result)
+    assert len(heat.data) == 3 and np.asarray(heat.data[0].z).shape == (3, len(LAYERS))
+
+
+def test_waveform_decimation_keeps_peaks_and_bounds_points() -> None:
+    sr = 8000
+    wave = np.zeros(sr * 10, dtype=np.float32)
+    wave[12345], wave[54321] = 0.9, -0.8
+    t, y = charts.decimate_envelope(wave, sr, max_points=1000)
+    assert len(t) == len(y) <= 1000
+    assert y.max() == pytest.approx(0.9) and y.min() == pytest.approx(-0.8)
+    assert t[0] >= 0 and t[-1] <= 10
+    short_t, short_y = charts.decimate_envelope(wave[:100], sr)
+    assert len(short_y) == 100 and short_t[1] == pytest.approx(1 / sr)
+
+
+def test_spectrogram_is_set_on_every_variant() -> None:
+    variants = [Variant(name="a"), Variant(name="b", resize=Resize(size=128))]
+    spec, uniform = results.shared_spectrogram(variants)
+    assert spec == Spectrogram() and uniform
+    new = Spectrogram(kind="stft", n_fft=512, hop=128)
+    out = results.with_spectrogram(variants, new)
+    assert [v.name for v in out] == ["a", "b"] and all(v.spectrogram == new for v in out)
+    assert out[1].resize.size == 128
+    assert results.shared_spectrogram([out[0], variants[1]]) == (new, False)
+
+
+# ----------------------------------------------------------------------------- pages (AppTest, real engine)
+
+
+def _seeded(page: str, variants: list[Variant] | None = None, **params: str):
+    from streamlit.testing.v1 import AppTest
+
+    from components import state
+
+    at = AppTest.from_file(str(ROOT / page), default_timeout=180)
+    if variants is not None:
+        at.query_params.update(state.encode_variants(variants))
+    at.query_params.update(params)
+    return at
+
+
+SMALL_SET = [
+    Variant(name="rgb"),
+    Variant(name="gray-replicate", channels="replicate"),
+    Variant(name="viridis-160", channels="colormap:viridis", resize=Resize(size=160)),
+]
+
+
+def _no_exception(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.mark.slow
+def test_compare_page_shows_each_variant_and_the_reference_top1() -> None:
+    at = _seeded("pages/compare.py", SMALL_SET, sample="chelsea").run()
+    _no_exception(at)
+    captions = [c for img in at.image for c in img.captions]
+    for v in SMALL_SET:
+        assert sum(c.startswith(f"{v.name} — ") for c in captions) == 1, captions
+    # difference image only where the size matches the reference (160 px variant has none)
+    assert sum(c.startswith("|Δ| vs reference") for c in captions) == 1
+    assert any("input size differs" in c.value for c in at.caption)
+    top1 = [m.value for m in at.markdown if "top-1" in m.value]
+    assert top1 and top1[0].startswith("**Reference top-1: ")
+    assert {d.label for d in at.download_button} >= {"Download results (JSON)", "Download comparison (PNG)"}
+    assert any("efficientnet_lite0" in c.value and "chelsea" in c.value for c in at.caption)
+
+
+@pytest.mark.slow
+def test_feature_maps_page_renders_a_chosen_layer_and_diff_mode() -> None:
+    at = _seeded("pages/feature_maps.py", SMALL_SET[:2], sample="chelsea").run()
+    _no_exception(at)
+    layer_box = at.selectbox(key="fm_layer_widget")
+    assert "stage3" in layer_box.options
+    layer_box.select("stage3")
+    at.slider(key="fm_k_widget").set_value(3)
+    at.run()
+    _no_exception(at)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert len(spec["data"]) == (3 + 1) * 2
+    assert "stage3" in spec["layout"]["title"]["text"]
+    assert at.query_params["fm_layer"] == ["stage3"] or at.query_params["fm_layer"] == "stage3"
+    at.toggle(key="fm_diff_widget").set_value(True)
+    at.run()
+    _no_exception(at)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert len(spec["data"]) == (3 + 1) * 1  # the one non-reference variant
+    assert spec["layout"]["title"]["text"].startswith("Δ vs reference")
+    assert any("ranked once on the reference by mean activation" in c.value for c in at.caption)
+
+
+@pytest.mark.slow
+def test_feature_maps_options_come_from_the_link() -> None:
+    at = _seeded("pages/feature_maps.py", SMALL_SET[:2], sample="chelsea", fm_layer="stage5", fm_k="2",
+                 fm_diff="1").run()
+    _no_exception(at)
+    assert at.selectbox(key="fm_layer_widget").value == "stage5"
+    assert at.slider(key="fm_k_widget").value == 2
+    assert at.toggle(key="fm_diff_widget").value is True
+
+
+@pytest.mark.slow
+def test_statistics_page_table_and_downloads() -> None:
+    at = _seeded("pages/statistics.py", SMALL_SET, sample="chelsea").run()
+    _no_exception(at)
+    table = at.dataframe[0].value
+    from core.models import load_model
+
+    n_layers = len(load_model("efficientnet_lite0").layers)
+    assert len(table) == len(SMALL_SET) * n_layers
+    assert set(table.groupby(["variant", "layer"]).size()) == {1}
+    assert {*STATS, "similarity", "cka", "bn_shift"} <= set(table.columns)
+    # the reference compared with itself
+    ref_rows = table[table["variant"] == "rgb"]
+    assert np.allclose(ref_rows["similarity"], 1.0, atol=1e-5)
+    labels = {d.label for d in at.download_button}
+    assert {"Download results (JSON)", "Download table (CSV)"} <= labels
+    assert len(at.get("plotly_chart")) == 1
+
+
+def _audio_ready() -> None:
+    try:
+        import core.io.audio  # noqa: F401
+        import core.io.synth  # noqa: F401
+    except ImportError as e:
+        pytest.skip(f"core audio modules are not available yet: {e}")
+
+
+@pytest.mark.slow
+def test_audio_page_with_image_input_offers_a_builtin_sound() -> None:
+    _audio_ready()
+    at = _seeded("pages/audio.py", SMALL_SET[:2], sample="chelsea").run()
+    _no_exception(at)
+    assert any("is an image, not a sound" in i.value for i in at.info)
+    at.button(key="audio_load_default").click()
+    at.run()
+    _no_exception(at)
+    assert not at.info or all("is an image" not in i.value for i in at.info)
+    assert len(at.get("audio")) == 1
+    assert any("top-1" in m.value for m in at.markdown)
+
+
+@pytest.mark.slow
+def test_audio_page_builtin_clip_and_spectrogram_settings() -> None:
+    _audio_ready()
+    from core.io import synth
+
+    at = _seeded("pages/audio.py", SMALL_SET[:2], sample="chelsea").run()
+    label = list(synth.SOUND_CLASSES)[-1]
+    at.selectbox(key="audio_clip").select(label)
+    at.button(key="audio_load_clip").click()
+    at.run()
+    _no_exception(at)
+    assert any(label in c.value for c in at.caption)
+    assert len(at.get("audio")) == 1
+    n_images = sum(c.startswith(("rgb — ", "gray-replicate — ")) for img in at.image for c in img.captions)
+    assert n_images == 2
+    at.selectbox(key="audio_spec_kind").select("stft")
+    at.number_input(key="audio_spec_n_fft").set_value(512)
+    at.form_submit_button[0].click()
+    at.run()
+    _no_exception(at)
+    spec = json.loads(at.code[0].value)["variants"]
+    assert all(v["spectrogram"]["kind"] == "stft" and v["spectrogram"]["n_fft"] == 512 for v in spec)
+
+
+@pytest.mark.slow
+def test_audio_page_with_an_uploaded_fsdd_wav() -> None:
+    _audio_ready()
+    wavs = sorted(FSDD.glob("3_*.wav"))
+    if not wavs:
+        pytest.skip(f"FSDD test data not found under {FSDD}")
+    at = _seeded("pages/audio.py", SMALL_SET[:2], sample="chelsea").run()
+    at.file_uploader(key="audio_upload").upload(wavs[0].name, wavs[0].read_bytes(), "audio/wav")
+    at.run()
+    _no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert any(wavs[0].name in c.value and "8000 Hz" in c.value for c in at.caption)
+    assert any("top-1" in m.value for m in at.markdown)
+    assert len(at.get("plotly_chart")) >= 3  # waveform, similarity heatmap, feature maps, statistics
