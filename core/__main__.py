@@ -96,7 +96,8 @@ def cmd_presets(args: argparse.Namespace) -> int:
         return 0
     for name in preset_names():
         vs = get_preset(name)
-        print(f"{name:16s} {len(vs):2d} variants  {preset_description(name)}")
+        first_sentence = preset_description(name).split(". ")[0].rstrip(".") + "."
+        print(f"{name:16s} {len(vs):2d} variants  {first_sentence}")
     return 0
 
 

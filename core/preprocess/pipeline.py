@@ -226,7 +226,7 @@ def prepare(signal: Signal, variants: Sequence[Variant], mean: Sequence[float], 
     sources: dict[str, np.ndarray] = {}
     pre: list[np.ndarray] = []
     for v in variants:
-        key = "" if signal.audio is None else (v.spectrogram or Spectrogram()).to_json()
+        key = "" if signal.audio is None else repr(v.spectrogram or Spectrogram())
         if key not in sources:
             sources[key] = source_image(signal, v)
         pre.append(channel_image(sources[key], v))
