@@ -47,6 +47,7 @@ PCEN_FULL_SCALE = 8.0
 #: Frequency (Hz) of the full-scale sine that defines 0 dB for ``reference="fixed"``.
 CALIBRATION_HZ = 1000.0
 _AMIN = 1e-10
+_FLUSH = 1e-20
 
 
 def compute_spectrogram(waveform: np.ndarray, sr: int, spec: Spectrogram) -> np.ndarray:
@@ -83,7 +84,7 @@ def compute_spectrogram(waveform: np.ndarray, sr: int, spec: Spectrogram) -> np.
             )
         img = _scale_db(_to_db(power[keep], spec), spec)
     else:
-        mel = _mel_basis(target, spec.n_fft, spec.n_mels, lo_hz, hi_hz) @ power
+        mel = _project(_mel_basis(target, spec.n_fft, spec.n_mels, lo_hz, hi_hz), power)
         if spec.kind == "mel":
             img = _scale_db(_to_db(mel, spec), spec)
         elif spec.kind == "pcen":
@@ -135,25 +136,39 @@ def _resample(y: np.ndarray, sr: int, target: int) -> np.ndarray:
 def _power(y: np.ndarray, spec: Spectrogram) -> np.ndarray:
     import librosa
 
+    frames = 1 + len(y) // spec.hop
+    if len(y) < spec.n_fft:  # the same zeros the centred STFT pads with; spares librosa's short-input warning
+        y = np.concatenate([y, np.zeros(spec.n_fft - len(y), dtype=y.dtype)])
     d = librosa.stft(y, n_fft=spec.n_fft, hop_length=spec.hop, window=spec.window, center=True, pad_mode="constant")
-    return (d.real**2 + d.imag**2).astype(np.float32)
+    power = (d.real[:, :frames] ** 2 + d.imag[:, :frames] ** 2).astype(np.float32)
+    # Flush negligible powers (the empty band above an upsampled clip's old Nyquist) to zero: they lie
+    # far below every dB floor used here (amin >= 1e-10), and products of them are subnormal floats,
+    # which make the mel projection ~30x slower on x86.
+    power[power < _FLUSH] = 0.0
+    return power
+
+
+def _project(basis: np.ndarray, power: np.ndarray) -> np.ndarray:
+    # np.einsum without optimize never calls BLAS: a multi-threaded sgemm this small spends far longer
+    # waiting for its second thread on a busy CPU than computing (measured: 20 ms against 0.3 ms).
+    return np.einsum("mf,ft->mt", basis, power)
 
 
 @lru_cache(maxsize=32)
 def _mel_basis(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
-    import warnings
-
     import librosa
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax).astype(np.float32)
-    empty = int((basis.max(axis=1) <= 0).sum())
+    # Band k spans mel_f[k]..mel_f[k+2] (librosa's triangles); it is empty when no FFT bin lies inside.
+    edges = librosa.mel_frequencies(n_mels=n_mels + 2, fmin=fmin, fmax=fmax)
+    bins = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
+    inside = (bins[None, :] > edges[:-2, None]) & (bins[None, :] < edges[2:, None])
+    empty = int((~inside.any(axis=1)).sum())
     if empty:
         raise InvalidVariant(
             f"{empty} of the {n_mels} mel bands contain no FFT bin at n_fft {n_fft} and {sr} Hz; "
             "lower n_mels, raise n_fft, or widen fmin..fmax."
         )
+    basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax).astype(np.float32)
     basis.setflags(write=False)
     return basis
 
@@ -172,7 +187,7 @@ def _full_scale_power(
     spec = Spectrogram(kind="stft", sample_rate=sr, n_fft=n_fft, hop=hop, window=window, n_mels=n_mels)
     power = _power(sine, spec)
     if kind != "stft":
-        power = _mel_basis(sr, n_fft, n_mels, lo, hi) @ power
+        power = _project(_mel_basis(sr, n_fft, n_mels, lo, hi), power)
     mid = power[:, power.shape[1] // 2]
     return float(mid.max())
 
@@ -186,7 +201,7 @@ def _to_db(power: np.ndarray, spec: Spectrogram) -> np.ndarray:
         return librosa.power_to_db(power, ref=np.max, amin=_AMIN, top_db=spec.top_db)
     lo, hi = _band(spec)
     ref = _full_scale_power(spec.kind, spec.sample_rate, spec.n_fft, spec.hop, spec.window, spec.n_mels, lo, hi)
-    return librosa.power_to_db(power / ref, ref=1.0, amin=_AMIN, top_db=spec.top_db)
+    return librosa.power_to_db(power, ref=ref, amin=_AMIN * ref, top_db=spec.top_db)
 
 
 def _pcen(mel: np.ndarray, sr: int, hop: int) -> np.ndarray:
