@@ -1,0 +1,142 @@
+"""The shared sidebar: model, input (bundled sample or upload), and the variant set editor.
+
+Rendered by app.py on every run, before the page, so its widgets (and their state) live across
+pages. Widgets mirror the canonical state in components.state: each run seeds the widget keys from
+the state and each callback writes the widget back, so a page that changes the state (e.g. the
+Start page's guided questions) is reflected in the sidebar on the next run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from components import state, variant_editor
+from core.errors import PrepscopeError
+
+_W_MODEL = "sb_model"
+_W_SAMPLE = "sb_sample"
+_W_UPLOAD = "sb_upload"
+_UPLOAD_ERR = "sb_upload_error"
+UPLOAD_CAPTION = (
+    "Uploads stay in this browser tab: a copied link cannot carry a file, so it opens with the bundled sample."
+)
+
+
+@st.cache_resource(show_spinner="Reading the model registry…")
+def model_labels() -> dict[str, str]:
+    """Display label per registered model: the name, marked "untrained baseline" when it has no pretrained weights."""
+    from core.models import load_model, model_names
+
+    labels: dict[str, str] = {}
+    for name in model_names():
+        try:
+            pretrained = load_model(name).pretrained
+        except PrepscopeError:
+            pretrained = True
+        labels[name] = name if pretrained else f"{name} (untrained baseline)"
+    return labels
+
+
+def _model_changed() -> None:
+    try:
+        state.set_model_name(st.session_state[_W_MODEL])
+    except PrepscopeError as e:
+        st.session_state["sb_model_error"] = str(e)
+    else:
+        st.session_state.pop("sb_model_error", None)
+
+
+def _sample_changed() -> None:
+    state.set_sample(st.session_state[_W_SAMPLE])
+
+
+def _upload_changed() -> None:
+    up = st.session_state.get(_W_UPLOAD)
+    if up is None:
+        st.session_state.pop(_UPLOAD_ERR, None)
+        if state.input_source() == "upload":
+            state.use_sample_input()
+        return
+    err = state.handle_upload(up.name, up.getvalue(), up.file_id)
+    st.session_state[_UPLOAD_ERR] = None if err is None else f"{up.name}: {err}"
+
+
+def thumbnail(array: np.ndarray, side: int = 192) -> np.ndarray:
+    """A cheap strided thumbnail of a Signal array (for the sidebar preview)."""
+    step = max(1, int(np.ceil(max(array.shape[:2]) / side)))
+    return np.ascontiguousarray(array[::step, ::step])
+
+
+def render_model() -> None:
+    """Model choice; the random-init architectures are labelled as untrained baselines."""
+    labels = model_labels()
+    st.session_state[_W_MODEL] = state.get_model_name()
+    st.selectbox("Model", list(labels), format_func=labels.get, key=_W_MODEL, on_change=_model_changed)
+    if st.session_state.get("sb_model_error"):
+        st.error(st.session_state["sb_model_error"], icon=":material/error:")
+    try:
+        st.caption(state.get_model().description)
+    except PrepscopeError as e:
+        st.error(str(e), icon=":material/error:")
+
+
+def render_input() -> None:
+    """Bundled sample or upload (images and sounds); a refused upload shows the engine's message and the
+    previous input stays."""
+    names = state.sample_names()
+    st.session_state[_W_SAMPLE] = state.get_sample_name()
+    st.selectbox(
+        "Bundled sample",
+        names,
+        format_func=lambda n: f"{n} · {state.sample_description(n)}",
+        key=_W_SAMPLE,
+        on_change=_sample_changed,
+    )
+    st.file_uploader(
+        "…or upload an image or a sound",
+        key=_W_UPLOAD,
+        on_change=_upload_changed,
+        help="PNG, JPEG, TIFF, BMP, WebP, GIF, … or WAV, FLAC, OGG; the content is checked, not the file name.",
+    )
+    if st.session_state.get(_UPLOAD_ERR):
+        st.error(st.session_state[_UPLOAD_ERR], icon=":material/block:")
+    st.caption(UPLOAD_CAPTION)
+    if state.input_source() == "upload":
+        st.button(
+            f"Use the sample '{state.get_sample_name()}' instead",
+            key="sb_use_sample",
+            on_click=state.use_sample_input,
+            icon=":material/undo:",
+        )
+    try:
+        signal = state.get_signal()
+    except PrepscopeError as e:
+        st.error(str(e), icon=":material/error:")
+        return
+    label = state.get_input_label()
+    if signal.audio is not None:
+        wave, sr = signal.audio
+        st.audio(np.asarray(wave, dtype=np.float32), sample_rate=int(sr))
+        st.caption(f"Current input: {label} · {len(wave) / sr:.2f} s at {sr} Hz")
+    else:
+        h, w = signal.array.shape[:2]
+        st.image(thumbnail(signal.array), clamp=True, width=192)
+        st.caption(f"Current input: {label} · {w}×{h}{' gray' if signal.is_gray else ''}")
+
+
+def render_sidebar() -> None:
+    """The whole shared sidebar."""
+    with st.sidebar:
+        st.markdown("### :material/biotech: prepscope")
+        render_model()
+        st.markdown("**Input**")
+        render_input()
+        variants = state.get_variants()
+        preset = state.matching_preset(variants)
+        with st.expander("Variant set", expanded=True, icon=":material/tune:"):
+            st.caption(f"{len(variants)} variants · " + (f"preset '{preset}'" if preset else "edited"))
+            variant_editor.render_variant_set()
+        with st.expander("Presets · import / export", icon=":material/folder_open:"):
+            variant_editor.render_presets_and_json()
+        st.caption("The address bar holds this view (sample, variants, model, page options): copy it to share.")

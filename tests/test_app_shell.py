@@ -1,0 +1,364 @@
+"""AppTest tests of the dashboard shell: navigation, shared sidebar, variant editor, URL state, Start page."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from components import state
+from components.sidebar import UPLOAD_CAPTION
+from core.errors import InvalidVariant
+from core.preprocess.presets import get_preset
+from core.preprocess.variant import Blur, Jpeg, Resize, Variant, variants_to_json
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect/></svg>'
+
+
+def _png(seed: int = 0, size: tuple[int, int] = (80, 120)) -> bytes:
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class ShellAppTest(AppTest):
+    """AppTest that re-runs the st.navigation entrypoint on every run.
+
+    AppTest (streamlit 1.67) re-runs only the page script after the first run of an ``st.navigation``
+    app (the entrypoint and its sidebar vanish from the tree); clearing the remembered page makes each
+    run start from the entrypoint on the default page (Start), as a browser reload does.
+    """
+
+    def _run(self, widget_state=None, timeout=None):  # noqa: ANN001, ANN202 - mirrors AppTest._run
+        self._finished_page_script_hash = ""
+        return super()._run(widget_state, timeout)
+
+
+def _app(params: dict[str, str] | None = None) -> AppTest:
+    at = ShellAppTest(APP, default_timeout=120)
+    if params:
+        at.query_params.update(params)
+    return at.run()
+
+
+#: The sidebar's input and import pieces alone, without st.navigation (the uploaders are also tested in the app).
+HARNESS = """
+import streamlit as st
+from components import state, sidebar, variant_editor
+state.init_state()
+with st.sidebar:
+    sidebar.render_input()
+    variant_editor.render_presets_and_json()
+st.text(state.get_input_label())
+"""
+
+
+def _harness(params: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_string(HARNESS, default_timeout=120)
+    if params:
+        at.query_params.update(params)
+    return at.run()
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _variants(at: AppTest) -> list[Variant]:
+    return list(at.session_state["ps_variants"])
+
+
+def _uids(at: AppTest) -> list[str]:
+    return list(at.session_state["ps_variant_uids"])
+
+
+def _wkey(at: AppTest, path: str, uid: str | None = None) -> str:
+    uid = uid or at.session_state["ve_selected"]
+    gens = at.session_state["ve_gen"] if "ve_gen" in at.session_state else {}
+    return f"ve:{uid}:{gens.get(uid, 0)}:{path}"
+
+
+# ----------------------------------------------------------------------------- pure URL helpers
+
+
+def test_encode_decode_round_trip_and_preset_shortcut() -> None:
+    preset = get_preset("interpolation")
+    assert state.encode_variants(preset) == {"preset": "interpolation"}
+    custom = [Variant(name="a"), Variant(name="b ✓", resize=Resize(size=128, method="area"), degrade=(Jpeg(30),))]
+    params = state.encode_variants(custom)
+    assert set(params) == {"v"} and "=" not in params["v"] and "+" not in params["v"] and "/" not in params["v"]
+    assert state.decode_variants(params) == custom
+    # A modified preset is no longer the preset: it travels as v=.
+    assert "v" in state.encode_variants([preset[0].replace(name="renamed"), *preset[1:]])
+
+
+def test_decode_rejects_damaged_links() -> None:
+    blob = state.encode_variants([Variant(name="a"), Variant(name="b")])["v"]
+    with pytest.raises(InvalidVariant, match="damaged"):
+        state.decode_variants({"v": blob[: len(blob) // 2]})
+    with pytest.raises(InvalidVariant, match="preset"):
+        state.decode_variants({"preset": "nope"})
+    assert state.decode_variants({}) is None
+
+
+def test_coerce_option_types() -> None:
+    assert state.coerce_option("3", 5) == 3
+    assert state.coerce_option("0.25", 1.0) == 0.25
+    assert state.coerce_option("0", True) is False
+    assert state.coerce_option("a,b", ["x"]) == ["a", "b"]
+    assert state.coerce_option("1,2", (0,)) == (1, 2)
+    for raw, default in (("x", 5), ("maybe", True), ("nan", 1.0)):
+        with pytest.raises(ValueError):
+            state.coerce_option(raw, default)
+    assert state.option_to_url(True) == "1" and state.option_to_url([1, 2]) == "1,2"
+
+
+# ----------------------------------------------------------------------------- shell and URL state
+
+
+def test_default_run_lists_pages_and_writes_url() -> None:
+    at = _app()
+    _ok(at)
+    assert at.query_params["sample"] == "chelsea"
+    assert at.query_params["preset"] == "channels"
+    assert at.query_params["model"] == "efficientnet_lite0"
+    assert [v.name for v in _variants(at)] == [v.name for v in get_preset("channels")]
+    # The sidebar labels random-init models as untrained baselines.
+    model_box = at.selectbox(key="sb_model")
+    assert model_box.value == "efficientnet_lite0"
+    assert any("untrained baseline" in o for o in model_box.options)
+    assert "untrained baseline" not in model_box.options[0]
+    assert any(UPLOAD_CAPTION in c.value for c in at.caption)
+    assert at.title[0].value == "prepscope"
+
+
+def test_url_params_set_state() -> None:
+    custom = [Variant(name="ref"), Variant(name="blurred", degrade=(Blur(2.0),))]
+    at = _app({"sample": "brick", "model": "resnet18", **state.encode_variants(custom)})
+    _ok(at)
+    assert not at.warning
+    assert _variants(at) == custom
+    assert at.selectbox(key="sb_sample").value == "brick"
+    assert at.selectbox(key="sb_model").value == "resnet18"
+    assert at.query_params["model"] == "resnet18" and at.query_params["v"] == state.encode_variants(custom)["v"]
+
+
+def test_invalid_url_params_warn_and_fall_back() -> None:
+    at = _app({"sample": "nope", "model": "vgg99", "v": "not-a-variant-set"})
+    _ok(at)
+    text = " ".join(w.value for w in at.warning)
+    assert len(at.warning) == 3, text
+    assert "vgg99" in text and "nope" in text and "damaged" in text
+    assert [v.name for v in _variants(at)] == [v.name for v in get_preset("channels")]
+    assert at.query_params["sample"] == "chelsea" and at.query_params["model"] == "efficientnet_lite0"
+
+
+def test_page_options_read_from_and_written_to_url() -> None:
+    script = """
+import streamlit as st
+from components import state
+state.init_state()
+st.text(f"topk={state.get_page_option('topk', 5)!r} diff={state.get_page_option('diff', False)!r}")
+if st.button("set", key="set"):
+    state.set_page_option("topk", 7)
+"""
+    at = AppTest.from_string(script, default_timeout=60)
+    at.query_params.update({"topk": "3", "diff": "yes", "layer": "stage2"})
+    at.run()
+    _ok(at)
+    assert at.text[0].value == "topk=3 diff=True"
+    assert at.query_params["layer"] == "stage2"  # an option no page has read yet is kept in the link
+    at.button(key="set").click().run()
+    assert at.query_params["topk"] == "7" and at.query_params["diff"] == "1"
+
+    bad = AppTest.from_string(script, default_timeout=60)
+    bad.query_params["topk"] = "many"
+    bad.run()
+    assert bad.text[0].value == "topk=5 diff=False"
+    assert any("topk" in w.value for w in bad.warning)
+
+
+# ----------------------------------------------------------------------------- input
+
+
+@pytest.mark.parametrize("make", [_app, _harness], ids=["app", "harness"])
+def test_upload_image_then_refused_upload_keeps_previous_input(make) -> None:  # noqa: ANN001
+    at = make()
+    at.file_uploader(key="sb_upload").set_value(("photo.png", _png(), "image/png")).run()
+    _ok(at)
+    assert not at.error
+    assert any("upload: photo.png" in c.value and "120×80" in c.value for c in at.caption)
+    assert "sample" not in at.query_params  # an upload cannot travel in a link
+    assert at.query_params["preset"] == "channels"
+
+    at.file_uploader(key="sb_upload").set_value(("drawing.svg", SVG, "image/svg+xml")).run()
+    _ok(at)
+    assert len(at.error) == 1 and at.error[0].value.startswith("drawing.svg: ")
+    assert "SVG" in at.error[0].value  # the engine's own message
+    assert any("upload: photo.png" in c.value for c in at.caption)  # the previous input stays
+    # The page stays usable: switching back to a sample works.
+    at.selectbox(key="sb_sample").set_value("coffee").run()
+    _ok(at)
+    assert any("sample: coffee" in c.value for c in at.caption)
+    assert at.query_params["sample"] == "coffee"
+
+
+def test_refused_first_upload_keeps_sample() -> None:
+    at = _harness({"sample": "astronaut"})
+    at.file_uploader(key="sb_upload").set_value(("empty.png", b"", "image/png")).run()
+    _ok(at)
+    assert at.error and "empty.png" in at.error[0].value
+    assert any("sample: astronaut" in c.value for c in at.caption)
+    assert at.query_params["sample"] == "astronaut"
+
+
+# ----------------------------------------------------------------------------- variant editor
+
+
+def test_add_duplicate_move_remove_variants() -> None:
+    at = _app()
+    n = len(_variants(at))
+    at.button(key="ve_add").click().run()
+    _ok(at)
+    vs = _variants(at)
+    assert len(vs) == n + 1 and vs[-1] == Variant(name="variant")
+    assert at.selectbox(key="ve_w_selected").value == _uids(at)[-1]  # the new one is selected for editing
+    assert "v" in at.query_params and "preset" not in at.query_params
+
+    at.button(key="ve_dup").click().run()
+    vs = _variants(at)
+    assert len(vs) == n + 2 and vs[-1] == Variant(name="variant copy")
+
+    at.button(key="ve_up").click().run()
+    assert [v.name for v in _variants(at)][-2:] == ["variant copy", "variant"]
+
+    at.button(key="ve_remove").click().run()
+    at.button(key="ve_remove").click().run()
+    _ok(at)
+    assert _variants(at) == get_preset("channels")
+    assert at.query_params["preset"] == "channels"  # back to the unmodified preset
+
+
+def test_rename_and_duplicate_name_is_refused() -> None:
+    at = _app()
+    first = _uids(at)[0]
+    at.text_input(key=_wkey(at, "name", first)).set_value("color original").run()
+    _ok(at)
+    assert _variants(at)[0].name == "color original"
+    assert state.decode_variants(dict(at.query_params))[0].name == "color original"
+
+    before = _variants(at)
+    at.text_input(key=_wkey(at, "name", first)).set_value("gray-replicate").run()
+    _ok(at)
+    assert _variants(at) == before
+    assert any("unique" in e.value for e in at.error)
+
+
+def test_edit_fields_generated_from_metadata() -> None:
+    at = _app()
+    uid = _uids(at)[0]
+    method = at.selectbox(key=_wkey(at, "resize.method", uid))
+    assert list(method.options) == ["nearest", "nearest-exact", "bilinear", "bicubic", "lanczos", "area", "hamming"]
+    size = at.number_input(key=_wkey(at, "resize.size", uid))
+    assert (size.min, size.max) == (16, 1024)
+    size.set_value(160).run()
+    method = at.selectbox(key=_wkey(at, "resize.method", uid))
+    method.set_value("bilinear").run()
+    _ok(at)
+    assert _variants(at)[0].resize == Resize(size=160, method="bilinear")
+
+    # Colormap strategy reveals the colormap-name widget (argument declared as data).
+    at.selectbox(key=_wkey(at, "channels", uid)).set_value("colormap").run()
+    assert _variants(at)[0].channels == "colormap:viridis"
+    at.selectbox(key=_wkey(at, "channels:arg", uid)).set_value("magma").run()
+    assert _variants(at)[0].channels == "colormap:magma"
+
+    # An impossible combination shows the engine's message and keeps the last valid variant.
+    valid = _variants(at)[0]
+    at.selectbox(key=_wkey(at, "resize.method", uid)).set_value("hamming").run()
+    _ok(at)
+    assert _variants(at)[0] == valid
+    assert any("torch backend has no 'hamming'" in e.value for e in at.error)
+    at.selectbox(key=_wkey(at, "resize.backend", uid)).set_value("pil").run()
+    assert _variants(at)[0].resize.method == "hamming" and _variants(at)[0].resize.backend == "pil"
+    assert not at.error
+
+
+def test_degradation_list_and_optional_spectrogram() -> None:
+    at = _app()
+    uid = _uids(at)[1]
+    at.selectbox(key="ve_w_selected").set_value(uid).run()
+    at.selectbox(key=_wkey(at, "degrade#kind", uid)).set_value("jpeg").run()
+    at.button(key=_wkey(at, "degrade#add", uid)).click().run()
+    at.selectbox(key=_wkey(at, "degrade#kind", uid)).set_value("blur").run()
+    at.button(key=_wkey(at, "degrade#add", uid)).click().run()
+    _ok(at)
+    assert _variants(at)[1].degrade == (Jpeg(75), Blur(1.0))
+    at.number_input(key=_wkey(at, "degrade.0.quality", uid)).set_value(20).run()
+    assert _variants(at)[1].degrade == (Jpeg(20), Blur(1.0))
+    at.button(key=_wkey(at, "degrade.0#rm", uid)).click().run()
+    assert _variants(at)[1].degrade == (Blur(1.0),)
+    assert at.number_input(key=_wkey(at, "degrade.0.sigma", uid)).value == 1.0
+
+    at.checkbox(key=_wkey(at, "spectrogram#on", uid)).check().run()
+    _ok(at)
+    spec = _variants(at)[1].spectrogram
+    assert spec is not None and spec.kind == "mel"
+    at.selectbox(key=_wkey(at, "spectrogram.kind", uid)).set_value("stft").run()
+    at.number_input(key=_wkey(at, "spectrogram.db_range.0", uid)).set_value(-60.0).run()
+    assert _variants(at)[1].spectrogram.kind == "stft" and _variants(at)[1].spectrogram.db_range == (-60.0, 0.0)
+
+
+def test_load_preset_and_json_import_export_round_trip() -> None:
+    at = _app()
+    at.selectbox(key="ve_preset").set_value("colormaps").run()
+    at.button(key="ve_load_preset").click().run()
+    _ok(at)
+    assert _variants(at) == get_preset("colormaps")
+    assert at.query_params["preset"] == "colormaps"
+    assert at.get("download_button")[0].proto.label == "Export variants (JSON)"
+
+    custom = [Variant(name="r"), Variant(name="q10", degrade=(Jpeg(10),))]
+    at.text_area(key="ve_import_text").input(variants_to_json(custom)).run()
+    at.button(key="ve_import_apply").click().run()
+    _ok(at)
+    assert _variants(at) == custom
+    # What the export button serves, imported again, is the same set.
+    assert state.decode_variants(dict(at.query_params)) == custom
+
+    at.text_area(key="ve_import_text").input('{"variants": [{"name": "x", "channels": "sepia"}]}').run()
+    at.button(key="ve_import_apply").click().run()
+    _ok(at)
+    assert _variants(at) == custom
+    assert any("channels must be one of" in e.value for e in at.error)
+
+
+
+def test_json_file_import() -> None:
+    at = _harness()
+    at.file_uploader(key="ve_import_file").set_value(
+        ("set.json", variants_to_json(get_preset("interpolation")).encode(), "application/json")
+    ).run()
+    _ok(at)
+    assert _variants(at) == get_preset("interpolation")
+    assert at.query_params["preset"] == "interpolation"
+    at.file_uploader(key="ve_import_file").set_value(("bad.json", b"{not json", "application/json")).run()
+    assert _variants(at) == get_preset("interpolation")
+    assert any("not valid JSON" in e.value for e in at.error)
+
+
+def test_start_page_question_opens_compare_with_preset_and_sample() -> None:
+    at = _app()
+    at.button(key="start_q1").click().run()
+    _ok(at)
+    assert _variants(at) == get_preset("interpolation")
+    assert at.query_params["sample"] == "brick" and at.query_params["preset"] == "interpolation"
+    if (ROOT / "pages" / "compare.py").is_file():
+        assert not any(b.key == "start_q1" for b in at.button)  # we left the Start page
