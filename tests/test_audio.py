@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from core.errors import InvalidVariant, UnsupportedInput
-from core.io.audio import AUDIO_EXTENSIONS, MIXDOWN_RULE, decode_audio, looks_like_audio
+from core.io.audio import AUDIO_EXTENSIONS, MAX_SECONDS_LIMIT, MIXDOWN_RULE, decode_audio, looks_like_audio
 from core.io.synth import SOUND_CLASSES, SoundItem, builtin_sounds, sample_clip, synth_clip, write_wav_folder
 from core.preprocess.presets import get_preset
 from core.preprocess.spectrogram import MAX_CELLS, compute_spectrogram, spectrogram_shape
@@ -351,6 +351,8 @@ def test_refusals_are_clear() -> None:
         decode_audio(b"\x89PNG\r\n\x1a\n" + bytes(100), name="p.png")
     with pytest.raises(UnsupportedInput, match="does not exist"):
         decode_audio(Path("/nonexistent/x.wav"))
+    with pytest.raises(UnsupportedInput, match="maximum duration"):
+        decode_audio(header_only, max_seconds=MAX_SECONDS_LIMIT + 1)
 
 
 def test_looks_like_audio_signatures() -> None:

@@ -48,6 +48,8 @@ MAX_BYTES: int = 256 * 1024 * 1024
 
 DEFAULT_MAX_SECONDS = 30.0
 DEFAULT_MIN_SECONDS = 0.1
+MAX_SECONDS_LIMIT = 300.0
+"""Largest allowed ``max_seconds``: the display spectrogram of 5 minutes stays under the cell limit."""
 MIXDOWN_RULE = "mean of all channels (equal weights)"
 _FORMATS_SENTENCE = "use WAV, FLAC, OGG, MP3 or AIFF"
 _CHUNK = 1 << 20
@@ -232,8 +234,10 @@ def waveform_to_signal(
 
 
 def _check_settings(max_seconds: float, min_seconds: float, target_sr: int | None) -> None:
-    if not (isinstance(max_seconds, (int, float)) and 0 < max_seconds <= 3600):
-        raise UnsupportedInput(f"The maximum duration must be between 0 and 3600 seconds; got {max_seconds!r}.")
+    if not (isinstance(max_seconds, (int, float)) and 0 < max_seconds <= MAX_SECONDS_LIMIT):
+        raise UnsupportedInput(
+            f"The maximum duration must be more than 0 and at most {MAX_SECONDS_LIMIT:g} seconds; got {max_seconds!r}."
+        )
     if not (isinstance(min_seconds, (int, float)) and 0 <= min_seconds <= max_seconds):
         raise UnsupportedInput(
             f"The minimum duration must be between 0 and the maximum ({max_seconds:g} s); got {min_seconds!r}."
