@@ -88,3 +88,11 @@ def test_variant_set_rules():
         variants_from_json("[]")
     with pytest.raises(InvalidVariant, match="Variant 2"):
         variants_from_json(json.dumps([Variant().to_dict(), {"name": "b", "normalize": 3}]))
+
+
+def test_integer_and_float_numbers_give_the_same_cache_key():
+    a = Variant.from_dict({"degrade": [{"kind": "noise", "snr_db": 10}], "spectrogram": {"fmin": 0, "top_db": 80}})
+    b = Variant.from_dict(
+        {"degrade": [{"kind": "noise", "snr_db": 10.0}], "spectrogram": {"fmin": 0.0, "top_db": 80.0}}
+    )
+    assert a.spec_key() == b.spec_key()

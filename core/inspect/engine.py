@@ -179,28 +179,32 @@ class RunCache:
 
 
 def _layer_stats(y: torch.Tensor, saturation: float | None) -> list[dict]:
-    """Per-sample statistics of a (V,C,h,w) activation."""
+    """Per-sample statistics of a (V,C,h,w) activation (few passes: std_mean, aminmax, counts)."""
     v, c = y.shape[:2]
     flat = y.reshape(v, -1)
+    n = flat.shape[1]
+    std, mean = torch.std_mean(flat, dim=1, correction=0)
+    lo, hi = torch.aminmax(flat, dim=1)
     per_channel_max = y.reshape(v, c, -1).amax(dim=2)
-    sat = (flat >= saturation - 1e-6).float().mean(1) if saturation is not None else torch.zeros(v)
+    sat = torch.count_nonzero(flat >= saturation - 1e-6, dim=1) / n if saturation is not None else torch.zeros(v)
     cols = {
-        "mean": flat.mean(1),
-        "std": flat.std(1, unbiased=False),
-        "min": flat.amin(1),
-        "max": flat.amax(1),
-        "zero_fraction": (flat == 0).float().mean(1),
+        "mean": mean,
+        "std": std,
+        "min": lo,
+        "max": hi,
+        "zero_fraction": torch.count_nonzero(flat == 0, dim=1) / n,
         "saturated_fraction": sat,
-        "dead_channel_fraction": (per_channel_max <= 0).float().mean(1),
-        "l2_norm": flat.double().norm(dim=1).float(),
+        "dead_channel_fraction": torch.count_nonzero(per_channel_max <= 0, dim=1) / c,
+        "l2_norm": torch.linalg.vector_norm(flat, dim=1, dtype=torch.float64),
     }
-    return [{k: float(cols[k][i]) for k in STATS} for i in range(v)]
+    rows = torch.stack([cols[k].double() for k in STATS], dim=1).tolist()
+    return [dict(zip(STATS, row, strict=True)) for row in rows]
 
 
 def _bn_shift(x: torch.Tensor, bn: torch.nn.BatchNorm2d) -> torch.Tensor:
     """Symmetric Gaussian KL of per-channel input statistics vs running statistics, per sample."""
-    mu = x.mean(dim=(2, 3))
-    s2 = x.var(dim=(2, 3), unbiased=False) + bn.eps
+    s2, mu = torch.var_mean(x, dim=(2, 3), correction=0)
+    s2 = s2 + bn.eps
     m = bn.running_mean[None]
     v = bn.running_var[None] + bn.eps
     d2 = (mu - m) ** 2
@@ -276,23 +280,24 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float | None:
     """Linear CKA between two (C,h,w) maps, positions as examples and channels as features.
 
     ``CKA = ||Xc^T Yc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F)`` with column-centered (positions x
-    channels) matrices (Kornblith et al., 2019). None when the spatial sizes differ.
+    channels) matrices (Kornblith et al., 2019). None when the spatial sizes differ. Computed in
+    torch (float64) to stay on one thread pool with the forward pass.
     """
     if x.shape[1:] != y.shape[1:]:
         return None
-    X = x.reshape(x.shape[0], -1).T.astype(np.float64)
-    Y = y.reshape(y.shape[0], -1).T.astype(np.float64)
-    X -= X.mean(0)
-    Y -= Y.mean(0)
-    if X.shape[0] < X.shape[1]:  # fewer positions than channels: Gram form is cheaper
+    X = torch.from_numpy(np.ascontiguousarray(x)).reshape(x.shape[0], -1).T.double()
+    Y = torch.from_numpy(np.ascontiguousarray(y)).reshape(y.shape[0], -1).T.double()
+    X = X - X.mean(0)
+    Y = Y - Y.mean(0)
+    if X.shape[0] < X.shape[1]:  # fewer positions than channels: the Gram form is cheaper
         kx, ky = X @ X.T, Y @ Y.T
-        num, den = (kx * ky).sum(), np.linalg.norm(kx) * np.linalg.norm(ky)
+        num, den = float((kx * ky).sum()), float(torch.linalg.norm(kx) * torch.linalg.norm(ky))
     else:
-        num = np.linalg.norm(X.T @ Y) ** 2
-        den = np.linalg.norm(X.T @ X) * np.linalg.norm(Y.T @ Y)
+        num = float(torch.linalg.norm(X.T @ Y) ** 2)
+        den = float(torch.linalg.norm(X.T @ X) * torch.linalg.norm(Y.T @ Y))
     if den == 0:
-        return 1.0 if np.array_equal(X, Y) else 0.0
-    return float(num / den)
+        return 1.0 if torch.equal(X, Y) else 0.0
+    return num / den
 
 
 def inspect(

@@ -164,6 +164,7 @@ class Noise(_Spec):
 
     def __post_init__(self) -> None:
         _check_range("noise.snr_db", self.snr_db, -10.0, 60.0)
+        object.__setattr__(self, "snr_db", float(self.snr_db))
         _check_range("noise.seed", self.seed, 0, 2**31 - 1, integer=True)
 
 
@@ -177,6 +178,7 @@ class Blur(_Spec):
 
     def __post_init__(self) -> None:
         _check_range("blur.sigma", self.sigma, 0.1, 10.0)
+        object.__setattr__(self, "sigma", float(self.sigma))
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,12 @@ class Spectrogram(_Spec):
         if self.fmax is not None:
             _check_range("spectrogram.fmax", self.fmax, self.fmin + 1, self.sample_rate / 2)
         _check_range("spectrogram.top_db", self.top_db, 10.0, 160.0)
+        if self.fmin >= (self.fmax if self.fmax is not None else self.sample_rate / 2):
+            _fail("spectrogram.fmin must lie below fmax (or below the Nyquist frequency when fmax is empty).")
+        for name in ("fmin", "fmax", "top_db"):  # 0 and 0.0 must give the same cache key
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, float(value))
         _check_choice("spectrogram.reference", self.reference, ("max", "fixed"))
         _check_choice("spectrogram.scaling", self.scaling, SPEC_SCALINGS)
         object.__setattr__(self, "db_range", _pair("spectrogram.db_range", self.db_range))
