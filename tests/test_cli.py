@@ -107,3 +107,40 @@ def test_refusal_through_the_real_entry_point(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1
     assert proc.stdout == ""
+
+
+def _wav_bytes(samples, subtype="PCM_16"):
+    import io
+
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, samples, 8000, format="WAV", subtype=subtype)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "filename, content, fragment",
+    [
+        ("empty.wav", b"", "empty (0 bytes)"),
+        ("header.wav", _wav_bytes(np.zeros(0, np.float32)), "no audio samples"),
+        ("noise.wav", bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8)), "not a sound file"),
+        ("nan.wav", _wav_bytes(np.array([0.0, np.nan, 0.1] * 1000, np.float32), "FLOAT"), "non-finite"),
+        ("cut.flac", b"fLaC" + bytes(30), "corrupt or truncated"),
+    ],
+)
+def test_audio_refusals_through_the_cli(filename, content, fragment, tmp_path, capsys):
+    path = tmp_path / filename
+    path.write_bytes(content)
+    assert main(["inspect", str(path), "--preset", "spectrogram"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and fragment in err
+
+
+def test_inspect_accepts_real_speech(capsys):
+    from tests.conftest import shared_data
+
+    clip = shared_data("fsdd", "3_jackson_0.wav")
+    assert main(["inspect", str(clip), "--preset", "spectrogram"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[3].startswith("gray-replicate (ref)") and len(out) == 3 + 6 + 1

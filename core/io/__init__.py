@@ -9,8 +9,8 @@ from core.signal import Signal
 
 
 def load_input(source: bytes | str | Path, name: str | None = None) -> Signal:
-    """Decode an image or a sound, chosen by the content's magic bytes (the name only as a hint)."""
-    from core.io.audio import decode_audio, looks_like_audio
+    """Decode an image or a sound, chosen by the content's magic bytes (a sound's extension as a hint)."""
+    from core.io.audio import AUDIO_EXTENSIONS, decode_audio, looks_like_audio
     from core.io.image import decode_image
 
     if isinstance(source, (str, Path)):
@@ -22,6 +22,9 @@ def load_input(source: bytes | str | Path, name: str | None = None) -> Signal:
         name = name or path.name
     else:
         head = bytes(source[:64])
-    if looks_like_audio(head):
+    if not head:
+        raise UnsupportedInput(f"{name or 'The input'!r} is empty (0 bytes); choose an image or a sound file.")
+    # Content decides; a sound's extension on content that is neither gets the sound decoder's message.
+    if looks_like_audio(head) or Path(name or "").suffix.lower() in AUDIO_EXTENSIONS:
         return decode_audio(source, name=name)
     return decode_image(source, name=name)
