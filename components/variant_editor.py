@@ -73,6 +73,10 @@ def _kind(tp: Any) -> tuple[str, Any]:
     raise TypeError(f"No widget for field type {tp!r}")
 
 
+def _md_escape(text: str) -> str:
+    return "".join("\\" + c if c in "\\`*_{}[]<>()#+-.!|~$:" else c for c in text)
+
+
 def _label(name: str) -> str:
     return name.replace("_", " ")
 
@@ -371,6 +375,8 @@ def render_variant_set() -> None:
     """The variant list (select, add, duplicate, move, remove) and the field editor of the selected variant."""
     variants, uids = state.get_variants(), state.variant_uids()
     names = dict(zip(uids, (v.name for v in variants), strict=True))
+    with st.container(key="ve_names"):
+        st.caption(" · ".join(f"{i + 1}\\. {_md_escape(v.name)}" for i, v in enumerate(variants)))
     sel = st.session_state.get(_SEL)
     if sel not in uids:
         sel = st.session_state[_SEL] = uids[0]

@@ -1,0 +1,197 @@
+"""Real-browser fixtures shared by every browser test: the dashboard server, headless Chromium, a page.
+
+``app_server`` starts ``streamlit run app.py`` on 127.0.0.1 with a free port and a clean environment,
+waits for ``/_stcore/health`` and always terminates the server's process group at teardown.
+``ui`` wraps a fresh page with helpers: open a URL, wait until the app is idle, navigate, assert that
+no exception element is shown, and save a screenshot under test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ARTIFACTS = ROOT / "test-artifacts"
+SCREENSHOTS = ARTIFACTS / "screenshots"
+#: Model loading and a first forward pass on 2 CPU cores take a while on a cold server.
+RUN_TIMEOUT_S = 240.0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _python() -> str:
+    venv = ROOT / ".venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
+
+
+def _clean_env() -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env.setdefault("LANG", "C.UTF-8")
+    env["PYTHONUNBUFFERED"] = "1"
+    env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
+    return env
+
+
+def _tail(path: Path, n: int = 3000) -> str:
+    return path.read_text(errors="replace")[-n:]
+
+
+@pytest.fixture(scope="session")
+def app_server() -> Iterator[str]:
+    """Base URL of a dashboard server started for this test session (stopped at teardown)."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install -r requirements-dev.txt)")
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    log_path = ARTIFACTS / "streamlit-server.log"
+    cmd = [
+        _python(), "-m", "streamlit", "run", "app.py",
+        "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=_clean_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with {proc.returncode}:\n{_tail(log_path)}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not become healthy in 90 s:\n{_tail(log_path)}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def browser():  # noqa: ANN201 - playwright Browser
+    """Headless Debian Chromium driven by playwright (one per session)."""
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class UI:
+    """A browser page on the dashboard, with the waits and checks every browser test needs."""
+
+    def __init__(self, page, base_url: str) -> None:  # noqa: ANN001 - playwright Page
+        self.page = page
+        self.base_url = base_url
+
+    def open(self, query: str = "", path: str = "") -> UI:
+        """Load ``base_url/path?query`` and wait until the app is idle."""
+        url = f"{self.base_url}/{path.lstrip('/')}" + (f"?{query.lstrip('?')}" if query else "")
+        self.page.goto(url)
+        return self.wait_idle()
+
+    def wait_idle(self, timeout_s: float = RUN_TIMEOUT_S) -> UI:
+        """Wait until the app has rendered and no script run is in progress (stable for ~1 s)."""
+        page = self.page
+        page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_s * 1000)
+        page.wait_for_selector('[data-testid="stSidebar"]', timeout=timeout_s * 1000)
+        deadline = time.monotonic() + timeout_s
+        quiet = 0
+        while quiet < 4:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the app was still running after {timeout_s:.0f} s")
+            running = page.locator('[data-testid="stStatusWidget"]').count() > 0 or (
+                page.locator('[data-testid="stApp"][data-test-script-state="running"]').count() > 0
+            )
+            quiet = 0 if running else quiet + 1
+            page.wait_for_timeout(250)
+        return self
+
+    def nav_titles(self) -> list[str]:
+        """Titles of the pages listed in the sidebar navigation, in order."""
+        links = self.page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]')
+        return [t.strip().splitlines()[-1].strip() for t in links.all_inner_texts()]  # drop the icon glyph name
+
+    def go(self, title: str) -> UI:
+        """Click a page in the sidebar navigation and wait until it has run."""
+        nav = self.page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]')
+        nav.filter(has_text=title).first.click()
+        self.page.wait_for_timeout(300)
+        return self.wait_idle()
+
+    def assert_no_exception(self) -> None:
+        """No Streamlit exception element anywhere on the page."""
+        exc = self.page.locator('[data-testid="stException"]')
+        assert exc.count() == 0, exc.first.inner_text()
+
+    def screenshot(self, name: str) -> Path:
+        """Save a full-page screenshot as test-artifacts/screenshots/<name>.png."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+def ui(browser, app_server: str) -> Iterator[UI]:  # noqa: ANN001
+    """A fresh browser context and page on the dashboard (closed after the test)."""
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    try:
+        yield UI(context.new_page(), app_server)
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def new_ui(browser, app_server: str) -> Iterator:  # noqa: ANN001
+    """Factory of further independent pages (each in its own browser context, like another user)."""
+    contexts = []
+
+    def make() -> UI:
+        context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        contexts.append(context)
+        return UI(context.new_page(), app_server)
+
+    try:
+        yield make
+    finally:
+        for context in contexts:
+            context.close()
