@@ -226,9 +226,9 @@ def _forward(model: LoadedModel, batch: torch.Tensor) -> tuple[list[dict], torch
         shift = _bn_shift(bn_inputs.pop(id(seg.norm)), seg.norm) if id(seg.norm) in bn_inputs else None
         per_layer.append({
             "stats": _layer_stats(y, seg.saturation),
-            "pooled": y.mean(dim=(2, 3)),
-            "fmap": _pool_map(y).to(torch.float16),
-            "bn_shift": shift,
+            "pooled": y.mean(dim=(2, 3)).cpu(),
+            "fmap": _pool_map(y).to(torch.float16).cpu(),
+            "bn_shift": None if shift is None else shift.cpu(),
         })
 
     with model.lock:
@@ -254,7 +254,8 @@ def _compute_runs(model: LoadedModel, prepared: Sequence[Prepared]) -> list[_Run
     for idx in groups.values():
         batch = torch.stack([prepared[i].tensor for i in idx]).contiguous(memory_format=torch.channels_last)
         per_layer, pooled, logits = _forward(model, batch)
-        probs = logits.float().softmax(dim=1).numpy()
+        probs = logits.float().softmax(dim=1).cpu().numpy()
+        pooled = pooled.cpu()
         for j, i in enumerate(idx):
             runs[i] = _Run(
                 display=prepared[i].display,

@@ -71,6 +71,7 @@ class LoadedModel:
     first_conv: nn.Conv2d
     feature_dim: int
     lock: threading.RLock = field(default_factory=threading.RLock)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @property
     def layers(self) -> list[str]:
@@ -79,8 +80,10 @@ class LoadedModel:
     def run(
         self, x: torch.Tensor, on_layer: Callable[[Segment, torch.Tensor], None] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Forward ``x`` segment by segment (no grad, under the lock); returns (pooled features, logits)."""
+        """Forward ``x`` segment by segment (no grad, under the lock) on the model's device; returns
+        (pooled features, logits) on that device. ``on_layer`` sees every named layer's output."""
         with self.lock, torch.inference_mode():
+            x = x.to(self.device, non_blocking=True)
             for seg in self.segments:
                 x = seg.fn(x)
                 if on_layer is not None:
@@ -88,15 +91,17 @@ class LoadedModel:
             return self.pool_and_classify(x)
 
     def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.run(x)
+        """(pooled features, logits) of a normalized batch, on the CPU."""
+        pooled, logits = self.run(x)
+        return pooled.cpu(), logits.cpu()
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled penultimate features (N, feature_dim) of a normalized batch."""
-        return self.run(x)[0]
+        return self.run(x)[0].cpu()
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet logits (N, 1000) of a normalized batch."""
-        return self.run(x)[1]
+        return self.run(x)[1].cpu()
 
 
 def _last_bn(module: nn.Module) -> nn.BatchNorm2d | None:
@@ -258,4 +263,22 @@ def _cached(name: str, weights: str | None) -> LoadedModel:
     model = _BUILDERS[name](None if weights is None else Path(weights))
     for p in model.module.parameters():
         p.requires_grad_(False)
+    model.device = default_device()
+    model.module.to(model.device)
     return model
+
+
+def default_device() -> torch.device:
+    """``PREPSCOPE_DEVICE`` if set (e.g. ``cpu``, ``cuda:0``), else the first GPU when present, else CPU."""
+    import os
+
+    wanted = os.environ.get("PREPSCOPE_DEVICE")
+    if wanted:
+        try:
+            device = torch.device(wanted)
+        except RuntimeError:
+            raise UnknownModel(f"PREPSCOPE_DEVICE={wanted!r} is not a torch device (try cpu or cuda:0).") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise UnknownModel(f"PREPSCOPE_DEVICE={wanted!r} asks for a GPU, but torch sees none; use cpu.")
+        return device
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
