@@ -163,7 +163,7 @@ def _sound_labels() -> list[str]:
         from core.io import synth
     except ImportError:
         return []
-    for attr in ("SAMPLE_LABELS", "LABELS", "CLASSES"):
+    for attr in ("SOUND_CLASSES", "SAMPLE_LABELS", "LABELS"):
         labels = getattr(synth, attr, None)
         if labels:
             return [str(x) for x in labels]

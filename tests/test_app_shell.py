@@ -362,3 +362,14 @@ def test_start_page_question_opens_compare_with_preset_and_sample() -> None:
     assert at.query_params["sample"] == "brick" and at.query_params["preset"] == "interpolation"
     if (ROOT / "pages" / "compare.py").is_file():
         assert not any(b.key == "start_q1" for b in at.button)  # we left the Start page
+
+
+def test_builtin_sound_sample_from_link() -> None:
+    sounds = [n for n in state.sample_names() if n.startswith(state.SOUND_PREFIX)]
+    if not sounds:
+        pytest.skip("core.io.synth provides no built-in sounds")
+    at = _app({"sample": sounds[0]})
+    _ok(at)
+    assert not at.warning
+    assert at.selectbox(key="sb_sample").value == sounds[0]
+    assert any(f"Current input: sample: {sounds[0]}" in c.value and " Hz" in c.value for c in at.caption)
