@@ -1,0 +1,156 @@
+"""``python -m core sweep``: accuracy of each variant on a labelled dataset, from the command line.
+
+Usage: ``python -m core sweep --train PATH [--test PATH] [--preset NAME | --variants FILE]
+[--method probe|adapter|zeroshot] [--model NAME] [--seed N] [--label-pattern REGEX] [--json OUT]``,
+or ``--builtin digits|sounds`` instead of ``--train``. PATH is a folder or a zip. Prints a table
+(variant, accuracy, 95% CI, macro, McNemar p, seconds) and a provenance line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from core.errors import InvalidDataset, InvalidVariant, PrepscopeError
+from core.evaluate.methods import METHODS
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the sweep sub-command's options on ``parser``."""
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--train", metavar="PATH", help="dataset folder or zip (class subfolders, train/ + test/, "
+                                                      "or a flat folder named label_group_n.ext)")
+    src.add_argument("--builtin", choices=("digits", "sounds"), help="a built-in dataset instead of --train")
+    parser.add_argument("--test", metavar="PATH", help="a separate test folder or zip (default: a held-out split)")
+    var = parser.add_mutually_exclusive_group()
+    var.add_argument("--preset", help="named variant set (see `presets`); default: channels for images, "
+                                      "spectrogram for sounds")
+    var.add_argument("--variants", metavar="FILE.json", help="variant set as JSON; the first is the reference")
+    parser.add_argument("--method", choices=METHODS, default="probe",
+                        help="probe: logistic regression on frozen features; adapter: learned 1x1 conv for "
+                             "one-channel input; zeroshot: ImageNet classes named like the folders")
+    parser.add_argument("--model", default="efficientnet_lite0", help="registered model (see `models`)")
+    parser.add_argument("--weights", metavar="STATE_DICT.pth", help="local state_dict for the architecture")
+    parser.add_argument("--seed", type=int, default=0, help="split and training seed (default 0)")
+    parser.add_argument("--test-fraction", type=float, default=0.2, help="held-out fraction (default 0.2)")
+    grp = parser.add_mutually_exclusive_group()
+    grp.add_argument("--group-split", dest="group_split", action="store_true", default=None,
+                     help="keep each group (e.g. speaker) on one side (default: automatic when groups exist)")
+    grp.add_argument("--no-group-split", dest="group_split", action="store_false", help="stratified split only")
+    parser.add_argument("--label-pattern", metavar="REGEX",
+                        help="for flat folders: regex with named groups 'label' (and optionally 'group') "
+                             "searched in the file name without extension")
+    parser.add_argument("--cache-dir", metavar="DIR", help="feature cache (default $PREPSCOPE_CACHE_DIR or "
+                                                           "~/.cache/prepscope/features)")
+    parser.add_argument("--batch-size", type=int, default=32, help="items per forward batch (default 32)")
+    parser.add_argument("--n-per-class", type=int, default=20, help="built-in sounds per class (default 20)")
+    parser.add_argument("--json", metavar="OUT", help="write the full result as JSON ('-' for stdout)")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def _variants(args: argparse.Namespace, kind: str) -> list:
+    from core.preprocess.presets import get_preset
+    from core.preprocess.variant import variants_from_json
+
+    if getattr(args, "variants", None):
+        path = Path(args.variants)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) else e
+            raise InvalidVariant(f"Cannot read variant file {path}: {reason}.") from None
+        return variants_from_json(text)
+    return get_preset(args.preset or ("spectrogram" if kind == "audio" else "channels"))
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    return "-" if x is None or x != x else format(x, spec)
+
+
+def sweep_table(result) -> str:
+    """The human-readable sweep table: one row per variant, the reference first."""
+    header = ["variant", "accuracy", "95% CI", "macro", "McNemar p", "seconds"]
+    rows = []
+    for i, v in enumerate(result.variants):
+        rows.append([v.name + (" (ref)" if i == 0 else ""), _fmt(v.accuracy, ".3f"),
+                     f"[{v.ci95[0]:.3f}, {v.ci95[1]:.3f}]", _fmt(v.macro_accuracy, ".3f"),
+                     _fmt(v.mcnemar_p, ".3g"), f"{v.seconds:.1f}" + (" (cached)" if v.cached else "")])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(r: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def _progress_printer(quiet: bool):
+    if quiet:
+        return None
+    last = [-1]
+
+    def show(fraction: float, message: str) -> None:
+        pct = int(fraction * 100)
+        if pct != last[0]:
+            last[0] = pct
+            print(f"\r[{pct:3d}%] {message[:90]:<90}", end="", file=sys.stderr, flush=True)
+            if fraction >= 1.0:
+                print(file=sys.stderr)
+
+    return show
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    """Run the sweep the parsed ``args`` describe; print the table and provenance; return 0.
+
+    Refusals (unusable dataset or archive, unknown preset or model, unmatched zero-shot class) raise
+    PrepscopeError subclasses, which ``python -m core`` reports as one ``error:`` line with exit 2.
+    """
+    from contextlib import ExitStack
+
+    from core.evaluate.datasets import load_builtin, open_dataset
+    from core.evaluate.sweep import evaluate_sweep
+    from core.models import load_model
+
+    if not 0.0 < args.test_fraction < 1.0:
+        raise InvalidDataset(f"--test-fraction must be between 0 and 1; got {args.test_fraction}.")
+    if args.batch_size < 1:
+        raise InvalidDataset(f"--batch-size must be at least 1; got {args.batch_size}.")
+    with ExitStack() as stack:
+        if args.builtin:
+            if args.test:
+                raise InvalidDataset("--test goes with --train, not with --builtin.")
+            n = getattr(args, "n_per_class", 20)
+            train = load_builtin(args.builtin, n_per_class=n) if args.builtin == "sounds" else load_builtin("digits")
+            test = None
+        else:
+            src = stack.enter_context(open_dataset(args.train, args.label_pattern))
+            train, test = src.train, src.test
+            if args.test:
+                if test is not None:
+                    raise InvalidDataset(f"{args.train} already holds a test/ folder; drop --test or point "
+                                         f"--train at its train/ folder.")
+                tsrc = stack.enter_context(open_dataset(args.test, args.label_pattern))
+                test = tsrc.train
+        variants = _variants(args, train.kind)
+        model = load_model(args.model, args.weights)
+        result = evaluate_sweep(
+            train, variants, model, test=test, method=args.method, seed=args.seed,
+            test_fraction=args.test_fraction, group_split=args.group_split, cache_dir=args.cache_dir,
+            batch_size=args.batch_size, progress=_progress_printer(getattr(args, "quiet", False)),
+        )
+    print(sweep_table(result))
+    print(f"accuracy = micro; macro = mean per-class recall; 95% CI = Wilson; McNemar p = exact, vs the reference "
+          f"on the same {result.variants[0].n_test} test items.")
+    print("provenance: " + result.provenance_line())
+    if args.json:
+        text = json.dumps(result.to_dict(), indent=2, ensure_ascii=False)
+        if args.json == "-":
+            print(text)
+        else:
+            try:
+                Path(args.json).write_text(text + "\n", encoding="utf-8")
+            except OSError as e:
+                raise PrepscopeError(f"Cannot write {args.json}: {e.strerror}.") from None
+    return 0

@@ -1,0 +1,448 @@
+"""Labelled datasets for sweeps: class folders, flat folders with a name pattern, zips, built-ins.
+
+Layouts, checked in this order under the root (a folder, or a zip extracted safely first; a single
+top-level folder inside a zip is entered):
+
+- ``train/`` plus ``test/`` (or ``val/``): a given split; each side is itself one of the layouts below.
+  ``train/`` alone is used as the whole dataset.
+- one subfolder per class holding images or sounds (the subfolder name is the label, no groups).
+- a flat folder of files: by default label = file-name prefix before the first ``_`` and group = the
+  second field (the FSDD convention ``{digit}_{speaker}_{n}.wav``). ``label_pattern`` (a regular
+  expression with a named group ``label`` and optionally ``group``) overrides it; it is searched in
+  the file name without its extension.
+
+Files that are neither images nor sounds, dot files and ``__MACOSX/`` are ignored (and counted).
+Items are decoded lazily, one batch at a time, so memory does not grow with the dataset. Every
+dataset carries a content digest (file bytes, labels, groups and order) that keys the feature cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import stat
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from core.errors import InvalidDataset
+from core.signal import Signal
+
+IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+AUDIO_EXTS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff"})
+DEFAULT_LABEL_PATTERN = r"^(?P<label>[^_]+)_(?P<group>[^_]+)"
+#: Zip limits, checked on the central directory before anything is extracted.
+MAX_ZIP_ENTRIES = 50_000
+MAX_ZIP_BYTES = 2 * 1024**3
+#: At most this many items in one dataset (folders and zips alike).
+MAX_ITEMS = 200_000
+BUILTINS = ("digits", "sounds")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One labelled example: ``ref`` is a file path or a built-in index; ``label`` indexes ``classes``."""
+
+    ref: str | int
+    label: int
+    group: str | None = None
+
+
+@dataclass(eq=False)
+class Dataset:
+    """An ordered list of labelled items with a lazy decoder and a content digest.
+
+    ``kind`` is ``image`` or ``audio``; ``source`` says where it came from (path, zip name or
+    ``builtin:digits``); ``skipped`` counts ignored files. ``load(item)`` returns the item's Signal.
+    """
+
+    name: str
+    classes: list[str]
+    items: list[Item]
+    kind: str
+    source: str
+    digest: str
+    loader: Callable[[Item], Signal] = field(repr=False)
+    skipped: int = 0
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([it.label for it in self.items], dtype=np.int64)
+
+    @property
+    def groups(self) -> list[str | None]:
+        return [it.group for it in self.items]
+
+    @property
+    def has_groups(self) -> bool:
+        return all(it.group is not None for it in self.items) and len({it.group for it in self.items}) > 1
+
+    def load(self, item: Item) -> Signal:
+        return self.loader(item)
+
+    def counts(self) -> dict[str, int]:
+        """Items per class name."""
+        c = np.bincount(self.labels, minlength=len(self.classes))
+        return {name: int(n) for name, n in zip(self.classes, c, strict=True)}
+
+    def subset(self, indices: Sequence[int], name: str | None = None) -> Dataset:
+        """The items at ``indices`` (same classes, same decoder); its digest covers the selection."""
+        idx = [int(i) for i in indices]
+        h = hashlib.sha256(f"{self.digest}|subset|{','.join(map(str, idx))}".encode()).hexdigest()[:24]
+        return Dataset(name or self.name, self.classes, [self.items[i] for i in idx], self.kind, self.source, h,
+                       self.loader, self.skipped)
+
+    def describe(self) -> dict:
+        """JSON-able summary for provenance."""
+        return {"name": self.name, "source": self.source, "digest": self.digest, "kind": self.kind,
+                "n_items": len(self), "classes": list(self.classes), "counts": self.counts(),
+                "groups": len({g for g in self.groups if g is not None}), "skipped_files": self.skipped}
+
+
+@dataclass(eq=False)
+class DatasetSource:
+    """What a path or zip held: the training (or whole) dataset and, when given, a test dataset."""
+
+    train: Dataset
+    test: Dataset | None
+    source: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Safe zip extraction
+
+
+def check_zip(zf: zipfile.ZipFile, max_entries: int = MAX_ZIP_ENTRIES, max_bytes: int = MAX_ZIP_BYTES
+              ) -> list[zipfile.ZipInfo]:
+    """Validate every entry of an archive before anything is extracted; return the regular files to keep.
+
+    Refused (InvalidDataset): more than ``max_entries`` entries, more than ``max_bytes`` declared
+    uncompressed bytes, absolute paths or drive letters, ``..`` components, symbolic links or other
+    special files, encrypted entries. ``__MACOSX/`` and dot files are skipped, directories are implied.
+    """
+    infos = zf.infolist()
+    if len(infos) > max_entries:
+        raise InvalidDataset(f"The archive has {len(infos)} entries; the limit is {max_entries}.")
+    total = sum(i.file_size for i in infos)
+    if total > max_bytes:
+        raise InvalidDataset(
+            f"The archive would unpack to {total / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB."
+        )
+    keep = []
+    for info in infos:
+        name = info.filename
+        if "\\" in name:
+            name = name.replace("\\", "/")
+        p = PurePosixPath(name)
+        if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+            raise InvalidDataset(f"The archive entry {info.filename!r} has an absolute path; refusing to extract.")
+        if ".." in p.parts:
+            raise InvalidDataset(f"The archive entry {info.filename!r} points outside the archive ('..').")
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise InvalidDataset(f"The archive entry {info.filename!r} is a symbolic link; links are refused.")
+        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise InvalidDataset(f"The archive entry {info.filename!r} is not a regular file.")
+        if info.flag_bits & 0x1:
+            raise InvalidDataset(f"The archive entry {info.filename!r} is encrypted; upload an unencrypted zip.")
+        if info.is_dir() or not p.parts:
+            continue
+        if p.parts[0] == "__MACOSX" or any(part.startswith(".") for part in p.parts):
+            continue
+        keep.append(info)
+    return keep
+
+
+def extract_zip(archive: str | Path, dest: str | Path, max_entries: int = MAX_ZIP_ENTRIES,
+                max_bytes: int = MAX_ZIP_BYTES) -> Path:
+    """Check (see ``check_zip``) then extract the archive's regular files under ``dest``.
+
+    The real number of bytes written is counted while extracting, so an entry that lies about its
+    size cannot exceed the limit. Returns ``dest`` as a Path.
+    """
+    dest = Path(dest)
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise InvalidDataset(f"Cannot open the dataset archive: {e}. Upload a .zip file.") from None
+    with zf:
+        keep = check_zip(zf, max_entries, max_bytes)
+        root = dest.resolve()
+        written = 0
+        for info in keep:
+            target = (root / info.filename.replace("\\", "/")).resolve()
+            if root not in target.parents:
+                raise InvalidDataset(f"The archive entry {info.filename!r} points outside the archive.")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with zf.open(info) as src, open(target, "wb") as out:
+                    while chunk := src.read(1 << 20):
+                        written += len(chunk)
+                        if written > max_bytes:
+                            raise InvalidDataset(
+                                f"The archive unpacks to more than its declared size; the limit is "
+                                f"{max_bytes / 1e6:.1f} MB."
+                            )
+                        out.write(chunk)
+            except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as e:
+                raise InvalidDataset(f"The archive entry {info.filename!r} cannot be read: {e}.") from None
+    return dest
+
+
+# ---------------------------------------------------------------------------------------------
+# Folder scanning
+
+
+def _kind_of(path: Path) -> str | None:
+    ext = path.suffix.lower()
+    return "image" if ext in IMAGE_EXTS else "audio" if ext in AUDIO_EXTS else None
+
+
+def _visible(p: Path) -> bool:
+    return not p.name.startswith(".") and p.name != "__MACOSX"
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _decode_file(item: Item) -> Signal:
+    from core.io import load_input
+
+    return load_input(Path(str(item.ref)))
+
+
+def _finish(name: str, source: str, rows: list[tuple[Path, str, str | None]], skipped: int) -> Dataset:
+    """rows: (path, label, group) -> Dataset with sorted classes, a digest and one media kind."""
+    if len(rows) > MAX_ITEMS:
+        raise InvalidDataset(f"{name}: {len(rows)} files; the limit is {MAX_ITEMS}.")
+    classes = sorted({r[1] for r in rows})
+    if len(classes) < 2:
+        found = f"only the class {classes[0]!r}" if classes else "no images or sounds"
+        raise InvalidDataset(
+            f"{name}: found {found}; a dataset needs at least two classes (one subfolder per class, "
+            f"or file names like label_group_n.wav)."
+        )
+    kinds = {_kind_of(r[0]) for r in rows}
+    if len(kinds) > 1:
+        raise InvalidDataset(f"{name} mixes images and sounds; use one kind of input per dataset.")
+    index = {c: i for i, c in enumerate(classes)}
+    rows = sorted(rows, key=lambda r: (index[r[1]], str(r[0])))
+    h = hashlib.sha256()
+    items = []
+    for path, label, group in rows:
+        h.update(f"{label}|{group}|{path.name}|{_file_digest(path)}\n".encode())
+        items.append(Item(str(path), index[label], group))
+    return Dataset(name, classes, items, kinds.pop() or "image", source, h.hexdigest()[:24], _decode_file, skipped)
+
+
+def _scan_class_folders(root: Path, name: str, source: str) -> Dataset:
+    rows: list[tuple[Path, str, str | None]] = []
+    skipped = 0
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and _visible(p)):
+        for dirpath, dirnames, filenames in os.walk(sub):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
+            for fn in sorted(filenames):
+                p = Path(dirpath) / fn
+                if fn.startswith(".") or p.is_symlink() or _kind_of(p) is None:
+                    skipped += 1
+                    continue
+                rows.append((p, sub.name, None))
+    return _finish(name, source, rows, skipped)
+
+
+def _compile_pattern(pattern: str | None) -> re.Pattern:
+    try:
+        rx = re.compile(pattern or DEFAULT_LABEL_PATTERN)
+    except re.error as e:
+        raise InvalidDataset(f"The label pattern {pattern!r} is not a valid regular expression: {e}.") from None
+    if "label" not in rx.groupindex:
+        raise InvalidDataset(
+            "The label pattern needs a named group 'label', e.g. '^(?P<label>[^_]+)_(?P<group>[^_]+)'."
+        )
+    return rx
+
+
+def _scan_flat(root: Path, name: str, source: str, pattern: str | None) -> Dataset:
+    rx = _compile_pattern(pattern)
+    rows: list[tuple[Path, str, str | None]] = []
+    skipped = 0
+    for p in sorted(root.iterdir()):
+        if not p.is_file() or not _visible(p) or p.is_symlink() or _kind_of(p) is None:
+            skipped += 1
+            continue
+        m = rx.search(p.stem)
+        if m is None or not m.group("label"):
+            how = "--label-pattern" if pattern else "the default pattern label_group_n (or pass --label-pattern)"
+            raise InvalidDataset(f"{name}: the file name {p.name!r} does not match {how}.")
+        group = m.group("group") if "group" in rx.groupindex else None
+        rows.append((p, m.group("label"), group or None))
+    return _finish(name, source, rows, skipped)
+
+
+def scan_folder(root: str | Path, label_pattern: str | None = None, name: str | None = None) -> Dataset:
+    """One dataset from a folder: one subfolder per class, else a flat folder named by ``label_pattern``."""
+    root = Path(root)
+    name = name or root.name or str(root)
+    if not root.is_dir():
+        raise InvalidDataset(f"{root} is not a folder.")
+    subdirs = [p for p in root.iterdir() if p.is_dir() and _visible(p)]
+    if subdirs and label_pattern is None:
+        return _scan_class_folders(root, name, str(root))
+    return _scan_flat(root, name, str(root), label_pattern)
+
+
+def _split_dirs(root: Path) -> tuple[Path | None, Path | None]:
+    names = {p.name.lower(): p for p in root.iterdir() if p.is_dir()}
+    return names.get("train"), names.get("test") or names.get("val")
+
+
+def _enter_single_folder(root: Path) -> Path:
+    entries = [p for p in root.iterdir() if _visible(p)]
+    if len(entries) == 1 and entries[0].is_dir():
+        return entries[0]
+    return root
+
+
+def _from_root(root: Path, label_pattern: str | None, source: str) -> DatasetSource:
+    train_dir, test_dir = _split_dirs(root)
+    if train_dir is not None and test_dir is not None:
+        train = scan_folder(train_dir, label_pattern, name=f"{root.name}/{train_dir.name}")
+        test = scan_folder(test_dir, label_pattern, name=f"{root.name}/{test_dir.name}")
+        check_same_classes(train, test)
+        return DatasetSource(train, test, source)
+    if train_dir is not None:
+        return DatasetSource(scan_folder(train_dir, label_pattern, name=f"{root.name}/{train_dir.name}"), None, source)
+    return DatasetSource(scan_folder(root, label_pattern), None, source)
+
+
+def check_same_classes(train: Dataset, test: Dataset) -> None:
+    """A given test set must have exactly the training classes."""
+    if train.classes != test.classes:
+        only_train = sorted(set(train.classes) - set(test.classes))
+        only_test = sorted(set(test.classes) - set(train.classes))
+        raise InvalidDataset(
+            f"The train and test sets have different classes (only in train: {only_train or 'none'}; "
+            f"only in test: {only_test or 'none'})."
+        )
+    if train.kind != test.kind:
+        raise InvalidDataset("The train set and the test set hold different kinds of input (images vs sounds).")
+
+
+@contextmanager
+def open_dataset(path: str | Path, label_pattern: str | None = None, *, max_entries: int = MAX_ZIP_ENTRIES,
+                 max_bytes: int = MAX_ZIP_BYTES) -> Iterator[DatasetSource]:
+    """Open a folder or a zip as a DatasetSource; a zip is extracted to a temporary folder removed on exit.
+
+    Raises InvalidDataset for a missing path, an unsafe or oversized archive, an unusable layout or
+    fewer than two classes. Nothing is written outside the temporary folder.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InvalidDataset(f"The dataset path {path} does not exist.")
+    if path.is_dir():
+        yield _from_root(path, label_pattern, str(path))
+        return
+    if not zipfile.is_zipfile(path):
+        raise InvalidDataset(f"{path.name} is neither a folder nor a zip archive.")
+    tmp = tempfile.mkdtemp(prefix="prepscope-dataset-")
+    try:
+        extract_zip(path, tmp, max_entries, max_bytes)
+        root = _enter_single_folder(Path(tmp))
+        yield _from_root(root, label_pattern, f"{path.name} (zip)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def open_zip_bytes(data: bytes, filename: str = "upload.zip", label_pattern: str | None = None, **limits: int
+                   ) -> Iterator[DatasetSource]:
+    """Like ``open_dataset`` for an uploaded zip held in memory (written to a temporary file first)."""
+    tmp = tempfile.mkdtemp(prefix="prepscope-upload-")
+    try:
+        p = Path(tmp) / (Path(filename).name or "upload.zip")
+        p.write_bytes(data)
+        with open_dataset(p, label_pattern, **limits) as src:
+            yield src
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Built-ins
+
+
+def builtin_digits() -> Dataset:
+    """scikit-learn's bundled handwritten digits: 1,797 gray 8x8 images, classes 0-9, no groups.
+
+    Values 0..16 are scaled to [0, 1]; the variant's resize does the upscaling.
+    """
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    images = (d.images / 16.0).astype(np.float32)
+    labels = d.target.astype(int)
+    items = [Item(i, int(labels[i])) for i in range(len(labels))]
+    h = hashlib.sha256(b"builtin-digits|" + images.tobytes() + labels.astype(np.int64).tobytes())
+
+    def load(item: Item) -> Signal:
+        return Signal(images[int(item.ref)], {"source": f"digits #{item.ref}", "decoder": "sklearn.load_digits"})
+
+    return Dataset("digits", [str(c) for c in range(10)], items, "image", "builtin:digits", h.hexdigest()[:24], load)
+
+
+def builtin_sounds(n_per_class: int = 20, seed: int = 0) -> Dataset:
+    """The project's synthesized sound set (core.io.synth): deterministic, with groups for grouped splits."""
+    from core.io.synth import SOUND_CLASSES
+    from core.io.synth import builtin_sounds as synth
+
+    sounds = list(synth(n_per_class=n_per_class, seed=seed))
+    classes = list(SOUND_CLASSES)
+    index = {c: i for i, c in enumerate(classes)}
+    h = hashlib.sha256(f"builtin-sounds|{n_per_class}|{seed}".encode())
+    items = []
+    for i, s in enumerate(sounds):
+        if s.label not in index:
+            raise InvalidDataset(f"Built-in sound {s.name!r} has an unknown label {s.label!r}.")
+        w = np.ascontiguousarray(s.waveform, dtype=np.float32)
+        h.update(f"{s.name}|{s.label}|{s.group}|{s.sr}".encode() + w.tobytes())
+        items.append(Item(i, index[s.label], None if s.group is None else str(s.group)))
+
+    def load(item: Item) -> Signal:
+        s = sounds[int(item.ref)]
+        return sound_signal(np.asarray(s.waveform, dtype=np.float32), int(s.sr), s.name)
+
+    return Dataset("sounds", classes, items, "audio", "builtin:sounds", h.hexdigest()[:24], load)
+
+
+def sound_signal(waveform: np.ndarray, sr: int, name: str) -> Signal:
+    """A Signal for an in-memory waveform, built by the same helper the audio decoder uses."""
+    from core.io.audio import waveform_to_signal
+    from core.signal import array_digest
+
+    prov = {"source": name, "name": name, "kind": "audio", "decoder": "prepscope synthesizer (core.io.synth)",
+            "format": "synthesized"}
+    return waveform_to_signal(waveform, sr, provenance=prov, digest=array_digest(waveform))
+
+
+def load_builtin(name: str, **kw: int) -> Dataset:
+    """A built-in dataset by name (``digits`` or ``sounds``)."""
+    if name == "digits":
+        return builtin_digits()
+    if name == "sounds":
+        return builtin_sounds(**kw)
+    raise InvalidDataset(f"Unknown built-in dataset {name!r}; available: {', '.join(BUILTINS)}.")

@@ -1,0 +1,136 @@
+"""How a variant is scored: a linear probe, zero-shot ImageNet labels, or a learned 1x1 input adapter.
+
+- ``probe``: features are standardized (scikit-learn StandardScaler, fitted on the training side)
+  and a multinomial LogisticRegression with fixed ``C = PROBE_C`` (lbfgs, up to ``PROBE_MAX_ITER``
+  iterations) is fitted on the frozen pooled penultimate features; no tuning, so every variant gets
+  exactly the same classifier.
+- ``zeroshot``: no training. Each class name is matched to ImageNet labels (see
+  ``match_imagenet``); a prediction is the argmax of the logits restricted to the matched ImageNet
+  indices, mapped back to the class that owns that index.
+- ``adapter`` (``core.evaluate.adapter``): for one-channel input, a 1x1 conv (1 -> 3) trained jointly
+  with a linear head through the frozen backbone.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from core.errors import InvalidDataset
+
+PROBE_C = 1.0
+PROBE_MAX_ITER = 2000
+METHODS = ("probe", "adapter", "zeroshot")
+
+#: Extra spellings that name the same ImageNet class (WordNet synonyms of the synset), lower case.
+#: Only true synonyms: a broad word (``cat``, ``car``) is not mapped to one of ImageNet's narrower classes.
+SYNONYMS: dict[str, str] = {
+    "emmet": "ant",
+    "pismire": "ant",
+    "honeybee": "bee",
+    "honey bee": "bee",
+    "apis mellifera": "bee",
+}
+
+
+def fit_probe(x_train: np.ndarray, y_train: np.ndarray, seed: int = 0):
+    """A fitted scikit-learn pipeline: StandardScaler then LogisticRegression(C=PROBE_C)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if len(np.unique(y_train)) < 2:
+        raise InvalidDataset("The training side holds a single class; a probe needs at least two.")
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=PROBE_C, max_iter=PROBE_MAX_ITER, random_state=seed))
+    # One BLAS thread: these problems are small, and multi-threaded BLAS beside torch's own thread pool
+    # is an order of magnitude slower on a busy machine.
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(np.asarray(x_train, dtype=np.float64), y_train)
+    return clf
+
+
+def probe_predict(clf, x: np.ndarray) -> np.ndarray:
+    """Class indices predicted by a fitted probe (single-threaded BLAS, see ``fit_probe``)."""
+    with threadpool_limits(1):
+        return clf.predict(np.asarray(x, dtype=np.float64))
+
+
+def probe_description() -> str:
+    return f"StandardScaler + LogisticRegression(C={PROBE_C}, lbfgs, max_iter={PROBE_MAX_ITER}) on pooled features"
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"[\s_\-]+", " ", s.strip().lower())
+
+
+def _singular_forms(s: str) -> set[str]:
+    """The name plus its plausible singulars (last word: -ies -> -y, -es -> '', -s -> '')."""
+    forms = {s}
+    head, _, last = s.rpartition(" ")
+    prefix = f"{head} " if head else ""
+    if last.endswith("ies") and len(last) > 3:
+        forms.add(prefix + last[:-3] + "y")
+    if last.endswith("es") and len(last) > 2:
+        forms.add(prefix + last[:-2])
+    if last.endswith("s") and not last.endswith("ss") and len(last) > 1:
+        forms.add(prefix + last[:-1])
+    return forms
+
+
+def match_imagenet(classes: list[str], labels: list[str]) -> dict[str, list[int]]:
+    """ImageNet indices for each class name; raises InvalidDataset when a class matches nothing.
+
+    Matching is on whole names, case-insensitive, with ``_``/``-``/spaces treated alike. An ImageNet
+    entry may list comma-separated synonyms (``"ant, emmet, pismire"``); each synonym counts. A class
+    matches an entry when any singular form of the class (``ants`` -> ``ant``, ``butterflies`` ->
+    ``butterfly``, ``boxes`` -> ``box``) equals any singular form of a synonym, or when ``SYNONYMS``
+    maps the class name to one. An index claimed by two classes is refused as ambiguous.
+    """
+    entries: list[set[str]] = []
+    for lab in labels:
+        forms: set[str] = set()
+        for syn in lab.split(","):
+            if syn.strip():
+                forms |= _singular_forms(_norm(syn))
+        entries.append(forms)
+    matches: dict[str, list[int]] = {}
+    for c in classes:
+        name = _norm(c)
+        wanted = _singular_forms(name)
+        if name in SYNONYMS:
+            wanted |= _singular_forms(SYNONYMS[name])
+        matches[c] = [i for i, forms in enumerate(entries) if wanted & forms]
+    unmatched = [c for c, idx in matches.items() if not idx]
+    if unmatched:
+        raise InvalidDataset(
+            f"Zero-shot needs every class to name an ImageNet class; no match for "
+            f"{', '.join(repr(c) for c in unmatched[:8])}. Rename the class folders to ImageNet names "
+            f"(e.g. 'ant', 'bee', 'tabby') or use --method probe."
+        )
+    owners: dict[int, str] = {}
+    for c, idx in matches.items():
+        for i in idx:
+            if i in owners:
+                raise InvalidDataset(
+                    f"Classes {owners[i]!r} and {c!r} both match the ImageNet class {labels[i]!r}; "
+                    f"zero-shot needs distinct classes."
+                )
+            owners[i] = c
+    return matches
+
+
+def zeroshot_predict(logits: np.ndarray, classes: list[str], matches: dict[str, list[int]]) -> np.ndarray:
+    """Class index per row: argmax of the logits over the matched ImageNet indices only."""
+    cols: list[int] = []
+    owner: list[int] = []
+    for ci, c in enumerate(classes):
+        for i in matches[c]:
+            cols.append(i)
+            owner.append(ci)
+    restricted = np.asarray(logits)[:, cols]
+    return np.asarray(owner, dtype=np.int64)[np.argmax(restricted, axis=1)]
