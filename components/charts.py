@@ -79,6 +79,7 @@ def feature_map_figure(
                     colorscale=scale,
                     showscale=c == len(shown),
                     colorbar={
+                        "x": 1.035,
                         "len": 1.0 / len(rows),
                         "y": 1 - (r - 0.5) / len(rows),
                         "thickness": 10,
@@ -98,8 +99,14 @@ def feature_map_figure(
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, scaleanchor=None)
     fig.update_layout(
         height=max(260, ROW_PX * len(rows) + 60),
-        margin={"l": 10, "r": 60, "t": 40, "b": 10},
-        title={"text": ("Δ vs reference — " if diff else "") + result.layer_names[layer_index], "font": {"size": 14}},
+        margin={"l": 10, "r": 70, "t": 70, "b": 10},
+        title={
+            "text": ("Δ vs reference — " if diff else "") + result.layer_names[layer_index],
+            "font": {"size": 14},
+            "y": 1.0,
+            "yanchor": "top",
+            "pad": {"t": 8},
+        },
     )
     return fig
 
@@ -135,10 +142,11 @@ def statistics_figure(table: pd.DataFrame, layer_names: list[str], measures: lis
                 col=c,
             )
     fig.update_xaxes(tickfont={"size": 9})
+    height = 230 * nrows + 110
     fig.update_layout(
-        height=230 * nrows + 80,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 100, "b": 10},
+        legend={"orientation": "h", "y": 1 + 45 / (height - 110), "yanchor": "bottom", "x": 0},
     )
     return fig
 

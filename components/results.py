@@ -218,9 +218,10 @@ def render_variant_grid(result: InspectResult, *, columns: int = GRID_COLUMNS, s
         for col, vi in zip(cols, range(start, min(start + columns, len(result.variants))), strict=False):
             v = result.variants[vi]
             with col:
-                role = "reference" if vi == 0 else agreement(v, ref).sentence()
-                st.image(np.clip(v.display, 0.0, 1.0), caption=f"{v.variant.name} — {role}", width="stretch")
+                caption = f"{v.variant.name} (reference)" if vi == 0 else v.variant.name
+                st.image(np.clip(v.display, 0.0, 1.0), caption=caption, width="stretch")
                 st.markdown(f"**{top1_text(v)}**")
+                st.caption("reference" if vi == 0 else agreement(v, ref).sentence())
                 st.dataframe(_top5_frame(v), hide_index=True, width="stretch")
                 if show_difference and vi > 0:
                     d = diffs[vi]
@@ -391,8 +392,9 @@ def render_spectrogram_form(current: Any, *, key: str = "spec_form") -> Any | No
                 )
                 values[f.name] = None if raw <= 0 else float(raw)
             elif isinstance(value, tuple):
-                lo = col.number_input(f"{f.name} low", value=float(value[0]), help=meta["help"], key=f"{wkey}_lo")
-                hi = col.number_input(f"{f.name} high", value=float(value[1]), key=f"{wkey}_hi")
+                left, right = col.columns(2)
+                lo = left.number_input(f"{f.name} from", value=float(value[0]), help=meta["help"], key=f"{wkey}_lo")
+                hi = right.number_input("to", value=float(value[1]), key=f"{wkey}_hi")
                 values[f.name] = (float(lo), float(hi))
             elif isinstance(value, int) and not isinstance(value, bool):
                 values[f.name] = int(

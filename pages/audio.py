@@ -13,7 +13,8 @@ st.caption(
     "each variant's channel strategy, resize and normalization like any image."
 )
 
-with st.expander("Sound input: built-in clip or upload", expanded=False):
+signal = results.guarded(state.get_signal)
+with st.expander("Sound input: built-in clip or upload", expanded=signal.audio is None):
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     clip = c1.selectbox("Built-in clip (synthesized, deterministic)", list(synth.SOUND_CLASSES), key="audio_clip")
     if c2.button("Load clip", key="audio_load_clip"):
@@ -27,8 +28,9 @@ with st.expander("Sound input: built-in clip or upload", expanded=False):
         message = state.handle_upload(upload.name, upload.getvalue(), upload.file_id)
         if message:
             st.error(message)
+        else:
+            st.rerun()
 
-signal = results.guarded(state.get_signal)
 label = state.get_input_label()
 if signal.audio is None:
     st.info(
