@@ -273,7 +273,18 @@ def test_feature_maps_options_come_from_the_link() -> None:
 
 
 @pytest.mark.slow
-def test_statistics_page_table_and_downloads() -> None:
+def test_statistics_page_table_and_downloads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    served: dict[str, tuple[str | None, bytes]] = {}  # what the download buttons hand to the browser
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def recording(self, path_or_data, mimetype, kind, filename=None):  # noqa: ANN001, ANN202
+        file_id = original(self, path_or_data, mimetype, kind, filename)
+        served[file_id] = (filename, path_or_data if isinstance(path_or_data, bytes) else b"")
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", recording)
     at = _seeded("pages/statistics.py", SMALL_SET, sample="chelsea").run()
     _no_exception(at)
     table = at.dataframe[0].value
@@ -289,6 +300,15 @@ def test_statistics_page_table_and_downloads() -> None:
     labels = {d.label for d in at.download_button}
     assert {"Download results (JSON)", "Download table (CSV)"} <= labels
     assert len(at.get("plotly_chart")) == 1
+    csv_button = next(d for d in at.download_button if d.label == "Download table (CSV)")
+    filename, content = served[csv_button.proto.url.rsplit("/", 1)[-1].split(".")[0]]
+    assert filename.endswith("-layers.csv")
+    rows = list(csv.DictReader(io.StringIO(content.decode("utf-8"))))
+    assert len(rows) == len(SMALL_SET) * n_layers
+    assert len({(r["variant"], r["layer"]) for r in rows}) == len(rows)
+    assert list(rows[0]) == [*results.TABLE_KEYS, *STATS, "similarity", "cka", "bn_shift"]
+    viridis_stem = next(r for r in rows if r["variant"] == "viridis-160" and r["layer"] == "stem")
+    assert viridis_stem["cka"] == ""  # 160 px input: spatial sizes differ from the reference, no CKA
 
 
 def _audio_ready() -> None:
