@@ -81,7 +81,8 @@ class _Adapter(nn.Module):
             self.conv.bias.copy_(-m / s)
 
     def pooled(self, model, g8: torch.Tensor) -> torch.Tensor:
-        x = self.conv(g8[:, None].float() / 255.0).contiguous(memory_format=torch.channels_last)
+        g = g8.to(self.conv.weight.device)[:, None].float() / 255.0
+        x = self.conv(g).contiguous(memory_format=torch.channels_last)
         return _backbone_pooled(model, x)
 
 
@@ -108,14 +109,15 @@ def train_and_predict(model, train_g8: torch.Tensor, y_train: np.ndarray, test_g
     """Train the adapter on one-channel uint8 inputs; return test predictions and a training summary."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    ad = _Adapter(model.mean, model.std, model.feature_dim, n_classes)
+    device = getattr(model, "device", torch.device("cpu"))
+    ad = _Adapter(model.mean, model.std, model.feature_dim, n_classes).to(device)
     t0 = time.perf_counter()
 
     def pooled_all(g8: torch.Tensor) -> np.ndarray:
         feats = []
         with model.lock, torch.inference_mode():
             for s in range(0, len(g8), 32):
-                feats.append(ad.pooled(model, g8[s : s + 32]).float().numpy())
+                feats.append(ad.pooled(model, g8[s : s + 32]).float().cpu().numpy())
         return np.concatenate(feats) if feats else np.zeros((0, model.feature_dim), np.float32)
 
     clf = fit_probe(pooled_all(train_g8), y_train, seed)
@@ -123,7 +125,7 @@ def train_and_predict(model, train_g8: torch.Tensor, y_train: np.ndarray, test_g
     opt = torch.optim.Adam([{"params": ad.conv.parameters(), "lr": ADAPTER_LR_CONV},
                             {"params": ad.head.parameters(), "lr": ADAPTER_LR_HEAD}])
     params = [p for g in opt.param_groups for p in g["params"]]
-    y = torch.as_tensor(y_train, dtype=torch.long)
+    y = torch.as_tensor(y_train, dtype=torch.long, device=device)
     losses = []
     steps_total = max(1, epochs * ((len(train_g8) + batch_size - 1) // batch_size))
     step = 0
@@ -136,20 +138,20 @@ def train_and_predict(model, train_g8: torch.Tensor, y_train: np.ndarray, test_g
             idx = order[s : s + batch_size]
             with model.lock, torch.enable_grad():
                 logits = ad.head(ad.pooled(model, train_g8[idx]))
-                loss = nn.functional.cross_entropy(logits, y[idx])
+                loss = nn.functional.cross_entropy(logits, y[idx.to(device)])
                 grads = torch.autograd.grad(loss, params)
             for p, g in zip(params, grads, strict=True):
                 p.grad = g
             opt.step()
             opt.zero_grad(set_to_none=True)
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
             step += 1
             if progress:
                 progress(step / steps_total, f"adapter epoch {ep + 1}/{epochs}")
         losses.append(total / max(1, len(order)))
     with torch.no_grad():
-        pred = ad.head(torch.from_numpy(pooled_all(test_g8))).argmax(1).numpy()
-    w = ad.conv.weight.detach().view(3).tolist()
-    b = ad.conv.bias.detach().tolist()
+        pred = ad.head(torch.from_numpy(pooled_all(test_g8)).to(device)).argmax(1).cpu().numpy()
+    w = ad.conv.weight.detach().cpu().view(3).tolist()
+    b = ad.conv.bias.detach().cpu().tolist()
     return pred.astype(np.int64), {"epoch_loss": losses, "conv_weight": w, "conv_bias": b,
                                    "seconds": time.perf_counter() - t0}

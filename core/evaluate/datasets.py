@@ -102,6 +102,22 @@ class Dataset:
         return Dataset(name or self.name, self.classes, [self.items[i] for i in idx], self.kind, self.source, h,
                        self.loader, self.skipped)
 
+    def sample_per_class(self, n: int, seed: int = 0) -> Dataset:
+        """At most ``n`` items of each class, drawn with ``seed`` (dataset order kept); ``n <= 0`` keeps all."""
+        if n <= 0:
+            return self
+        rng = np.random.default_rng(seed)
+        labels = self.labels
+        keep: list[int] = []
+        for c in range(len(self.classes)):
+            idx = np.flatnonzero(labels == c)
+            if len(idx) > n:
+                idx = rng.choice(idx, size=n, replace=False)
+            keep.extend(int(i) for i in idx)
+        if len(keep) == len(self):
+            return self
+        return self.subset(sorted(keep), name=f"{self.name} ({n} per class, seed {seed})")
+
     def describe(self) -> dict:
         """JSON-able summary for provenance."""
         return {"name": self.name, "source": self.source, "digest": self.digest, "kind": self.kind,
@@ -437,6 +453,34 @@ def sound_signal(waveform: np.ndarray, sr: int, name: str) -> Signal:
     prov = {"source": name, "name": name, "kind": "audio", "decoder": "prepscope synthesizer (core.io.synth)",
             "format": "synthesized"}
     return waveform_to_signal(waveform, sr, provenance=prov, digest=array_digest(waveform))
+
+
+def data_root() -> Path | None:
+    """Where the dashboard lists dataset folders: ``$PREPSCOPE_DATA_ROOT``, else ``../shared/data`` beside
+    the project when it exists, else None."""
+    env = os.environ.get("PREPSCOPE_DATA_ROOT")
+    if env:
+        return Path(env).expanduser()
+    default = Path(__file__).resolve().parents[3] / "shared" / "data"
+    return default if default.is_dir() else None
+
+
+def list_data_folders(root: str | Path | None) -> list[str]:
+    """Names of the visible subfolders of ``root`` (sorted); empty when ``root`` is None or missing."""
+    if root is None or not Path(root).is_dir():
+        return []
+    return sorted(p.name for p in Path(root).iterdir() if p.is_dir() and _visible(p))
+
+
+def resolve_data_folder(root: str | Path, name: str) -> Path:
+    """``root/name`` after checking that it stays inside ``root`` and is a folder."""
+    base = Path(root).resolve()
+    path = (base / name).resolve()
+    if base != path and base not in path.parents:
+        raise InvalidDataset(f"{name!r} is outside the data root {base}.")
+    if not path.is_dir():
+        raise InvalidDataset(f"{name!r} is not a folder under the data root {base}.")
+    return path
 
 
 def load_builtin(name: str, **kw: int) -> Dataset:

@@ -237,7 +237,7 @@ def extract(
             for j, x in enumerate(batches):
                 t0 = time.perf_counter()
                 pooled, logits = model.features_and_logits(x)
-                writers[j].write(start, pooled.float().numpy(), logits.float().numpy())
+                writers[j].write(start, pooled.float().cpu().numpy(), logits.float().cpu().numpy())
                 forward_s[j] += time.perf_counter() - t0
             if progress:
                 done = min(n, start + batch_size)
