@@ -46,6 +46,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
                                                            "~/.cache/prepscope/features)")
     parser.add_argument("--batch-size", type=int, default=32, help="items per forward batch (default 32)")
     parser.add_argument("--n-per-class", type=int, default=20, help="built-in sounds per class (default 20)")
+    parser.add_argument("--max-per-class", type=int, default=0, metavar="N",
+                        help="use at most N items per class (a seeded subset; default 0 = all)")
     parser.add_argument("--json", metavar="OUT", help="write the full result as JSON ('-' for stdout)")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -133,6 +135,10 @@ def run_sweep(args: argparse.Namespace) -> int:
                                          f"--train at its train/ folder.")
                 tsrc = stack.enter_context(open_dataset(args.test, args.label_pattern))
                 test = tsrc.train
+        limit = getattr(args, "max_per_class", 0) or 0
+        if limit:
+            train = train.sample_per_class(limit, args.seed)
+            test = None if test is None else test.sample_per_class(limit, args.seed)
         variants = _variants(args, train.kind)
         model = load_model(args.model, args.weights)
         result = evaluate_sweep(

@@ -167,7 +167,7 @@ def check_zip(zf: zipfile.ZipFile, max_entries: int = MAX_ZIP_ENTRIES, max_bytes
         mode = info.external_attr >> 16
         if stat.S_ISLNK(mode):
             raise InvalidDataset(f"The archive entry {info.filename!r} is a symbolic link; links are refused.")
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             raise InvalidDataset(f"The archive entry {info.filename!r} is not a regular file.")
         if info.flag_bits & 0x1:
             raise InvalidDataset(f"The archive entry {info.filename!r} is encrypted; upload an unencrypted zip.")
@@ -179,18 +179,22 @@ def check_zip(zf: zipfile.ZipFile, max_entries: int = MAX_ZIP_ENTRIES, max_bytes
     return keep
 
 
-def extract_zip(archive: str | Path, dest: str | Path, max_entries: int = MAX_ZIP_ENTRIES,
+def extract_zip(archive: str | Path | zipfile.ZipFile, dest: str | Path, max_entries: int = MAX_ZIP_ENTRIES,
                 max_bytes: int = MAX_ZIP_BYTES) -> Path:
     """Check (see ``check_zip``) then extract the archive's regular files under ``dest``.
 
-    The real number of bytes written is counted while extracting, so an entry that lies about its
-    size cannot exceed the limit. Returns ``dest`` as a Path.
+    ``archive`` is a path or an open ZipFile (closed on return). The real number of bytes written is
+    counted while extracting, so an entry that lies about its size cannot exceed the limit; a damaged
+    entry (bad CRC, truncated data) is refused. Returns ``dest`` as a Path.
     """
     dest = Path(dest)
-    try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as e:
-        raise InvalidDataset(f"Cannot open the dataset archive: {e}. Upload a .zip file.") from None
+    if isinstance(archive, zipfile.ZipFile):
+        zf = archive
+    else:
+        try:
+            zf = zipfile.ZipFile(archive)
+        except (zipfile.BadZipFile, OSError) as e:
+            raise InvalidDataset(f"Cannot open the dataset archive: {e}. Upload a .zip file.") from None
     with zf:
         keep = check_zip(zf, max_entries, max_bytes)
         root = dest.resolve()

@@ -158,13 +158,13 @@ def _prepare(ds: Dataset, items: Sequence[Item], variants: Sequence[Variant], mo
     t0 = time.perf_counter()
     signals = _decode_batch(ds, items)
     batches = []
-    images: dict[str, list[Signal]] = {}
+    images: dict[Spectrogram, list[Signal]] = {}
     for v in variants:
         sigs = signals
         if any(s.audio is not None for s in signals):
             # Variants sharing a spectrogram spec share its computation: the spectrogram becomes the
             # image (exactly what the pipeline's source_image would compute for each variant).
-            spec = (v.spectrogram or Spectrogram()).to_json()
+            spec = v.spectrogram or Spectrogram()
             if spec not in images:
                 images[spec] = [Signal(source_image(s, v), s.provenance) for s in signals]
             sigs = images[spec]

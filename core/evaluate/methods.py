@@ -89,7 +89,7 @@ def match_imagenet(classes: list[str], labels: list[str]) -> dict[str, list[int]
     entry may list comma-separated synonyms (``"ant, emmet, pismire"``); each synonym counts. A class
     matches an entry when any singular form of the class (``ants`` -> ``ant``, ``butterflies`` ->
     ``butterfly``, ``boxes`` -> ``box``) equals any singular form of a synonym, or when ``SYNONYMS``
-    maps the class name to one. An index claimed by two classes is refused as ambiguous.
+    maps the class name (or its singular) to one. An index claimed by two classes is refused as ambiguous.
     """
     entries: list[set[str]] = []
     for lab in labels:
@@ -102,8 +102,9 @@ def match_imagenet(classes: list[str], labels: list[str]) -> dict[str, list[int]
     for c in classes:
         name = _norm(c)
         wanted = _singular_forms(name)
-        if name in SYNONYMS:
-            wanted |= _singular_forms(SYNONYMS[name])
+        for form in list(wanted):
+            if form in SYNONYMS:
+                wanted |= _singular_forms(SYNONYMS[form])
         matches[c] = [i for i, forms in enumerate(entries) if wanted & forms]
     unmatched = [c for c, idx in matches.items() if not idx]
     if unmatched:
