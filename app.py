@@ -20,7 +20,7 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("pages/start.py", "Start", ":material/home:"),
     ("pages/compare.py", "Compare", ":material/compare:"),
     ("pages/feature_maps.py", "Feature maps", ":material/grid_view:"),
-    ("pages/statistics.py", "Activation statistics", ":material/monitoring:"),
+    ("pages/activations.py", "Activation statistics", ":material/monitoring:"),
     ("pages/audio.py", "Audio", ":material/graphic_eq:"),
     ("pages/accuracy.py", "Accuracy", ":material/target:"),
 )

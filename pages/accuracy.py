@@ -43,8 +43,9 @@ def _choose_dataset(stack: ExitStack, per_class: int, seed: int, label_pattern: 
     source = st.session_state.get("acc_source", SOURCES[0])
     if source == SOURCES[0]:
         name = st.session_state.get("acc_builtin", "digits")
-        ds = dsets.load_builtin(name, n_per_class=max(per_class, 2)) if name == "sounds" else dsets.load_builtin(name)
-        return ds.sample_per_class(per_class, seed), None
+        if name == "sounds":  # synthesized on demand: make exactly the clips asked for (default 20 per class)
+            return dsets.load_builtin(name, n_per_class=max(per_class, 3) if per_class else 20), None
+        return dsets.load_builtin(name).sample_per_class(per_class, seed), None
     if source == SOURCES[1]:
         root = dsets.data_root()
         folder = st.session_state.get("acc_folder")

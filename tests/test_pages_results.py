@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import statistics  # noqa: F401  -- stdlib first: pages/ on sys.path would let pages/statistics.py shadow it
 import struct
 from pathlib import Path
 
@@ -285,7 +284,7 @@ def test_statistics_page_table_and_downloads(monkeypatch: pytest.MonkeyPatch) ->
         return file_id
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", recording)
-    at = _seeded("pages/statistics.py", SMALL_SET, sample="chelsea").run()
+    at = _seeded("pages/activations.py", SMALL_SET, sample="chelsea").run()
     _no_exception(at)
     table = at.dataframe[0].value
     from core.models import load_model

@@ -17,7 +17,7 @@ NAV = [
     ("Start", "start"),
     ("Compare", "compare"),
     ("Feature maps", "feature_maps"),
-    ("Activation statistics", "statistics"),
+    ("Activation statistics", "activations"),
     ("Audio", "audio"),
     ("Accuracy", "accuracy"),
 ]
