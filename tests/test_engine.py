@@ -88,6 +88,8 @@ def test_layer_statistics_match_a_direct_computation(model, chelsea_signal):
     with torch.no_grad():
         y = model.module.bn1(model.module.conv_stem(p.tensor[None]))
     assert stem.mean == pytest.approx(float(y.mean()), rel=1e-4)
+    assert stem.std == pytest.approx(float(y.std(unbiased=False)), rel=1e-4)
+    assert (stem.min, stem.max) == pytest.approx((float(y.min()), float(y.max())))
     assert stem.max <= 6.0 and stem.min >= 0.0  # ReLU6 output
     assert stem.zero_fraction == pytest.approx(float((y == 0).float().mean()), abs=1e-6)
     assert stem.saturated_fraction == pytest.approx(float((y >= 6 - 1e-6).float().mean()), abs=1e-6)

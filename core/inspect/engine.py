@@ -178,26 +178,32 @@ class RunCache:
         return len(self._data)
 
 
-def _layer_stats(y: torch.Tensor, saturation: float | None) -> list[dict]:
-    """Per-sample statistics of a (V,C,h,w) activation (few passes: std_mean, aminmax, counts)."""
+def _layer_stats(y: torch.Tensor, pooled: torch.Tensor, saturation: float | None) -> list[dict]:
+    """Per-sample statistics of a (V,C,h,w) activation, reusing its spatial means ``pooled`` (V,C).
+
+    Reductions run over the tensor's own memory layout (no copies of channels-last maps); the
+    variance comes from a float64 sum of squares, which also gives the L2 norm.
+    """
     v, c = y.shape[:2]
-    flat = y.reshape(v, -1)
-    n = flat.shape[1]
-    std, mean = torch.std_mean(flat, dim=1, correction=0)
-    lo, hi = torch.aminmax(flat, dim=1)
-    per_channel_max = y.reshape(v, c, -1).amax(dim=2)
-    sat = torch.count_nonzero(flat >= saturation - 1e-6, dim=1) / n if saturation is not None else torch.zeros(v)
+    dims = (1, 2, 3)
+    n = y[0].numel()
+    mean = pooled.double().mean(1)
+    sq = torch.linalg.vector_norm(y, dim=dims, dtype=torch.float64)
+    std = (sq.square() / n - mean.square()).clamp_min(0).sqrt()
+    per_channel_max = y.amax(dim=(2, 3))
+    lo = y.amin(dim=dims)
+    sat = (y >= saturation - 1e-6).sum(dim=dims) / n if saturation is not None else torch.zeros(v)
     cols = {
         "mean": mean,
         "std": std,
         "min": lo,
-        "max": hi,
-        "zero_fraction": torch.count_nonzero(flat == 0, dim=1) / n,
+        "max": per_channel_max.amax(1),
+        "zero_fraction": (y == 0).sum(dim=dims) / n,
         "saturated_fraction": sat,
-        "dead_channel_fraction": torch.count_nonzero(per_channel_max <= 0, dim=1) / c,
-        "l2_norm": torch.linalg.vector_norm(flat, dim=1, dtype=torch.float64),
+        "dead_channel_fraction": (per_channel_max <= 0).sum(dim=1) / c,
+        "l2_norm": sq,
     }
-    rows = torch.stack([cols[k].double() for k in STATS], dim=1).tolist()
+    rows = torch.stack([cols[k].double().cpu() for k in STATS], dim=1).tolist()
     return [dict(zip(STATS, row, strict=True)) for row in rows]
 
 
@@ -224,9 +230,10 @@ def _forward(model: LoadedModel, batch: torch.Tensor) -> tuple[list[dict], torch
 
     def on_layer(seg: Segment, y: torch.Tensor) -> None:
         shift = _bn_shift(bn_inputs.pop(id(seg.norm)), seg.norm) if id(seg.norm) in bn_inputs else None
+        pooled = y.mean(dim=(2, 3))
         per_layer.append({
-            "stats": _layer_stats(y, seg.saturation),
-            "pooled": y.mean(dim=(2, 3)).cpu(),
+            "stats": _layer_stats(y, pooled, seg.saturation),
+            "pooled": pooled.cpu(),
             "fmap": _pool_map(y).to(torch.float16).cpu(),
             "bn_shift": None if shift is None else shift.cpu(),
         })
@@ -277,28 +284,37 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.clip(a64 @ b64 / (na * nb), -1.0, 1.0))
 
 
+def _centered(fmap: np.ndarray) -> torch.Tensor:
+    """(C,h,w) map -> positions x channels, float32, columns centered."""
+    m = torch.from_numpy(np.ascontiguousarray(fmap)).reshape(fmap.shape[0], -1).T.float()
+    return m - m.mean(0)
+
+
+def _self_similarity(X: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """(X X^T if positions < channels else X^T X, its Frobenius norm)."""
+    k = X @ X.T if X.shape[0] < X.shape[1] else X.T @ X
+    return k, float(torch.linalg.norm(k))
+
+
+def _cka(X: torch.Tensor, kx: torch.Tensor, nx: float, Y: torch.Tensor) -> float:
+    ky, ny = _self_similarity(Y)
+    num = float((kx * ky).sum()) if X.shape[0] < X.shape[1] else float(torch.linalg.norm(X.T @ Y) ** 2)
+    if nx == 0 or ny == 0:
+        return 1.0 if torch.equal(X, Y) else 0.0
+    return min(1.0, num / (nx * ny))
+
+
 def linear_cka(x: np.ndarray, y: np.ndarray) -> float | None:
     """Linear CKA between two (C,h,w) maps, positions as examples and channels as features.
 
     ``CKA = ||Xc^T Yc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F)`` with column-centered (positions x
-    channels) matrices (Kornblith et al., 2019). None when the spatial sizes differ. Computed in
-    torch (float64) to stay on one thread pool with the forward pass.
+    channels) matrices (Kornblith et al., 2019), computed in the Gram form ``<Kx, Ky>`` when there
+    are fewer positions than channels. None when the spatial sizes differ.
     """
     if x.shape[1:] != y.shape[1:]:
         return None
-    X = torch.from_numpy(np.ascontiguousarray(x)).reshape(x.shape[0], -1).T.double()
-    Y = torch.from_numpy(np.ascontiguousarray(y)).reshape(y.shape[0], -1).T.double()
-    X = X - X.mean(0)
-    Y = Y - Y.mean(0)
-    if X.shape[0] < X.shape[1]:  # fewer positions than channels: the Gram form is cheaper
-        kx, ky = X @ X.T, Y @ Y.T
-        num, den = float((kx * ky).sum()), float(torch.linalg.norm(kx) * torch.linalg.norm(ky))
-    else:
-        num = float(torch.linalg.norm(X.T @ Y) ** 2)
-        den = float(torch.linalg.norm(X.T @ X) * torch.linalg.norm(Y.T @ Y))
-    if den == 0:
-        return 1.0 if torch.equal(X, Y) else 0.0
-    return num / den
+    X = _centered(x)
+    return _cka(X, *_self_similarity(X), _centered(y))
 
 
 def inspect(
@@ -327,6 +343,10 @@ def inspect(
                 cache.put(keys[i], run)
     report(0.9, "Comparing with the reference")
     ref = runs[0]
+    ref_cka = []  # the reference's centered maps and self-similarities, computed once per layer
+    for fmap in ref.fmaps:
+        X = _centered(fmap)
+        ref_cka.append((X, *_self_similarity(X)))
     results = []
     for v, run in zip(variants, runs, strict=True):
         top = np.argsort(-run.probs)[:5]
@@ -336,7 +356,8 @@ def inspect(
                 name=name,
                 **run.stats[li],
                 similarity=cosine(run.pooled_per_layer[li], ref.pooled_per_layer[li]),
-                cka=linear_cka(run.fmaps[li], ref.fmaps[li]),
+                cka=(None if run.fmaps[li].shape[1:] != ref.fmaps[li].shape[1:]
+                     else 1.0 if run is ref else _cka(*ref_cka[li], _centered(run.fmaps[li]))),
                 bn_shift=run.bn_shift[li],
                 fmap=run.fmaps[li],
             ))
