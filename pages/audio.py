@@ -6,6 +6,7 @@ import streamlit as st
 
 from components import charts, exports, results, state
 from core.io import synth
+from core.preprocess.presets import get_preset
 
 st.title("Audio")
 st.caption(
@@ -21,7 +22,7 @@ with st.expander("Sound input: built-in clip or upload", expanded=signal.audio i
         results.guarded(lambda: results.load_builtin_sound(clip))
         st.rerun()
     upload = st.file_uploader(
-        "Upload a sound (WAV, FLAC, OGG)", type=["wav", "flac", "ogg"], key="audio_upload",
+        "Upload a sound (WAV, FLAC, OGG, MP3)", type=["wav", "flac", "ogg", "mp3"], key="audio_upload",
         help="It becomes the shared input of every page.",
     )
     if upload is not None and upload.file_id != state.uploaded_file_id():
@@ -48,8 +49,19 @@ c1.plotly_chart(charts.waveform_figure(wave, sr), width="stretch", key="audio_wa
 c2.audio(wave, sample_rate=sr)
 c2.caption(f"{label} · {len(wave) / sr:.2f} s · {sr} Hz")
 
-st.subheader("Spectrogram settings")
 variants = state.get_variants()
+cropped = [v.name for v in variants if v.resize.fit == "shorter-side+center-crop"]
+if cropped:
+    st.warning(
+        f"{len(cropped)} of {len(variants)} variants use the fit 'shorter-side+center-crop', which keeps only the "
+        "middle of the spectrogram's longer axis (usually time). The 'spectrogram' preset stretches the whole "
+        "spectrogram to the network's size instead."
+    )
+    if st.button("Use the spectrogram preset", key="audio_use_preset"):
+        results.guarded(lambda: state.set_variants(get_preset("spectrogram")))
+        st.rerun()
+
+st.subheader("Spectrogram settings")
 current, uniform = results.shared_spectrogram(variants)
 if not uniform:
     st.caption("The variants use different spectrogram settings; the form starts from the reference's.")

@@ -370,3 +370,19 @@ def test_audio_page_with_an_uploaded_fsdd_wav() -> None:
     assert any(wavs[0].name in c.value and "8000 Hz" in c.value for c in at.caption)
     assert any("top-1" in m.value for m in at.markdown)
     assert len(at.get("plotly_chart")) >= 3  # waveform, similarity heatmap, feature maps, statistics
+
+
+@pytest.mark.slow
+def test_audio_page_warns_about_cropping_and_switches_to_the_spectrogram_preset() -> None:
+    _audio_ready()
+    at = _seeded("pages/audio.py", SMALL_SET[:2], sample="sound:chirp-up").run()
+    _no_exception(at)
+    assert any("center-crop" in w.value for w in at.warning)
+    at.button(key="audio_use_preset").click()
+    at.run()
+    _no_exception(at)
+    assert not any("center-crop" in w.value for w in at.warning)
+    names = [v["name"] for v in json.loads(at.code[0].value)["variants"]]
+    from core.preprocess.presets import get_preset
+
+    assert names == [v.name for v in get_preset("spectrogram")]
