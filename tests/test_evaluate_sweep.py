@@ -74,7 +74,7 @@ def test_stop_between_batches_leaves_no_partial_cache(digits_small, model, tmp_p
         return checks[0] > 2
 
     with pytest.raises(SweepStopped, match="Stopped after 64 of 160 items"):
-        evaluate_sweep(digits_small, SMALL[:1], model, cache_dir=tmp_path, should_stop=stop_after_two)
+        evaluate_sweep(digits_small, SMALL[:1], model, cache_dir=tmp_path, batch_size=32, should_stop=stop_after_two)
     assert not [p for p in tmp_path.glob("*") if p.is_file()]
 
 

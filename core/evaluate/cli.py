@@ -44,7 +44,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
                              "searched in the file name without extension")
     parser.add_argument("--cache-dir", metavar="DIR", help="feature cache (default $PREPSCOPE_CACHE_DIR or "
                                                            "~/.cache/prepscope/features)")
-    parser.add_argument("--batch-size", type=int, default=32, help="items per forward batch (default 32)")
+    parser.add_argument("--batch-size", type=int, default=16, help="items per forward batch (default 16)")
     parser.add_argument("--n-per-class", type=int, default=20, help="built-in sounds per class (default 20)")
     parser.add_argument("--max-per-class", type=int, default=0, metavar="N",
                         help="use at most N items per class (a seeded subset; default 0 = all)")
@@ -91,14 +91,18 @@ def _progress_printer(quiet: bool):
     if quiet:
         return None
     last = [-1]
+    tty = sys.stderr.isatty()
 
     def show(fraction: float, message: str) -> None:
         pct = int(fraction * 100)
-        if pct != last[0]:
+        if tty and pct != last[0]:
             last[0] = pct
             print(f"\r[{pct:3d}%] {message[:90]:<90}", end="", file=sys.stderr, flush=True)
             if fraction >= 1.0:
                 print(file=sys.stderr)
+        elif not tty and pct // 10 != last[0]:  # a log file gets one line per 10%
+            last[0] = pct // 10
+            print(f"[{pct:3d}%] {message}", file=sys.stderr, flush=True)
 
     return show
 

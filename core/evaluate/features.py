@@ -35,7 +35,7 @@ from core.signal import Signal
 
 Progress = Callable[[float, str], None]
 StopCheck = Callable[[], bool]
-DEFAULT_BATCH = 32
+DEFAULT_BATCH = 16
 
 
 class SweepStopped(PrepscopeError):
@@ -90,8 +90,8 @@ class FeatureCache:
     def load(self, key: str, n: int) -> tuple[np.ndarray, np.ndarray] | None:
         """The cached arrays, or None when absent, unreadable or of the wrong length."""
         p, lg, _ = self.paths(key)
-        try:
-            pooled, logits = np.load(p), np.load(lg)
+        try:  # memory-mapped: only the rows a probe or a zero-shot reads are brought in
+            pooled, logits = np.load(p, mmap_mode="r"), np.load(lg, mmap_mode="r")
         except (OSError, ValueError, EOFError):
             return None
         if pooled.ndim != 2 or pooled.shape[0] != n or logits.shape[0] != n:
@@ -245,7 +245,8 @@ def extract(
         for j, (sk, _, _) in enumerate(todo):
             writers[j].commit()
             p, lg, _ = cache.paths(todo[j][2])
-            out[sk] = Features(np.load(p), np.load(lg), False, forward_s[j] + decode_s / len(todo))
+            out[sk] = Features(np.load(p, mmap_mode="r"), np.load(lg, mmap_mode="r"), False,
+                               forward_s[j] + decode_s / len(todo))
     except BaseException:
         for w in writers:
             w.discard()

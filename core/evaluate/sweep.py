@@ -147,7 +147,7 @@ def evaluate_sweep(
     test_fraction: float = 0.2,
     group_split: bool | None = None,
     cache_dir: str | Path | None = None,
-    batch_size: int = 32,
+    batch_size: int = 16,
     progress: Progress | None = None,
     should_stop: StopCheck | None = None,
 ) -> SweepResult:
@@ -253,10 +253,10 @@ def _run_frozen(split: Split, variants: list[Variant], model, cache: FeatureCach
             pred = probe_predict(clf, te.pooled[split.test_idx])
             seconds = te.seconds + (tr.seconds if tr is not te else 0.0)
             cached = te.cached and tr.cached
+        seconds += time.perf_counter() - t0  # features plus fitting and predicting, not scoring
         s = score(y_test, pred, split.test.classes)
         out.append(VariantScore(v.name, v.to_dict(), s.accuracy, s.ci95, s.macro_accuracy, s.n_test, s.n_correct,
-                                s.per_class, s.confusion, None, None, seconds + time.perf_counter() - t0, cached,
-                                correct=(pred == y_test)))
+                                s.per_class, s.confusion, None, None, seconds, cached, correct=(pred == y_test)))
         report(0.9 + 0.1 * (i + 1) / len(variants), f"scored {v.name}")
     return out
 
