@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -34,7 +35,7 @@ class Signal:
     def is_gray(self) -> bool:
         return self.array.ndim == 2
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """Content digest of the decoded data (stable cache key for engine results)."""
         if "digest" in self.provenance:

@@ -224,12 +224,16 @@ def finalize(x: torch.Tensor, variant: Variant, mean: Sequence[float], std: Sequ
 def prepare(signal: Signal, variants: Sequence[Variant], mean: Sequence[float], std: Sequence[float]) -> list[Prepared]:
     """Preprocess one input under V variants, resizing same-shaped inputs with one batched call."""
     sources: dict[str, np.ndarray] = {}
+    channel_images: dict[tuple, np.ndarray] = {}
     pre: list[np.ndarray] = []
     for v in variants:
         key = "" if signal.audio is None else repr(v.spectrogram or Spectrogram())
         if key not in sources:
             sources[key] = source_image(signal, v)
-        pre.append(channel_image(sources[key], v))
+        ckey = (key, v.strategy if v.strategy in ("rgb", "colormap") else "gray", v.colormap, v.gray)
+        if ckey not in channel_images:
+            channel_images[ckey] = channel_image(sources[key], v)
+        pre.append(channel_images[ckey])
     groups: dict[tuple, list[int]] = {}
     for i, (v, a) in enumerate(zip(variants, pre, strict=True)):
         groups.setdefault((v.resize, a.shape), []).append(i)
