@@ -11,22 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from core.errors import InvalidVariant, PrepscopeError
-
-
-def _variants_arg(args: argparse.Namespace, default_preset: str) -> list:
-    from core.preprocess.presets import get_preset
-    from core.preprocess.variant import variants_from_json
-
-    if args.variants:
-        path = Path(args.variants)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            reason = e.strerror if isinstance(e, OSError) else e
-            raise InvalidVariant(f"Cannot read variant file {path}: {reason}.") from None
-        return variants_from_json(text)
-    return get_preset(args.preset or default_preset)
+from core.errors import PrepscopeError
 
 
 def _write_json(path: str, data: dict) -> None:
@@ -71,8 +56,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from core.inspect.engine import inspect
     from core.io import load_input
     from core.models import load_model
+    from core.preprocess.presets import load_variant_set
 
-    variants = _variants_arg(args, "channels")
+    variants = load_variant_set(args.variants, args.preset, "channels")
     signal = load_input(args.path)
     model = load_model(args.model, args.weights)
     result = inspect(signal, variants, model)

@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from core.errors import InvalidDataset, InvalidVariant, PrepscopeError
+from core.errors import InvalidDataset, PrepscopeError
 from core.evaluate.methods import METHODS
 
 
@@ -53,18 +53,10 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _variants(args: argparse.Namespace, kind: str) -> list:
-    from core.preprocess.presets import get_preset
-    from core.preprocess.variant import variants_from_json
+    from core.preprocess.presets import load_variant_set
 
-    if getattr(args, "variants", None):
-        path = Path(args.variants)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            reason = e.strerror if isinstance(e, OSError) else e
-            raise InvalidVariant(f"Cannot read variant file {path}: {reason}.") from None
-        return variants_from_json(text)
-    return get_preset(args.preset or ("spectrogram" if kind == "audio" else "channels"))
+    default = "spectrogram" if kind == "audio" else "channels"
+    return load_variant_set(getattr(args, "variants", None), getattr(args, "preset", None), default)
 
 
 def _fmt(x: float | None, spec: str) -> str:

@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 
 from core.errors import InvalidVariant
-from core.preprocess.variant import Variant, variants_from_obj
+from core.preprocess.variant import Variant, variants_from_file, variants_from_obj
 
 PRESET_DIR = Path(__file__).with_name("presets")
 
@@ -40,3 +40,10 @@ def get_preset(name: str) -> list[Variant]:
 def _check(name: str) -> None:
     if name not in preset_names():
         raise InvalidVariant(f"Unknown preset {name!r}; available: {', '.join(preset_names())}.")
+
+
+def load_variant_set(variants_file: str | None, preset: str | None, default_preset: str) -> list[Variant]:
+    """The variant set a command line asked for: a JSON file, else a preset, else the default preset."""
+    if variants_file:
+        return variants_from_file(variants_file)
+    return get_preset(preset or default_preset)

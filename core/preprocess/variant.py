@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Union
 
 from core.errors import InvalidVariant
@@ -372,6 +373,17 @@ def variants_from_json(text: str | bytes) -> list[Variant]:
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidVariant(f"The variant file is not valid JSON: {e}.") from None
     return variants_from_obj(data)
+
+
+def variants_from_file(path: str | Path) -> list[Variant]:
+    """Read a variant set from a JSON file, refusing unreadable files with a clear message."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) else e
+        raise InvalidVariant(f"Cannot read variant file {path}: {reason}.") from None
+    return variants_from_json(text)
 
 
 def variants_from_obj(data: Any) -> list[Variant]:
