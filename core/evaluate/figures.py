@@ -10,7 +10,9 @@ from core.evaluate.sweep import SweepResult
 
 def results_frame(result: SweepResult) -> pd.DataFrame:
     """One row per variant (reference first): accuracy (micro), Wilson 95% CI, macro accuracy, McNemar p, seconds."""
-    return pd.DataFrame(result.table())
+    frame = pd.DataFrame(result.table())
+    frame["mcnemar_p"] = frame["mcnemar_p"].astype(float)  # the reference's None shows as an empty cell
+    return frame
 
 
 def accuracy_figure(result: SweepResult) -> go.Figure:
