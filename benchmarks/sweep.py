@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.evaluate.datasets import scan_folder  # noqa: E402
-from core.evaluate.features import FeatureCache, extract  # noqa: E402
+from core.evaluate.features import DEFAULT_BATCH, FeatureCache, extract  # noqa: E402
 from core.models import load_model  # noqa: E402
 from core.preprocess.variant import Variant  # noqa: E402
 
@@ -88,7 +88,7 @@ def naive_loop(model, paths: list[str]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=128, help="number of photos (default 128)")
-    ap.add_argument("--batch", type=int, default=16, help="batch size (default 16, the sweep's default)")
+    ap.add_argument("--batch", type=int, default=DEFAULT_BATCH, help=f"batch size (default {DEFAULT_BATCH})")
     ap.add_argument("--naive-images", type=int, default=48, help="photos for the naive loop (default 48)")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported (default 3)")
     args = ap.parse_args()

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from core.errors import InvalidDataset, PrepscopeError
+from core.evaluate.features import DEFAULT_BATCH
 from core.evaluate.methods import METHODS
 
 
@@ -44,7 +45,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
                              "searched in the file name without extension")
     parser.add_argument("--cache-dir", metavar="DIR", help="feature cache (default $PREPSCOPE_CACHE_DIR or "
                                                            "~/.cache/prepscope/features)")
-    parser.add_argument("--batch-size", type=int, default=16, help="items per forward batch (default 16)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH,
+                        help=f"items per forward batch (default {DEFAULT_BATCH})")
     parser.add_argument("--n-per-class", type=int, default=20, help="built-in sounds per class (default 20)")
     parser.add_argument("--max-per-class", type=int, default=0, metavar="N",
                         help="use at most N items per class (a seeded subset; default 0 = all)")

@@ -35,7 +35,7 @@ from core.signal import Signal
 
 Progress = Callable[[float, str], None]
 StopCheck = Callable[[], bool]
-DEFAULT_BATCH = 16
+DEFAULT_BATCH = 8  # fastest forward on a 2-core CPU (8: 75 img/s, 16: 62, 32: 52) and least memory
 
 
 class SweepStopped(PrepscopeError):

@@ -22,7 +22,7 @@ import numpy as np
 from core import __version__
 from core.errors import InvalidDataset, InvalidVariant
 from core.evaluate.datasets import Dataset
-from core.evaluate.features import FeatureCache, Progress, StopCheck, extract
+from core.evaluate.features import DEFAULT_BATCH, FeatureCache, Progress, StopCheck, extract
 from core.evaluate.methods import (
     METHODS,
     fit_probe,
@@ -147,7 +147,7 @@ def evaluate_sweep(
     test_fraction: float = 0.2,
     group_split: bool | None = None,
     cache_dir: str | Path | None = None,
-    batch_size: int = 16,
+    batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
     should_stop: StopCheck | None = None,
 ) -> SweepResult:

@@ -35,6 +35,7 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -89,11 +90,22 @@ def to_gray(rgb: np.ndarray, rule: str) -> np.ndarray:
     return (rgb @ w).astype(np.float32)
 
 
+@lru_cache(maxsize=64)
 def colormap_lut(name: str) -> np.ndarray:
-    """matplotlib's colormap sampled at 256 levels: (256, 3) float32 in [0, 1]."""
+    """matplotlib's colormap sampled at 256 levels: (256, 3) float32 in [0, 1] (read-only, cached)."""
     from matplotlib import colormaps
 
-    return colormaps[name](np.linspace(0.0, 1.0, 256))[:, :3].astype(np.float32)
+    lut = colormaps[name](np.linspace(0.0, 1.0, 256))[:, :3].astype(np.float32)
+    lut.flags.writeable = False
+    return lut
+
+
+@lru_cache(maxsize=64)
+def _colormap_lut8(name: str) -> np.ndarray:
+    """The same table quantized to uint8, so a gray uint8 image maps to RGB uint8 in one lookup."""
+    lut8 = _to_uint8(colormap_lut(name))
+    lut8.flags.writeable = False
+    return lut8
 
 
 def _to_uint8(a: np.ndarray) -> np.ndarray:
@@ -118,7 +130,7 @@ def channel_image(img: np.ndarray, variant: Variant) -> np.ndarray:
     gray = img if img.ndim == 2 else to_gray(img, variant.gray)
     g8 = _to_uint8(gray)
     if variant.strategy == "colormap":
-        return _to_uint8(colormap_lut(variant.colormap)[g8])
+        return _colormap_lut8(variant.colormap)[g8]
     return g8[..., None]
 
 
