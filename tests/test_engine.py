@@ -160,3 +160,30 @@ def test_run_cache_recomputes_only_changed_variants(model, chelsea_signal):
     assert (cache.hits, cache.misses) == (2, 4)
     assert second.variants[1].top5 == first.variants[1].top5
     assert second.variants[1].name == "renamed"
+
+
+def test_cka_is_undefined_not_perfect_for_one_position_or_constant_maps():
+    one = np.random.default_rng(0).standard_normal((8, 1, 1)).astype(np.float32)
+    assert linear_cka(one, one * 2 + 1) is None
+    flat = np.ones((8, 4, 4), np.float32)
+    assert linear_cka(flat, np.random.default_rng(1).standard_normal((8, 4, 4))) is None
+
+
+def test_cka_compares_only_equal_input_sizes_and_big_inputs_are_chunked(model, chelsea_signal, monkeypatch):
+    import core.inspect.engine as eng
+    from core.preprocess.variant import Resize
+
+    variants = [Variant(name="ref"), Variant(name="big", resize=Resize(size=448)),
+                Variant(name="big2", channels="replicate", resize=Resize(size=448))]
+    batches = []
+    real_forward = eng._forward
+    monkeypatch.setattr(eng, "_forward", lambda m, b: batches.append(b.shape[0]) or real_forward(m, b))
+    monkeypatch.setattr(eng, "CHUNK_AT_224", 4)  # 448x448 -> one variant per forward
+    result = inspect(chelsea_signal, variants, model)
+    assert sorted(batches) == [1, 1, 1]
+    by = {v.name: v for v in result.variants}
+    # early maps of a 448 input are pooled to the same 56x56 as the 224 reference's, but CKA stays blank
+    assert all(layer.cka is None for layer in by["big"].layers)
+    assert all(layer.cka is not None for layer in by["ref"].layers)
+    alone = inspect(chelsea_signal, [variants[1]], model).variants[0]
+    assert by["big"].top5[0].prob == pytest.approx(alone.top5[0].prob, abs=1e-5)

@@ -156,3 +156,24 @@ def test_prepare_many_matches_prepare(camera_signal, chelsea_signal):
     singles = [prepare(s, [v], (0.5,) * 3, (0.5,) * 3)[0].tensor for s in (camera_signal, chelsea_signal)]
     assert batch.shape == (2, 3, 224, 224)
     assert torch.equal(batch[0], singles[0]) and torch.equal(batch[1], singles[1])
+
+
+def test_extreme_strip_is_trimmed_before_resizing_not_blown_up():
+    import core.preprocess.pipeline as pp
+
+    strip = np.zeros((1, 20000, 3), np.float32)
+    strip[:, 9990:10010] = 1.0  # the crop (one source pixel wide at 224x upscaling) sees only this mark
+    strip[:, 5000:5100] = 0.5  # off-center content is cropped away
+    seen = []
+    original = pp._resize_torch
+    try:
+        pp._resize_torch = lambda x, hw, r: seen.append(hw) or original(x, hw, r)
+        (p,) = prepare(Signal(strip), [Variant(normalize="none")], (0,) * 3, (1,) * 3)
+    finally:
+        pp._resize_torch = original
+    assert p.tensor.shape == (3, 224, 224)
+    assert seen and seen[0][0] * seen[0][1] <= pp.MAX_INTERMEDIATE_PIXELS  # not 224 x 4,480,000
+    assert np.allclose(p.display, 1.0)
+    # an ordinary panorama takes the exact path: no trim
+    x = torch.zeros(1, 3, 300, 2000, dtype=torch.uint8)
+    assert pp._trim_for_center_crop(x, Resize()).shape == x.shape

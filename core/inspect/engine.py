@@ -142,6 +142,7 @@ class _Run:
     fmaps: list[np.ndarray]
     bn_shift: list[float | None]
     pooled: np.ndarray
+    map_sizes: list[tuple[int, int]]  # spatial size of each layer before pooling to MAP_SIDE
 
 
 class RunCache:
@@ -239,6 +240,7 @@ def _forward(model: LoadedModel, batch: torch.Tensor) -> tuple[list[dict], torch
             "stats": _layer_stats(y, pooled, seg.saturation),
             "pooled": pooled.cpu(),
             "fmap": _pool_map(y).to(torch.float16).cpu(),
+            "size": tuple(y.shape[-2:]),
             "bn_shift": None if shift is None else shift.cpu(),
         })
 
@@ -257,26 +259,35 @@ def _forward(model: LoadedModel, batch: torch.Tensor) -> tuple[list[dict], torch
     return per_layer, pooled, logits
 
 
+#: Variants per forward at 224x224; larger inputs get proportionally fewer (bounded activation memory).
+CHUNK_AT_224 = 8
+
+
 def _compute_runs(model: LoadedModel, prepared: Sequence[Prepared]) -> list[_Run]:
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(prepared):
         groups.setdefault(tuple(p.tensor.shape), []).append(i)
     runs: list[_Run | None] = [None] * len(prepared)
-    for idx in groups.values():
-        batch = torch.stack([prepared[i].tensor for i in idx]).contiguous(memory_format=torch.channels_last)
-        per_layer, pooled, logits = _forward(model, batch)
-        probs = logits.float().softmax(dim=1).cpu().numpy()
-        pooled = pooled.cpu()
-        for j, i in enumerate(idx):
-            runs[i] = _Run(
-                display=prepared[i].display,
-                probs=probs[j],
-                stats=[layer["stats"][j] for layer in per_layer],
-                pooled_per_layer=[layer["pooled"][j].numpy().copy() for layer in per_layer],
-                fmaps=[layer["fmap"][j].numpy().copy() for layer in per_layer],
-                bn_shift=[None if layer["bn_shift"] is None else float(layer["bn_shift"][j]) for layer in per_layer],
-                pooled=pooled[j].numpy().copy(),
-            )
+    for shape, members in groups.items():
+        chunk = max(1, int(CHUNK_AT_224 * (224 * 224) / (shape[-2] * shape[-1])))
+        for c0 in range(0, len(members), chunk):
+            idx = members[c0 : c0 + chunk]
+            batch = torch.stack([prepared[i].tensor for i in idx]).contiguous(memory_format=torch.channels_last)
+            per_layer, pooled, logits = _forward(model, batch)
+            probs = logits.float().softmax(dim=1).cpu().numpy()
+            pooled = pooled.cpu()
+            for j, i in enumerate(idx):
+                runs[i] = _Run(
+                    display=prepared[i].display,
+                    probs=probs[j],
+                    stats=[layer["stats"][j] for layer in per_layer],
+                    pooled_per_layer=[layer["pooled"][j].numpy().copy() for layer in per_layer],
+                    fmaps=[layer["fmap"][j].numpy().copy() for layer in per_layer],
+                    bn_shift=[None if layer["bn_shift"] is None else float(layer["bn_shift"][j])
+                              for layer in per_layer],
+                    pooled=pooled[j].numpy().copy(),
+                    map_sizes=[layer["size"] for layer in per_layer],
+                )
     return runs  # type: ignore[return-value]
 
 
@@ -295,8 +306,13 @@ def _centered(fmaps: np.ndarray) -> torch.Tensor:
     return m - m.mean(dim=-2, keepdim=True)
 
 
-def _cka_batch(X: torch.Tensor, Ys: torch.Tensor) -> list[float]:
-    """Linear CKA of one centered (P,C) matrix against a batch (V,P,C), in the cheaper form."""
+def _cka_batch(X: torch.Tensor, Ys: torch.Tensor) -> list[float | None]:
+    """Linear CKA of one centered (P,C) matrix against a batch (V,P,C), in the cheaper form.
+
+    None where CKA is undefined: fewer than two positions, or a map constant over positions
+    (its centered matrix is zero)."""
+    if X.shape[0] < 2:
+        return [None] * Ys.shape[0]
     if X.shape[0] < X.shape[1]:  # fewer positions than channels: Gram matrices <Kx, Ky>
         kx, ky = X @ X.T, Ys @ Ys.transpose(1, 2)
         num = (kx[None] * ky).sum(dim=(1, 2))
@@ -304,13 +320,7 @@ def _cka_batch(X: torch.Tensor, Ys: torch.Tensor) -> list[float]:
         kx, ky = X.T @ X, Ys.transpose(1, 2) @ Ys
         num = torch.linalg.matrix_norm(X.T[None] @ Ys).square()
     den = torch.linalg.matrix_norm(kx) * torch.linalg.matrix_norm(ky)
-    out = []
-    for i in range(Ys.shape[0]):
-        if float(den[i]) == 0:
-            out.append(1.0 if torch.equal(X, Ys[i]) else 0.0)
-        else:
-            out.append(min(1.0, float(num[i] / den[i])))
-    return out
+    return [None if float(d) == 0 else min(1.0, float(n / d)) for n, d in zip(num, den, strict=True)]
 
 
 def linear_cka(x: np.ndarray, y: np.ndarray) -> float | None:
@@ -330,11 +340,11 @@ def _cka_per_layer(runs: Sequence[_Run], n_layers: int) -> list[list[float | Non
     out: list[list[float | None]] = [[None] * n_layers for _ in runs]
     ref = runs[0]
     for li in range(n_layers):
-        same = [i for i, r in enumerate(runs) if r.fmaps[li].shape == ref.fmaps[li].shape]
+        # same network input size, not just the same pooled map size (maps are pooled to MAP_SIDE)
+        same = [i for i, r in enumerate(runs) if r.map_sizes[li] == ref.map_sizes[li]]
         values = _cka_batch(_centered(ref.fmaps[li]), _centered(np.stack([runs[i].fmaps[li] for i in same])))
         for i, val in zip(same, values, strict=True):
             out[i][li] = val
-        out[0][li] = 1.0
     return out
 
 

@@ -21,8 +21,9 @@ Order, per variant: [sound -> spectrogram] -> channel strategy -> uint8 -> resiz
 - Resizing works on uint8 tensors (8 bits per channel). Torch: torchvision's resize (nearest,
   nearest-exact, bilinear, bicubic) and ``F.interpolate(mode="area")``; PIL: Image.resize with the
   named filter (``area`` is PIL's BOX). Fits: ``stretch`` to SxS; ``shorter-side+center-crop``
-  scales the shorter side to S then crops the center SxS; ``letterbox`` scales the longer side to S
-  and pads with black, centered.
+  scales the shorter side to S then crops the center SxS (an extreme strip whose intermediate would
+  exceed 8 megapixels is first trimmed to its center plus a kernel margin, which bounds memory);
+  ``letterbox`` scales the longer side to S and pads with black, centered.
 - Degradations: ``jpeg`` is a Pillow encode/decode at the quality (4:2:0 for color, gray JPEG for
   one channel); ``noise`` adds N(0, s^2) with s^2 = mean(x^2) / 10^(snr/10) from a generator seeded
   by the degradation's seed, clipped to [0, 1]; ``blur`` is a Gaussian of kernel 2*ceil(3 sigma)+1
@@ -159,8 +160,29 @@ def _resize_pil(x: torch.Tensor, hw: tuple[int, int], r: Resize) -> torch.Tensor
     return torch.stack(out)
 
 
+#: Largest intermediate (pixels) a center-crop fit may resize to before the source is trimmed.
+MAX_INTERMEDIATE_PIXELS = 8_000_000
+
+
+def _trim_for_center_crop(x: torch.Tensor, r: Resize) -> torch.Tensor:
+    """For extreme strips only (the shorter-side resize would exceed MAX_INTERMEDIATE_PIXELS, e.g.
+    1x20000 -> 224x4480000), keep the central part of the long axis that the crop uses, plus a margin
+    for the resize kernel. The result then differs from the exact path by a subpixel alignment
+    (under half an output pixel); every other image takes the exact path."""
+    h, w = x.shape[-2:]
+    short, long = min(h, w), max(h, w)
+    if round(long * r.size / short) * r.size <= MAX_INTERMEDIATE_PIXELS:
+        return x
+    margin = 4 * math.ceil(short / r.size) + 4  # covers lanczos' 3-lobe support at the downscale factor
+    keep = min(long, short + 2 * margin)
+    start = (long - keep) // 2
+    return x[..., start : start + keep, :] if h > w else x[..., :, start : start + keep]
+
+
 def resize_batch(x: torch.Tensor, r: Resize) -> torch.Tensor:
     """Resize and fit a uint8 batch (N,C,H,W) to (N,C,S,S) with the variant's backend and method."""
+    if r.fit == "shorter-side+center-crop":
+        x = _trim_for_center_crop(x, r)
     h, w = x.shape[-2:]
     hw = _target_size(h, w, r)
     if hw != (h, w):
