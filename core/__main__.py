@@ -9,20 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from core.errors import PrepscopeError
-
-
-def _write_json(path: str, data: dict) -> None:
-    text = json.dumps(data, indent=2, ensure_ascii=False)
-    if path == "-":
-        print(text)
-        return
-    try:
-        Path(path).write_text(text + "\n", encoding="utf-8")
-    except OSError as e:
-        raise PrepscopeError(f"Cannot write {path}: {e.strerror}.") from None
 
 
 def format_table(rows: list[list[str]], header: list[str]) -> str:
@@ -53,22 +41,25 @@ def inspect_table(result) -> str:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from core.cliutil import check_json_target, table_stream, write_json
     from core.inspect.engine import inspect
     from core.io import load_input
     from core.models import load_model
     from core.preprocess.presets import load_variant_set
 
+    check_json_target(args.json)
     variants = load_variant_set(args.variants, args.preset, "channels")
     signal = load_input(args.path)
     model = load_model(args.model, args.weights)
     result = inspect(signal, variants, model)
     prov = result.provenance
-    print(f"input: {prov.get('name', args.path)}  digest {prov.get('digest')}  model: {model.description}")
-    print(inspect_table(result))
+    out = table_stream(args.json)
+    print(f"input: {prov.get('name', args.path)}  digest {prov.get('digest')}  model: {model.description}", file=out)
+    print(inspect_table(result), file=out)
     print("cos(head): cosine of pooled head features vs the reference; CKA: linear CKA over positions; "
-          "BN-shift: symmetric Gaussian KL to the stem BatchNorm's training statistics.")
+          "BN-shift: symmetric Gaussian KL to the stem BatchNorm's training statistics.", file=out)
     if args.json:
-        _write_json(args.json, result.to_dict())
+        write_json(args.json, result.to_dict())
     return 0
 
 

@@ -144,3 +144,37 @@ def test_inspect_accepts_real_speech(capsys):
     assert main(["inspect", str(clip), "--preset", "spectrogram"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[3].startswith("gray-replicate (ref)") and len(out) == 3 + 6 + 1
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("[" * 100000, "nests too deeply"),
+        ('[{"name": "a", "degrade": [{"kind": ["jpeg"]}]}]', "kind among"),
+        ('[{"name": "a", "resize": {"size": ' + "9" * 400 + "}}]", "..."),
+        ('[{"name": "a", "resize": {"size": "224"}}]', "must be an integer"),
+        ('[{"name": "a", "channels": ["rgb"]}]', "channels must be one of"),
+    ],
+)
+def test_malformed_variant_files_are_refused_in_one_line(content, fragment, photo, tmp_path, capsys):
+    f = tmp_path / "v.json"
+    f.write_text(content)
+    assert main(["inspect", str(photo), "--variants", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and fragment in err
+    assert len(err) < 400
+
+
+def test_json_to_stdout_is_valid_json_and_bad_targets_fail_before_work(photo, tmp_path, capsys):
+    assert main(["inspect", str(photo), "--preset", "channels", "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)  # the table went to stderr
+    assert data["variants"][0]["name"] == "rgb" and "variant" in captured.err
+    assert main(["inspect", str(photo), "--json", str(tmp_path / "missing" / "r.json")]) == 2
+    captured = capsys.readouterr()
+    assert "does not exist" in captured.err and captured.out == ""  # refused before computing anything
+
+
+def test_sweep_refuses_a_negative_seed(capsys):
+    assert main(["sweep", "--builtin", "digits", "--seed", "-1"]) == 2
+    assert "--seed must be" in capsys.readouterr().err

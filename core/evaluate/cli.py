@@ -9,11 +9,9 @@ or ``--builtin digits|sounds`` instead of ``--train``. PATH is a folder or a zip
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
-from core.errors import InvalidDataset, PrepscopeError
+from core.errors import InvalidDataset
 from core.evaluate.features import DEFAULT_BATCH
 from core.evaluate.methods import METHODS
 
@@ -109,10 +107,14 @@ def run_sweep(args: argparse.Namespace) -> int:
     """
     from contextlib import ExitStack
 
+    from core.cliutil import check_json_target, table_stream, write_json
     from core.evaluate.datasets import load_builtin, open_dataset
     from core.evaluate.sweep import evaluate_sweep
     from core.models import load_model
 
+    check_json_target(args.json)
+    if not 0 <= args.seed < 2**32:
+        raise InvalidDataset(f"--seed must be between 0 and 2**32 - 1; got {args.seed}.")
     if not 0.0 < args.test_fraction < 1.0:
         raise InvalidDataset(f"--test-fraction must be between 0 and 1; got {args.test_fraction}.")
     if args.batch_size < 1:
@@ -144,17 +146,11 @@ def run_sweep(args: argparse.Namespace) -> int:
             test_fraction=args.test_fraction, group_split=args.group_split, cache_dir=args.cache_dir,
             batch_size=args.batch_size, progress=_progress_printer(getattr(args, "quiet", False)),
         )
-    print(sweep_table(result))
+    out = table_stream(args.json)
+    print(sweep_table(result), file=out)
     print(f"accuracy = micro; macro = mean per-class recall; 95% CI = Wilson; McNemar p = exact, vs the reference "
-          f"on the same {result.variants[0].n_test} test items.")
-    print("provenance: " + result.provenance_line())
+          f"on the same {result.variants[0].n_test} test items.", file=out)
+    print("provenance: " + result.provenance_line(), file=out)
     if args.json:
-        text = json.dumps(result.to_dict(), indent=2, ensure_ascii=False)
-        if args.json == "-":
-            print(text)
-        else:
-            try:
-                Path(args.json).write_text(text + "\n", encoding="utf-8")
-            except OSError as e:
-                raise PrepscopeError(f"Cannot write {args.json}: {e.strerror}.") from None
+        write_json(args.json, result.to_dict())
     return 0

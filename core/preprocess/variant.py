@@ -56,16 +56,22 @@ def _fail(msg: str) -> None:
     raise InvalidVariant(msg)
 
 
+def _show(value: Any) -> str:
+    """A value for an error message, shortened (a 400-digit number or a huge list stays readable)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _check_choice(name: str, value: Any, choices: tuple) -> None:
-    if value not in choices:
-        _fail(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}.")
+    if not isinstance(value, (str, type(None))) or value not in choices:
+        _fail(f"{name} must be one of {', '.join(map(str, choices))}; got {_show(value)}.")
 
 
 def _check_range(name: str, value: Any, lo: float | None, hi: float | None, integer: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-        _fail(f"{name} must be {'an integer' if integer else 'a number'}; got {value!r}.")
+        _fail(f"{name} must be {'an integer' if integer else 'a number'}; got {_show(value)}.")
     if value != value or (lo is not None and value < lo) or (hi is not None and value > hi):
-        _fail(f"{name} must be between {lo} and {hi}; got {value!r}.")
+        _fail(f"{name} must be between {lo} and {hi}; got {_show(value)}.")
 
 
 class _Spec:
@@ -201,7 +207,7 @@ DEGRADATIONS: dict[str, type] = {c.kind: c for c in (Jpeg, Noise, Blur, Median)}
 
 
 def degradation_from_dict(d: Any) -> Degradation:
-    if not isinstance(d, dict) or d.get("kind") not in DEGRADATIONS:
+    if not isinstance(d, dict) or not isinstance(d.get("kind"), str) or d["kind"] not in DEGRADATIONS:
         _fail(f"Each degradation needs a kind among {', '.join(DEGRADATIONS)}; got {d!r}.")
     cls = DEGRADATIONS[d["kind"]]
     return cls(**cls._from_fields(d, f"degrade.{d['kind']}"))
@@ -372,6 +378,8 @@ def variants_from_json(text: str | bytes) -> list[Variant]:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidVariant(f"The variant file is not valid JSON: {e}.") from None
+    except RecursionError:
+        raise InvalidVariant("The variant file nests too deeply to be a variant set.") from None
     return variants_from_obj(data)
 
 

@@ -1,0 +1,43 @@
+"""Small pieces both command-line commands share: where the table goes and writing JSON results."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from core.errors import PrepscopeError
+
+
+def table_stream(json_target: str | None) -> TextIO:
+    """Where the human-readable table goes: stderr when the JSON itself goes to stdout (``--json -``),
+    so stdout stays valid JSON; stdout otherwise."""
+    return sys.stderr if json_target == "-" else sys.stdout
+
+
+def check_json_target(path: str | None) -> None:
+    """Refuse an unwritable ``--json`` path before any work is done, not after a long run."""
+    if not path or path == "-":
+        return
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise PrepscopeError(f"Cannot write {path}: it is a folder; give a file name.")
+    if not parent.is_dir():
+        raise PrepscopeError(f"Cannot write {path}: the folder {parent} does not exist.")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise PrepscopeError(f"Cannot write {path}: permission denied.")
+
+
+def write_json(path: str, data: dict) -> None:
+    """Write ``data`` as indented JSON to ``path``, or to stdout for ``-``."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    if path == "-":
+        print(text)
+        return
+    try:
+        Path(path).write_text(text + "\n", encoding="utf-8")
+    except OSError as e:
+        raise PrepscopeError(f"Cannot write {path}: {e.strerror}.") from None
