@@ -177,3 +177,13 @@ def test_extreme_strip_is_trimmed_before_resizing_not_blown_up():
     # an ordinary panorama takes the exact path: no trim
     x = torch.zeros(1, 3, 300, 2000, dtype=torch.uint8)
     assert pp._trim_for_center_crop(x, Resize()).shape == x.shape
+
+
+def test_noise_is_independent_across_inputs_and_repeatable_per_input():
+    a = Signal(np.full((32, 32), 0.5, np.float32), {"digest": "a"})
+    b = Signal(np.full((32, 32), 0.5, np.float32), {"digest": "b"})
+    v = Variant(channels="replicate", normalize="none", resize=Resize(size=32), degrade=(Noise(snr_db=10.0, seed=1),))
+    na, nb = (p.display - 0.5 for p in (prepare(a, [v], (0,) * 3, (1,) * 3)[0], prepare(b, [v], (0,) * 3, (1,) * 3)[0]))
+    assert abs(np.corrcoef(na[..., 0].ravel(), nb[..., 0].ravel())[0, 1]) < 0.2  # not the same noise pattern
+    again = prepare_many([a, b], v, (0,) * 3, (1,) * 3)
+    assert np.allclose(again[0].permute(1, 2, 0).numpy() - 0.5, na, atol=1e-6)

@@ -26,12 +26,14 @@ Order, per variant: [sound -> spectrogram] -> channel strategy -> uint8 -> resiz
   ``letterbox`` scales the longer side to S and pads with black, centered.
 - Degradations: ``jpeg`` is a Pillow encode/decode at the quality (4:2:0 for color, gray JPEG for
   one channel); ``noise`` adds N(0, s^2) with s^2 = mean(x^2) / 10^(snr/10) from a generator seeded
-  by the degradation's seed, clipped to [0, 1]; ``blur`` is a Gaussian of kernel 2*ceil(3 sigma)+1
-  with reflected borders; ``median`` takes the median of a size x size window with reflected borders.
+  by the degradation's seed and the input's digest (independent noise per image), clipped to [0, 1];
+  ``blur`` is a Gaussian of kernel 2*ceil(3 sigma)+1 with reflected borders; ``median`` takes the
+  median of a size x size window with reflected borders.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 from collections.abc import Sequence
@@ -215,15 +217,21 @@ def _median(x: torch.Tensor, size: int) -> torch.Tensor:
     return patches.view(c, size * size, h * w).median(dim=1).values.view(c, h, w)
 
 
-def degrade(x: torch.Tensor, steps: Sequence) -> torch.Tensor:
-    """Apply degradations in order to one float image (C,S,S) in [0,1]."""
+def _noise_seed(seed: int, salt: str) -> int:
+    return int(hashlib.sha256(f"{seed}:{salt}".encode()).hexdigest()[:15], 16)
+
+
+def degrade(x: torch.Tensor, steps: Sequence, salt: str = "") -> torch.Tensor:
+    """Apply degradations in order to one float image (C,S,S) in [0,1]. Noise is drawn from a
+    generator seeded by (the degradation's seed, ``salt`` = the input's digest): the same input
+    always gets the same noise, and the images of a dataset get independent noise."""
     for d in steps:
         if isinstance(d, Jpeg):
             x = _jpeg(x, d.quality)
         elif isinstance(d, Noise):
             power = float((x.double() ** 2).mean())
             sigma = math.sqrt(power / 10 ** (d.snr_db / 10))
-            gen = torch.Generator().manual_seed(d.seed)
+            gen = torch.Generator().manual_seed(_noise_seed(d.seed, salt))
             x = (x + sigma * torch.randn(x.shape, generator=gen)).clamp_(0, 1)
         elif isinstance(d, Blur):
             k = 2 * math.ceil(3 * d.sigma) + 1
@@ -278,7 +286,7 @@ def prepare(signal: Signal, variants: Sequence[Variant], mean: Sequence[float], 
             resized[i] = out
     result = []
     for v, x8 in zip(variants, resized, strict=True):
-        x = degrade(x8.float() / 255.0, v.degrade)
+        x = degrade(x8.float() / 255.0, v.degrade, signal.digest)
         vm, vs = normalization(v, mean, std)
         tensor, display = finalize(x, v, vm, vs)
         result.append(Prepared(v, tensor.contiguous(), np.ascontiguousarray(display, dtype=np.float32)))
@@ -294,6 +302,6 @@ def prepare_many(
     for sig in signals:
         a = channel_image(source_image(sig, variant), variant)
         x8 = resize_batch(torch.from_numpy(a).permute(2, 0, 1)[None], variant.resize)[0]
-        x = degrade(x8.float() / 255.0, variant.degrade)
+        x = degrade(x8.float() / 255.0, variant.degrade, sig.digest)
         out.append(finalize(x, variant, vm, vs)[0])
     return torch.stack(out).contiguous()
