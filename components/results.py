@@ -376,6 +376,15 @@ def render_spectrogram_form(current: Any, *, key: str = "spec_form") -> Any | No
     from core.errors import InvalidVariant
     from core.preprocess.variant import Spectrogram
 
+    # Keyed widgets keep their own state and ignore value= afterwards: when the variant set's spec
+    # changed elsewhere (a preset, the editor), drop that state so the form shows the current spec.
+    shown_key = f"{key}__shown"
+    shown = json.dumps(current.to_dict(), sort_keys=True)
+    if st.session_state.get(shown_key) != shown:
+        for k in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"{key}_") and k != shown_key]:
+            del st.session_state[k]
+        st.session_state[shown_key] = shown
+
     values: dict[str, Any] = {}
     with st.form(key):
         cols = st.columns(4)

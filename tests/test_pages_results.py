@@ -386,3 +386,18 @@ def test_audio_page_warns_about_cropping_and_switches_to_the_spectrogram_preset(
     from core.preprocess.presets import get_preset
 
     assert names == [v.name for v in get_preset("spectrogram")]
+
+
+@pytest.mark.slow
+def test_audio_spectrogram_form_follows_the_variant_set() -> None:
+    _audio_ready()
+    from core.preprocess.presets import get_preset
+
+    at = _seeded("pages/audio.py", SMALL_SET[:2], sample="sound:chirp-up").run()
+    assert at.number_input(key="audio_spec_n_fft").value == 1024  # the default spec
+    at.button(key="audio_use_preset").click()
+    at.run()
+    _no_exception(at)
+    spec = get_preset("spectrogram")[0].spectrogram
+    assert at.number_input(key="audio_spec_n_fft").value == spec.n_fft
+    assert at.number_input(key="audio_spec_n_mels").value == spec.n_mels
