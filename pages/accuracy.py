@@ -34,7 +34,7 @@ def _request_stop() -> None:
     if event is not None:
         event.set()
     st.session_state["acc_notice"] = (
-        "Sweep stopped. Variants finished before the stop stay cached; run again to resume."
+        "Sweep stopped; nothing of the stopped pass was kept. Features cached by earlier runs stay cached."
     )
 
 

@@ -39,7 +39,8 @@ DEFAULT_BATCH = 8  # fastest forward on a 2-core CPU (8: 75 img/s, 16: 62, 32: 5
 
 
 class SweepStopped(PrepscopeError):
-    """The user stopped a sweep; features of variants finished before the stop stay cached."""
+    """The user stopped a sweep. All variants advance batch by batch together, so nothing of the
+    stopped pass is kept; features cached by earlier runs stay cached."""
 
 
 def default_cache_dir() -> Path:
@@ -227,7 +228,8 @@ def extract(
         for b, start in enumerate(starts):
             if should_stop is not None and should_stop():
                 raise SweepStopped(
-                    f"Stopped after {start} of {n} items of {dataset.name}; variants finished earlier stay cached."
+                    f"Stopped after {start} of {n} items of {dataset.name}; nothing of this pass was kept "
+                    "(features cached by earlier runs stay cached)."
                 )
             batches, prep_s = nxt.result()
             decode_s += prep_s

@@ -18,7 +18,9 @@ rules it follows, documented once here:
 - Reference (stft, mel, mfcc): ``max`` is ``librosa.power_to_db(ref=np.max)``, so the loudest cell
   of the clip is 0 dB (exactly what librosa computes); ``fixed`` measures against full scale: 0 dB is
   the level a full-scale sine at the FFT bin nearest 1 kHz produces in its strongest row, so a clip's
-  loudness is kept (a -20 dBFS sine reads -20 dB). ``top_db`` then clips the floor at the clip's peak
+  loudness is kept (a -20 dBFS sine near 1 kHz reads -20 dB; exact at any frequency for ``stft``, while
+  for ``mel`` a sine's band energy depends on where it falls between the triangular filters, so away
+  from 1 kHz it reads up to a few dB off, e.g. -24.4 dB at 3 kHz). ``top_db`` then clips the floor at the clip's peak
   minus ``top_db``. PCEN is already gain-normalised and ignores reference and top_db.
 - Mapping to [0, 1] (``scaling``): ``fixed-db`` maps ``db_range`` linearly to [0, 1] and clips, the
   same for every clip; ``minmax`` maps the clip's own minimum to exactly 0 and maximum to exactly 1;
