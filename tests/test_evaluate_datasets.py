@@ -245,3 +245,25 @@ def test_sample_per_class_is_seeded_and_bounded() -> None:
     assert sub.counts() == {"c0": 4, "c1": 4, "c2": 4}
     assert [it.ref for it in sub.items] == [it.ref for it in ds.sample_per_class(4, seed=1).items]
     assert sub.digest != ds.digest and ds.sample_per_class(0) is ds
+
+
+def test_zip_of_one_class_folder_says_so(tmp_path):
+    import io
+    import zipfile
+
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    from core.errors import InvalidDataset
+    from core.evaluate.datasets import open_dataset
+
+    path = tmp_path / "oneclass.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        for i in range(3):
+            b = io.BytesIO()
+            Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(b, "PNG")
+            z.writestr(f"cats/{i}.png", b.getvalue())
+    with pytest.raises(InvalidDataset, match="at least two classes"):
+        with open_dataset(path):
+            pass

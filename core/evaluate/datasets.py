@@ -383,7 +383,16 @@ def open_dataset(path: str | Path, label_pattern: str | None = None, *, max_entr
     try:
         extract_zip(path, tmp, max_entries, max_bytes)
         root = _enter_single_folder(Path(tmp))
-        yield _from_root(root, label_pattern, f"{path.name} (zip)")
+        try:
+            src = _from_root(root, label_pattern, f"{path.name} (zip)")
+        except InvalidDataset as e:
+            if root == Path(tmp) or any(p.is_dir() for p in root.iterdir() if _visible(p)):
+                raise
+            raise InvalidDataset(
+                f"{e} The archive holds one folder, '{root.name}', of files: if that is one class, add a folder "
+                "per other class beside it (a dataset needs at least two classes)."
+            ) from None
+        yield src
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
