@@ -163,34 +163,22 @@ def _efficientnet_lite0(weights: Path | None) -> LoadedModel:
 def _resnet18(weights: Path | None) -> LoadedModel:
     from torchvision.models import resnet18
 
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        m = resnet18(weights=None)
-    desc = _apply_weights_or_baseline(m, weights, "torchvision resnet18")
-    m.eval()
+    m, desc = _torchvision_model(resnet18, weights, "torchvision resnet18")
     segments = [Segment("stem", lambda x: m.maxpool(m.relu(m.bn1(m.conv1(x)))), m.bn1, None)]
     for i in range(1, 5):
         layer = getattr(m, f"layer{i}")
         segments.append(Segment(f"layer{i}", layer, _last_bn(layer), None))
 
-    def pool_and_classify(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pooled = torch.flatten(m.avgpool(x), 1)
-        return pooled, m.fc(pooled)
-
     return LoadedModel(
         "resnet18", m, IMAGENET_MEAN, IMAGENET_STD, 224, imagenet_labels(), weights is not None, desc,
-        segments, pool_and_classify, m.conv1, 512,
+        segments, _avgpool_head(m.avgpool, m.fc), m.conv1, 512,
     )
 
 
 def _mobilenet_v3_small(weights: Path | None) -> LoadedModel:
     from torchvision.models import mobilenet_v3_small
 
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        m = mobilenet_v3_small(weights=None)
-    desc = _apply_weights_or_baseline(m, weights, "torchvision mobilenet_v3_small")
-    m.eval()
+    m, desc = _torchvision_model(mobilenet_v3_small, weights, "torchvision mobilenet_v3_small")
     f = m.features
     groups = {"stem": [0], "stage1": [1], "stage2": [2, 3], "stage3": [4, 5, 6], "stage4": [7, 8],
               "stage5": [9, 10, 11], "head": [12]}
@@ -199,21 +187,34 @@ def _mobilenet_v3_small(weights: Path | None) -> LoadedModel:
         seq = nn.Sequential(*[f[i] for i in idx])
         segments.append(Segment(name, seq, _last_bn(seq), None))
 
-    def pool_and_classify(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pooled = torch.flatten(m.avgpool(x), 1)
-        return pooled, m.classifier(pooled)
-
     return LoadedModel(
         "mobilenet_v3_small", m, IMAGENET_MEAN, IMAGENET_STD, 224, imagenet_labels(), weights is not None, desc,
-        segments, pool_and_classify, f[0][0], 576,
+        segments, _avgpool_head(m.avgpool, m.classifier), f[0][0], 576,
     )
 
 
-def _apply_weights_or_baseline(model: nn.Module, weights: Path | None, arch: str) -> str:
+def _torchvision_model(build: Callable[..., nn.Module], weights: Path | None, arch: str) -> tuple[nn.Module, str]:
+    """A torchvision architecture in eval mode: seeded random init (without touching the global RNG),
+    or a user's state_dict; with its one-line description."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = build(weights=None)
     if weights is None:
-        return f"{arch}, random init (seed 0): untrained baseline"
-    _load_user_weights(model, weights)
-    return f"{arch}, weights from {weights.name}"
+        desc = f"{arch}, random init (seed 0): untrained baseline"
+    else:
+        _load_user_weights(model, weights)
+        desc = f"{arch}, weights from {weights.name}"
+    return model.eval(), desc
+
+
+def _avgpool_head(pool: nn.Module, classifier: nn.Module) -> Callable[[torch.Tensor], tuple]:
+    """(pooled features, logits) from global average pooling and a classifier."""
+
+    def pool_and_classify(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = torch.flatten(pool(x), 1)
+        return pooled, classifier(pooled)
+
+    return pool_and_classify
 
 
 def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
