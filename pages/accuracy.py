@@ -19,6 +19,7 @@ from core.evaluate import datasets as dsets
 from core.evaluate.features import SweepStopped
 from core.evaluate.figures import accuracy_figure, confusion_figure, results_frame
 from core.evaluate.methods import METHODS
+from core.evaluate.splits import OVERLAP_NOTE
 
 SOURCES = ("Built-in", "Folder under the data root", "Upload a zip")
 METHOD_HELP = {
@@ -96,6 +97,9 @@ def _run(per_class: int, seed: int, method: str, test_fraction: float, label_pat
 
 def _render(result) -> None:
     st.subheader("Results")
+    for note in result.provenance["split"].get("notes", []):
+        if note.startswith(OVERLAP_NOTE):
+            st.warning(note[0].upper() + note[1:] + ".", icon=":material/warning:")
     frame = results_frame(result)
     st.dataframe(
         frame, hide_index=True, width="stretch",

@@ -267,3 +267,31 @@ def test_zip_of_one_class_folder_says_so(tmp_path):
     with pytest.raises(InvalidDataset, match="at least two classes"):
         with open_dataset(path):
             pass
+
+
+def test_a_given_test_set_sharing_files_with_training_is_flagged(tmp_path, capsys):
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from core.__main__ import main
+    from core.evaluate.datasets import scan_folder
+    from core.evaluate.splits import OVERLAP_NOTE, given_split
+
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            (tmp_path / split / cls).mkdir(parents=True)
+    for cls, level in (("a", 30), ("b", 200)):
+        for i in range(3):
+            Image.fromarray(np.full((8, 8), level + i, np.uint8)).save(tmp_path / "train" / cls / f"{i}.png")
+    shutil.copy(tmp_path / "train" / "a" / "0.png", tmp_path / "test" / "a" / "copy.png")
+    Image.fromarray(np.full((8, 8), 99, np.uint8)).save(tmp_path / "test" / "b" / "new.png")
+    split = given_split(scan_folder(tmp_path / "train"), scan_folder(tmp_path / "test"))
+    assert split.notes == [f"{OVERLAP_NOTE}: 1 of 2 test items are byte-identical to training items; "
+                           "the accuracy is optimistic"]
+    same = given_split(scan_folder(tmp_path / "train"), scan_folder(tmp_path / "train"))
+    assert "6 of 6" in same.notes[0]
+    code = main(["sweep", "--train", str(tmp_path / "train"), "--test", str(tmp_path / "test"), "--quiet",
+                 "--cache-dir", str(tmp_path / "cache")])
+    assert code == 0 and "warning: overlap: 1 of 2" in capsys.readouterr().err

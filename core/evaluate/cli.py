@@ -109,6 +109,7 @@ def run_sweep(args: argparse.Namespace) -> int:
 
     from core.cliutil import check_json_target, table_stream, write_json
     from core.evaluate.datasets import load_builtin, open_dataset
+    from core.evaluate.splits import OVERLAP_NOTE
     from core.evaluate.sweep import evaluate_sweep
     from core.models import load_model
 
@@ -151,6 +152,9 @@ def run_sweep(args: argparse.Namespace) -> int:
     print(f"accuracy = micro; macro = mean per-class recall; 95% CI = Wilson; McNemar p = exact, vs the reference "
           f"on the same {result.variants[0].n_test} test items.", file=out)
     print("provenance: " + result.provenance_line(), file=out)
+    for note in result.provenance["split"].get("notes", []):
+        if note.startswith(OVERLAP_NOTE):
+            print(f"warning: {note}", file=sys.stderr)
     if args.json:
         write_json(args.json, result.to_dict())
     return 0
