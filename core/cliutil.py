@@ -41,3 +41,13 @@ def write_json(path: str, data: dict) -> None:
         Path(path).write_text(text + "\n", encoding="utf-8")
     except OSError as e:
         raise PrepscopeError(f"Cannot write {path}: {e.strerror}.") from None
+
+
+def format_table(rows: list[list[str]], header: list[str]) -> str:
+    """A plain-text table: columns padded to their widest cell, a dashed rule under the header."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(r: list) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from core.cliutil import format_table
 from core.errors import InvalidDataset
 from core.evaluate.features import DEFAULT_BATCH
 from core.evaluate.methods import METHODS
@@ -71,12 +72,7 @@ def sweep_table(result) -> str:
         rows.append([v.name + (" (ref)" if i == 0 else ""), _fmt(v.accuracy, ".3f"),
                      f"[{v.ci95[0]:.3f}, {v.ci95[1]:.3f}]", _fmt(v.macro_accuracy, ".3f"),
                      _fmt(v.mcnemar_p, ".3g"), f"{v.seconds:.1f}" + (" (cached)" if v.cached else "")])
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(r: list[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+    return format_table(rows, header)
 
 
 def _progress_printer(quiet: bool):

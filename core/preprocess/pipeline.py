@@ -47,12 +47,11 @@ import torchvision.transforms.v2.functional as TF
 from PIL import Image
 from torchvision.transforms import InterpolationMode
 
+from core.models.registry import IMAGENET_MEAN, IMAGENET_STD
 from core.preprocess.variant import Blur, Jpeg, Median, Noise, Resize, Spectrogram, Variant
 from core.signal import Signal
 
 GRAY_WEIGHTS = {"601": (0.299, 0.587, 0.114), "709": (0.2126, 0.7152, 0.0722), "mean": (1 / 3, 1 / 3, 1 / 3)}
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 _TORCH_MODES = {
     "nearest": InterpolationMode.NEAREST,
     "nearest-exact": InterpolationMode.NEAREST_EXACT,
