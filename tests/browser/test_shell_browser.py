@@ -24,6 +24,14 @@ NAV = [
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _upload_in_sidebar(ui, path: Path) -> None:  # noqa: ANN001
+    """Give ``path`` to the sidebar's shared uploader and wait until the app has rerun."""
+    uploader = ui.page.locator('[data-testid="stFileUploader"]').filter(has_text="upload an image or a sound")
+    uploader.locator('input[type="file"]').set_input_files(str(path))
+    ui.page.wait_for_timeout(500)
+    ui.wait_idle()
+
+
 def _photo(tmp_path: Path) -> Path:
     """The first ant photo of the shared data set, or scikit-image's chelsea saved as PNG when it is absent."""
     if ANTS.is_dir():
@@ -52,10 +60,7 @@ def test_upload_reaches_compare_and_every_page_renders(ui, tmp_path: Path) -> No
     assert ui.nav_titles() == expected
     ui.screenshot("00-start")
 
-    uploader = ui.page.locator('[data-testid="stFileUploader"]').filter(has_text="upload an image or a sound")
-    uploader.locator('input[type="file"]').set_input_files(str(photo))
-    ui.page.wait_for_timeout(500)
-    ui.wait_idle()
+    _upload_in_sidebar(ui, photo)
     sidebar = ui.page.locator('[data-testid="stSidebar"]')
     sidebar.get_by_text(f"Current input: upload: {photo.name}").wait_for(timeout=30_000)
     ui.assert_no_exception()
@@ -82,10 +87,7 @@ def test_refused_upload_shows_error_and_keeps_input(ui, tmp_path: Path) -> None:
     svg = tmp_path / "drawing.svg"
     svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect/></svg>')
     ui.open("sample=coffee")
-    uploader = ui.page.locator('[data-testid="stFileUploader"]').filter(has_text="upload an image or a sound")
-    uploader.locator('input[type="file"]').set_input_files(str(svg))
-    ui.page.wait_for_timeout(500)
-    ui.wait_idle()
+    _upload_in_sidebar(ui, svg)
     error = ui.page.locator('[data-testid="stSidebar"] [data-testid="stAlertContentError"]')
     error.first.wait_for(timeout=30_000)
     assert "drawing.svg" in error.first.inner_text() and "SVG" in error.first.inner_text()
