@@ -4,8 +4,9 @@ Measures, on the dashboard's default input (sample ``chelsea``) and variant set 
 
 * engine: ``core.inspect.engine.inspect`` on the same Signal and variants with an empty RunCache, in a
   fresh thread, as the page calls it;
-* cold render: the first run of ``pages/compare.py`` in a fresh AppTest session with the result caches
-  emptied (model already loaded), i.e. engine + rendering;
+* cold render: the first run of the Compare page (the whole app: shell, sidebar and page, opened from
+  the Start page) in a fresh AppTest session with the engine's result cache emptied (model already
+  loaded), i.e. engine + rendering;
 * warm rerun: a rerun of the same session (result cache hit), i.e. rendering only.
 
 Printed as ratios to the engine call; the last number printed is the warm-rerun / engine ratio.
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-PAGE = ROOT / "pages" / "compare.py"
+APP = ROOT / "app.py"
 
 
 def _in_thread(fn) -> float:
@@ -56,22 +57,23 @@ def main() -> None:
     logging.getLogger("streamlit").setLevel(logging.ERROR)
     from streamlit.testing.v1 import AppTest
 
+    from components import session as defaults
     from components import state
     from core.inspect.engine import RunCache, inspect
-    from core.models import load_model
+    from core.models import DEFAULT_MODEL, load_model
     from core.preprocess.presets import get_preset
 
-    signal = state.load_sample(state.DEFAULT_SAMPLE)
-    variants = get_preset(state.DEFAULT_PRESET)
-    model = load_model(state.DEFAULT_MODEL)
+    signal = defaults.decode_sample(defaults.DEFAULT_SAMPLE)
+    variants = get_preset(defaults.DEFAULT_PRESET)
+    model = load_model(DEFAULT_MODEL)
     inspect(signal, variants, model)  # warm-up: kernels, allocator, lazy imports
 
     def fresh_session() -> AppTest:
-        state._cached_inspect.clear()  # result cache (st.cache_data)
-        state._run_cache.clear()  # per-variant engine RunCache (st.cache_resource): a fresh one next time
-        return AppTest.from_file(str(PAGE), default_timeout=600)
+        state.run_cache.clear()  # the engine's RunCache (st.cache_resource): a fresh one next time
+        at = AppTest.from_file(str(APP), default_timeout=600).run()  # the Start page
+        return at.switch_page("pages/compare.py")
 
-    first = fresh_session().run()  # loads the model into st.cache_resource and imports everything once
+    first = fresh_session().run()  # imports everything once
     if first.exception:
         raise SystemExit(f"Compare page failed: {first.exception[0].value}")
 
@@ -90,7 +92,7 @@ def main() -> None:
             warm.append(time.perf_counter() - t0)
     engine_s, cold_s, warm_s = (statistics.median(x) for x in (engine, cold, warm))
 
-    print(f"input: {state.DEFAULT_SAMPLE}, preset {state.DEFAULT_PRESET} ({len(variants)} variants), "
+    print(f"input: {defaults.DEFAULT_SAMPLE}, preset {defaults.DEFAULT_PRESET} ({len(variants)} variants), "
           f"model {model.name}, torch threads {__import__('torch').get_num_threads()}")
     print(f"engine call (inspect, empty cache): {engine_s:.3f} s")
     print(f"cold first render of Compare:      {cold_s:.3f} s")

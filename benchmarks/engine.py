@@ -38,14 +38,14 @@ def main() -> None:
     ready = torch.randn(8, 3, 224, 224).contiguous(memory_format=torch.channels_last)
     for _ in range(2):  # warm-up (allocator, oneDNN kernels, colormap tables)
         inspect(signal, variants, model)
-        model.classify(ready)
+        model.features_and_logits(ready)
     t_inspect, t_bare = [], []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
         inspect(signal, variants, model)
         t_inspect.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        model.classify(ready)
+        model.features_and_logits(ready)
         t_bare.append(time.perf_counter() - t0)
     inspect_s, bare_s = statistics.median(t_inspect), statistics.median(t_bare)
     print(f"threads: {torch.get_num_threads()}  model: {model.name}  input: chelsea 451x300  variants: 8")

@@ -36,7 +36,7 @@ from core.models import load_model  # noqa: E402
 from core.preprocess.variant import Variant  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "hymenoptera" / "train"
-VARIANT = Variant("gray→viridis", channels="colormap:viridis")
+VARIANT = Variant(name="gray→viridis", channels="colormap", colormap="viridis")
 
 
 def bare_forward(model, n: int, batch: int) -> float:

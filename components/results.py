@@ -366,88 +366,26 @@ def with_spectrogram(variants: list, spec: Any) -> list:
 
 
 def render_spectrogram_form(current: Any, *, key: str = "spec_form") -> Any | None:
-    """A form with one widget per Spectrogram field (choices, ranges and help taken from the field
-    metadata declared on the Variant types). Returns the new, validated Spectrogram when submitted,
-    None otherwise; a combination the spec refuses is shown as an error."""
-    import dataclasses
+    """A form with one widget per Spectrogram field, drawn by the shared widget dispatch from the field
+    declarations. Returns the new, validated Spectrogram when submitted, None otherwise; a combination
+    the spec refuses is shown as an error. Widget keys carry a digest of ``current``, so when the
+    variant set's spec changes elsewhere (a preset, the editor) the form shows the new one."""
+    import hashlib
 
     import streamlit as st
 
+    from components.widgets import collect_fields, render_fields
     from core.errors import InvalidVariant
     from core.preprocess.variant import Spectrogram
 
-    # Keyed widgets keep their own state and ignore value= afterwards: when the variant set's spec
-    # changed elsewhere (a preset, the editor), drop that state so the form shows the current spec.
-    shown_key = f"{key}__shown"
-    shown = json.dumps(current.to_dict(), sort_keys=True)
-    if st.session_state.get(shown_key) != shown:
-        for k in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"{key}_") and k != shown_key]:
-            del st.session_state[k]
-        st.session_state[shown_key] = shown
-
-    values: dict[str, Any] = {}
+    prefix = f"{key}:{hashlib.sha256(current.to_json().encode()).hexdigest()[:8]}:"
     with st.form(key):
-        cols = st.columns(4)
-        for i, f in enumerate(dataclasses.fields(Spectrogram)):
-            meta, value, col = f.metadata, getattr(current, f.name), cols[i % 4]
-            wkey = f"{key}_{f.name}"
-            if "choices" in meta:
-                choices = list(meta["choices"])
-                values[f.name] = col.selectbox(f.name, choices, index=choices.index(value), help=meta["help"], key=wkey)
-            elif f.name == "fmax":
-                raw = col.number_input(
-                    "fmax (0 = Nyquist)", min_value=0.0, max_value=24000.0, value=float(value or 0.0),
-                    step=100.0, help=meta["help"], key=wkey,
-                )
-                values[f.name] = None if raw <= 0 else float(raw)
-            elif isinstance(value, tuple):
-                left, right = col.columns(2)
-                lo = left.number_input(f"{f.name} from", value=float(value[0]), help=meta["help"], key=f"{wkey}_lo")
-                hi = right.number_input("to", value=float(value[1]), key=f"{wkey}_hi")
-                values[f.name] = (float(lo), float(hi))
-            elif isinstance(value, int) and not isinstance(value, bool):
-                values[f.name] = int(
-                    col.number_input(
-                        f.name, min_value=int(meta.get("min", 0)), max_value=int(meta.get("max", 10**6)),
-                        value=int(value), step=1, help=meta["help"], key=wkey,
-                    )
-                )
-            else:
-                values[f.name] = float(
-                    col.number_input(
-                        f.name, min_value=float(meta.get("min", -1e9)), max_value=float(meta.get("max", 1e9)),
-                        value=float(value), help=meta["help"], key=wkey,
-                    )
-                )
+        render_fields(Spectrogram, current, prefix, {}, columns=4)
         submitted = st.form_submit_button("Apply to all variants", type="primary")
     if not submitted:
         return None
     try:
-        return Spectrogram(**values)
+        return Spectrogram.from_dict(collect_fields(Spectrogram, current, prefix))
     except InvalidVariant as e:
         st.error(str(e))
         return None
-
-
-def load_builtin_sound(label: str) -> None:
-    """Make a synthesized clip (``core.io.synth.sample_clip``) the shared input: through the shared
-    sample list when it offers the clip, else by handing its WAV encoding to the upload path.
-    Raises a PrepscopeError with the reason when the clip cannot be used."""
-    import io
-
-    import soundfile
-
-    from components import state
-    from core.errors import UnsupportedInput
-    from core.io import synth
-
-    name = f"{state.SOUND_PREFIX}{label}"
-    if name in state.sample_names():
-        state.set_sample(name)
-        return
-    wave, sr = synth.sample_clip(label).audio
-    buf = io.BytesIO()
-    soundfile.write(buf, np.asarray(wave, dtype=np.float32), int(sr), format="WAV", subtype="FLOAT")
-    message = state.handle_upload(f"{label}.wav", buf.getvalue(), f"builtin:{label}")
-    if message:
-        raise UnsupportedInput(message)

@@ -12,7 +12,10 @@ import numpy as np
 import streamlit as st
 
 from components import state, variant_editor
+from components.session import sample_description, sample_names
 from core.errors import PrepscopeError
+from core.models import MODELS
+from core.preprocess.presets import matching_preset
 
 _W_MODEL = "sb_model"
 _W_SAMPLE = "sb_sample"
@@ -23,28 +26,8 @@ UPLOAD_CAPTION = (
 )
 
 
-@st.cache_resource(show_spinner="Reading the model registry…")
-def model_labels() -> dict[str, str]:
-    """Display label per registered model: the name, marked "untrained baseline" when it has no pretrained weights."""
-    from core.models import load_model, model_names
-
-    labels: dict[str, str] = {}
-    for name in model_names():
-        try:
-            pretrained = load_model(name).pretrained
-        except PrepscopeError:
-            pretrained = True
-        labels[name] = name if pretrained else f"{name} (untrained baseline)"
-    return labels
-
-
 def _model_changed() -> None:
-    try:
-        state.set_model_name(st.session_state[_W_MODEL])
-    except PrepscopeError as e:
-        st.session_state["sb_model_error"] = str(e)
-    else:
-        st.session_state.pop("sb_model_error", None)
+    state.set_model(st.session_state[_W_MODEL])
 
 
 def _sample_changed() -> None:
@@ -55,7 +38,7 @@ def _upload_changed() -> None:
     up = st.session_state.get(_W_UPLOAD)
     if up is None:
         st.session_state.pop(_UPLOAD_ERR, None)
-        if state.input_source() == "upload":
+        if state.session().source == "upload":
             state.use_sample_input()
         return
     err = state.handle_upload(up.name, up.getvalue(), up.file_id)
@@ -69,12 +52,10 @@ def thumbnail(array: np.ndarray, side: int = 192) -> np.ndarray:
 
 
 def render_model() -> None:
-    """Model choice; the random-init architectures are labelled as untrained baselines."""
-    labels = model_labels()
-    st.session_state[_W_MODEL] = state.get_model_name()
-    st.selectbox("Model", list(labels), format_func=labels.get, key=_W_MODEL, on_change=_model_changed)
-    if st.session_state.get("sb_model_error"):
-        st.error(st.session_state["sb_model_error"], icon=":material/error:")
+    """Model choice, labelled from the registry's metadata (untrained baselines say so)."""
+    st.session_state[_W_MODEL] = state.session().model
+    st.selectbox("Model", list(MODELS), format_func=lambda n: MODELS[n].label, key=_W_MODEL,
+                 on_change=_model_changed)
     try:
         st.caption(state.get_model().description)
     except PrepscopeError as e:
@@ -84,12 +65,12 @@ def render_model() -> None:
 def render_input() -> None:
     """Bundled sample or upload (images and sounds); a refused upload shows the engine's message and the
     previous input stays."""
-    names = state.sample_names()
-    st.session_state[_W_SAMPLE] = state.get_sample_name()
+    s = state.session()
+    st.session_state[_W_SAMPLE] = s.sample
     st.selectbox(
         "Bundled sample",
-        names,
-        format_func=lambda n: f"{n} · {state.sample_description(n)}",
+        sample_names(),
+        format_func=lambda n: f"{n} · {sample_description(n)}",
         key=_W_SAMPLE,
         on_change=_sample_changed,
     )
@@ -102,9 +83,9 @@ def render_input() -> None:
     if st.session_state.get(_UPLOAD_ERR):
         st.error(st.session_state[_UPLOAD_ERR], icon=":material/block:")
     st.caption(UPLOAD_CAPTION)
-    if state.input_source() == "upload":
+    if s.source == "upload":
         st.button(
-            f"Use the sample '{state.get_sample_name()}' instead",
+            f"Use the sample '{s.sample}' instead",
             key="sb_use_sample",
             on_click=state.use_sample_input,
             icon=":material/undo:",
@@ -114,7 +95,7 @@ def render_input() -> None:
     except PrepscopeError as e:
         st.error(str(e), icon=":material/error:")
         return
-    label = state.get_input_label()
+    label = state.session().input_label
     if signal.audio is not None:
         wave, sr = signal.audio
         st.audio(np.asarray(wave, dtype=np.float32), sample_rate=int(sr))
@@ -132,8 +113,8 @@ def render_sidebar() -> None:
         render_model()
         st.markdown("**Input**")
         render_input()
-        variants = state.get_variants()
-        preset = state.matching_preset(variants)
+        variants = state.session().variants
+        preset = matching_preset(variants)
         with st.expander("Variant set", expanded=True, icon=":material/tune:"):
             st.caption(f"{len(variants)} variants · " + (f"preset '{preset}'" if preset else "edited"))
             variant_editor.render_variant_set()

@@ -1,4 +1,4 @@
-"""Command line: ``python -m core inspect|presets|models|sweep``.
+"""Command line: ``python -m core inspect|presets|models|fields|sweep``.
 
 A refused input (any PrepscopeError) exits with status 2 and one line ``error: <message>`` on
 stderr, never a traceback.
@@ -60,10 +60,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_presets(args: argparse.Namespace) -> int:
     from core.preprocess.presets import get_preset, preset_description, preset_names
-    from core.preprocess.variant import variants_to_dict
-
     if args.name:
-        data = {"description": preset_description(args.name), **variants_to_dict(get_preset(args.name))}
+        data = {"description": preset_description(args.name), **get_preset(args.name).to_dict()}
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return 0
     for name in preset_names():
@@ -74,17 +72,26 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from core.models import model_names
+    from core.models import MODELS
 
-    notes = {"efficientnet_lite0": "ImageNet-pretrained (offline weights), default",
-             "resnet18": "random init: untrained baseline", "mobilenet_v3_small": "random init: untrained baseline"}
-    for name in model_names():
-        print(f"{name:20s} {notes.get(name, '')}")
+    for spec in MODELS.values():
+        dc = spec.data_config
+        print(f"{spec.name:20s} {spec.architecture}; {spec.weights}; input {dc.input_size} px, {dc.interpolation}, "
+              f"crop_pct {dc.crop_pct:g}, mean {list(dc.mean)}, std {list(dc.std)}")
+    return 0
+
+
+def cmd_fields(args: argparse.Namespace) -> int:
+    from core.preprocess.schema import field_table
+
+    rows = field_table()
+    print(format_table([[r["field"], r["type"], r["values"], r["default"], r["help"]] for r in rows],
+                       ["field", "type", "values", "default", "help"]))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from core.models import model_names
+    from core.models import DEFAULT_MODEL, model_names
 
     p = argparse.ArgumentParser(prog="python -m core", description="prepscope: what preprocessing does to a CNN.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -94,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = ins.add_mutually_exclusive_group()
     g.add_argument("--preset", help="named variant set (see `presets`); default: channels")
     g.add_argument("--variants", metavar="FILE.json", help="variant set as JSON (format of `presets NAME`)")
-    ins.add_argument("--model", default="efficientnet_lite0", choices=model_names())
+    ins.add_argument("--model", default=DEFAULT_MODEL, choices=model_names())
     ins.add_argument("--weights", metavar="STATE_DICT.pth", help="local state_dict for the architecture")
     ins.add_argument("--json", metavar="OUT", help="write the full result as JSON ('-' for stdout)")
     ins.set_defaults(func=cmd_inspect)
@@ -106,14 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     mod = sub.add_parser("models", help="list registered models")
     mod.set_defaults(func=cmd_models)
 
-    try:
-        from core.evaluate.cli import add_sweep_arguments, run_sweep
-    except ImportError:
-        pass
-    else:
-        sw = sub.add_parser("sweep", help="accuracy of each variant on a labelled dataset")
-        add_sweep_arguments(sw)
-        sw.set_defaults(func=run_sweep)
+    fld = sub.add_parser("fields", help="every variant field: type, allowed values, default and help")
+    fld.set_defaults(func=cmd_fields)
+
+    from core.evaluate.cli import add_sweep_arguments, run_sweep
+
+    sw = sub.add_parser("sweep", help="accuracy of each variant on a labelled dataset")
+    add_sweep_arguments(sw)
+    sw.set_defaults(func=run_sweep)
     return p
 
 

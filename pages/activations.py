@@ -3,13 +3,15 @@ and variant, as charts and as a table, with CSV and JSON downloads."""
 
 import streamlit as st
 
-from components import exports, results, state
+from components import exports, results, shell, state
+
+shell.guard()
 
 st.title("Activation statistics")
 st.caption("Per layer, for every variant: activation statistics and how the layer compares with the reference.")
 
 result = results.guarded(state.run_inspect)
-label = state.get_input_label()
+label = state.session().input_label
 results.render_provenance(result, label)
 table = results.render_statistics(result, key="stats")
 exports.render_downloads(result, label, table=table, png=False, key="stats_export")

@@ -4,9 +4,12 @@ views as for images."""
 
 import streamlit as st
 
-from components import charts, exports, results, state
+from components import charts, exports, results, shell, state
+from components.session import SOUND_PREFIX
 from core.io import synth
 from core.preprocess.presets import get_preset
+
+shell.guard()
 
 st.title("Audio")
 st.caption(
@@ -19,27 +22,28 @@ with st.expander("Sound input: built-in clip or upload", expanded=signal.audio i
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     clip = c1.selectbox("Built-in clip (synthesized, deterministic)", list(synth.SOUND_CLASSES), key="audio_clip")
     if c2.button("Load clip", key="audio_load_clip"):
-        results.guarded(lambda: results.load_builtin_sound(clip))
+        results.guarded(lambda: state.set_sample(SOUND_PREFIX + clip))
         st.rerun()
     upload = st.file_uploader(
         "Upload a sound (WAV, FLAC, OGG, MP3)", type=["wav", "flac", "ogg", "mp3"], key="audio_upload",
         help="It becomes the shared input of every page.",
     )
-    if upload is not None and upload.file_id != state.uploaded_file_id():
+    current_upload = state.session().upload
+    if upload is not None and (current_upload is None or upload.file_id != current_upload.file_id):
         message = state.handle_upload(upload.name, upload.getvalue(), upload.file_id)
         if message:
             st.error(message)
         else:
             st.rerun()
 
-label = state.get_input_label()
+label = state.session().input_label
 if signal.audio is None:
     st.info(
         f"The current input ({label}) is an image, not a sound. Load a built-in clip here, or upload a "
         "WAV/FLAC/OGG file above or in the sidebar."
     )
     if st.button(f"Load the built-in sound '{synth.SOUND_CLASSES[0]}'", type="primary", key="audio_load_default"):
-        results.guarded(lambda: results.load_builtin_sound(synth.SOUND_CLASSES[0]))
+        results.guarded(lambda: state.set_sample(SOUND_PREFIX + synth.SOUND_CLASSES[0]))
         st.rerun()
     st.stop()
 
@@ -49,7 +53,7 @@ c1.plotly_chart(charts.waveform_figure(wave, sr), width="stretch", key="audio_wa
 c2.audio(wave, sample_rate=sr)
 c2.caption(f"{label} · {len(wave) / sr:.2f} s · {sr} Hz")
 
-variants = state.get_variants()
+variants = state.session().variants
 cropped = [v.name for v in variants if v.resize.fit == "shorter-side+center-crop"]
 if cropped:
     st.warning(

@@ -3,13 +3,15 @@ network from the reference (agreement, difference image, similarity / CKA / BN s
 
 import streamlit as st
 
-from components import exports, results, state
+from components import exports, results, shell, state
+
+shell.guard()
 
 st.title("Compare")
 st.caption("Each variant side by side as the network receives it; the first variant is the reference.")
 
 result = results.guarded(state.run_inspect)
-label = state.get_input_label()
+label = state.session().input_label
 results.render_provenance(result, label)
 show_diff = st.toggle("Difference images against the reference", value=True, key="compare_diff")
 results.render_variant_grid(result, show_difference=show_diff)

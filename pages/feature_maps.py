@@ -3,13 +3,15 @@ shared color scales per channel, the channel average and an optional difference 
 
 import streamlit as st
 
-from components import exports, results, state
+from components import exports, results, shell, state
+
+shell.guard()
 
 st.title("Feature maps")
 st.caption("What one layer of the network sees for each variant; hover a map for its values.")
 
 result = results.guarded(state.run_inspect)
-label = state.get_input_label()
+label = state.session().input_label
 results.render_provenance(result, label)
 layer, k, diff = results.render_feature_map_controls(result, prefix="fm_")
 results.render_feature_maps(result, layer, k, diff, key="fm_chart")

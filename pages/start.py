@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-from components import state
+from components import shell, state
+from components.session import to_params
 from core.preprocess.presets import get_preset
+
+shell.guard()
 
 COMPARE_PAGE = "pages/compare.py"
 #: The guided questions, as data: (question, preset, sample, what to look for).
@@ -62,7 +63,6 @@ def main() -> None:
     st.markdown(
         "Choose a model, an input and a variant set in the sidebar, or start from one of these questions."
     )
-    has_compare = (Path(__file__).resolve().parent / "compare.py").is_file()
     for i, (question, preset, sample, paragraph) in enumerate(QUESTIONS):
         with st.container(border=True):
             st.subheader(question)
@@ -70,12 +70,11 @@ def main() -> None:
             st.markdown(paragraph)
             if st.button("Open in Compare", key=f"start_q{i}", icon=":material/arrow_forward:", type="primary"):
                 open_question(preset, sample)
-                if has_compare:
-                    st.switch_page(COMPARE_PAGE, query_params=state.url_params())
-                st.info("The sidebar now holds this question's preset and sample; the Compare page is not installed.")
+                st.switch_page(COMPARE_PAGE, query_params=to_params(state.session()))
+    s = state.session()
     st.caption(
-        f"Current view: {state.get_input_label()} · {len(state.get_variants())} variants · model "
-        f"{state.get_model_name()}. The address bar reproduces it; uploaded files cannot travel in a link."
+        f"Current view: {s.input_label} · {len(s.variants)} variants · model "
+        f"{s.model}. The address bar reproduces it; uploaded files cannot travel in a link."
     )
 
 

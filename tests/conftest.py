@@ -1,9 +1,11 @@
-"""Shared fixtures. Test data beside the project (../shared/data) is optional: tests that need it skip
-with a clear reason when it is absent, except in CI (CI=true), where its absence is a failure."""
+"""Shared fixtures. Test data beside the project (../shared/data) is optional on a developer's machine:
+tests that need it skip with the reason when it is absent, except in CI (CI=true), where its absence is
+a failure. ``shared_data`` is the one way tests locate it."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +15,24 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
-def shared_data(*parts: str) -> Path:
-    """Path under ../shared/data, skipping (or failing in CI) when it is missing."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        msg = f"test data {path} is missing (../shared/data beside the project)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
+def missing(what: str) -> None:
+    """Skip (or, in CI, fail) because something the test needs is not on this machine."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} (required in CI)")
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Callable[..., Path]:
+    """``shared_data("fsdd", "3_jackson_0.wav")``: a path under ../shared/data, or skip/fail when missing."""
+
+    def locate(*parts: str) -> Path:
+        path = SHARED_DATA.joinpath(*parts)
+        if not path.exists():
+            missing(f"test data {path} is missing (../shared/data beside the project)")
+        return path
+
+    return locate
 
 
 @pytest.fixture(scope="session")

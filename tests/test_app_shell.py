@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from components import state
+from components import session as codec
 from components.sidebar import UPLOAD_CAPTION
 from core.errors import InvalidVariant
 from core.preprocess.presets import get_preset
-from core.preprocess.variant import Blur, Jpeg, Resize, Variant, variants_to_json
+from core.preprocess.variant import Blur, Jpeg, Resize, Variant, VariantSet
+from tests.apptest import ok as _ok
+from tests.apptest import open_app, session
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect/></svg>'
 
 
@@ -28,35 +27,19 @@ def _png(seed: int = 0, size: tuple[int, int] = (80, 120)) -> bytes:
     return buf.getvalue()
 
 
-class ShellAppTest(AppTest):
-    """AppTest that re-runs the st.navigation entrypoint on every run.
-
-    AppTest (streamlit 1.67) re-runs only the page script after the first run of an ``st.navigation``
-    app (the entrypoint and its sidebar vanish from the tree); clearing the remembered page makes each
-    run start from the entrypoint on the default page (Start), as a browser reload does.
-    """
-
-    def _run(self, widget_state=None, timeout=None):  # noqa: ANN001, ANN202 - mirrors AppTest._run
-        self._finished_page_script_hash = ""
-        return super()._run(widget_state, timeout)
-
-
 def _app(params: dict[str, str] | None = None) -> AppTest:
-    at = ShellAppTest(APP, default_timeout=120)
-    if params:
-        at.query_params.update(params)
-    return at.run()
+    return open_app(timeout=120, **(params or {}))
 
 
 #: The sidebar's input and import pieces alone, without st.navigation (the uploaders are also tested in the app).
 HARNESS = """
 import streamlit as st
 from components import state, sidebar, variant_editor
-state.init_state()
+state.init()
 with st.sidebar:
     sidebar.render_input()
     variant_editor.render_presets_and_json()
-st.text(state.get_input_label())
+st.text(state.session().input_label)
 """
 
 
@@ -67,16 +50,12 @@ def _harness(params: dict[str, str] | None = None) -> AppTest:
     return at.run()
 
 
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def _variants(at: AppTest) -> list[Variant]:
-    return list(at.session_state["ps_variants"])
+def _variants(at: AppTest) -> VariantSet:
+    return session(at).variants
 
 
 def _uids(at: AppTest) -> list[str]:
-    return list(at.session_state["ps_variant_uids"])
+    return list(session(at).uids)
 
 
 def _wkey(at: AppTest, path: str, uid: str | None = None) -> str:
@@ -90,34 +69,59 @@ def _wkey(at: AppTest, path: str, uid: str | None = None) -> str:
 
 def test_encode_decode_round_trip_and_preset_shortcut() -> None:
     preset = get_preset("interpolation")
-    assert state.encode_variants(preset) == {"preset": "interpolation"}
-    custom = [Variant(name="a"), Variant(name="b ✓", resize=Resize(size=128, method="area"), degrade=(Jpeg(30),))]
-    params = state.encode_variants(custom)
+    assert codec.encode_variants(preset) == {"preset": "interpolation"}
+    custom = [Variant(name="a"),
+              Variant(name="b ✓", resize=Resize(size=128, method="area"), degrade=(Jpeg(quality=30),))]
+    params = codec.encode_variants(custom)
     assert set(params) == {"v"} and "=" not in params["v"] and "+" not in params["v"] and "/" not in params["v"]
-    assert state.decode_variants(params) == custom
+    assert codec.decode_variants(params) == VariantSet.of(custom)
     # A modified preset is no longer the preset: it travels as v=.
-    assert "v" in state.encode_variants([preset[0].replace(name="renamed"), *preset[1:]])
+    assert "v" in codec.encode_variants([preset[0].replace(name="renamed"), *preset[1:]])
 
 
 def test_decode_rejects_damaged_links() -> None:
-    blob = state.encode_variants([Variant(name="a"), Variant(name="b")])["v"]
+    blob = codec.encode_variants([Variant(name="a"), Variant(name="b")])["v"]
     with pytest.raises(InvalidVariant, match="damaged"):
-        state.decode_variants({"v": blob[: len(blob) // 2]})
+        codec.decode_variants({"v": blob[: len(blob) // 2]})
     with pytest.raises(InvalidVariant, match="preset"):
-        state.decode_variants({"preset": "nope"})
-    assert state.decode_variants({}) is None
+        codec.decode_variants({"preset": "nope"})
+    assert codec.decode_variants({}) is None
+
+
+def _blob(text: str) -> str:
+    import base64
+    import zlib
+
+    return base64.urlsafe_b64encode(zlib.compress(text.encode(), 9)).decode().rstrip("=")
+
+
+def test_old_links_with_the_one_string_colormap_still_load() -> None:
+    old = '{"variants":[{"name":"g","channels":"replicate"},{"name":"v","channels":"colormap:viridis"}]}'
+    got = codec.decode_variants({"v": _blob(old)})
+    assert [(v.channels, v.colormap) for v in got] == [("replicate", None), ("colormap", "viridis")]
+
+
+def test_links_are_bounded_in_length_size_and_depth() -> None:
+    with pytest.raises(InvalidVariant, match="nests too deeply"):
+        codec.decode_variants({"v": _blob("[" * 5000 + "]" * 5000)})  # tiny link, deep JSON
+    with pytest.raises(InvalidVariant, match="larger than"):
+        codec.decode_variants({"v": _blob('{"variants": [], "pad": "' + "x" * 200_000 + '"}')})
+    with pytest.raises(InvalidVariant, match="longer than"):
+        codec.decode_variants({"v": "A" * (codec.MAX_LINK_CHARS + 1)})
+    with pytest.raises(InvalidVariant, match="damaged"):
+        codec.decode_variants({"v": "!!!not base64!!!"})
 
 
 def test_coerce_option_types() -> None:
-    assert state.coerce_option("3", 5) == 3
-    assert state.coerce_option("0.25", 1.0) == 0.25
-    assert state.coerce_option("0", True) is False
-    assert state.coerce_option("a,b", ["x"]) == ["a", "b"]
-    assert state.coerce_option("1,2", (0,)) == (1, 2)
+    assert codec.coerce_option("3", 5) == 3
+    assert codec.coerce_option("0.25", 1.0) == 0.25
+    assert codec.coerce_option("0", True) is False
+    assert codec.coerce_option("a,b", ["x"]) == ["a", "b"]
+    assert codec.coerce_option("1,2", (0,)) == (1, 2)
     for raw, default in (("x", 5), ("maybe", True), ("nan", 1.0)):
         with pytest.raises(ValueError):
-            state.coerce_option(raw, default)
-    assert state.option_to_url(True) == "1" and state.option_to_url([1, 2]) == "1,2"
+            codec.coerce_option(raw, default)
+    assert codec.option_to_url(True) == "1" and codec.option_to_url([1, 2]) == "1,2"
 
 
 # ----------------------------------------------------------------------------- shell and URL state
@@ -140,14 +144,14 @@ def test_default_run_lists_pages_and_writes_url() -> None:
 
 
 def test_url_params_set_state() -> None:
-    custom = [Variant(name="ref"), Variant(name="blurred", degrade=(Blur(2.0),))]
-    at = _app({"sample": "brick", "model": "resnet18", **state.encode_variants(custom)})
+    custom = [Variant(name="ref"), Variant(name="blurred", degrade=(Blur(sigma=2.0),))]
+    at = _app({"sample": "brick", "model": "resnet18", **codec.encode_variants(custom)})
     _ok(at)
     assert not at.warning
-    assert _variants(at) == custom
+    assert _variants(at) == VariantSet.of(custom)
     assert at.selectbox(key="sb_sample").value == "brick"
     assert at.selectbox(key="sb_model").value == "resnet18"
-    assert at.query_params["model"] == "resnet18" and at.query_params["v"] == state.encode_variants(custom)["v"]
+    assert at.query_params["model"] == "resnet18" and at.query_params["v"] == codec.encode_variants(custom)["v"]
 
 
 def test_invalid_url_params_warn_and_fall_back() -> None:
@@ -164,7 +168,7 @@ def test_page_options_read_from_and_written_to_url() -> None:
     script = """
 import streamlit as st
 from components import state
-state.init_state()
+state.init()
 st.text(f"topk={state.get_page_option('topk', 5)!r} diff={state.get_page_option('diff', False)!r}")
 if st.button("set", key="set"):
     state.set_page_option("topk", 7)
@@ -252,7 +256,7 @@ def test_rename_and_duplicate_name_is_refused() -> None:
     at.text_input(key=_wkey(at, "name", first)).set_value("color original").run()
     _ok(at)
     assert _variants(at)[0].name == "color original"
-    assert state.decode_variants(dict(at.query_params))[0].name == "color original"
+    assert codec.decode_variants(dict(at.query_params))[0].name == "color original"
 
     before = _variants(at)
     at.text_input(key=_wkey(at, "name", first)).set_value("gray-replicate").run()
@@ -276,9 +280,13 @@ def test_edit_fields_generated_from_metadata() -> None:
 
     # Colormap strategy reveals the colormap-name widget (argument declared as data).
     at.selectbox(key=_wkey(at, "channels", uid)).set_value("colormap").run()
-    assert _variants(at)[0].channels == "colormap:viridis"
-    at.selectbox(key=_wkey(at, "channels:arg", uid)).set_value("magma").run()
-    assert _variants(at)[0].channels == "colormap:magma"
+    assert (_variants(at)[0].channels, _variants(at)[0].colormap) == ("colormap", "viridis")
+    at.selectbox(key=_wkey(at, "colormap", uid)).set_value("magma").run()
+    assert _variants(at)[0].colormap == "magma"
+    at.selectbox(key=_wkey(at, "channels", uid)).set_value("replicate").run()  # the colormap no longer applies
+    assert (_variants(at)[0].channels, _variants(at)[0].colormap) == ("replicate", None)
+    assert not any(w.key == _wkey(at, "colormap", uid) for w in at.selectbox)
+    at.selectbox(key=_wkey(at, "channels", uid)).set_value("colormap").run()
 
     # An impossible combination shows the engine's message and keeps the last valid variant.
     valid = _variants(at)[0]
@@ -300,11 +308,11 @@ def test_degradation_list_and_optional_spectrogram() -> None:
     at.selectbox(key=_wkey(at, "degrade#kind", uid)).set_value("blur").run()
     at.button(key=_wkey(at, "degrade#add", uid)).click().run()
     _ok(at)
-    assert _variants(at)[1].degrade == (Jpeg(75), Blur(1.0))
+    assert _variants(at)[1].degrade == (Jpeg(quality=75), Blur(sigma=1.0))
     at.number_input(key=_wkey(at, "degrade.0.quality", uid)).set_value(20).run()
-    assert _variants(at)[1].degrade == (Jpeg(20), Blur(1.0))
+    assert _variants(at)[1].degrade == (Jpeg(quality=20), Blur(sigma=1.0))
     at.button(key=_wkey(at, "degrade.0#rm", uid)).click().run()
-    assert _variants(at)[1].degrade == (Blur(1.0),)
+    assert _variants(at)[1].degrade == (Blur(sigma=1.0),)
     assert at.number_input(key=_wkey(at, "degrade.0.sigma", uid)).value == 1.0
 
     at.checkbox(key=_wkey(at, "spectrogram#on", uid)).check().run()
@@ -325,18 +333,18 @@ def test_load_preset_and_json_import_export_round_trip() -> None:
     assert at.query_params["preset"] == "colormaps"
     assert at.get("download_button")[0].proto.label == "Export variants (JSON)"
 
-    custom = [Variant(name="r"), Variant(name="q10", degrade=(Jpeg(10),))]
-    at.text_area(key="ve_import_text").input(variants_to_json(custom)).run()
+    custom = [Variant(name="r"), Variant(name="q10", degrade=(Jpeg(quality=10),))]
+    at.text_area(key="ve_import_text").input(VariantSet.of(custom).to_json(indent=2)).run()
     at.button(key="ve_import_apply").click().run()
     _ok(at)
-    assert _variants(at) == custom
+    assert _variants(at) == VariantSet.of(custom)
     # What the export button serves, imported again, is the same set.
-    assert state.decode_variants(dict(at.query_params)) == custom
+    assert codec.decode_variants(dict(at.query_params)) == VariantSet.of(custom)
 
     at.text_area(key="ve_import_text").input('{"variants": [{"name": "x", "channels": "sepia"}]}').run()
     at.button(key="ve_import_apply").click().run()
     _ok(at)
-    assert _variants(at) == custom
+    assert _variants(at) == VariantSet.of(custom)
     assert any("channels must be one of" in e.value for e in at.error)
 
 
@@ -344,7 +352,7 @@ def test_load_preset_and_json_import_export_round_trip() -> None:
 def test_json_file_import() -> None:
     at = _harness()
     at.file_uploader(key="ve_import_file").set_value(
-        ("set.json", variants_to_json(get_preset("interpolation")).encode(), "application/json")
+        ("set.json", get_preset("interpolation").to_json(indent=2).encode(), "application/json")
     ).run()
     _ok(at)
     assert _variants(at) == get_preset("interpolation")
@@ -360,14 +368,13 @@ def test_start_page_question_opens_compare_with_preset_and_sample() -> None:
     _ok(at)
     assert _variants(at) == get_preset("interpolation")
     assert at.query_params["sample"] == "brick" and at.query_params["preset"] == "interpolation"
-    if (ROOT / "pages" / "compare.py").is_file():
-        assert not any(b.key == "start_q1" for b in at.button)  # we left the Start page
+    assert not any(b.key == "start_q1" for b in at.button)  # we left the Start page
+    assert at.title[0].value == "Compare"
 
 
 def test_builtin_sound_sample_from_link() -> None:
-    sounds = [n for n in state.sample_names() if n.startswith(state.SOUND_PREFIX)]
-    if not sounds:
-        pytest.skip("core.io.synth provides no built-in sounds")
+    sounds = [n for n in codec.sample_names() if n.startswith(codec.SOUND_PREFIX)]
+    assert sounds
     at = _app({"sample": sounds[0]})
     _ok(at)
     assert not at.warning

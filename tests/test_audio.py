@@ -12,28 +12,27 @@ import pytest
 import soundfile as sf
 
 from core.errors import InvalidVariant, UnsupportedInput
-from core.io.audio import AUDIO_EXTENSIONS, MAX_SECONDS_LIMIT, MIXDOWN_RULE, decode_audio, looks_like_audio
+from core.io.audio import MAX_SECONDS_LIMIT, MIXDOWN_RULE, decode_audio, looks_like_audio
+from core.io.formats import AUDIO_EXTENSIONS
 from core.io.synth import SOUND_CLASSES, SoundItem, builtin_sounds, sample_clip, synth_clip, write_wav_folder
 from core.preprocess.presets import get_preset
 from core.preprocess.spectrogram import MAX_CELLS, compute_spectrogram, spectrogram_shape
 from core.preprocess.variant import Spectrogram
 
-FSDD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fsdd"
 FSDD_FILES = ["3_jackson_5.wav", "0_george_0.wav", "7_lucas_12.wav"]
 
 #: The presets' mel: 16 kHz, n_fft 512, hop 128, 64 bands up to 8 kHz.
 MEL = Spectrogram(kind="mel", sample_rate=16000, n_fft=512, hop=128, n_mels=64, fmax=8000.0)
 
 
-def _fsdd(name: str = "3_jackson_5.wav") -> Path:
-    path = FSDD / name
-    if not path.is_file():
-        pytest.skip(f"Free Spoken Digit Dataset not found at {FSDD} (expected {name}); speech tests need it.")
-    return path
+@pytest.fixture
+def fsdd(shared_data):
+    """An FSDD clip's path by name (through the one shared-data fixture)."""
+    return lambda name="3_jackson_5.wav": shared_data("fsdd", name)
 
 
-def _speech(name: str = "3_jackson_5.wav") -> tuple[np.ndarray, int]:
-    y, sr = sf.read(str(_fsdd(name)), dtype="float32")
+def _read(path: Path) -> tuple[np.ndarray, int]:
+    y, sr = sf.read(str(path), dtype="float32")
     return y, sr
 
 
@@ -57,8 +56,8 @@ def _peak_rows(img: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", FSDD_FILES)
-def test_shapes_on_speech(name: str) -> None:
-    y, sr = _speech(name)
+def test_shapes_on_speech(name: str, fsdd) -> None:
+    y, sr = _read(fsdd(name))
     assert sr == 8000
     n16 = int(np.ceil(len(y) * 16000 / sr))
     mel = compute_spectrogram(y, sr, MEL)
@@ -127,10 +126,10 @@ def test_top_db_clips_the_floor() -> None:
         assert img.max() == pytest.approx(1.0)
 
 
-def test_mel_matches_librosa_defaults() -> None:
+def test_mel_matches_librosa_defaults(fsdd) -> None:
     import librosa
 
-    y, sr = _speech()
+    y, sr = _read(fsdd())
     y16 = librosa.resample(y, orig_sr=sr, target_sr=16000)
     ref = librosa.power_to_db(
         librosa.feature.melspectrogram(y=y16, sr=16000, n_fft=512, hop_length=128, n_mels=64, fmax=8000.0),
@@ -152,14 +151,14 @@ def test_resampling_before_analysis() -> None:
 
 
 @pytest.mark.parametrize("kind", ["mel", "stft", "pcen", "mfcc"])
-def test_minmax_reaches_exactly_zero_and_one(kind: str) -> None:
-    y, sr = _speech()
+def test_minmax_reaches_exactly_zero_and_one(kind: str, fsdd) -> None:
+    y, sr = _read(fsdd())
     img = compute_spectrogram(y, sr, _kind(kind, scaling="minmax"))
     assert img.min() == 0.0 and img.max() == 1.0
 
 
-def test_percentile_clipping() -> None:
-    y, sr = _speech("0_george_0.wav")
+def test_percentile_clipping(fsdd) -> None:
+    y, sr = _read(fsdd("0_george_0.wav"))
     # At the native 8 kHz and with a 160 dB top_db no cells tie at a floor, so the fractions are exact.
     native = Spectrogram(kind="stft", sample_rate=8000, n_fft=256, hop=64, top_db=160.0, percentiles=(5.0, 95.0))
     img = compute_spectrogram(y, sr, Spectrogram.from_dict({**native.to_dict(), "scaling": "percentile"}))
@@ -172,8 +171,8 @@ def test_percentile_clipping() -> None:
 
 
 @pytest.mark.parametrize("kind", ["pcen", "mfcc"])
-def test_pcen_and_mfcc_are_finite_in_unit_range(kind: str) -> None:
-    y, sr = _speech("7_lucas_12.wav")
+def test_pcen_and_mfcc_are_finite_in_unit_range(kind: str, fsdd) -> None:
+    y, sr = _read(fsdd("7_lucas_12.wav"))
     sounds = [(y, sr)] + [(s.waveform, s.sr) for s in builtin_sounds(1, seed=1)]
     for wave, rate in sounds:
         for scaling in ("fixed-db", "minmax", "percentile"):
@@ -194,13 +193,13 @@ def test_mfcc_c0_is_the_bottom_row() -> None:
     assert abs(top[-20:-5].mean() - top[5:20].mean()) < 0.05
 
 
-def test_silence_is_black_and_deterministic() -> None:
+def test_silence_is_black_and_deterministic(fsdd) -> None:
     for kind in ("mel", "stft", "pcen", "mfcc"):
         img = compute_spectrogram(np.zeros(8000, np.float32), 16000, _kind(kind))
         assert np.isfinite(img).all()
         if kind in ("mel", "stft"):
             assert img.max() == 0.0, kind
-    y, sr = _speech()
+    y, sr = _read(fsdd())
     for kind in ("mel", "pcen"):
         a = compute_spectrogram(y, sr, _kind(kind))
         b = compute_spectrogram(y.copy(), sr, _kind(kind))
@@ -265,8 +264,8 @@ def test_decode_lossy_formats(fmt: str, subtype: str) -> None:
     assert 0.4 < np.abs(got).max() < 0.65
 
 
-def test_decode_real_speech_from_path_and_bytes() -> None:
-    path = _fsdd()
+def test_decode_real_speech_from_path_and_bytes(fsdd) -> None:
+    path = fsdd()
     ref, sr = sf.read(str(path), dtype="float32")
     a = decode_audio(path)
     b = decode_audio(path.read_bytes(), name=path.name)
@@ -286,9 +285,9 @@ def test_stereo_mixdown_is_the_channel_mean() -> None:
     assert np.abs(cancel.audio[0]).max() == 0.0
 
 
-def test_resampling_rate_and_length() -> None:
-    y, sr = _speech()
-    sig = decode_audio(_fsdd(), target_sr=16000)
+def test_resampling_rate_and_length(fsdd) -> None:
+    y, sr = _read(fsdd())
+    sig = decode_audio(fsdd(), target_sr=16000)
     wave, rate = sig.audio
     assert rate == 16000 and len(wave) == int(np.ceil(len(y) * 2))
     assert sig.provenance["original_sample_rate"] == 8000 and sig.provenance["resampled"] is True
@@ -422,18 +421,18 @@ def test_write_wav_folder_round_trips(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["spectrogram", "audio-params"])
-def test_audio_presets_load_and_compute(name: str) -> None:
+def test_audio_presets_load_and_compute(name: str, fsdd) -> None:
     variants = get_preset(name)
     assert variants[0].channels == "replicate"
     assert all(v.spectrogram is not None and v.spectrogram.sample_rate == 16000 for v in variants)
-    y, sr = _speech()
+    y, sr = _read(fsdd())
     for v in variants:
         img = compute_spectrogram(y, sr, v.spectrogram)
         assert img.shape[0] == v.spectrogram.n_mels and 0.0 <= img.min() and img.max() <= 1.0
     if name == "spectrogram":
         assert len({v.spectrogram for v in variants}) == 1  # the same mel for every channel strategy
-        assert [v.channels for v in variants[1:]] == [
-            "conv-sum", "colormap:viridis", "colormap:magma", "colormap:turbo", "colormap:jet"
+        assert [(v.channels, v.colormap) for v in variants[1:]] == [
+            ("conv-sum", None), *(("colormap", c) for c in ("viridis", "magma", "turbo", "jet"))
         ]
     else:
         assert len({(v.spectrogram.n_mels, v.spectrogram.hop) for v in variants}) == 3

@@ -75,7 +75,7 @@ def _silent_wav(path):
         (lambda p: p.write_bytes(b""), [], "empty"),
         (lambda p: p.write_text("<svg xmlns='http://www.w3.org/2000/svg'></svg>"), [], "SVG"),
         (_bomb, [], "megapixels"),
-        (_silent_wav, [], ""),
+        (_silent_wav, [], "contains no audio samples"),
         (None, [], "No such file"),
         ("photo", ["--preset", "nope"], "Unknown preset"),
         ("photo", ["--variants", "missing.json"], "Cannot read variant file"),
@@ -137,9 +137,7 @@ def test_audio_refusals_through_the_cli(filename, content, fragment, tmp_path, c
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and fragment in err
 
 
-def test_inspect_accepts_real_speech(capsys):
-    from tests.conftest import shared_data
-
+def test_inspect_accepts_real_speech(capsys, shared_data):
     clip = shared_data("fsdd", "3_jackson_0.wav")
     assert main(["inspect", str(clip), "--preset", "spectrogram"]) == 0
     out = capsys.readouterr().out.splitlines()

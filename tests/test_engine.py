@@ -26,6 +26,26 @@ def test_pretrained_weights_map_onto_timm(model):
     assert model.pretrained and len(model.labels) == 1000
 
 
+def test_registry_lists_metadata_without_building_models(monkeypatch):
+    import core.models.registry as reg
+
+    monkeypatch.setattr(reg, "_cached", lambda *a: pytest.fail("listing must not build a model"))
+    assert list(reg.MODELS)[0] == reg.DEFAULT_MODEL == "efficientnet_lite0"
+    labels = {name: spec.label for name, spec in reg.MODELS.items()}
+    assert labels["resnet18"] == "resnet18 (untrained baseline)"
+    assert labels["efficientnet_lite0"] == "efficientnet_lite0"
+    # the input recipe comes from the weights' pretrained config, not from constants in prepscope
+    from timm.models import get_pretrained_cfg
+
+    for n in (0, 1, 2):
+        cfg, dc = get_pretrained_cfg(f"tf_efficientnet_lite{n}"), reg.MODELS[f"efficientnet_lite{n}"].data_config
+        assert (dc.input_size, dc.interpolation, dc.crop_pct, dc.mean) == (cfg.input_size[-1], cfg.interpolation,
+                                                                           cfg.crop_pct, cfg.mean)
+    assert reg.MODELS["efficientnet_lite1"].data_config.input_size == 240
+    rn = reg.MODELS["resnet18"].data_config
+    assert (rn.input_size, rn.interpolation, rn.crop_pct) == (224, "bilinear", 224 / 256)
+
+
 def test_registry_and_baselines():
     assert model_names()[0] == "efficientnet_lite0"
     for name in ("resnet18", "mobilenet_v3_small"):
@@ -46,7 +66,7 @@ def test_user_state_dict_is_loaded_with_weights_only(tmp_path):
     torch.save(sd, path)
     mine = load_model("resnet18", path)
     assert mine.pretrained and "mine.pth" in mine.description
-    assert int(mine.classify(torch.zeros(1, 3, 224, 224)).argmax()) == 7
+    assert int(mine.features_and_logits(torch.zeros(1, 3, 224, 224))[1].argmax()) == 7
     bad = tmp_path / "bad.pth"
     torch.save({"not": torch.zeros(2)}, bad)
     with pytest.raises(UnknownModel, match="does not match"):
@@ -155,11 +175,15 @@ def test_run_cache_recomputes_only_changed_variants(model, chelsea_signal):
     variants = get_preset("channels")[:3]
     first = inspect(chelsea_signal, variants, model, cache=cache)
     assert (cache.hits, cache.misses) == (0, 3)
-    edited = [variants[0], variants[1].replace(name="renamed"), variants[2].replace(channels="colormap:magma")]
+    edited = [variants[0], variants[1].replace(name="renamed"),
+              variants[2].replace(channels="colormap", colormap="magma")]
     second = inspect(chelsea_signal, edited, model, cache=cache)
     assert (cache.hits, cache.misses) == (2, 4)
     assert second.variants[1].top5 == first.variants[1].top5
     assert second.variants[1].name == "renamed"
+    # the same request again is answered whole from the cache: no run is even looked up
+    assert inspect(chelsea_signal, edited, model, cache=cache) is second
+    assert (cache.hits, cache.misses) == (2, 4)
 
 
 def test_cka_is_undefined_not_perfect_for_one_position_or_constant_maps():
@@ -187,3 +211,70 @@ def test_cka_compares_only_equal_input_sizes_and_big_inputs_are_chunked(model, c
     assert all(layer.cka is not None for layer in by["ref"].layers)
     alone = inspect(chelsea_signal, [variants[1]], model).variants[0]
     assert by["big"].top5[0].prob == pytest.approx(alone.top5[0].prob, abs=1e-5)
+
+
+def _tiny_model():
+    """A two-layer conv net wrapped as a LoadedModel: fast unit tests of the engine's hooks and statistics."""
+    from torch import nn
+
+    from core.models.registry import Layer, LoadedModel, ModelSpec
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU6(),
+                        nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.BatchNorm2d(6), nn.ReLU()).eval()
+    net[1].running_mean.fill_(0.3)
+    net[4].running_var.fill_(2.0)
+    head = nn.Linear(6, 1000).eval()
+
+    def intermediates(x):
+        a = net[:3](x)
+        b = net[3:](a)
+        pooled = b.mean(dim=(2, 3))
+        return [a, b], pooled, head(pooled)
+
+    def pooled_logits(x):
+        _, pooled, logits = intermediates(x)
+        return pooled, logits
+
+    spec = ModelSpec("tiny", "tiny", "random", False, "timm", "tf_efficientnet_lite0")
+    layers = (Layer("one", net[1], 6.0), Layer("two", net[4], None))
+    return LoadedModel(spec, net, "tiny test net", layers, net[0], 6, intermediates, pooled_logits), net
+
+
+def test_bn_inputs_capture_the_norms_input_and_always_remove_their_hooks():
+    from core.models import bn_inputs
+
+    tiny, net = _tiny_model()
+    x = torch.randn(2, 3, 8, 8)
+    with bn_inputs(tiny) as captured:
+        assert net[1]._forward_pre_hooks and net[4]._forward_pre_hooks
+        tiny.forward_layers(x)
+    assert torch.equal(captured["one"], net[0](x)) and set(captured) == {"one", "two"}
+    assert not net[1]._forward_pre_hooks and not net[4]._forward_pre_hooks
+    with pytest.raises(RuntimeError), bn_inputs(tiny):
+        tiny.forward_layers(torch.randn(2, 5, 8, 8))  # wrong channel count: the forward fails
+    assert all(not m._forward_pre_hooks for m in net.modules())
+
+
+def test_engine_statistics_on_a_tiny_model_match_numpy():
+    import core.inspect.engine as eng
+
+    tiny, net = _tiny_model()
+    batch = torch.randn(3, 3, 8, 8)
+    per_layer, pooled, logits = eng._forward(tiny, batch)
+    with torch.no_grad():
+        a = net[:3](batch).numpy()
+        b = net[3:](net[:3](batch)).numpy()
+        bn_in = net[3](net[:3](batch))
+    for i in range(3):
+        st = per_layer[0]["stats"][i]
+        y = a[i]
+        assert st["mean"] == pytest.approx(y.mean(), abs=1e-6) and st["std"] == pytest.approx(y.std(), rel=1e-5)
+        assert st["zero_fraction"] == pytest.approx((y == 0).mean())
+        assert st["saturated_fraction"] == pytest.approx((y >= 6 - 1e-6).mean())
+        assert st["dead_channel_fraction"] == pytest.approx((y.reshape(4, -1).max(1) <= 0).mean())
+        assert st["l2_norm"] == pytest.approx(np.linalg.norm(y), rel=1e-5)
+        assert per_layer[1]["stats"][i]["saturated_fraction"] == 0  # no ceiling declared for layer two
+        assert per_layer[1]["stats"][i]["max"] == pytest.approx(b[i].max(), rel=1e-6)
+    assert torch.allclose(per_layer[1]["bn_shift"], eng._bn_shift(bn_in, net[4]))
+    assert pooled.shape == (3, 6) and logits.shape == (3, 1000)

@@ -277,7 +277,7 @@ def test_a_given_test_set_sharing_files_with_training_is_flagged(tmp_path, capsy
 
     from core.__main__ import main
     from core.evaluate.datasets import scan_folder
-    from core.evaluate.splits import OVERLAP_NOTE, given_split
+    from core.evaluate.splits import given_split
 
     for split in ("train", "test"):
         for cls in ("a", "b"):
@@ -288,10 +288,11 @@ def test_a_given_test_set_sharing_files_with_training_is_flagged(tmp_path, capsy
     shutil.copy(tmp_path / "train" / "a" / "0.png", tmp_path / "test" / "a" / "copy.png")
     Image.fromarray(np.full((8, 8), 99, np.uint8)).save(tmp_path / "test" / "b" / "new.png")
     split = given_split(scan_folder(tmp_path / "train"), scan_folder(tmp_path / "test"))
-    assert split.notes == [f"{OVERLAP_NOTE}: 1 of 2 test items are byte-identical to training items; "
-                           "the accuracy is optimistic"]
+    assert split.overlap == 1 and split.overlap_warning() == (
+        "1 of 2 test items are byte-identical to training items; the accuracy is optimistic.")
+    assert split.describe()["overlap"] == 1
     same = given_split(scan_folder(tmp_path / "train"), scan_folder(tmp_path / "train"))
-    assert "6 of 6" in same.notes[0]
+    assert same.overlap == 6 and "6 of 6" in same.overlap_warning()
     code = main(["sweep", "--train", str(tmp_path / "train"), "--test", str(tmp_path / "test"), "--quiet",
                  "--cache-dir", str(tmp_path / "cache")])
-    assert code == 0 and "warning: overlap: 1 of 2" in capsys.readouterr().err
+    assert code == 0 and "warning: 1 of 2 test items are byte-identical" in capsys.readouterr().err

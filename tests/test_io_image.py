@@ -6,24 +6,20 @@ import io
 import struct
 import warnings
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
 from core.errors import UnsupportedInput
+from core.io.formats import IMAGE_EXTENSIONS as SUPPORTED_EXTENSIONS
 from core.io.image import (
     MAX_BYTES,
     MAX_PIXELS,
-    SUPPORTED_EXTENSIONS,
     decode_image,
     pil_to_array,
 )
 from core.signal import Signal
-
-HYMENOPTERA = Path("/work/shared/data/hymenoptera/train")
-
 
 # ----------------------------------------------------------------------------------------- helpers
 
@@ -124,17 +120,17 @@ def test_jpeg_close_to_source():
 
 @pytest.mark.parametrize("sample", ["chelsea", "coffee", "camera", "brick"])
 def test_skimage_samples_round_trip_exactly(sample):
-    data_module = pytest.importorskip("skimage.data")
-    arr = getattr(data_module, sample)()
+    import skimage.data
+
+    arr = getattr(skimage.data, sample)()
     sig = decode_image(encode(Image.fromarray(arr), "PNG"), name=f"{sample}.png")
     assert sig.array.shape == arr.shape
     np.testing.assert_array_equal(sig.array, (arr / 255).astype(np.float32))
 
 
-def test_real_photo_when_present():
-    photos = sorted(HYMENOPTERA.glob("ants/*.jpg"))[:2] if HYMENOPTERA.is_dir() else []
-    if not photos:
-        pytest.skip(f"test photos not found under {HYMENOPTERA}")
+def test_real_photos(shared_data):
+    photos = sorted(shared_data("hymenoptera", "train", "ants").glob("*.jpg"))[:2]
+    assert len(photos) == 2
     for photo in photos:
         sig = decode_image(photo)
         assert sig.array.ndim == 3 and sig.array.shape[2] == 3
@@ -435,11 +431,8 @@ def test_sounds_refused_as_sound(data, kind):
     assert "sound file" in msg and kind in msg and "audio" in msg
 
 
-def test_real_wav_refused_when_present():
-    wavs = sorted(Path("/work/shared/data/fsdd").glob("*.wav"))[:1]
-    if not wavs:
-        pytest.skip("spoken-digit recordings not found under /work/shared/data/fsdd")
-    assert "sound file" in refusal(wavs[0])
+def test_real_wav_refused_as_an_image(shared_data):
+    assert "sound file" in refusal(shared_data("fsdd", "3_jackson_0.wav"))
 
 
 def test_heic_refused():

@@ -3,34 +3,27 @@
 from __future__ import annotations
 
 import json
-import statistics  # noqa: F401  -- stdlib first: AppTest puts pages/ on sys.path, where statistics.py is a page
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-import core.preprocess.pipeline  # noqa: F401  -- torch/torchvision import `statistics` lazily; load them first
-from components import state
 from core.preprocess.variant import Resize, Variant
+from tests.apptest import open_app
 
-ROOT = Path(__file__).resolve().parents[1]
-PAGE = str(ROOT / "pages" / "accuracy.py")
-TINY = [Variant("gray", resize=Resize(size=32), channels="replicate"),
-        Variant("viridis", resize=Resize(size=32), channels="colormap:viridis")]
+TINY = [Variant(name="gray", resize=Resize(size=32), channels="replicate"),
+        Variant(name="viridis", resize=Resize(size=32), channels="colormap", colormap="viridis")]
 
 
-def _app() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=180)
-    at.query_params.update(state.encode_variants(TINY))
-    return at
+def _app():
+    return open_app("pages/accuracy.py", TINY)
 
 
 def test_page_renders_controls_and_the_seeded_variants(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREPSCOPE_CACHE_DIR", str(tmp_path / "cache"))
-    at = _app().run()
+    at = _app()
     assert not at.exception
     assert [r.key for r in at.radio] == ["acc_source", "acc_method"]
-    assert "`gray`, `viridis`" in " ".join(m.value for m in at.markdown)
+    assert "Variants: gray, viridis" in " ".join(t.value for t in at.text)
     assert at.session_state["acc_method"] == "probe"
     assert "acc_result" not in at.session_state
 
@@ -38,7 +31,7 @@ def test_page_renders_controls_and_the_seeded_variants(tmp_path: Path, monkeypat
 @pytest.mark.slow
 def test_tiny_builtin_sweep_shows_table_chart_and_downloads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREPSCOPE_CACHE_DIR", str(tmp_path / "cache"))
-    at = _app().run()
+    at = _app()
     at.selectbox(key="acc_builtin").set_value("digits")
     at.number_input(key="acc_per_class").set_value(8)
     at.button(key="acc_run").click().run()

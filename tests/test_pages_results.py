@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,9 +17,8 @@ import pytest
 from components import charts, exports, results
 from core.inspect.engine import STATS, InspectResult, LayerResult, Prediction, VariantResult
 from core.preprocess.variant import Resize, Spectrogram, Variant
+from tests.apptest import key_ending, ok, open_app
 
-ROOT = Path(__file__).resolve().parents[1]
-FSDD = Path("/work/shared/data/fsdd")
 LAYERS = ["stem", "stage1", "head"]
 
 
@@ -198,26 +196,17 @@ def test_spectrogram_is_set_on_every_variant() -> None:
 
 
 def _seeded(page: str, variants: list[Variant] | None = None, **params: str):
-    from streamlit.testing.v1 import AppTest
-
-    from components import state
-
-    at = AppTest.from_file(str(ROOT / page), default_timeout=180)
-    if variants is not None:
-        at.query_params.update(state.encode_variants(variants))
-    at.query_params.update(params)
-    return at
+    return open_app(page, variants, **params)
 
 
 SMALL_SET = [
     Variant(name="rgb"),
     Variant(name="gray-replicate", channels="replicate"),
-    Variant(name="viridis-160", channels="colormap:viridis", resize=Resize(size=160)),
+    Variant(name="viridis-160", channels="colormap", colormap="viridis", resize=Resize(size=160)),
 ]
 
 
-def _no_exception(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
+_no_exception = ok
 
 
 @pytest.mark.slow
@@ -251,7 +240,7 @@ def test_feature_maps_page_renders_a_chosen_layer_and_diff_mode() -> None:
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert len(spec["data"]) == (3 + 1) * 2
     assert "stage3" in spec["layout"]["title"]["text"]
-    assert at.query_params["fm_layer"] == ["stage3"] or at.query_params["fm_layer"] == "stage3"
+    assert at.query_params["fm_layer"] == "stage3"
     at.toggle(key="fm_diff_widget").set_value(True)
     at.run()
     _no_exception(at)
@@ -289,7 +278,7 @@ def test_statistics_page_table_and_downloads(monkeypatch: pytest.MonkeyPatch) ->
     table = at.dataframe[0].value
     from core.models import load_model
 
-    n_layers = len(load_model("efficientnet_lite0").layers)
+    n_layers = len(load_model("efficientnet_lite0").layer_names)
     assert len(table) == len(SMALL_SET) * n_layers
     assert set(table.groupby(["variant", "layer"]).size()) == {1}
     assert {*STATS, "similarity", "cka", "bn_shift"} <= set(table.columns)
@@ -310,31 +299,21 @@ def test_statistics_page_table_and_downloads(monkeypatch: pytest.MonkeyPatch) ->
     assert viridis_stem["cka"] == ""  # 160 px input: spatial sizes differ from the reference, no CKA
 
 
-def _audio_ready() -> None:
-    try:
-        import core.io.audio  # noqa: F401
-        import core.io.synth  # noqa: F401
-    except ImportError as e:
-        pytest.skip(f"core audio modules are not available yet: {e}")
-
-
 @pytest.mark.slow
 def test_audio_page_with_image_input_offers_a_builtin_sound() -> None:
-    _audio_ready()
     at = _seeded("pages/audio.py", SMALL_SET[:2], sample="chelsea").run()
     _no_exception(at)
     assert any("is an image, not a sound" in i.value for i in at.info)
     at.button(key="audio_load_default").click()
     at.run()
     _no_exception(at)
-    assert not at.info or all("is an image" not in i.value for i in at.info)
-    assert len(at.get("audio")) == 1
+    assert all("is an image" not in i.value for i in at.info)
+    assert len(at.main.get("audio")) == 1
     assert any("top-1" in m.value for m in at.markdown)
 
 
 @pytest.mark.slow
 def test_audio_page_builtin_clip_and_spectrogram_settings() -> None:
-    _audio_ready()
     from core.io import synth
 
     at = _seeded("pages/audio.py", SMALL_SET[:2], sample="chelsea").run()
@@ -344,11 +323,11 @@ def test_audio_page_builtin_clip_and_spectrogram_settings() -> None:
     at.run()
     _no_exception(at)
     assert any(label in c.value for c in at.caption)
-    assert len(at.get("audio")) == 1
+    assert len(at.main.get("audio")) == 1
     n_images = sum(c in ("rgb (reference)", "gray-replicate") for img in at.image for c in img.captions)
     assert n_images == 2
-    at.selectbox(key="audio_spec_kind").select("stft")
-    at.number_input(key="audio_spec_n_fft").set_value(512)
+    at.selectbox(key=key_ending(at, "selectbox", ":kind")).select("stft")
+    at.number_input(key=key_ending(at, "number_input", ":n_fft")).set_value(512)
     at.form_submit_button[0].click()
     at.run()
     _no_exception(at)
@@ -357,11 +336,8 @@ def test_audio_page_builtin_clip_and_spectrogram_settings() -> None:
 
 
 @pytest.mark.slow
-def test_audio_page_with_an_uploaded_fsdd_wav() -> None:
-    _audio_ready()
-    wavs = sorted(FSDD.glob("3_*.wav"))
-    if not wavs:
-        pytest.skip(f"FSDD test data not found under {FSDD}")
+def test_audio_page_with_an_uploaded_fsdd_wav(shared_data) -> None:
+    wavs = sorted(shared_data("fsdd").glob("3_*.wav"))
     at = _seeded("pages/audio.py", SMALL_SET[:2], sample="chelsea").run()
     at.file_uploader(key="audio_upload").upload(wavs[0].name, wavs[0].read_bytes(), "audio/wav")
     at.run()
@@ -374,7 +350,6 @@ def test_audio_page_with_an_uploaded_fsdd_wav() -> None:
 
 @pytest.mark.slow
 def test_audio_page_warns_about_cropping_and_switches_to_the_spectrogram_preset() -> None:
-    _audio_ready()
     at = _seeded("pages/audio.py", SMALL_SET[:2], sample="sound:chirp-up").run()
     _no_exception(at)
     assert any("center-crop" in w.value for w in at.warning)
@@ -390,14 +365,13 @@ def test_audio_page_warns_about_cropping_and_switches_to_the_spectrogram_preset(
 
 @pytest.mark.slow
 def test_audio_spectrogram_form_follows_the_variant_set() -> None:
-    _audio_ready()
     from core.preprocess.presets import get_preset
 
     at = _seeded("pages/audio.py", SMALL_SET[:2], sample="sound:chirp-up").run()
-    assert at.number_input(key="audio_spec_n_fft").value == 1024  # the default spec
+    assert at.number_input(key=key_ending(at, "number_input", ":n_fft")).value == 1024  # the default spec
     at.button(key="audio_use_preset").click()
     at.run()
     _no_exception(at)
     spec = get_preset("spectrogram")[0].spectrogram
-    assert at.number_input(key="audio_spec_n_fft").value == spec.n_fft
-    assert at.number_input(key="audio_spec_n_mels").value == spec.n_mels
+    assert at.number_input(key=key_ending(at, "number_input", ":n_fft")).value == spec.n_fft
+    assert at.number_input(key=key_ending(at, "number_input", ":n_mels")).value == spec.n_mels

@@ -1,13 +1,15 @@
 """Preprocessing pipeline: channel strategies, conv-sum equivalence, interpolation, degradations."""
 
+import copy
 import itertools
 
 import numpy as np
 import pytest
 import torch
+from timm.models import adapt_input_conv
 
-from core.models.adapters import conv_sum_stem, replicate_minus_conv_sum
-from core.preprocess.pipeline import IMAGENET_MEAN, IMAGENET_STD, colormap_lut, prepare, prepare_many, resize_batch
+from core.models.registry import IMAGENET_MEAN, IMAGENET_STD
+from core.preprocess.pipeline import colormap_lut, prepare, prepare_many, resize_batch
 from core.preprocess.variant import Blur, Jpeg, Median, Noise, Resize, Variant
 from core.signal import Signal
 
@@ -74,12 +76,31 @@ def test_gray_rules_and_colormap_lookup(camera_signal):
     assert np.allclose(p709.display, round(0.7152 * 255) / 255)
     # A colormapped one-channel image is the matplotlib table at the quantized gray level.
     gray = np.linspace(0, 1, 256, dtype=np.float32)[None, :].repeat(16, 0)
-    v = Variant(channels="colormap:viridis", normalize="none", resize=Resize(size=16, fit="stretch", method="nearest",
-                                                                              antialias=False))
+    v = Variant(channels="colormap", colormap="viridis", normalize="none",
+                resize=Resize(size=16, fit="stretch", method="nearest", antialias=False))
     (p,) = prepare(Signal(np.ascontiguousarray(gray[:, ::16])), [v], (0,) * 3, (1,) * 3)
     lut = colormap_lut("viridis")
     expected = np.rint(lut[np.rint(gray[0, ::16] * 255).astype(int)] * 255) / 255
     assert np.allclose(p.display[0], expected, atol=1e-6)
+
+
+def conv_sum_stem(conv: torch.nn.Conv2d) -> torch.nn.Conv2d:
+    """A one-input-channel copy of ``conv`` with weights summed over input channels (timm's adapt_input_conv)."""
+    one = copy.deepcopy(conv)
+    one.weight = torch.nn.Parameter(adapt_input_conv(1, conv.weight.detach().clone()), requires_grad=False)
+    one.in_channels = 1
+    return one
+
+
+def replicate_minus_conv_sum(conv, mean, std):
+    """The documented closed form (core.preprocess.pipeline): per filter f with kernel w_fc, replicate minus
+    conv-sum is ``sum_c w_fc (1/s_c - 1/s) * g - sum_c w_fc (m_c/s_c - m/s)`` (m, s the channel means)."""
+    w = conv.weight.detach().double()
+    m = torch.tensor(mean, dtype=torch.float64)
+    s = torch.tensor(std, dtype=torch.float64)
+    gain_kernel = (w * (1 / s - 1 / s.mean())[None, :, None, None]).sum(1, keepdim=True)
+    offset = -(w * (m / s - m.mean() / s.mean())[None, :, None, None]).sum(dim=(1, 2, 3))
+    return gain_kernel.float(), offset.float()
 
 
 def _stem_out(model, x):
@@ -151,7 +172,7 @@ def test_median_removes_salt_and_pepper():
 
 
 def test_prepare_many_matches_prepare(camera_signal, chelsea_signal):
-    v = Variant(channels="colormap:turbo", degrade=(Jpeg(quality=40),))
+    v = Variant(channels="colormap", colormap="turbo", degrade=(Jpeg(quality=40),))
     batch = prepare_many([camera_signal, chelsea_signal], v, (0.5,) * 3, (0.5,) * 3)
     singles = [prepare(s, [v], (0.5,) * 3, (0.5,) * 3)[0].tensor for s in (camera_signal, chelsea_signal)]
     assert batch.shape == (2, 3, 224, 224)

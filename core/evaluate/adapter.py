@@ -24,9 +24,9 @@ import torch
 from torch import nn
 
 from core.evaluate.datasets import Dataset
-from core.evaluate.features import SweepStopped
 from core.evaluate.methods import fit_probe
 from core.preprocess.variant import Variant
+from core.provenance import Stopped
 
 ADAPTER_EPOCHS = 2
 ADAPTER_BATCH = 16
@@ -56,17 +56,11 @@ def gray_inputs(dataset: Dataset, indices: np.ndarray, variant: Variant, model, 
     out = torch.empty((len(indices), s, s), dtype=torch.uint8)
     for start in range(0, len(indices), batch_size):
         if should_stop is not None and should_stop():
-            raise SweepStopped("Stopped while preparing the adapter's inputs.")
+            raise Stopped("Stopped while preparing the adapter's inputs.")
         items = [dataset.items[int(i)] for i in indices[start : start + batch_size]]
         x = prepare_many(_decode_batch(dataset, items), one, model.mean, model.std)
         out[start : start + len(items)] = (x[:, 0] * 255.0).round().clamp(0, 255).to(torch.uint8)
     return out
-
-
-def _backbone_pooled(model, x3: torch.Tensor) -> torch.Tensor:
-    for seg in model.segments:
-        x3 = seg.fn(x3)
-    return model.pool_and_classify(x3)[0]
 
 
 class _Adapter(nn.Module):
@@ -82,8 +76,7 @@ class _Adapter(nn.Module):
 
     def pooled(self, model, g8: torch.Tensor) -> torch.Tensor:
         g = g8.to(self.conv.weight.device)[:, None].float() / 255.0
-        x = self.conv(g).contiguous(memory_format=torch.channels_last)
-        return _backbone_pooled(model, x)
+        return model.pooled_differentiable(self.conv(g))
 
 
 def _set_head_from_probe(head: nn.Linear, clf, n_classes: int) -> None:
@@ -134,7 +127,7 @@ def train_and_predict(model, train_g8: torch.Tensor, y_train: np.ndarray, test_g
         total = 0.0
         for s in range(0, len(order), batch_size):
             if should_stop is not None and should_stop():
-                raise SweepStopped("Stopped while training the adapter.")
+                raise Stopped("Stopped while training the adapter.")
             idx = order[s : s + batch_size]
             with model.lock, torch.enable_grad():
                 logits = ad.head(ad.pooled(model, train_g8[idx]))

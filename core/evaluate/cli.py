@@ -15,6 +15,7 @@ from core.cliutil import format_table
 from core.errors import InvalidDataset
 from core.evaluate.features import DEFAULT_BATCH
 from core.evaluate.methods import METHODS
+from core.models import DEFAULT_MODEL
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +32,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", choices=METHODS, default="probe",
                         help="probe: logistic regression on frozen features; adapter: learned 1x1 conv for "
                              "one-channel input; zeroshot: ImageNet classes named like the folders")
-    parser.add_argument("--model", default="efficientnet_lite0", help="registered model (see `models`)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="registered model (see `models`)")
     parser.add_argument("--weights", metavar="STATE_DICT.pth", help="local state_dict for the architecture")
     parser.add_argument("--seed", type=int, default=0, help="split and training seed (default 0)")
     parser.add_argument("--test-fraction", type=float, default=0.2, help="held-out fraction (default 0.2)")
@@ -57,7 +58,7 @@ def _variants(args: argparse.Namespace, kind: str) -> list:
     from core.preprocess.presets import load_variant_set
 
     default = "spectrogram" if kind == "audio" else "channels"
-    return load_variant_set(getattr(args, "variants", None), getattr(args, "preset", None), default)
+    return load_variant_set(args.variants, args.preset, default)
 
 
 def _fmt(x: float | None, spec: str) -> str:
@@ -101,11 +102,8 @@ def run_sweep(args: argparse.Namespace) -> int:
     Refusals (unusable dataset or archive, unknown preset or model, unmatched zero-shot class) raise
     PrepscopeError subclasses, which ``python -m core`` reports as one ``error:`` line with exit 2.
     """
-    from contextlib import ExitStack
-
     from core.cliutil import check_json_target, table_stream, write_json
-    from core.evaluate.datasets import load_builtin, open_dataset
-    from core.evaluate.splits import OVERLAP_NOTE
+    from core.evaluate.datasets import DatasetRequest, open_request
     from core.evaluate.sweep import evaluate_sweep
     from core.models import load_model
 
@@ -116,41 +114,26 @@ def run_sweep(args: argparse.Namespace) -> int:
         raise InvalidDataset(f"--test-fraction must be between 0 and 1; got {args.test_fraction}.")
     if args.batch_size < 1:
         raise InvalidDataset(f"--batch-size must be at least 1; got {args.batch_size}.")
-    with ExitStack() as stack:
-        if args.builtin:
-            if args.test:
-                raise InvalidDataset("--test goes with --train, not with --builtin.")
-            n = getattr(args, "n_per_class", 20)
-            train = load_builtin(args.builtin, n_per_class=n) if args.builtin == "sounds" else load_builtin("digits")
-            test = None
-        else:
-            src = stack.enter_context(open_dataset(args.train, args.label_pattern))
-            train, test = src.train, src.test
-            if args.test:
-                if test is not None:
-                    raise InvalidDataset(f"{args.train} already holds a test/ folder; drop --test or point "
-                                         f"--train at its train/ folder.")
-                tsrc = stack.enter_context(open_dataset(args.test, args.label_pattern))
-                test = tsrc.train
-        limit = getattr(args, "max_per_class", 0) or 0
-        if limit:
-            train = train.sample_per_class(limit, args.seed)
-            test = None if test is None else test.sample_per_class(limit, args.seed)
+    if args.builtin and args.test:
+        raise InvalidDataset("--test goes with --train, not with --builtin.")
+    request = DatasetRequest(builtin=args.builtin, path=args.train, test_path=args.test,
+                             label_pattern=args.label_pattern, per_class=args.max_per_class, seed=args.seed,
+                             n_sounds=args.n_per_class)
+    with open_request(request) as (train, test):
         variants = _variants(args, train.kind)
         model = load_model(args.model, args.weights)
         result = evaluate_sweep(
             train, variants, model, test=test, method=args.method, seed=args.seed,
             test_fraction=args.test_fraction, group_split=args.group_split, cache_dir=args.cache_dir,
-            batch_size=args.batch_size, progress=_progress_printer(getattr(args, "quiet", False)),
+            batch_size=args.batch_size, progress=_progress_printer(args.quiet),
         )
     out = table_stream(args.json)
     print(sweep_table(result), file=out)
     print(f"accuracy = micro; macro = mean per-class recall; 95% CI = Wilson; McNemar p = exact, vs the reference "
           f"on the same {result.variants[0].n_test} test items.", file=out)
     print("provenance: " + result.provenance_line(), file=out)
-    for note in result.provenance["split"].get("notes", []):
-        if note.startswith(OVERLAP_NOTE):
-            print(f"warning: {note}", file=sys.stderr)
+    if result.split.overlap_warning():
+        print(f"warning: {result.split.overlap_warning()}", file=sys.stderr)
     if args.json:
         write_json(args.json, result.to_dict())
     return 0

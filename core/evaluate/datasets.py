@@ -33,10 +33,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from core.errors import InvalidDataset
+from core.io.formats import media_kind
 from core.signal import Signal
 
-IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
-AUDIO_EXTS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff"})
 DEFAULT_LABEL_PATTERN = r"^(?P<label>[^_]+)_(?P<group>[^_]+)"
 #: Zip limits, checked on the central directory before anything is extracted.
 MAX_ZIP_ENTRIES = 50_000
@@ -48,11 +47,13 @@ BUILTINS = ("digits", "sounds")
 
 @dataclass(frozen=True)
 class Item:
-    """One labelled example: ``ref`` is a file path or a built-in index; ``label`` indexes ``classes``."""
+    """One labelled example: ``ref`` is a file path or a built-in index; ``label`` indexes ``classes``;
+    ``sha256`` is the file's content hash (computed once, when the dataset is scanned; None for built-ins)."""
 
     ref: str | int
     label: int
     group: str | None = None
+    sha256: str | None = None
 
 
 @dataclass(eq=False)
@@ -223,11 +224,6 @@ def extract_zip(archive: str | Path | zipfile.ZipFile, dest: str | Path, max_ent
 # Folder scanning
 
 
-def _kind_of(path: Path) -> str | None:
-    ext = path.suffix.lower()
-    return "image" if ext in IMAGE_EXTS else "audio" if ext in AUDIO_EXTS else None
-
-
 def _visible(p: Path) -> bool:
     return not p.name.startswith(".") and p.name != "__MACOSX"
 
@@ -243,7 +239,7 @@ def _file_digest(path: Path) -> str:
 def _decode_file(item: Item) -> Signal:
     from core.io import load_input
 
-    return load_input(Path(str(item.ref)))
+    return load_input(Path(str(item.ref)), sha256=item.sha256)
 
 
 def _finish(name: str, source: str, rows: list[tuple[Path, str, str | None]], skipped: int) -> Dataset:
@@ -257,7 +253,7 @@ def _finish(name: str, source: str, rows: list[tuple[Path, str, str | None]], sk
             f"{name}: found {found}; a dataset needs at least two classes (one subfolder per class, "
             f"or file names like label_group_n.wav)."
         )
-    kinds = {_kind_of(r[0]) for r in rows}
+    kinds = {media_kind(r[0]) for r in rows}
     if len(kinds) > 1:
         raise InvalidDataset(f"{name} mixes images and sounds; use one kind of input per dataset.")
     index = {c: i for i, c in enumerate(classes)}
@@ -265,8 +261,9 @@ def _finish(name: str, source: str, rows: list[tuple[Path, str, str | None]], sk
     h = hashlib.sha256()
     items = []
     for path, label, group in rows:
-        h.update(f"{label}|{group}|{path.name}|{_file_digest(path)}\n".encode())
-        items.append(Item(str(path), index[label], group))
+        digest = _file_digest(path)
+        h.update(f"{label}|{group}|{path.name}|{digest}\n".encode())
+        items.append(Item(str(path), index[label], group, digest))
     return Dataset(name, classes, items, kinds.pop() or "image", source, h.hexdigest()[:24], _decode_file, skipped)
 
 
@@ -278,7 +275,7 @@ def _scan_class_folders(root: Path, name: str, source: str) -> Dataset:
             dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
             for fn in sorted(filenames):
                 p = Path(dirpath) / fn
-                if fn.startswith(".") or p.is_symlink() or _kind_of(p) is None:
+                if fn.startswith(".") or p.is_symlink() or media_kind(p) is None:
                     skipped += 1
                     continue
                 rows.append((p, sub.name, None))
@@ -302,7 +299,7 @@ def _scan_flat(root: Path, name: str, source: str, pattern: str | None) -> Datas
     rows: list[tuple[Path, str, str | None]] = []
     skipped = 0
     for p in sorted(root.iterdir()):
-        if not p.is_file() or not _visible(p) or p.is_symlink() or _kind_of(p) is None:
+        if not p.is_file() or not _visible(p) or p.is_symlink() or media_kind(p) is None:
             skipped += 1
             continue
         m = rx.search(p.stem)
@@ -436,7 +433,7 @@ def builtin_digits() -> Dataset:
 
 def builtin_sounds(n_per_class: int = 20, seed: int = 0) -> Dataset:
     """The project's synthesized sound set (core.io.synth): deterministic, with groups for grouped splits."""
-    from core.io.synth import SOUND_CLASSES
+    from core.io.synth import SOUND_CLASSES, item_signal
     from core.io.synth import builtin_sounds as synth
 
     sounds = list(synth(n_per_class=n_per_class, seed=seed))
@@ -445,27 +442,14 @@ def builtin_sounds(n_per_class: int = 20, seed: int = 0) -> Dataset:
     h = hashlib.sha256(f"builtin-sounds|{n_per_class}|{seed}".encode())
     items = []
     for i, s in enumerate(sounds):
-        if s.label not in index:
-            raise InvalidDataset(f"Built-in sound {s.name!r} has an unknown label {s.label!r}.")
         w = np.ascontiguousarray(s.waveform, dtype=np.float32)
         h.update(f"{s.name}|{s.label}|{s.group}|{s.sr}".encode() + w.tobytes())
         items.append(Item(i, index[s.label], None if s.group is None else str(s.group)))
 
     def load(item: Item) -> Signal:
-        s = sounds[int(item.ref)]
-        return sound_signal(np.asarray(s.waveform, dtype=np.float32), int(s.sr), s.name)
+        return item_signal(sounds[int(item.ref)])
 
     return Dataset("sounds", classes, items, "audio", "builtin:sounds", h.hexdigest()[:24], load)
-
-
-def sound_signal(waveform: np.ndarray, sr: int, name: str) -> Signal:
-    """A Signal for an in-memory waveform, built by the same helper the audio decoder uses."""
-    from core.io.audio import waveform_to_signal
-    from core.signal import array_digest
-
-    prov = {"source": name, "name": name, "kind": "audio", "decoder": "prepscope synthesizer (core.io.synth)",
-            "format": "synthesized"}
-    return waveform_to_signal(waveform, sr, provenance=prov, digest=array_digest(waveform))
 
 
 def data_root() -> Path | None:
@@ -503,3 +487,53 @@ def load_builtin(name: str, **kw: int) -> Dataset:
     if name == "sounds":
         return builtin_sounds(**kw)
     raise InvalidDataset(f"Unknown built-in dataset {name!r}; available: {', '.join(BUILTINS)}.")
+
+
+@dataclass(frozen=True)
+class DatasetRequest:
+    """What a user asked for, from the command line or the Accuracy page: a built-in set, a folder or zip
+    path, or an uploaded zip's bytes; optionally a separate test folder or zip; at most ``per_class``
+    items per class (a seeded subset; 0 keeps all)."""
+
+    builtin: str | None = None
+    path: str | None = None
+    zip_bytes: bytes | None = field(default=None, repr=False)
+    zip_name: str = "upload.zip"
+    test_path: str | None = None
+    label_pattern: str | None = None
+    per_class: int = 0
+    seed: int = 0
+    n_sounds: int = 20
+
+
+@contextmanager
+def open_request(req: DatasetRequest) -> Iterator[tuple[Dataset, Dataset | None]]:
+    """(train, test or None) for a request; temporary folders of zips are removed on exit.
+
+    Raises InvalidDataset with a sentence for the user for every unusable request."""
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        if req.builtin is not None:
+            if req.test_path:
+                raise InvalidDataset("A separate test set goes with a dataset folder or zip, not with a built-in set.")
+            train = load_builtin(req.builtin, n_per_class=req.n_sounds) if req.builtin == "sounds" \
+                else load_builtin(req.builtin)
+            test = None
+        else:
+            if req.zip_bytes is not None:
+                src = stack.enter_context(open_zip_bytes(req.zip_bytes, req.zip_name, req.label_pattern))
+            elif req.path:
+                src = stack.enter_context(open_dataset(req.path, req.label_pattern))
+            else:
+                raise InvalidDataset("Choose a dataset: a built-in set, a folder or a zip.")
+            train, test = src.train, src.test
+            if req.test_path:
+                if test is not None:
+                    raise InvalidDataset(f"{req.path or req.zip_name} already holds a test/ folder; drop the separate "
+                                         "test set or point at its train/ folder.")
+                test = stack.enter_context(open_dataset(req.test_path, req.label_pattern)).train
+        if req.per_class:
+            train = train.sample_per_class(req.per_class, req.seed)
+            test = None if test is None else test.sample_per_class(req.per_class, req.seed)
+        yield train, test

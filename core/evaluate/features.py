@@ -19,7 +19,7 @@ import json
 import os
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,17 +30,10 @@ import torch
 from core import __version__
 from core.errors import InvalidDataset, PrepscopeError
 from core.evaluate.datasets import Dataset, Item
-from core.preprocess.variant import Spectrogram, Variant
-from core.signal import Signal
+from core.preprocess.variant import Variant
+from core.provenance import Progress, StopCheck, Stopped
 
-Progress = Callable[[float, str], None]
-StopCheck = Callable[[], bool]
 DEFAULT_BATCH = 8  # fastest forward on a 2-core CPU (8: 75 img/s, 16: 62, 32: 52) and least memory
-
-
-class SweepStopped(PrepscopeError):
-    """The user stopped a sweep. All variants advance batch by batch together, so nothing of the
-    stopped pass is kept; features cached by earlier runs stay cached."""
 
 
 def default_cache_dir() -> Path:
@@ -99,10 +92,6 @@ class FeatureCache:
             return None
         return pooled, logits
 
-    def contains(self, key: str) -> bool:
-        p, lg, _ = self.paths(key)
-        return p.is_file() and lg.is_file()
-
 
 class _Writer:
     """Memory-mapped arrays filled batch by batch, renamed into the cache when complete."""
@@ -154,22 +143,12 @@ def _decode_batch(ds: Dataset, items: Sequence[Item]) -> list:
 
 
 def _prepare(ds: Dataset, items: Sequence[Item], variants: Sequence[Variant], model) -> tuple[list, float]:
-    from core.preprocess.pipeline import prepare_many, source_image
+    """Decode a batch once and prepare it under every variant: one (N,3,S,S) channels-last tensor per variant."""
+    from core.preprocess.pipeline import prepare_grid
 
     t0 = time.perf_counter()
-    signals = _decode_batch(ds, items)
-    batches = []
-    images: dict[Spectrogram, list[Signal]] = {}
-    for v in variants:
-        sigs = signals
-        if any(s.audio is not None for s in signals):
-            # Variants sharing a spectrogram spec share its computation: the spectrogram becomes the
-            # image (exactly what the pipeline's source_image would compute for each variant).
-            spec = v.spectrogram or Spectrogram()
-            if spec not in images:
-                images[spec] = [Signal(source_image(s, v), s.provenance) for s in signals]
-            sigs = images[spec]
-        batches.append(prepare_many(sigs, v, model.mean, model.std).contiguous(memory_format=torch.channels_last))
+    grid = prepare_grid(_decode_batch(ds, items), variants, model.mean, model.std)
+    batches = [torch.stack([p.tensor for p in row]).contiguous(memory_format=torch.channels_last) for row in grid]
     return batches, time.perf_counter() - t0
 
 
@@ -189,7 +168,7 @@ def extract(
     Cached entries are read from disk; the rest are computed in one streamed pass (decode once per
     batch, one forward per variant per batch). ``progress(fraction, message)`` is called after each
     batch, with fractions inside ``progress_span``; ``should_stop()`` is checked between batches and
-    a True answer raises SweepStopped (nothing partial is kept). ``seconds`` per variant is its share
+    a True answer raises Stopped (nothing partial is kept). ``seconds`` per variant is its share
     of the pass: its own preparation and forward time plus an equal share of decoding.
     """
     cache = cache or FeatureCache()
@@ -227,7 +206,7 @@ def extract(
         nxt: Future = pool.submit(_prepare, dataset, dataset.items[0:batch_size], todo_variants, model)
         for b, start in enumerate(starts):
             if should_stop is not None and should_stop():
-                raise SweepStopped(
+                raise Stopped(
                     f"Stopped after {start} of {n} items of {dataset.name}; nothing of this pass was kept "
                     "(features cached by earlier runs stay cached)."
                 )

@@ -7,14 +7,11 @@ can say exactly which items were scored.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from core.errors import InvalidDataset
 from core.evaluate.datasets import Dataset
-
-SPLIT_KINDS = ("given", "stratified", "grouped", "all")
 
 
 @dataclass(eq=False)
@@ -29,6 +26,15 @@ class Split:
     train_idx: np.ndarray
     test_idx: np.ndarray
     notes: list[str] = field(default_factory=list)
+    #: Test items byte-identical to training items (a given test set only): the accuracy is then optimistic.
+    overlap: int = 0
+
+    def overlap_warning(self) -> str | None:
+        """The sentence users see when test items repeat training items, else None."""
+        if not self.overlap:
+            return None
+        return (f"{self.overlap} of {len(self.test_idx)} test items are byte-identical to training items; "
+                "the accuracy is optimistic.")
 
     def describe(self) -> dict:
         """JSON-able description for provenance."""
@@ -36,7 +42,8 @@ class Split:
         sg = {self.test.items[i].group for i in self.test_idx} - {None}
         return {"kind": self.kind, "seed": self.seed, "test_fraction": self.test_fraction,
                 "n_train": int(len(self.train_idx)), "n_test": int(len(self.test_idx)),
-                "train_groups": sorted(tg), "test_groups": sorted(sg), "notes": list(self.notes)}
+                "train_groups": sorted(tg), "test_groups": sorted(sg), "overlap": self.overlap,
+                "notes": list(self.notes) + ([w] if (w := self.overlap_warning()) else [])}
 
 
 def _check_classes(ds: Dataset, idx: np.ndarray, side: str) -> None:
@@ -92,39 +99,16 @@ def grouped_split(ds: Dataset, test_fraction: float = 0.2, seed: int = 0) -> Spl
     return split
 
 
-OVERLAP_NOTE = "overlap"
-
-
-def _file_digests(ds: Dataset) -> dict[str, str]:
-    """sha256 of each file item's bytes (built-in items, which are not files, are skipped)."""
-    import hashlib
-
-    out = {}
-    for it in ds.items:
-        if isinstance(it.ref, str):
-            try:
-                out[it.ref] = hashlib.sha256(Path(it.ref).read_bytes()).hexdigest()
-            except OSError:
-                continue
-    return out
-
-
 def given_split(train: Dataset, test: Dataset) -> Split:
     """Use a given test set whole, and the training set whole. Test files byte-identical to training
-    files are counted and reported in the split's notes (the accuracy is then optimistic)."""
+    files (by the content hash each item got when its dataset was scanned) are counted in ``overlap``."""
     if train.classes != test.classes:
         from core.evaluate.datasets import check_same_classes
 
         check_same_classes(train, test)
-    split = Split("given", 0, None, train, test, np.arange(len(train)), np.arange(len(test)))
-    train_digests = set(_file_digests(train).values())
-    shared = sum(d in train_digests for d in _file_digests(test).values())
-    if shared:
-        split.notes.append(
-            f"{OVERLAP_NOTE}: {shared} of {len(test)} test items are byte-identical to training items; "
-            "the accuracy is optimistic"
-        )
-    return split
+    train_digests = {it.sha256 for it in train.items if it.sha256}
+    shared = sum(1 for it in test.items if it.sha256 and it.sha256 in train_digests)
+    return Split("given", 0, None, train, test, np.arange(len(train)), np.arange(len(test)), overlap=shared)
 
 
 def all_items(ds: Dataset) -> Split:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core import __version__
-from core.errors import InvalidDataset, InvalidVariant
+from core.errors import InvalidDataset
 from core.evaluate.datasets import Dataset
-from core.evaluate.features import DEFAULT_BATCH, FeatureCache, Progress, StopCheck, extract
+from core.evaluate.features import DEFAULT_BATCH, FeatureCache, extract
 from core.evaluate.methods import (
     METHODS,
     fit_probe,
@@ -33,7 +31,8 @@ from core.evaluate.methods import (
 )
 from core.evaluate.metrics import mcnemar_exact, score
 from core.evaluate.splits import Split, all_items, given_split, make_split
-from core.preprocess.variant import Variant
+from core.preprocess.variant import Variant, VariantSet
+from core.provenance import Progress, StopCheck, versions
 
 CONVENTIONS = ("accuracy = micro (correct / all test items); macro = mean per-class recall; "
                "ci95 = Wilson 95% interval of the micro accuracy; mcnemar_p = exact McNemar test "
@@ -81,6 +80,7 @@ class SweepResult:
     variants: list[VariantScore]
     provenance: dict
     seconds: float
+    split: Split = field(repr=False)
 
     def to_dict(self) -> dict:
         """JSON-able: ``{"method", "classes", "conventions", "provenance", "seconds", "variants": [...]}``."""
@@ -113,29 +113,6 @@ class SweepResult:
                 f"train {sp['n_train']} / test {sp['n_test']} · method {p['method']['name']} · seed {p['seed']}")
 
 
-def versions() -> dict:
-    """Versions of the libraries that shape the numbers."""
-    import PIL
-    import sklearn
-    import timm
-    import torch
-    import torchvision
-
-    return {"prepscope": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "timm": timm.__version__, "numpy": np.__version__,
-            "scikit-learn": sklearn.__version__, "pillow": PIL.__version__}
-
-
-def _check_variants(variants: Sequence[Variant]) -> list[Variant]:
-    variants = list(variants)
-    if not variants:
-        raise InvalidVariant("A sweep needs at least one variant (the first is the reference).")
-    names = [v.name for v in variants]
-    if len(set(names)) != len(names):
-        raise InvalidVariant("Variant names in a sweep must be unique.")
-    return variants
-
-
 def evaluate_sweep(
     train: Dataset,
     variants: Sequence[Variant],
@@ -156,12 +133,12 @@ def evaluate_sweep(
     ``probe`` and ``adapter`` train on the training side and score the test side; ``zeroshot`` trains
     nothing and scores the given test set, or every item when none is given. ``group_split`` None
     means grouped when the items carry groups. ``progress(fraction, message)`` is called as batches
-    finish; ``should_stop()`` is checked between batches (SweepStopped). Refusals are InvalidDataset
+    finish; ``should_stop()`` is checked between batches (Stopped). Refusals are InvalidDataset
     or InvalidVariant with a sentence for the user.
     """
     if method not in METHODS:
         raise InvalidDataset(f"Unknown method {method!r}; choose {', '.join(METHODS)}.")
-    variants = _check_variants(variants)
+    variants = list(VariantSet.of(variants))
     t_start = time.perf_counter()
     cache = FeatureCache(cache_dir)
     classes = train.classes
@@ -213,7 +190,7 @@ def evaluate_sweep(
         "versions": versions(),
     }
     report(1.0, "done")
-    return SweepResult(method, list(classes), scored, provenance, time.perf_counter() - t_start)
+    return SweepResult(method, list(classes), scored, provenance, time.perf_counter() - t_start, split)
 
 
 def _datasets(split: Split) -> list[tuple[Dataset, str]]:

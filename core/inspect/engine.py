@@ -20,32 +20,32 @@ spatial statistics never match dataset statistics exactly, so compare variants w
 rather than reading the absolute value.
 
 Concurrency: a ``LoadedModel`` is shared. A forward holds the model's lock; BatchNorm inputs are
-read through forward pre-hooks registered inside that lock and removed in ``finally``, so no hook
-survives a request and no weight or module is changed.
+read through ``core.models.bn_inputs``, whose forward pre-hooks are registered inside that lock and
+removed on exit, so no hook survives a request and no weight or module is changed.
 """
 
 from __future__ import annotations
 
 import math
-import platform
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.models.registry import LoadedModel, Segment
+from core.models.registry import LoadedModel, bn_inputs
 from core.preprocess.pipeline import Prepared, prepare
 from core.preprocess.variant import Variant
+from core.provenance import Progress, versions
 from core.signal import Signal
 
 STATS = ("mean", "std", "min", "max", "zero_fraction", "saturated_fraction", "dead_channel_fraction", "l2_norm")
 MAP_SIDE = 56
-Progress = Callable[[float, str], None]
 
 
 @dataclass
@@ -121,16 +121,6 @@ class InspectResult:
         }
 
 
-def versions() -> dict:
-    import timm
-    import torchvision
-
-    import core
-
-    return {"prepscope": core.__version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "timm": timm.__version__, "numpy": np.__version__, "python": platform.python_version()}
-
-
 @dataclass
 class _Run:
     """Everything about one variant that does not depend on the other variants (cacheable)."""
@@ -146,38 +136,73 @@ class _Run:
 
 
 class RunCache:
-    """Thread-safe LRU of per-variant runs keyed by (input digest, variant spec, model name).
+    """Thread-safe LRU of per-variant runs keyed by (input digest, variant spec, model), plus a small LRU
+    of assembled results keyed by the whole request (``result_key``).
 
-    The key ignores the variant's name: renaming does not recompute, and editing one variant of a
-    set recomputes only that one.
+    The run key ignores the variant's name: renaming does not recompute, and editing one variant of a
+    set recomputes only that one. A repeated request (a page rerun) gets the assembled result back
+    without even the comparison step. Results are shared: callers must not modify them.
     """
 
-    def __init__(self, max_entries: int = 64) -> None:
-        self.max_entries = max_entries
-        self._data: OrderedDict[tuple, _Run] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
+    def __init__(self, max_entries: int = 64, max_results: int = 8) -> None:
+        self._runs = _Lru(max_entries)
+        self._results = _Lru(max_results)
 
     def get(self, key: tuple) -> _Run | None:
+        return self._runs.get(key)
+
+    def put(self, key: tuple, run: _Run) -> None:
+        self._runs.put(key, run)
+
+    def get_result(self, key: tuple) -> InspectResult | None:
+        return self._results.get(key)
+
+    def put_result(self, key: tuple, result: InspectResult) -> None:
+        self._results.put(key, result)
+
+    @property
+    def hits(self) -> int:
+        return self._runs.hits
+
+    @property
+    def misses(self) -> int:
+        return self._runs.misses
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+
+class _Lru:
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._data: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple) -> Any:
         with self._lock:
-            run = self._data.get(key)
-            if run is None:
+            value = self._data.get(key)
+            if value is None:
                 self.misses += 1
                 return None
             self._data.move_to_end(key)
             self.hits += 1
-            return run
+            return value
 
-    def put(self, key: tuple, run: _Run) -> None:
+    def put(self, key: tuple, value: Any) -> None:
         with self._lock:
-            self._data[key] = run
+            self._data[key] = value
             self._data.move_to_end(key)
             while len(self._data) > self.max_entries:
                 self._data.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+def result_key(signal: Signal, variants: Sequence[Variant], model: LoadedModel) -> tuple:
+    """The whole request: input digest, every variant (names included), model."""
+    return (signal.digest, tuple(v.to_json() for v in variants), model.name, model.description)
 
 
 def _layer_stats(y: torch.Tensor, pooled: torch.Tensor, saturation: float | None) -> list[dict]:
@@ -229,33 +254,21 @@ def _pool_map(y: torch.Tensor) -> torch.Tensor:
 
 
 def _forward(model: LoadedModel, batch: torch.Tensor) -> tuple[list[dict], torch.Tensor, torch.Tensor]:
-    """Run a batch; collect per layer: stats, pooled channels, small maps and BN shift."""
+    """Run a batch; collect per named layer: stats, pooled channels, small maps and BN shift."""
+    with bn_inputs(model) as norm_in:
+        maps, pooled, logits = model.forward_layers(batch)
     per_layer: list[dict] = []
-    bn_inputs: dict[int, torch.Tensor] = {}
-
-    def on_layer(seg: Segment, y: torch.Tensor) -> None:
-        shift = _bn_shift(bn_inputs.pop(id(seg.norm)), seg.norm) if id(seg.norm) in bn_inputs else None
-        pooled = y.mean(dim=(2, 3))
-        per_layer.append({
-            "stats": _layer_stats(y, pooled, seg.saturation),
-            "pooled": pooled.cpu(),
-            "fmap": _pool_map(y).to(torch.float16).cpu(),
-            "size": tuple(y.shape[-2:]),
-            "bn_shift": None if shift is None else shift.cpu(),
-        })
-
-    with model.lock:
-        handles = []
-        try:
-            for seg in model.segments:
-                if seg.norm is not None:
-                    def hook(mod, args, key=id(seg.norm)):
-                        bn_inputs[key] = args[0].detach()
-                    handles.append(seg.norm.register_forward_pre_hook(hook))
-            pooled, logits = model.run(batch, on_layer)
-        finally:
-            for h in handles:
-                h.remove()
+    with torch.inference_mode():
+        for layer, y in zip(model.layers, maps, strict=True):
+            x_norm = norm_in.get(layer.name)
+            means = y.mean(dim=(2, 3))
+            per_layer.append({
+                "stats": _layer_stats(y, means, layer.saturation),
+                "pooled": means.cpu(),
+                "fmap": _pool_map(y).to(torch.float16).cpu(),
+                "size": tuple(y.shape[-2:]),
+                "bn_shift": None if x_norm is None or layer.norm is None else _bn_shift(x_norm, layer.norm).cpu(),
+            })
     return per_layer, pooled, logits
 
 
@@ -360,6 +373,8 @@ def inspect(
     t0 = time.perf_counter()
     if not variants:
         raise ValueError("inspect needs at least one variant")
+    if cache is not None and (hit := cache.get_result(result_key(signal, variants, model))) is not None:
+        return hit
     report = progress or (lambda f, m: None)
     keys = [(signal.digest, v.spec_key(), model.name, model.description) for v in variants]
     runs: list[_Run | None] = [cache.get(k) if cache is not None else None for k in keys]
@@ -374,12 +389,12 @@ def inspect(
                 cache.put(keys[i], run)
     report(0.9, "Comparing with the reference")
     ref = runs[0]
-    ckas = _cka_per_layer(runs, len(model.layers))
+    ckas = _cka_per_layer(runs, len(model.layer_names))
     results = []
     for v, run, cka in zip(variants, runs, ckas, strict=True):
         top = np.argsort(-run.probs)[:5]
         layers = []
-        for li, name in enumerate(model.layers):
+        for li, name in enumerate(model.layer_names):
             layers.append(LayerResult(
                 name=name,
                 **run.stats[li],
@@ -398,5 +413,8 @@ def inspect(
     report(1.0, "Done")
     provenance = dict(signal.provenance)
     provenance.setdefault("digest", signal.digest)
-    return InspectResult(model.name, model.description, provenance, list(model.layers), results,
-                         time.perf_counter() - t0)
+    result = InspectResult(model.name, model.description, provenance, model.layer_names, results,
+                           time.perf_counter() - t0)
+    if cache is not None:
+        cache.put_result(result_key(signal, variants, model), result)
+    return result

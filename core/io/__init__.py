@@ -8,9 +8,11 @@ from core.errors import UnsupportedInput
 from core.signal import Signal
 
 
-def load_input(source: bytes | str | Path, name: str | None = None) -> Signal:
-    """Decode an image or a sound, chosen by the content's magic bytes (a sound's extension as a hint)."""
-    from core.io.audio import AUDIO_EXTENSIONS, decode_audio, looks_like_audio
+def load_input(source: bytes | str | Path, name: str | None = None, sha256: str | None = None) -> Signal:
+    """Decode an image or a sound, chosen by the content's magic bytes (a sound's extension as a hint).
+    ``sha256``: the content's hash when the caller already has it (it is then not computed again)."""
+    from core.io.audio import decode_audio, looks_like_audio
+    from core.io.formats import media_kind
     from core.io.image import decode_image
 
     if isinstance(source, (str, Path)):
@@ -25,6 +27,6 @@ def load_input(source: bytes | str | Path, name: str | None = None) -> Signal:
     if not head:
         raise UnsupportedInput(f"{name or 'The input'!r} is empty (0 bytes); choose an image or a sound file.")
     # Content decides; a sound's extension on content that is neither gets the sound decoder's message.
-    if looks_like_audio(head) or Path(name or "").suffix.lower() in AUDIO_EXTENSIONS:
-        return decode_audio(source, name=name)
-    return decode_image(source, name=name)
+    if looks_like_audio(head) or media_kind(name or "") == "audio":
+        return decode_audio(source, name=name, sha256=sha256)
+    return decode_image(source, name=name, sha256=sha256)

@@ -38,10 +38,8 @@ import numpy as np
 import soundfile as sf
 
 from core.errors import UnsupportedInput
+from core.io.formats import sound_format
 from core.signal import Signal
-
-AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff")
-"""File name extensions of the accepted sound formats (lower case, with the dot)."""
 
 MAX_BYTES: int = 256 * 1024 * 1024
 """Largest accepted encoded sound, in bytes (256 MiB); only ``max_seconds`` of it are ever decoded."""
@@ -56,24 +54,8 @@ _CHUNK = 1 << 20
 
 
 def looks_like_audio(head: bytes) -> bool:
-    """True when the first bytes of a file carry a sound format's signature.
-
-    Recognised: RIFF/RF64 ``WAVE``, ``fLaC``, ``OggS``, ``ID3`` (tagged MP3), ``FORM`` AIFF/AIFC and a
-    valid MPEG audio frame header (sync bits, and version, layer, bitrate and rate fields that are not
-    reserved). Pass at least the first 12 bytes.
-    """
-    h = bytes(head[:16])
-    if h[:4] in (b"RIFF", b"RF64") and h[8:12] == b"WAVE":
-        return True
-    if h.startswith((b"fLaC", b"OggS", b"ID3")):
-        return True
-    if h[:4] == b"FORM" and h[8:12] in (b"AIFF", b"AIFC"):
-        return True
-    if len(h) >= 3 and h[0] == 0xFF and h[1] & 0xE0 == 0xE0:
-        version, layer = (h[1] >> 3) & 3, (h[1] >> 1) & 3
-        bitrate, rate = h[2] >> 4, (h[2] >> 2) & 3
-        return version != 1 and layer != 0 and bitrate != 0xF and rate != 3
-    return False
+    """True when the first bytes of a file carry a sound format's signature (``core.io.formats.sound_format``)."""
+    return sound_format(head) is not None
 
 
 def decode_audio(
@@ -83,6 +65,7 @@ def decode_audio(
     max_seconds: float = DEFAULT_MAX_SECONDS,
     min_seconds: float = DEFAULT_MIN_SECONDS,
     target_sr: int | None = None,
+    sha256: str | None = None,
 ) -> Signal:
     """Decode a sound file into a :class:`Signal` holding its mono waveform and a display spectrogram.
 
@@ -90,7 +73,8 @@ def decode_audio(
     in chunks and soundfile decodes only the first ``max_seconds``). ``name`` is shown in messages
     and provenance (default: the path's name, or ``"upload"``). Longer sounds are truncated with a
     notice, shorter non-empty ones are zero-padded to ``min_seconds``, and ``target_sr`` resamples;
-    the module docstring gives every rule. Raises :class:`~core.errors.UnsupportedInput` for empty,
+    the module docstring gives every rule. ``sha256`` is the file's hash when the caller already has it
+    (a dataset hashes each file once, when it is scanned). Raises :class:`~core.errors.UnsupportedInput` for empty,
     oversized, header-only, unrecognised or non-finite input.
     """
     _check_settings(max_seconds, min_seconds, target_sr)
@@ -103,7 +87,7 @@ def decode_audio(
             f"'{shown}' is {size / 2**20:.1f} MiB; the limit is {MAX_BYTES / 2**20:.0f} MiB. "
             "Cut the part you want to a shorter file first."
         )
-    sha = _sha256(data, path)
+    sha = sha256 or _sha256(data, path)
     try:
         handle = sf.SoundFile(io.BytesIO(data) if data is not None else str(path))
     except (sf.SoundFileError, RuntimeError, ValueError, TypeError) as exc:

@@ -53,6 +53,7 @@ import PIL
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from core.errors import UnsupportedInput
+from core.io.formats import sound_format
 from core.signal import Signal
 
 MAX_PIXELS: int = 40_000_000
@@ -60,11 +61,6 @@ MAX_PIXELS: int = 40_000_000
 
 MAX_BYTES: int = 50 * 1024 * 1024
 """Largest accepted encoded input, in bytes (50 MiB); the dashboard's upload limit matches it."""
-
-SUPPORTED_EXTENSIONS: tuple[str, ...] = (
-    ".png", ".apng", ".jpg", ".jpeg", ".jpe", ".jfif", ".gif", ".bmp", ".tif", ".tiff", ".webp",
-)
-"""File name extensions of the accepted formats (lower case, with the dot)."""
 
 PILLOW_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
 """Pillow format identifiers that :func:`decode_image` lets Pillow try (JPEG also yields MPO)."""
@@ -98,6 +94,7 @@ def decode_image(
     background: tuple[float, float, float] = (1.0, 1.0, 1.0),
     max_pixels: int = MAX_PIXELS,
     max_bytes: int = MAX_BYTES,
+    sha256: str | None = None,
 ) -> Signal:
     """Decode an image file into a float32 :class:`Signal` in [0, 1] with its provenance.
 
@@ -107,6 +104,8 @@ def decode_image(
     The value rules for each Pillow mode are in this module's docstring. Every failure, including
     any Pillow exception, is raised as :class:`~core.errors.UnsupportedInput` naming the file;
     images over ``max_pixels`` are refused from their header, before pixel data is decoded.
+    ``sha256`` is the bytes' hash when the caller already has it (a dataset hashes each file once, when
+    it is scanned); otherwise it is computed here.
     """
     data, name = _read_source(source, name, max_bytes)
     bg = _check_background(background)
@@ -137,12 +136,13 @@ def decode_image(
 
     prov.update(value_prov)
     prov["shape"] = list(array.shape)
-    digest = hashlib.sha256(data)
-    prov["sha256"] = digest.hexdigest()
+    prov["sha256"] = sha256 or hashlib.sha256(data).hexdigest()
+    digest = prov["sha256"]
     if prov.get("alpha_composited"):
         # The decoded array depends on the background too; keep cache keys apart.
-        digest.update(("|background=" + ",".join(f"{c:.6g}" for c in bg)).encode())
-    prov["digest"] = digest.hexdigest()[:16]
+        background = "|background=" + ",".join(f"{c:.6g}" for c in bg)
+        digest = hashlib.sha256(bytes.fromhex(digest) + background.encode()).hexdigest()
+    prov["digest"] = digest[:16]
     notes = [str(w.message) for w in caught if not issubclass(w.category, Image.DecompressionBombWarning)]
     if notes:
         prov["decoder_warnings"] = notes[:5]
@@ -250,7 +250,7 @@ _AVIF_FTYP = (b"avif", b"avis")
 def _sound_message(name: str, kind: str) -> str:
     return (
         f"'{name}' looks like a sound file ({kind}), not an image. Sounds are decoded by the audio loader: "
-        "use the audio page, or --audio on the command line."
+        "load it as a sound (the dashboard and the command line recognise sounds by their content)."
     )
 
 
@@ -265,18 +265,11 @@ def _refuse_known_non_images(data: bytes, name: str) -> None:
         raise UnsupportedInput(f"'{name}': SVG is not a raster image; {_FORMATS_SENTENCE}.")
     if head.startswith(b"\x1f\x8b") and name.lower().endswith(".svgz"):
         raise UnsupportedInput(f"'{name}': SVG is not a raster image; {_FORMATS_SENTENCE}.")
-    if head.startswith(b"RIFF") and head[8:12] in (b"WAVE", b"AVI "):
-        if head[8:12] == b"WAVE":
-            raise UnsupportedInput(_sound_message(name, "WAV"))
+    sound = sound_format(head)
+    if sound is not None:
+        raise UnsupportedInput(_sound_message(name, sound))
+    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
         raise UnsupportedInput(f"'{name}' is an AVI video, not an image; {_FORMATS_SENTENCE}.")
-    if head.startswith(b"FORM") and head[8:12] in (b"AIFF", b"AIFC"):
-        raise UnsupportedInput(_sound_message(name, "AIFF"))
-    if head.startswith(b"fLaC"):
-        raise UnsupportedInput(_sound_message(name, "FLAC"))
-    if head.startswith(b"OggS"):
-        raise UnsupportedInput(_sound_message(name, "Ogg"))
-    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06):
-        raise UnsupportedInput(_sound_message(name, "MP3"))
     if head[4:8] == b"ftyp":
         brand = head[8:12]
         compatible = [head[i : i + 4] for i in range(16, min(len(head), 64), 4)]

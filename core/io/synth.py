@@ -135,29 +135,26 @@ def builtin_sounds(n_per_class: int = 20, seed: int = 0, sr: int = 16000) -> lis
     return items
 
 
-def sample_clip(label: str = "chirp-up", seed: int = 0) -> Signal:
-    """The dashboard's default sound: one built-in clip as a :class:`Signal`, like ``decode_audio`` gives.
-
-    The clip is ``builtin_sounds``' first clip of ``label`` for ``seed`` (16 kHz, group ``clean``),
-    passed through the same helper the decoder uses, so its provenance has the same keys (format
-    ``synthesized``) and its digest is the content digest of the waveform.
-    """
+def item_signal(item: SoundItem, name: str | None = None) -> Signal:
+    """A built-in clip as a :class:`Signal`, like ``decode_audio`` gives: through the same helper the
+    decoder uses, so its provenance has the same keys (format ``synthesized``) and its digest is the
+    content digest of the waveform."""
     from core.io.audio import waveform_to_signal
 
+    name = name or item.name
+    provenance = {"source": name, "name": name, "kind": "audio", "decoder": "prepscope synthesizer (core.io.synth)",
+                  "format": "synthesized", "subtype": "FLOAT", "label": item.label}
+    wave = np.ascontiguousarray(item.waveform, dtype=np.float32)
+    return waveform_to_signal(wave, item.sr, provenance=provenance, digest=array_digest(wave))
+
+
+def sample_clip(label: str = "chirp-up", seed: int = 0) -> Signal:
+    """The dashboard's default sound: ``builtin_sounds``' first clip of ``label`` for ``seed`` (16 kHz,
+    group ``clean``) as a :class:`Signal`."""
     if label not in SOUND_CLASSES:
         raise UnsupportedInput(f"Unknown built-in sound {label!r}; choose one of {', '.join(SOUND_CLASSES)}.")
     item = builtin_sounds(1, seed)[SOUND_CLASSES.index(label)]
-    name = f"builtin:{item.name} (seed {seed})"
-    provenance = {
-        "source": name,
-        "name": name,
-        "kind": "audio",
-        "decoder": "prepscope synthesizer (core.io.synth)",
-        "format": "synthesized",
-        "subtype": "FLOAT",
-        "label": label,
-    }
-    return waveform_to_signal(item.waveform, item.sr, provenance=provenance, digest=array_digest(item.waveform))
+    return item_signal(item, f"builtin:{item.name} (seed {seed})")
 
 
 def write_wav_folder(folder: str | os.PathLike[str], n_per_class: int = 20, seed: int = 0) -> list[Path]:

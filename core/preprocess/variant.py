@@ -1,8 +1,13 @@
-"""The Variant: one frozen, validated, JSON-serializable preprocessing pipeline.
+"""The Variant: one frozen, validated, JSON-serializable preprocessing pipeline, and the VariantSet.
 
-A Variant drives everything: the dashboard builds its widgets from the field metadata declared
-here (``choices``, ``min``, ``max``, ``help``), the engine's caches key on its canonical JSON, the
-CLI reads and writes it, and exports embed it. ``Variant.from_dict(v.to_dict()) == v`` always.
+Every field is declared once, here, as a pydantic field: its type (``Literal`` choices, strict
+numbers, nested specs, a discriminated union of degradations on ``kind``), its range (``ge``/``le``),
+its default and its help text (``description``). Validation, the JSON round trip, the dashboard's
+widgets (``components.widgets`` reads ``model_fields``), the CLI's field table (``python -m core
+fields``) and the URL encoding all derive from these declarations. Pydantic was chosen over plain
+dataclasses because it turns the declaration into validation (strict types, bounds, no NaN, unknown
+fields refused, tagged unions) without a second copy of each rule; ``explain`` turns its errors into
+one sentence for the user. ``Variant.from_dict(v.to_dict()) == v`` always.
 
 Pipeline order (documented once, here): decode -> [spectrogram, for sounds] -> channel strategy
 (gray by the luminance rule, then colormap / replicate / conv-sum / zero-pad) -> resize and fit ->
@@ -11,17 +16,26 @@ degradations in the listed order (at network resolution) -> normalization.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache, cached_property
 from pathlib import Path
-from typing import Any, ClassVar, Union
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import annotated_types
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
 from core.errors import InvalidVariant
 
+# Strict scalars: "224" is not a size, 1.0 is not an integer, 1 is not a boolean, NaN is not a number.
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Bool = Annotated[bool, Strict()]
+Str = Annotated[str, Strict()]
+
 RESIZE_METHODS = ("nearest", "nearest-exact", "bilinear", "bicubic", "lanczos", "area", "hamming")
-BACKENDS = ("torch", "pil")
-FITS = ("stretch", "shorter-side+center-crop", "letterbox")
 #: What each backend can do: method -> allowed antialias settings. Anything else is refused.
 BACKEND_CAPS: dict[str, dict[str, tuple[bool, ...]]] = {
     "torch": {
@@ -40,20 +54,340 @@ BACKEND_CAPS: dict[str, dict[str, tuple[bool, ...]]] = {
         "hamming": (True,),
     },
 }
-CHANNEL_STRATEGIES = ("rgb", "replicate", "conv-sum", "zero-pad", "colormap")
-GRAY_RULES = ("601", "709", "mean")
-NORMALIZATIONS = ("model", "imagenet", "none")
-SPEC_KINDS = ("mel", "stft", "pcen", "mfcc")
-SPEC_SCALINGS = ("fixed-db", "minmax", "percentile")
-WINDOWS = ("hann", "hamming", "blackman", "boxcar")
+MAX_VARIANTS = 16
 
 
-def _meta(help: str, **kw: Any) -> dict:
-    return {"help": help, **kw}
+class Spec(BaseModel):
+    """Base of every specification: frozen, unknown fields refused, dict/JSON round trip with messages."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __init__(self, /, **data: Any) -> None:
+        """Construct and validate; a refusal is InvalidVariant with one sentence, as from ``from_dict``.
+        (Pydantic calls this for nested specs too; only the outermost call turns errors into a sentence,
+        so the sentence names the full path, e.g. ``resize.size``.)"""
+        with _outermost(type(self)):
+            super().__init__(**data)
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys, no spaces): the cache key and export format."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Any:
+        """Validate a JSON-like object; InvalidVariant with one sentence for the user when it is not valid."""
+        with _outermost(cls):
+            return cls.model_validate(d)
+
+    def replace(self, **changes: Any) -> Any:
+        """A validated copy with some fields changed (nested specs may be given as objects or dicts)."""
+        data = {name: getattr(self, name) for name in type(self).model_fields}
+        data.update(changes)
+        for name, info in type(self).model_fields.items():  # a field that only applies with another one's value
+            cond = only_with(info)
+            if cond and name not in changes and any(data.get(k) != v for k, v in cond.items()):
+                data[name] = None
+        return type(self).from_dict(data)
 
 
 def _fail(msg: str) -> None:
-    raise InvalidVariant(msg)
+    raise ValueError(msg)
+
+
+_VALIDATING = threading.local()
+
+
+@contextmanager
+def _outermost(cls: type[BaseModel]) -> Iterator[None]:
+    """Turn a validation error into InvalidVariant, but only at the outermost validation of this thread."""
+    if getattr(_VALIDATING, "depth", 0):
+        yield
+        return
+    _VALIDATING.depth = 1
+    try:
+        yield
+    except ValidationError as e:
+        raise InvalidVariant(explain(e, cls)) from None
+    except RecursionError:
+        raise InvalidVariant("The specification nests too deeply.") from None
+    finally:
+        _VALIDATING.depth = 0
+
+
+def field_extra(info: Any) -> dict:
+    """A field's extra declarations (``step``, ``choices_from``, ``only_with``, ``default_when_set``)."""
+    extra = info.json_schema_extra
+    return extra if isinstance(extra, dict) else {}
+
+
+def only_with(info: Any) -> dict:
+    """``{other field: value}`` under which a field applies (empty when it always applies)."""
+    return dict(field_extra(info).get("only_with") or {})
+
+
+class Resize(Spec):
+    """How the input is brought to the network's size."""
+
+    size: Int = Field(default=224, ge=16, le=1024, description="Output side in pixels (square).")
+    method: Literal["nearest", "nearest-exact", "bilinear", "bicubic", "lanczos", "area", "hamming"] = Field(
+        default="bicubic", description="Interpolation kernel.")
+    antialias: Bool = Field(default=True, description="Low-pass before downsampling.")
+    backend: Literal["torch", "pil"] = Field(default="torch", description="Library that resizes.")
+    fit: Literal["stretch", "shorter-side+center-crop", "letterbox"] = Field(
+        default="shorter-side+center-crop", description="Aspect handling.")
+
+    @model_validator(mode="after")
+    def _capabilities(self) -> Resize:
+        caps = BACKEND_CAPS[self.backend]
+        if self.method not in caps:
+            other = [b for b, c in BACKEND_CAPS.items() if self.method in c]
+            _fail(f"The {self.backend} backend has no '{self.method}' resize; use backend {' or '.join(other)}.")
+        if self.antialias not in caps[self.method]:
+            state = "on" if self.antialias else "off"
+            _fail(f"The {self.backend} backend cannot resize '{self.method}' with antialias {state}; "
+                  f"set antialias to {str(caps[self.method][0]).lower()}.")
+        return self
+
+
+class Jpeg(Spec):
+    """JPEG encode/decode round trip (Pillow, 4:2:0 subsampling) at a quality."""
+
+    kind: Literal["jpeg"] = "jpeg"
+    quality: Int = Field(default=75, ge=1, le=95, description="JPEG quality (1 worst, 95 best).")
+
+
+class Noise(Spec):
+    """Additive white Gaussian noise at a signal-to-noise ratio (dB, against the image's power)."""
+
+    kind: Literal["noise"] = "noise"
+    snr_db: Float = Field(default=20.0, ge=-10.0, le=60.0, description="Signal-to-noise ratio in dB.")
+    seed: Int = Field(default=0, ge=0, le=2**31 - 1, description="Noise seed (same seed, same noise).")
+
+
+class Blur(Spec):
+    """Gaussian blur with a standard deviation in pixels (kernel 2*ceil(3 sigma)+1)."""
+
+    kind: Literal["blur"] = "blur"
+    sigma: Float = Field(default=1.0, ge=0.1, le=10.0, description="Standard deviation in pixels.")
+
+
+class Median(Spec):
+    """Median filter (denoising) over a square window of odd size."""
+
+    kind: Literal["median"] = "median"
+    size: Int = Field(default=3, ge=3, le=9, description="Window side (odd).", json_schema_extra={"step": 2})
+
+    @field_validator("size")
+    @classmethod
+    def _odd(cls, v: int) -> int:
+        if v % 2 == 0:
+            _fail(f"median size must be odd; got {v}.")
+        return v
+
+
+Degradation = Annotated[Union[Jpeg, Noise, Blur, Median], Field(discriminator="kind")]
+#: kind -> class, derived from the union (each class declares its kind once, as its ``kind`` literal).
+DEGRADATIONS: dict[str, type[Spec]] = {
+    cls.model_fields["kind"].default: cls for cls in get_args(get_args(Degradation)[0])
+}
+
+
+class Spectrogram(Spec):
+    """How a sound becomes a one-channel image (low frequencies at the bottom rows)."""
+
+    kind: Literal["mel", "stft", "pcen", "mfcc"] = Field(default="mel", description="Spectrogram type.")
+    sample_rate: Int = Field(default=16000, ge=4000, le=48000, description="Resample to this rate (Hz).")
+    n_fft: Int = Field(default=1024, ge=64, le=8192, description="FFT size (samples).")
+    hop: Int = Field(default=256, ge=16, le=4096, description="Hop length (samples).")
+    window: Literal["hann", "hamming", "blackman", "boxcar"] = Field(default="hann", description="STFT window.")
+    n_mels: Int = Field(default=128, ge=8, le=256, description="Mel bands (mel, pcen, mfcc).")
+    fmin: Float = Field(default=0.0, ge=0.0, le=24000.0, description="Lowest frequency (Hz).")
+    fmax: Float | None = Field(default=None, ge=1.0, le=24000.0, description="Highest frequency (Hz); empty = Nyquist.",
+                               json_schema_extra={"default_when_set": 8000.0})
+    top_db: Float = Field(default=80.0, ge=10.0, le=160.0, description="Dynamic range kept below the peak (dB).")
+    reference: Literal["max", "fixed"] = Field(default="max", description="dB reference.")
+    scaling: Literal["fixed-db", "minmax", "percentile"] = Field(default="fixed-db", description="Mapping to [0, 1].")
+    db_range: tuple[Float, Float] = Field(default=(-80.0, 0.0), description="dB mapped to 0 and 1 (fixed-db).")
+    percentiles: tuple[Float, Float] = Field(default=(1.0, 99.0), description="Clip percentiles (percentile).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Spectrogram:
+        nyquist = self.sample_rate / 2
+        if self.hop > self.n_fft:
+            _fail(f"spectrogram hop ({self.hop}) must not exceed n_fft ({self.n_fft}).")
+        if self.fmin > nyquist:
+            _fail(f"spectrogram fmin ({self.fmin:g} Hz) must not exceed the Nyquist frequency ({nyquist:g} Hz).")
+        if self.fmax is not None and self.fmax > nyquist:
+            _fail(f"spectrogram fmax ({self.fmax:g} Hz) must not exceed the Nyquist frequency ({nyquist:g} Hz).")
+        if self.fmin >= (self.fmax if self.fmax is not None else nyquist):
+            _fail("spectrogram fmin must lie below fmax (or below the Nyquist frequency when fmax is empty).")
+        for name in ("db_range", "percentiles"):
+            lo, hi = getattr(self, name)
+            if not lo < hi:
+                _fail(f"spectrogram {name} must have low < high; got [{lo:g}, {hi:g}].")
+        if self.percentiles[0] < 0 or self.percentiles[1] > 100:
+            _fail(f"spectrogram percentiles must lie within [0, 100]; got {list(self.percentiles)}.")
+        return self
+
+
+@cache
+def colormap_names() -> tuple[str, ...]:
+    """Every matplotlib colormap name, sorted case-insensitively."""
+    from matplotlib import colormaps
+
+    return tuple(sorted(colormaps, key=str.lower))
+
+
+#: Choices that are not a fixed Literal: field ``choices_from`` name -> function listing them.
+DYNAMIC_CHOICES = {"colormaps": colormap_names}
+
+
+class Variant(Spec):
+    """One preprocessing pipeline.
+
+    ``channels``: ``rgb`` (color kept; a one-channel input is replicated), or a gray strategy applied
+    after reducing color to gray by ``gray`` (ITU-R BT.601, BT.709 luma weights, or channel mean):
+    ``replicate`` (gray copied to 3 channels, then normalized per channel), ``conv-sum`` (one channel
+    through the first conv with its weights summed over input channels, as timm's adapt_input_conv;
+    normalized with the mean of the per-channel statistics), ``zero-pad`` (gray in the first channel,
+    the others zero after normalization), or ``colormap`` (gray through the matplotlib colormap named
+    by ``colormap``). The old one-string form ``"channels": "colormap:viridis"`` is still read.
+    """
+
+    name: Str = Field(default="reference", description="Label shown everywhere.", max_length=80)
+    resize: Resize = Field(default_factory=Resize, description="Resize and fit.")
+    channels: Literal["rgb", "replicate", "conv-sum", "zero-pad", "colormap"] = Field(
+        default="rgb", description="Channel strategy.")
+    colormap: Str | None = Field(
+        default=None, description="Matplotlib colormap; viridis when not given.",
+        json_schema_extra={"choices_from": "colormaps", "only_with": {"channels": "colormap"},
+                           "default_when_set": "viridis"})
+    gray: Literal["601", "709", "mean"] = Field(default="601", description="Luminance rule for color to gray.")
+    normalize: Literal["model", "imagenet", "none"] = Field(default="model", description="Input normalization.")
+    degrade: tuple[Degradation, ...] = Field(default=(), description="Applied in order at network size.")
+    spectrogram: Spectrogram | None = Field(default=None, description="For sounds; default mel when empty.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_and_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        ch = data.get("channels")
+        if isinstance(ch, str) and ":" in ch:
+            strategy, _, arg = ch.partition(":")
+            if strategy != "colormap":
+                _fail(f"Only colormap takes an argument (colormap:<name>); got {ch!r}.")
+            if data.get("colormap") not in (None, arg):
+                _fail(f"channels {ch!r} and colormap {data['colormap']!r} disagree; give the colormap once.")
+            data = {**data, "channels": "colormap", "colormap": arg}
+        elif ch == "colormap" and data.get("colormap") is None:
+            data = {**data, "colormap": "viridis"}
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v.strip():
+            _fail("A variant needs a non-empty name of at most 80 characters.")
+        return v
+
+    @model_validator(mode="after")
+    def _colormap(self) -> Variant:
+        if self.channels == "colormap":
+            if self.colormap not in colormap_names():
+                _fail(f"Unknown colormap {self.colormap!r}; use any matplotlib colormap, e.g. viridis, turbo, jet, "
+                      f"magma, gray.")
+        elif self.colormap is not None:
+            _fail(f"colormap {self.colormap!r} applies only with channels 'colormap' (channels is "
+                  f"'{self.channels}'); remove it or set channels to colormap.")
+        return self
+
+    @cached_property
+    def _spec_key(self) -> str:
+        d = self.to_dict()
+        d.pop("name")
+        return json.dumps(d, sort_keys=True, separators=(",", ":"))
+
+    def spec_key(self) -> str:
+        """Canonical JSON without the name: two variants with equal keys compute the same input."""
+        return self._spec_key
+
+
+def explain(err: ValidationError, root: type[BaseModel]) -> str:
+    """One sentence for the user from a pydantic error: where (``resize.size``, ``degrade[1] jpeg.quality``),
+    what is wrong, and what was given. Only the first problem is named; fixing it reveals the next."""
+    e = err.errors(include_url=False)[0]
+    loc, model, name = _where(e["loc"], root)
+    kind, ctx, given = e["type"], e.get("ctx") or {}, _show(e.get("input"))
+    info = model.model_fields.get(name) if model is not None else None
+    if kind == "value_error":
+        return str(ctx.get("error", e["msg"])).removeprefix("Value error, ")
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than") and info is not None:
+        lo, hi = bounds(info)
+        return f"{loc} must be between {lo:g} and {hi:g}; got {given}."
+    if kind == "literal_error":
+        return f"{loc} must be one of {ctx.get('expected', '').replace(chr(39), '')}; got {given}."
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"{loc} must be an integer; got {given}."
+    if kind in ("float_type", "float_parsing", "finite_number"):
+        return f"{loc} must be a finite number; got {given}."
+    if kind in ("bool_type", "bool_parsing"):
+        return f"{loc} must be true or false; got {given}."
+    if kind == "string_type":
+        return f"{loc} must be text; got {given}."
+    if kind == "string_too_long":
+        return f"{loc} must have at most {ctx.get('max_length')} characters."
+    if kind == "extra_forbidden":
+        allowed = ", ".join(model.model_fields) if model is not None else ""
+        return f"{loc.rpartition('.')[0] or root.__name__.lower()}: unknown field {name!r}; allowed: {allowed}."
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return f"Each degradation needs a kind among {', '.join(DEGRADATIONS)}; got {given}."
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"{loc} must be a JSON object; got {type(e.get('input')).__name__}."
+    if info is not None and get_args(info.annotation)[-1:] == (Ellipsis,):
+        return f"{loc} must be a list; got {given}."
+    if info is not None and get_origin(info.annotation) is tuple:
+        return f"{loc} must be a pair [low, high]."
+    if kind == "missing":
+        return f"{loc} is required."
+    return f"{loc}: {e['msg']} (got {given})."
+
+
+def _where(path: tuple, root: type[BaseModel]) -> tuple[str, type[BaseModel] | None, str]:
+    """(readable location, the model class that owns the failing field, that field's name).
+
+    ``("degrade", 0, "jpeg", "quality")`` reads ``degrade[1] jpeg.quality``; list items count from 1."""
+    parts: list[str] = []
+    model: type[BaseModel] | None = root
+    owner, name, info = root, "", None
+    for p in path:
+        if isinstance(p, int):
+            if parts and info is not None and get_args(info.annotation)[-1:] == (Ellipsis,):
+                parts[-1] += f"[{p + 1}]"
+            continue
+        if model is None and p in DEGRADATIONS and parts:  # the tag of one degradation in the list
+            parts[-1] += f" {p}"
+            model = DEGRADATIONS[p]
+            continue
+        if model is None:
+            break
+        owner, name = model, str(p)
+        info = owner.model_fields.get(name)
+        parts.append(name)
+        inner = [a for a in (info.annotation, *get_args(info.annotation)) if isinstance(a, type)
+                 and issubclass(a, BaseModel)] if info is not None else []
+        model = inner[0] if inner else None
+    return ".".join(parts) or root.__name__.lower(), owner, name
+
+
+def bounds(info: Any) -> tuple[float | None, float | None]:
+    """(low, high) of a field from its ``ge``/``le`` constraints (None where unbounded)."""
+    lo = next((m.ge for m in info.metadata if isinstance(m, annotated_types.Ge)), None)
+    hi = next((m.le for m in info.metadata if isinstance(m, annotated_types.Le)), None)
+    return lo, hi
 
 
 def _show(value: Any) -> str:
@@ -62,358 +396,119 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _check_choice(name: str, value: Any, choices: tuple) -> None:
-    if not isinstance(value, (str, type(None))) or value not in choices:
-        _fail(f"{name} must be one of {', '.join(map(str, choices))}; got {_show(value)}.")
+class VariantSet(Spec):
+    """An ordered set of 1 to ``MAX_VARIANTS`` variants with unique names; the first is the reference.
 
-
-def _check_range(name: str, value: Any, lo: float | None, hi: float | None, integer: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-        _fail(f"{name} must be {'an integer' if integer else 'a number'}; got {_show(value)}.")
-    if value != value or (lo is not None and value < lo) or (hi is not None and value > hi):
-        _fail(f"{name} must be between {lo} and {hi}; got {_show(value)}.")
-
-
-class _Spec:
-    """Mixin: dict round trip with validation for the frozen dataclasses below."""
-
-    _tag: ClassVar[str] = ""  # degradations serialize their type as "kind"
-
-    def to_dict(self) -> dict:
-        out: dict[str, Any] = {}
-        if self._tag:
-            out["kind"] = self._tag
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            v = getattr(self, f.name)
-            if isinstance(v, _Spec):
-                v = v.to_dict()
-            elif isinstance(v, tuple):
-                v = [x.to_dict() if isinstance(x, _Spec) else x for x in v]
-            out[f.name] = v
-        return out
-
-    @classmethod
-    def _from_fields(cls, d: Any, where: str):
-        if not isinstance(d, dict):
-            _fail(f"{where} must be a JSON object; got {type(d).__name__}.")
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        d = {k: v for k, v in d.items() if not (k == "kind" and cls._tag)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            _fail(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(names))}.")
-        return d
-
-
-def _pair(name: str, v: Any) -> tuple[float, float]:
-    if not isinstance(v, (list, tuple)) or len(v) != 2:
-        _fail(f"{name} must be a pair [low, high]; got {v!r}.")
-    lo, hi = v
-    _check_range(name, lo, None, None)
-    _check_range(name, hi, None, None)
-    if not lo < hi:
-        _fail(f"{name} must have low < high; got {v!r}.")
-    return (float(lo), float(hi))
-
-
-@dataclass(frozen=True)
-class Resize(_Spec):
-    """How the input is brought to the network's size."""
-
-    size: int = field(default=224, metadata=_meta("Output side in pixels (square).", min=16, max=1024))
-    method: str = field(default="bicubic", metadata=_meta("Interpolation kernel.", choices=RESIZE_METHODS))
-    antialias: bool = field(default=True, metadata=_meta("Low-pass before downsampling."))
-    backend: str = field(default="torch", metadata=_meta("Library that resizes.", choices=BACKENDS))
-    fit: str = field(default="shorter-side+center-crop", metadata=_meta("Aspect handling.", choices=FITS))
-
-    def __post_init__(self) -> None:
-        _check_range("resize.size", self.size, 16, 1024, integer=True)
-        _check_choice("resize.method", self.method, RESIZE_METHODS)
-        _check_choice("resize.backend", self.backend, BACKENDS)
-        _check_choice("resize.fit", self.fit, FITS)
-        if not isinstance(self.antialias, bool):
-            _fail(f"resize.antialias must be true or false; got {self.antialias!r}.")
-        caps = BACKEND_CAPS[self.backend]
-        if self.method not in caps:
-            other = [b for b, c in BACKEND_CAPS.items() if self.method in c]
-            _fail(f"The {self.backend} backend has no '{self.method}' resize; use backend {' or '.join(other)}.")
-        if self.antialias not in caps[self.method]:
-            state = "on" if self.antialias else "off"
-            _fail(
-                f"The {self.backend} backend cannot resize '{self.method}' with antialias {state}; "
-                f"set antialias to {str(caps[self.method][0]).lower()}."
-            )
-
-    @classmethod
-    def from_dict(cls, d: Any) -> Resize:
-        return cls(**cls._from_fields(d, "resize"))
-
-
-@dataclass(frozen=True)
-class Jpeg(_Spec):
-    """JPEG encode/decode round trip (Pillow, 4:2:0 subsampling) at a quality."""
-
-    kind: ClassVar[str] = "jpeg"
-    _tag: ClassVar[str] = "jpeg"
-    quality: int = field(default=75, metadata=_meta("JPEG quality (1 worst, 95 best).", min=1, max=95))
-
-    def __post_init__(self) -> None:
-        _check_range("jpeg.quality", self.quality, 1, 95, integer=True)
-
-
-@dataclass(frozen=True)
-class Noise(_Spec):
-    """Additive white Gaussian noise at a signal-to-noise ratio (dB, against the image's power)."""
-
-    kind: ClassVar[str] = "noise"
-    _tag: ClassVar[str] = "noise"
-    snr_db: float = field(default=20.0, metadata=_meta("Signal-to-noise ratio in dB.", min=-10.0, max=60.0))
-    seed: int = field(default=0, metadata=_meta("Noise seed (same seed, same noise).", min=0, max=2**31 - 1))
-
-    def __post_init__(self) -> None:
-        _check_range("noise.snr_db", self.snr_db, -10.0, 60.0)
-        object.__setattr__(self, "snr_db", float(self.snr_db))
-        _check_range("noise.seed", self.seed, 0, 2**31 - 1, integer=True)
-
-
-@dataclass(frozen=True)
-class Blur(_Spec):
-    """Gaussian blur with a standard deviation in pixels (kernel 2*ceil(3 sigma)+1)."""
-
-    kind: ClassVar[str] = "blur"
-    _tag: ClassVar[str] = "blur"
-    sigma: float = field(default=1.0, metadata=_meta("Standard deviation in pixels.", min=0.1, max=10.0))
-
-    def __post_init__(self) -> None:
-        _check_range("blur.sigma", self.sigma, 0.1, 10.0)
-        object.__setattr__(self, "sigma", float(self.sigma))
-
-
-@dataclass(frozen=True)
-class Median(_Spec):
-    """Median filter (denoising) over a square window of odd size."""
-
-    kind: ClassVar[str] = "median"
-    _tag: ClassVar[str] = "median"
-    size: int = field(default=3, metadata=_meta("Window side (odd).", min=3, max=9, step=2))
-
-    def __post_init__(self) -> None:
-        _check_range("median.size", self.size, 3, 9, integer=True)
-        if self.size % 2 == 0:
-            _fail(f"median.size must be odd; got {self.size}.")
-
-
-Degradation = Union[Jpeg, Noise, Blur, Median]
-DEGRADATIONS: dict[str, type] = {c.kind: c for c in (Jpeg, Noise, Blur, Median)}
-
-
-def degradation_from_dict(d: Any) -> Degradation:
-    if not isinstance(d, dict) or not isinstance(d.get("kind"), str) or d["kind"] not in DEGRADATIONS:
-        _fail(f"Each degradation needs a kind among {', '.join(DEGRADATIONS)}; got {d!r}.")
-    cls = DEGRADATIONS[d["kind"]]
-    return cls(**cls._from_fields(d, f"degrade.{d['kind']}"))
-
-
-@dataclass(frozen=True)
-class Spectrogram(_Spec):
-    """How a sound becomes a one-channel image (low frequencies at the bottom rows)."""
-
-    kind: str = field(default="mel", metadata=_meta("Spectrogram type.", choices=SPEC_KINDS))
-    sample_rate: int = field(default=16000, metadata=_meta("Resample to this rate (Hz).", min=4000, max=48000))
-    n_fft: int = field(default=1024, metadata=_meta("FFT size (samples).", min=64, max=8192))
-    hop: int = field(default=256, metadata=_meta("Hop length (samples).", min=16, max=4096))
-    window: str = field(default="hann", metadata=_meta("STFT window.", choices=WINDOWS))
-    n_mels: int = field(default=128, metadata=_meta("Mel bands (mel, pcen, mfcc).", min=8, max=256))
-    fmin: float = field(default=0.0, metadata=_meta("Lowest frequency (Hz).", min=0.0, max=24000.0))
-    fmax: float | None = field(default=None, metadata=_meta("Highest frequency (Hz); empty = Nyquist."))
-    top_db: float = field(default=80.0, metadata=_meta("Dynamic range kept below the peak (dB).", min=10.0, max=160.0))
-    reference: str = field(default="max", metadata=_meta("dB reference.", choices=("max", "fixed")))
-    scaling: str = field(default="fixed-db", metadata=_meta("Mapping to [0, 1].", choices=SPEC_SCALINGS))
-    db_range: tuple[float, float] = field(default=(-80.0, 0.0), metadata=_meta("dB mapped to 0 and 1 (fixed-db)."))
-    percentiles: tuple[float, float] = field(default=(1.0, 99.0), metadata=_meta("Clip percentiles (percentile)."))
-
-    def __post_init__(self) -> None:
-        _check_choice("spectrogram.kind", self.kind, SPEC_KINDS)
-        _check_range("spectrogram.sample_rate", self.sample_rate, 4000, 48000, integer=True)
-        _check_range("spectrogram.n_fft", self.n_fft, 64, 8192, integer=True)
-        _check_range("spectrogram.hop", self.hop, 16, 4096, integer=True)
-        if self.hop > self.n_fft:
-            _fail(f"spectrogram.hop ({self.hop}) must not exceed n_fft ({self.n_fft}).")
-        _check_choice("spectrogram.window", self.window, WINDOWS)
-        _check_range("spectrogram.n_mels", self.n_mels, 8, 256, integer=True)
-        _check_range("spectrogram.fmin", self.fmin, 0.0, self.sample_rate / 2)
-        if self.fmax is not None:
-            _check_range("spectrogram.fmax", self.fmax, self.fmin + 1, self.sample_rate / 2)
-        _check_range("spectrogram.top_db", self.top_db, 10.0, 160.0)
-        if self.fmin >= (self.fmax if self.fmax is not None else self.sample_rate / 2):
-            _fail("spectrogram.fmin must lie below fmax (or below the Nyquist frequency when fmax is empty).")
-        for name in ("fmin", "fmax", "top_db"):  # 0 and 0.0 must give the same cache key
-            value = getattr(self, name)
-            if value is not None:
-                object.__setattr__(self, name, float(value))
-        _check_choice("spectrogram.reference", self.reference, ("max", "fixed"))
-        _check_choice("spectrogram.scaling", self.scaling, SPEC_SCALINGS)
-        object.__setattr__(self, "db_range", _pair("spectrogram.db_range", self.db_range))
-        p = _pair("spectrogram.percentiles", self.percentiles)
-        if p[0] < 0 or p[1] > 100:
-            _fail(f"spectrogram.percentiles must lie within [0, 100]; got {list(p)}.")
-        object.__setattr__(self, "percentiles", p)
-
-    def to_dict(self) -> dict:
-        d = super().to_dict()
-        d["db_range"], d["percentiles"] = list(self.db_range), list(self.percentiles)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Any) -> Spectrogram:
-        return cls(**cls._from_fields(d, "spectrogram"))
-
-
-@dataclass(frozen=True)
-class Variant(_Spec):
-    """One preprocessing pipeline.
-
-    ``channels``: ``rgb`` (color kept; a one-channel input is replicated), or a gray strategy applied
-    after reducing color to gray by ``gray`` (ITU-R BT.601, BT.709 luma weights, or channel mean):
-    ``replicate`` (gray copied to 3 channels, then normalized per channel), ``conv-sum`` (one channel
-    through the first conv with its weights summed over input channels, as timm's adapt_input_conv;
-    normalized with the mean of the per-channel statistics), ``zero-pad`` (gray in the first channel,
-    the others zero after normalization), or ``colormap:<matplotlib name>``.
+    It owns the set rules for the dashboard, the CLI and the sweep. JSON: ``{"variants": [...]}``;
+    ``from_obj`` also reads a bare list and ignores other top-level keys (a preset's description).
     """
 
-    name: str = field(default="reference", metadata=_meta("Label shown everywhere."))
-    resize: Resize = field(default_factory=Resize, metadata=_meta("Resize and fit."))
-    channels: str = field(default="rgb", metadata=_meta("Channel strategy.", choices=CHANNEL_STRATEGIES))
-    gray: str = field(default="601", metadata=_meta("Luminance rule for color to gray.", choices=GRAY_RULES))
-    normalize: str = field(default="model", metadata=_meta("Input normalization.", choices=NORMALIZATIONS))
-    degrade: tuple[Degradation, ...] = field(default=(), metadata=_meta("Applied in order at network size."))
-    spectrogram: Spectrogram | None = field(default=None, metadata=_meta("For sounds; default mel when empty."))
+    variants: tuple[Variant, ...]
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip() or len(self.name) > 80:
-            _fail(f"A variant needs a non-empty name of at most 80 characters; got {self.name!r}.")
-        if not isinstance(self.resize, Resize):
-            _fail("resize must be a Resize specification.")
-        strategy = self.channels.split(":", 1)[0] if isinstance(self.channels, str) else self.channels
-        _check_choice("channels", strategy, CHANNEL_STRATEGIES)
-        if strategy == "colormap":
-            cmap = self.channels.split(":", 1)[1] if ":" in self.channels else ""
-            if cmap not in colormap_names():
-                _fail(f"Unknown colormap {cmap!r}; use any matplotlib colormap, e.g. viridis, turbo, jet, magma, gray.")
-        elif ":" in self.channels:
-            _fail(f"Only colormap takes an argument (colormap:<name>); got {self.channels!r}.")
-        _check_choice("gray", self.gray, GRAY_RULES)
-        _check_choice("normalize", self.normalize, NORMALIZATIONS)
-        if isinstance(self.degrade, list):
-            object.__setattr__(self, "degrade", tuple(self.degrade))
-        for d in self.degrade:
-            if not isinstance(d, tuple(DEGRADATIONS.values())):
-                _fail(f"Unknown degradation {d!r}.")
-        if self.spectrogram is not None and not isinstance(self.spectrogram, Spectrogram):
-            _fail("spectrogram must be a Spectrogram specification or null.")
+    @model_validator(mode="after")
+    def _rules(self) -> VariantSet:
+        if not self.variants:
+            _fail('A variant set is a non-empty list, or an object {"variants": [...]}; keep at least one '
+                  "variant: the first one is the reference.")
+        if len(self.variants) > MAX_VARIANTS:
+            _fail(f"At most {MAX_VARIANTS} variants at once; got {len(self.variants)}.")
+        names = [v.name for v in self.variants]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            _fail(f"Variant names must be unique; repeated: {', '.join(dup)}.")
+        return self
+
+    # -- sequence behaviour
+    def __iter__(self):  # type: ignore[override]
+        return iter(self.variants)
+
+    def __len__(self) -> int:
+        return len(self.variants)
+
+    def __getitem__(self, i: int) -> Variant:
+        return self.variants[i]
 
     @property
-    def strategy(self) -> str:
-        """The channel strategy without its argument: rgb, replicate, conv-sum, zero-pad or colormap."""
-        return self.channels.split(":", 1)[0]
+    def reference(self) -> Variant:
+        return self.variants[0]
 
     @property
-    def colormap(self) -> str | None:
-        return self.channels.split(":", 1)[1] if self.strategy == "colormap" else None
+    def names(self) -> list[str]:
+        return [v.name for v in self.variants]
 
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "resize": self.resize.to_dict(),
-            "channels": self.channels,
-            "gray": self.gray,
-            "normalize": self.normalize,
-            "degrade": [d.to_dict() for d in self.degrade],
-            "spectrogram": None if self.spectrogram is None else self.spectrogram.to_dict(),
-        }
-
-    def to_json(self) -> str:
-        """Canonical JSON (sorted keys): the cache key and export format."""
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-
-    def spec_key(self) -> str:
-        """Canonical JSON without the name: two variants with equal keys compute the same input."""
-        d = self.to_dict()
-        d.pop("name")
-        return json.dumps(d, sort_keys=True, separators=(",", ":"))
-
-    def replace(self, **changes: Any) -> Variant:
-        return dataclasses.replace(self, **changes)
+    # -- construction
+    @classmethod
+    def of(cls, variants: Any) -> VariantSet:
+        """A VariantSet from a VariantSet, or a sequence of Variants (validated against the set rules)."""
+        if isinstance(variants, VariantSet):
+            return variants
+        return cls.from_obj(list(variants))
 
     @classmethod
-    def from_dict(cls, d: Any) -> Variant:
-        d = dict(cls._from_fields(d, "variant"))
-        if "resize" in d:
-            d["resize"] = Resize.from_dict(d["resize"])
-        if "degrade" in d:
-            if not isinstance(d["degrade"], list):
-                _fail("degrade must be a list of degradations.")
-            d["degrade"] = tuple(degradation_from_dict(x) for x in d["degrade"])
-        if d.get("spectrogram") is not None:
-            d["spectrogram"] = Spectrogram.from_dict(d["spectrogram"])
-        return cls(**d)
+    def from_obj(cls, data: Any) -> VariantSet:
+        """Read ``{"variants": [...]}`` or a bare list of variant objects (or Variants)."""
+        if isinstance(data, dict) and "variants" in data:
+            data = data["variants"]
+        if not isinstance(data, (list, tuple)) or not data:
+            raise InvalidVariant('A variant set is a non-empty list, or an object {"variants": [...]}.')
+        if len(data) > MAX_VARIANTS:
+            raise InvalidVariant(f"At most {MAX_VARIANTS} variants at once; got {len(data)}.")
+        out = []
+        for i, d in enumerate(data):
+            try:
+                out.append(d if isinstance(d, Variant) else Variant.from_dict(d))
+            except InvalidVariant as e:
+                raise InvalidVariant(f"Variant {i + 1}: {e}") from None
+        return cls.from_dict({"variants": out})
 
-
-def colormap_names() -> frozenset[str]:
-    from matplotlib import colormaps
-
-    return frozenset(colormaps)
-
-
-def variants_to_dict(variants: list[Variant] | tuple[Variant, ...]) -> dict:
-    return {"variants": [v.to_dict() for v in variants]}
-
-
-def variants_to_json(variants: list[Variant] | tuple[Variant, ...], indent: int | None = 2) -> str:
-    return json.dumps(variants_to_dict(variants), indent=indent)
-
-
-def variants_from_json(text: str | bytes) -> list[Variant]:
-    """Parse a variant set: ``{"variants": [...]}`` or a bare list. The first is the reference."""
-    try:
-        data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidVariant(f"The variant file is not valid JSON: {e}.") from None
-    except RecursionError:
-        raise InvalidVariant("The variant file nests too deeply to be a variant set.") from None
-    return variants_from_obj(data)
-
-
-def variants_from_file(path: str | Path) -> list[Variant]:
-    """Read a variant set from a JSON file, refusing unreadable files with a clear message."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) else e
-        raise InvalidVariant(f"Cannot read variant file {path}: {reason}.") from None
-    return variants_from_json(text)
-
-
-def variants_from_obj(data: Any) -> list[Variant]:
-    if isinstance(data, dict) and "variants" in data:
-        data = data["variants"]
-    if not isinstance(data, list) or not data:
-        raise InvalidVariant('A variant set is a non-empty list, or an object {"variants": [...]}.')
-    if len(data) > MAX_VARIANTS:
-        raise InvalidVariant(f"At most {MAX_VARIANTS} variants at once; got {len(data)}.")
-    out = []
-    for i, d in enumerate(data):
+    @classmethod
+    def from_json(cls, text: str | bytes) -> VariantSet:
         try:
-            out.append(Variant.from_dict(d))
-        except InvalidVariant as e:
-            raise InvalidVariant(f"Variant {i + 1}: {e}") from None
-        except TypeError as e:
-            raise InvalidVariant(f"Variant {i + 1}: {e}.") from None
-    names = [v.name for v in out]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise InvalidVariant(f"Variant names must be unique; repeated: {', '.join(dup)}.")
-    return out
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise InvalidVariant(f"The variant file is not valid JSON: {e}.") from None
+        except RecursionError:
+            raise InvalidVariant("The variant file nests too deeply to be a variant set.") from None
+        return cls.from_obj(data)
 
+    @classmethod
+    def from_file(cls, path: str | Path) -> VariantSet:
+        """Read a variant set from a JSON file, refusing unreadable files with a clear message."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) else e
+            raise InvalidVariant(f"Cannot read variant file {path}: {reason}.") from None
+        return cls.from_json(text)
 
-MAX_VARIANTS = 16
+    def to_json(self, indent: int | None = None) -> str:  # type: ignore[override]
+        """Indented JSON for files and downloads; ``indent=None`` gives the canonical compact form."""
+        if indent is None:
+            return super().to_json()
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    # -- edits return new, validated sets
+    def with_variant(self, i: int, v: Variant) -> VariantSet:
+        return VariantSet.of([*self.variants[:i], v, *self.variants[i + 1:]])
+
+    def appended(self, v: Variant) -> VariantSet:
+        return VariantSet.of([*self.variants, v])
+
+    def removed(self, i: int) -> VariantSet:
+        return VariantSet.of([*self.variants[:i], *self.variants[i + 1:]])
+
+    def moved(self, i: int, delta: int) -> VariantSet:
+        vs = list(self.variants)
+        j = min(max(i + delta, 0), len(vs) - 1)
+        vs[i], vs[j] = vs[j], vs[i]
+        return VariantSet.of(vs)
+
+    def unique_name(self, base: str) -> str:
+        """``base``, or ``base 2``, ``base 3``… : the first name not taken in this set."""
+        if base not in self.names:
+            return base
+        n = 2
+        while f"{base} {n}" in self.names:
+            n += 1
+        return f"{base} {n}"

@@ -1,0 +1,264 @@
+"""The dashboard's session as one typed value, and the URL codec: pure functions, no streamlit.
+
+``Session`` holds everything a browser tab has chosen: the variant set (with a stable id per variant
+so editor widgets survive reorders), the model, the input (a bundled sample or an accepted upload)
+and page options. ``components.state`` keeps one ``Session`` under one session-state key and mirrors
+it into the URL with ``to_params``; a link is read back with ``from_params``. Links are bounded:
+a ``v=`` blob is limited in length, decompressed size and nesting depth, and anything malformed
+becomes a warning for the user, never an exception.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+import zlib
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from core.errors import InvalidVariant, PrepscopeError
+from core.models import DEFAULT_MODEL, MODELS
+from core.preprocess.presets import get_preset, matching_preset
+from core.preprocess.variant import VariantSet
+from core.signal import Signal
+
+DEFAULT_PRESET = "channels"
+DEFAULT_SAMPLE = "chelsea"
+#: Bundled photos from scikit-image: color, grayscale (camera) and a repetitive texture (brick).
+IMAGE_SAMPLES: dict[str, str] = {
+    "chelsea": "a cat (color photo)",
+    "coffee": "a cup of coffee (color photo)",
+    "astronaut": "an astronaut portrait (color photo)",
+    "camera": "a cameraman (grayscale photo)",
+    "brick": "a brick wall (repetitive grayscale texture)",
+}
+SOUND_PREFIX = "sound:"
+#: URL keys owned by the shell; page options may use any other key.
+RESERVED_KEYS = ("sample", "preset", "v", "model")
+#: Bounds on a link's variant blob: encoded characters, decompressed bytes, JSON nesting depth.
+MAX_LINK_CHARS = 16_384
+MAX_LINK_BYTES = 65_536
+MAX_LINK_DEPTH = 12
+
+
+class UnknownSample(PrepscopeError):
+    """A sample name (e.g. from a link) that is not bundled."""
+
+
+def new_uid() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An accepted upload: its name, decoded signal and the uploader's file id."""
+
+    name: str
+    signal: Signal
+    file_id: str | None = None
+
+
+@dataclass
+class Session:
+    """One browser tab's choices. ``source`` says which input is current: the sample or the upload."""
+
+    variants: VariantSet
+    uids: list[str]
+    model: str = DEFAULT_MODEL
+    sample: str = DEFAULT_SAMPLE
+    source: str = "sample"
+    upload: Upload | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    url_options: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def default(cls) -> Session:
+        variants = get_preset(DEFAULT_PRESET)
+        return cls(variants, [new_uid() for _ in variants])
+
+    def with_variants(self, variants: VariantSet, uids: list[str] | None = None) -> Session:
+        """The session with a new variant set; ``uids`` keeps editor identities when editing in place."""
+        if uids is None or len(uids) != len(variants) or len(set(uids)) != len(uids):
+            uids = [new_uid() for _ in variants]
+        return replace(self, variants=variants, uids=list(uids))
+
+    @property
+    def input_label(self) -> str:
+        """``sample: chelsea`` or ``upload: foo.png``."""
+        if self.source == "upload" and self.upload is not None:
+            return f"upload: {self.upload.name}"
+        return f"sample: {self.sample}"
+
+
+# ----------------------------------------------------------------------------- samples
+
+
+def sound_labels() -> list[str]:
+    from core.io.synth import SOUND_CLASSES
+
+    return list(SOUND_CLASSES)
+
+
+def sample_names() -> list[str]:
+    """Bundled inputs: the scikit-image photos, then the synthesized sounds (``sound:<label>``)."""
+    return list(IMAGE_SAMPLES) + [SOUND_PREFIX + label for label in sound_labels()]
+
+
+def sample_description(name: str) -> str:
+    """One line saying what a bundled sample is."""
+    if name in IMAGE_SAMPLES:
+        return IMAGE_SAMPLES[name]
+    return f"synthesized sound '{name.removeprefix(SOUND_PREFIX)}'"
+
+
+def decode_sample(name: str) -> Signal:
+    """Decode a bundled sample through the same path as an upload (a photo as PNG bytes; a sound as the
+    synthesizer's signal)."""
+    import io
+
+    from core.io import load_input
+
+    if name in IMAGE_SAMPLES:
+        import skimage.data
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(getattr(skimage.data, name)()).save(buf, format="PNG")
+        return load_input(buf.getvalue(), name=f"{name}.png")
+    label = name.removeprefix(SOUND_PREFIX)
+    if name.startswith(SOUND_PREFIX) and label in sound_labels():
+        from core.io.synth import sample_clip
+
+        return sample_clip(label)
+    raise UnknownSample(f"Unknown sample {name!r}; choose one of: {', '.join(sample_names())}.")
+
+
+# ----------------------------------------------------------------------------- URL codec
+
+
+def encode_variants(variants: Any) -> dict[str, str]:
+    """URL parameters for a variant set: ``{"preset": NAME}`` for an unmodified preset, else ``{"v": blob}``
+    where blob is urlsafe base64 (no padding) of the zlib-compressed canonical JSON."""
+    variants = VariantSet.of(variants)
+    preset = matching_preset(variants)
+    if preset is not None:
+        return {"preset": preset}
+    raw = zlib.compress(variants.to_json().encode("utf-8"), 9)
+    return {"v": base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")}
+
+
+def _depth(obj: Any, limit: int) -> int:
+    """Nesting depth of parsed JSON, stopping as soon as it exceeds ``limit``."""
+    stack, deepest = [(obj, 1)], 0
+    while stack:
+        o, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            return deepest
+        if isinstance(o, dict):
+            stack.extend((v, d + 1) for v in o.values())
+        elif isinstance(o, list):
+            stack.extend((v, d + 1) for v in o)
+    return deepest
+
+
+def decode_variants(params: dict[str, str]) -> VariantSet | None:
+    """Inverse of :func:`encode_variants`; None when neither ``preset`` nor ``v`` is given. Reads the old
+    one-string colormap form too. Raises InvalidVariant with a sentence for the user when malformed,
+    too long, too large once decompressed, or nested too deeply."""
+    if params.get("v"):
+        blob = params["v"]
+        if len(blob) > MAX_LINK_CHARS:
+            raise InvalidVariant(f"The variant set in the link (v=…) is longer than {MAX_LINK_CHARS} characters.")
+        try:
+            raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))
+            inflater = zlib.decompressobj()
+            text = inflater.decompress(raw, MAX_LINK_BYTES)
+            if inflater.unconsumed_tail or not inflater.eof:
+                raise InvalidVariant(f"The variant set in the link (v=…) is damaged or larger than "
+                                     f"{MAX_LINK_BYTES // 1024} KiB once unpacked.")
+            data = json.loads(text.decode("utf-8"))
+        except InvalidVariant:
+            raise
+        except RecursionError:
+            raise InvalidVariant("The variant set in the link (v=…) nests too deeply to be a variant set.") from None
+        except (ValueError, zlib.error, UnicodeDecodeError):
+            raise InvalidVariant("The variant set in the link (v=…) is damaged; it may have been cut off.") from None
+        if _depth(data, MAX_LINK_DEPTH) > MAX_LINK_DEPTH:
+            raise InvalidVariant("The variant set in the link (v=…) nests too deeply to be a variant set.")
+        return VariantSet.from_obj(data)
+    if params.get("preset"):
+        return get_preset(params["preset"])
+    return None
+
+
+def option_to_url(value: Any) -> str:
+    """How a page option value is written into the URL."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(x) for x in value)
+    return str(value)
+
+
+def coerce_option(raw: str, default: Any) -> Any:
+    """Parse a page option read from the URL into the type of ``default``; raises ValueError when impossible."""
+    if isinstance(default, bool):
+        low = raw.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(raw)
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        value = float(raw)
+        if value != value:
+            raise ValueError(raw)
+        return value
+    if isinstance(default, (list, tuple)):
+        items = [x for x in raw.split(",") if x != ""]
+        if default:
+            items = [coerce_option(x, default[0]) for x in items]
+        return type(default)(items)
+    return raw
+
+
+def to_params(s: Session) -> dict[str, str]:
+    """The URL parameters that reproduce a session (an upload cannot travel: the sample is then left out)."""
+    out: dict[str, str] = {}
+    if s.source == "sample":
+        out["sample"] = s.sample
+    out.update(encode_variants(s.variants))
+    out["model"] = s.model
+    out.update(s.url_options)
+    out.update({k: option_to_url(v) for k, v in s.options.items()})
+    return out
+
+
+def from_params(params: dict[str, str]) -> tuple[Session, list[str]]:
+    """A session from a link (defaults for what it does not say) and the warnings for what could not be used."""
+    s = Session.default()
+    warnings: list[str] = []
+    try:
+        variants = decode_variants(params)
+        if variants is not None:
+            s = s.with_variants(variants)
+    except PrepscopeError as e:
+        warnings.append(f"The link's variant set was not used: {e} Showing the '{DEFAULT_PRESET}' preset instead.")
+    if "model" in params:
+        if params["model"] in MODELS:
+            s.model = params["model"]
+        else:
+            warnings.append(f"The link asks for model {params['model']!r}, which is not available "
+                            f"({', '.join(MODELS)}); using {DEFAULT_MODEL}.")
+    if "sample" in params:
+        if params["sample"] in sample_names():
+            s.sample = params["sample"]
+        else:
+            warnings.append(f"The link asks for sample {params['sample']!r}, which is not bundled; "
+                            f"showing {DEFAULT_SAMPLE}.")
+    s.url_options = {k: v for k, v in params.items() if k not in RESERVED_KEYS}
+    return s, warnings

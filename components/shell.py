@@ -1,0 +1,70 @@
+"""The app shell (page config, navigation, state, sidebar, then the page) and the guard that makes
+every page run inside it.
+
+``app.py`` only calls ``main()``. Streamlit has a second mode for apps with a ``pages/`` folder: until
+some run has called ``st.navigation``, a request for a page (a shared link such as ``/compare?…``
+opened as the server's first request) runs that page file alone, without app.py: no sidebar, no
+model choice, no state. Each page therefore starts with ``guard()``: outside the shell it runs the
+shell itself, in the same script run (so the click or upload that started the run is not lost), and
+stops; its ``st.navigation`` call switches Streamlit to the shell's navigation for the whole process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import streamlit as st
+
+#: (file, title, icon) in navigation order; the first is the default page.
+PAGES: tuple[tuple[str, str, str], ...] = (
+    ("pages/start.py", "Start", ":material/home:"),
+    ("pages/compare.py", "Compare", ":material/compare:"),
+    ("pages/feature_maps.py", "Feature maps", ":material/grid_view:"),
+    ("pages/activations.py", "Activation statistics", ":material/monitoring:"),
+    ("pages/audio.py", "Audio", ":material/graphic_eq:"),
+    ("pages/accuracy.py", "Accuracy", ":material/target:"),
+)
+
+_RUN = threading.local()
+
+
+def pages() -> list[st.Page]:
+    """The pages in navigation order (Start is the default)."""
+    return [st.Page(path, title=title, icon=icon, default=(i == 0)) for i, (path, title, icon) in enumerate(PAGES)]
+
+
+@contextmanager
+def running_page() -> Iterator[None]:
+    """Marks the page run that app.py makes (pages run in the thread of the script run)."""
+    _RUN.inside = True
+    try:
+        yield
+    finally:
+        _RUN.inside = False
+
+
+def main() -> None:
+    """One run of the dashboard: page config, state from the URL, sidebar, then the current page."""
+    from components import state
+    from components.sidebar import render_sidebar
+    from core.errors import PrepscopeError
+
+    st.set_page_config(page_title="prepscope", page_icon=":material/biotech:", layout="wide")
+    page = st.navigation(pages())
+    state.init()
+    render_sidebar()
+    try:
+        with running_page():
+            page.run()
+    except PrepscopeError as e:
+        st.error(str(e), icon=":material/error:")
+
+
+def guard() -> None:
+    """First line of every page: outside the shell, run the shell (which runs this page inside it) and stop."""
+    if getattr(_RUN, "inside", False):
+        return
+    main()
+    st.stop()

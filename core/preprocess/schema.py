@@ -1,0 +1,113 @@
+"""What each Variant field is, read from its pydantic declaration: the one description that the
+dashboard's widget dispatch (``components.widgets``) and the CLI's field table (``python -m core
+fields``) both use."""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from core.preprocess.variant import DEGRADATIONS, DYNAMIC_CHOICES, Variant, bounds, field_extra, only_with
+
+
+@dataclass(frozen=True)
+class FieldDesc:
+    """One field: ``kind`` is bool, int, float, choice, text, spec, pair or list; ``optional`` when None
+    is allowed (the widget then has an on/off switch, starting from ``default_when_set``)."""
+
+    name: str
+    kind: str
+    help: str
+    default: Any
+    optional: bool = False
+    choices: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    spec: type[BaseModel] | None = None  # nested model (kind spec), or None
+    items: tuple[type[BaseModel], ...] = ()  # kinds a list may hold
+    only_with: tuple[tuple[str, Any], ...] = ()
+    default_when_set: Any = None
+
+    def applies(self, values: dict) -> bool:
+        """Whether this field applies given the other fields' values (e.g. colormap only with channels colormap)."""
+        return all(values.get(k) == v for k, v in self.only_with)
+
+
+def _scalar(tp: Any) -> Any:
+    """Strip ``Annotated`` wrappers."""
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def describe(info: FieldInfo, name: str) -> FieldDesc:
+    tp = _scalar(info.annotation)
+    optional = False
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        optional = True
+        tp = _scalar(next(a for a in args if a is not type(None)))
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+    extra = field_extra(info)
+    lo, hi = bounds(info)
+    common = {"name": name, "help": info.description or "", "default": info.get_default(call_default_factory=True),
+              "optional": optional, "only_with": tuple(only_with(info).items()),
+              "default_when_set": extra.get("default_when_set")}
+    if origin is typing.Literal:
+        return FieldDesc(kind="choice", choices=tuple(args), **common)
+    if "choices_from" in extra:
+        return FieldDesc(kind="choice", choices=tuple(DYNAMIC_CHOICES[extra["choices_from"]]()), **common)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return FieldDesc(kind="spec", spec=tp, **common)
+    if origin is tuple and args[-1:] == (Ellipsis,):
+        return FieldDesc(kind="list", items=tuple(DEGRADATIONS.values()), **common)
+    if origin is tuple:
+        return FieldDesc(kind="pair", **common)
+    kind = {bool: "bool", int: "int", float: "float", str: "text"}[tp]
+    return FieldDesc(kind=kind, low=lo, high=hi, step=extra.get("step"), **common)
+
+
+def fields_of(model: type[BaseModel]) -> list[FieldDesc]:
+    """Every field of a spec class, in declaration order."""
+    return [describe(info, name) for name, info in model.model_fields.items()]
+
+
+def _values(d: FieldDesc) -> str:
+    if d.kind == "choice":
+        return "any matplotlib colormap" if len(d.choices) > 20 else ", ".join(d.choices)
+    if d.kind in ("int", "float") and (d.low is not None or d.high is not None):
+        fmt = (lambda x: str(int(x))) if d.kind == "int" else (lambda x: f"{x:g}")
+        return f"{fmt(d.low)} to {fmt(d.high)}" + (f" step {d.step:g}" if d.step else "")
+    if d.kind == "list":
+        return "ordered list of " + ", ".join(str(m.model_fields["kind"].default) for m in d.items)
+    return {"bool": "true, false", "pair": "[low, high]", "text": "text", "spec": "object"}.get(d.kind, "")
+
+
+def field_table(model: type[BaseModel] = Variant, prefix: str = "") -> list[dict[str, str]]:
+    """Rows (field, type, values, default, help) for every field, nested specs and degradations expanded."""
+    rows = []
+    for d in fields_of(model):
+        default = d.default.to_dict() if isinstance(d.default, BaseModel) else d.default
+        cond = " Only with " + ", ".join(f"{k} {v}" for k, v in d.only_with) if d.only_with else ""
+        rows.append({"field": prefix + d.name, "type": d.kind + (" or null" if d.optional else ""),
+                     "values": _values(d), "default": "" if d.kind == "spec" else _short(default),
+                     "help": d.help + cond})
+        if d.kind == "spec" and d.spec is not None:
+            rows += field_table(d.spec, f"{prefix}{d.name}.")
+        for item in d.items:
+            rows += [r for r in field_table(item, f"{prefix}{d.name}[{item.model_fields['kind'].default}].")
+                     if not r["field"].endswith(".kind")]
+    return rows
+
+
+def _short(value: Any) -> str:
+    import json
+
+    text = json.dumps(value)
+    return text if len(text) <= 30 else text[:27] + "..."

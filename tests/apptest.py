@@ -1,0 +1,42 @@
+"""Driving the real dashboard (app.py: shell, sidebar, then a page) through Streamlit's AppTest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from components.session import Session, encode_variants
+from core.preprocess.variant import VariantSet
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+
+
+def open_app(page: str | None = None, variants: list | None = None, timeout: float = 180, **params: str) -> AppTest:
+    """Run app.py with a link's parameters (and a variant set encoded as the link would), then open ``page``
+    (e.g. ``pages/compare.py``) the way a click in the navigation does."""
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    if variants is not None:
+        at.query_params.update(encode_variants(VariantSet.of(variants)))
+    at.query_params.update(params)
+    at.run()
+    if page is not None:
+        at.switch_page(page).run()
+    return at
+
+
+def ok(at: AppTest) -> None:
+    """No exception element on the page."""
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def session(at: AppTest) -> Session:
+    return at.session_state["prepscope_session"]
+
+
+def key_ending(at: AppTest, kind: str, suffix: str) -> str:
+    """The key of the one ``kind`` widget (e.g. ``number_input``) whose key ends with ``suffix``."""
+    keys = [w.key for w in at.get(kind) if w.key and w.key.endswith(suffix)]
+    assert len(keys) == 1, keys
+    return keys[0]
