@@ -1,4 +1,4 @@
-"""Command line: ``python -m core inspect|presets|models|fields|sweep``.
+"""Command line: ``python -m core inspect|presets|models|fields|sweep|runs``.
 
 A refused input (any PrepscopeError) exits with status 2 and one line ``error: <message>`` on
 stderr, never a traceback.
@@ -121,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("sweep", help="accuracy of each variant on a labelled dataset")
     add_sweep_arguments(sw)
     sw.set_defaults(func=run_sweep)
+
+    from core.runs.cli import add_runs_arguments, run_runs
+
+    runs = sub.add_parser("runs", help="recorded sweeps: list, show ID [--json OUT], delete ID")
+    add_runs_arguments(runs)
+    runs.set_defaults(func=run_runs)
     return p
 
 
@@ -134,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader (e.g. `| head`) left early: not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -43,6 +43,17 @@ def write_json(path: str, data: dict) -> None:
         raise PrepscopeError(f"Cannot write {path}: {e.strerror}.") from None
 
 
+def write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path``, or to stdout for ``-``."""
+    if path == "-":
+        print(text, end="")
+        return
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise PrepscopeError(f"Cannot write {path}: {e.strerror}.") from None
+
+
 def format_table(rows: list[list[str]], header: list[str]) -> str:
     """A plain-text table: columns padded to their widest cell, a dashed rule under the header."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

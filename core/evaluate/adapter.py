@@ -98,8 +98,10 @@ def _set_head_from_probe(head: nn.Linear, clf, n_classes: int) -> None:
 def train_and_predict(model, train_g8: torch.Tensor, y_train: np.ndarray, test_g8: torch.Tensor, n_classes: int,
                       seed: int = 0, *, epochs: int = ADAPTER_EPOCHS, batch_size: int = ADAPTER_BATCH,
                       should_stop: Callable[[], bool] | None = None,
-                      progress: Callable[[float, str], None] | None = None) -> tuple[np.ndarray, dict]:
-    """Train the adapter on one-channel uint8 inputs; return test predictions and a training summary."""
+                      progress: Callable[[float, str], None] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Train the adapter on one-channel uint8 inputs; return test predictions, their confidence (the softmax
+    probability of the predicted class) and a training summary."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     device = getattr(model, "device", torch.device("cpu"))
@@ -143,8 +145,9 @@ def train_and_predict(model, train_g8: torch.Tensor, y_train: np.ndarray, test_g
                 progress(step / steps_total, f"adapter epoch {ep + 1}/{epochs}")
         losses.append(total / max(1, len(order)))
     with torch.no_grad():
-        pred = ad.head(torch.from_numpy(pooled_all(test_g8)).to(device)).argmax(1).cpu().numpy()
+        proba = torch.softmax(ad.head(torch.from_numpy(pooled_all(test_g8)).to(device)).float(), dim=1)
+        conf, pred = (t.cpu().numpy() for t in proba.max(dim=1))
     w = ad.conv.weight.detach().cpu().view(3).tolist()
     b = ad.conv.bias.detach().cpu().tolist()
-    return pred.astype(np.int64), {"epoch_loss": losses, "conv_weight": w, "conv_bias": b,
+    return pred.astype(np.int64), conf.astype(np.float32), {"epoch_loss": losses, "conv_weight": w, "conv_bias": b,
                                    "seconds": time.perf_counter() - t0}

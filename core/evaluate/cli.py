@@ -1,9 +1,11 @@
 """``python -m core sweep``: accuracy of each variant on a labelled dataset, from the command line.
 
 Usage: ``python -m core sweep --train PATH [--test PATH] [--preset NAME | --variants FILE]
-[--method probe|adapter|zeroshot] [--model NAME] [--seed N] [--label-pattern REGEX] [--json OUT]``,
-or ``--builtin digits|sounds`` instead of ``--train``. PATH is a folder or a zip. Prints a table
-(variant, accuracy, 95% CI, macro, McNemar p, seconds) and a provenance line.
+[--method probe|adapter|zeroshot] [--cv K|groups|none|auto] [--model NAME] [--seed N]
+[--label-pattern REGEX] [--json OUT] [--items-csv OUT]``, or ``--builtin digits|sounds`` instead of
+``--train``. PATH is a folder or a zip. Prints a table (variant, accuracy, 95% CI, macro, McNemar p,
+folds, fold test p, seconds; identical inputs as one row), per-fold accuracies under cross-validation,
+notes on what this size can show, and a provenance line; the run is recorded in the runs database.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import argparse
 import sys
 
 from core.cliutil import format_table
-from core.errors import InvalidDataset
+from core.errors import InvalidDataset, PrepscopeError
 from core.evaluate.features import DEFAULT_BATCH
+from core.evaluate.folds import CV_HELP
 from core.evaluate.methods import METHODS
 from core.models import DEFAULT_MODEL
 
@@ -35,6 +38,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="registered model (see `models`)")
     parser.add_argument("--weights", metavar="STATE_DICT.pth", help="local state_dict for the architecture")
     parser.add_argument("--seed", type=int, default=0, help="split and training seed (default 0)")
+    parser.add_argument("--cv", default="auto", metavar="K|groups|none|auto", help=CV_HELP + " (default auto)")
     parser.add_argument("--test-fraction", type=float, default=0.2, help="held-out fraction (default 0.2)")
     grp = parser.add_mutually_exclusive_group()
     grp.add_argument("--group-split", dest="group_split", action="store_true", default=None,
@@ -51,6 +55,10 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-per-class", type=int, default=0, metavar="N",
                         help="use at most N items per class (a seeded subset; default 0 = all)")
     parser.add_argument("--json", metavar="OUT", help="write the full result as JSON ('-' for stdout)")
+    parser.add_argument("--items-csv", metavar="OUT", help="write per-item evidence as CSV (one row per item and "
+                                                           "variant: label, prediction, confidence, fold)")
+    parser.add_argument("--no-record", action="store_true", help="do not record the run in the runs database "
+                                                                 "($PREPSCOPE_HOME/runs.sqlite)")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -62,18 +70,63 @@ def _variants(args: argparse.Namespace, kind: str) -> list:
 
 
 def _fmt(x: float | None, spec: str) -> str:
-    return "-" if x is None or x != x else format(x, spec)
+    return "—" if x is None or x != x else format(x, spec)
 
 
 def sweep_table(result) -> str:
-    """The human-readable sweep table: one row per variant, the reference first."""
-    header = ["variant", "accuracy", "95% CI", "macro", "McNemar p", "seconds"]
+    """The human-readable sweep table: one row per variant, variants with identical inputs as one row
+    (``a = b``), the reference first; under cross-validation the folds' range and the paired test across folds."""
+    from core.evaluate.sameinput import display_rows
+
+    cv = result.cross_validated
+    header = ["variant", "accuracy", "95% CI", "macro", "McNemar p"] + (["folds min-max", "fold test p"] if cv
+                                                                         else []) + ["seconds"]
     rows = []
-    for i, v in enumerate(result.variants):
-        rows.append([v.name + (" (ref)" if i == 0 else ""), _fmt(v.accuracy, ".3f"),
-                     f"[{v.ci95[0]:.3f}, {v.ci95[1]:.3f}]", _fmt(v.macro_accuracy, ".3f"),
-                     _fmt(v.mcnemar_p, ".3g"), f"{v.seconds:.1f}" + (" (cached)" if v.cached else "")])
+    names = [v.name for v in result.variants]
+    for label, i, members in display_rows(names, [g["variants"] for g in result.identical]):
+        v = result.variants[i]
+        ref = 0 in members
+        row = [label + (" (ref)" if ref else ""), _fmt(v.accuracy, ".3f"), f"[{v.ci95[0]:.3f}, {v.ci95[1]:.3f}]",
+               _fmt(v.macro_accuracy, ".3f"), "—" if ref else _fmt(v.mcnemar_p, ".3g")]
+        if cv:
+            spread = v.fold_spread
+            row += [f"{spread['min']:.3f}-{spread['max']:.3f}", "—" if ref else _fmt(v.fold_test_p, ".3g")]
+        row.append(f"{v.seconds:.1f}" + (" (cached)" if v.cached else ""))
+        rows.append(row)
     return format_table(rows, header)
+
+
+def folds_table(result) -> str:
+    """Accuracy of every fold (columns) per variant row (identical inputs as one row)."""
+    from core.evaluate.sameinput import display_rows
+
+    names = [v.name for v in result.variants]
+    header = ["variant"] + [f"{f['name']} (n={f['n_test']})" for f in result.folds]
+    rows = [[label] + [f"{f['accuracy']:.3f}" for f in result.variants[i].folds]
+            for label, i, _ in display_rows(names, [g["variants"] for g in result.identical])]
+    return format_table(rows, header)
+
+
+def print_report(result, out) -> None:  # noqa: ANN001 - SweepResult, text stream
+    """Everything a person reads about a sweep: table, per-fold table, conventions, identical inputs, notes,
+    provenance (``python -m core sweep`` and ``runs show`` print the same)."""
+    print(sweep_table(result), file=out)
+    n = result.variants[0].n_test
+    if result.cross_validated:
+        k = len(result.folds)
+        print(f"accuracy = micro, pooled over {k} folds (each of the {n} items tested once); macro = mean per-class "
+              f"recall; 95% CI = Wilson; McNemar p = exact, vs the reference on the same {n} items; fold test p = "
+              f"Wilcoxon signed-rank on the {k} per-fold accuracy differences vs the reference.", file=out)
+        print("\nper-fold accuracy:", file=out)
+        print(folds_table(result), file=out)
+    else:
+        print(f"accuracy = micro; macro = mean per-class recall; 95% CI = Wilson; McNemar p = exact, vs the reference "
+              f"on the same {n} test items.", file=out)
+    for g in result.identical:
+        print(f"same input: {g['reason']}", file=out)
+    for note in result.notes:
+        print(f"note: {note}", file=out)
+    print("provenance: " + result.provenance_line(), file=out)
 
 
 def _progress_printer(quiet: bool):
@@ -102,12 +155,15 @@ def run_sweep(args: argparse.Namespace) -> int:
     Refusals (unusable dataset or archive, unknown preset or model, unmatched zero-shot class) raise
     PrepscopeError subclasses, which ``python -m core`` reports as one ``error:`` line with exit 2.
     """
-    from core.cliutil import check_json_target, table_stream, write_json
+    from core.cliutil import check_json_target, table_stream, write_json, write_text
     from core.evaluate.datasets import DatasetRequest, open_request
+    from core.evaluate.folds import normalize_cv, overlap_warning
     from core.evaluate.sweep import evaluate_sweep
     from core.models import load_model
+    from core.runs import RunStore
 
     check_json_target(args.json)
+    check_json_target(args.items_csv)
     if not 0 <= args.seed < 2**32:
         raise InvalidDataset(f"--seed must be between 0 and 2**32 - 1; got {args.seed}.")
     if not 0.0 < args.test_fraction < 1.0:
@@ -116,6 +172,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         raise InvalidDataset(f"--batch-size must be at least 1; got {args.batch_size}.")
     if args.builtin and args.test:
         raise InvalidDataset("--test goes with --train, not with --builtin.")
+    cv = normalize_cv(args.cv)
     request = DatasetRequest(builtin=args.builtin, path=args.train, test_path=args.test,
                              label_pattern=args.label_pattern, per_class=args.max_per_class, seed=args.seed,
                              n_sounds=args.n_per_class)
@@ -124,16 +181,24 @@ def run_sweep(args: argparse.Namespace) -> int:
         model = load_model(args.model, args.weights)
         result = evaluate_sweep(
             train, variants, model, test=test, method=args.method, seed=args.seed,
-            test_fraction=args.test_fraction, group_split=args.group_split, cache_dir=args.cache_dir,
+            test_fraction=args.test_fraction, group_split=args.group_split, cv=cv, cache_dir=args.cache_dir,
             batch_size=args.batch_size, progress=_progress_printer(args.quiet),
         )
+    if not args.no_record:
+        store = RunStore()
+        try:
+            store.record(result, origin="cli")
+        except PrepscopeError as e:
+            print(f"warning: the run was not recorded: {e}", file=sys.stderr)
     out = table_stream(args.json)
-    print(sweep_table(result), file=out)
-    print(f"accuracy = micro; macro = mean per-class recall; 95% CI = Wilson; McNemar p = exact, vs the reference "
-          f"on the same {result.variants[0].n_test} test items.", file=out)
-    print("provenance: " + result.provenance_line(), file=out)
-    if result.split.overlap_warning():
-        print(f"warning: {result.split.overlap_warning()}", file=sys.stderr)
+    print_report(result, out)
+    if result.run_id is not None:
+        print(f"recorded as run #{result.run_id} in {store.path} (python -m core runs show {result.run_id})", file=out)
+    overlap = overlap_warning(result.provenance["split"])
+    if overlap:
+        print(f"warning: {overlap}", file=sys.stderr)
     if args.json:
         write_json(args.json, result.to_dict())
+    if args.items_csv:
+        write_text(args.items_csv, result.items_csv())
     return 0

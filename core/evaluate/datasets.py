@@ -43,6 +43,9 @@ MAX_ZIP_BYTES = 2 * 1024**3
 #: At most this many items in one dataset (folders and zips alike).
 MAX_ITEMS = 200_000
 BUILTINS = ("digits", "sounds")
+#: The dashboard's default uses every item of a dataset up to this size; a larger one is subsampled to
+#: about this many items, balanced over classes (``auto_per_class``), and the subset is stated.
+DEFAULT_MAX_ITEMS = 2000
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,10 @@ class Dataset:
 
     ``kind`` is ``image`` or ``audio``; ``source`` says where it came from (path, zip name or
     ``builtin:digits``); ``skipped`` counts ignored files. ``load(item)`` returns the item's Signal.
+    ``root`` is the folder item paths are relative to (the given folder, or the zip's extraction
+    folder, so a path is the zip member's name); ``params`` are a built-in set's arguments;
+    ``subsample`` says how a seeded subset was drawn (``{"per_class", "seed", "of"}``), None for all items;
+    ``archive`` names the zip the items came from (its extraction folder is temporary).
     """
 
     name: str
@@ -72,6 +79,10 @@ class Dataset:
     digest: str
     loader: Callable[[Item], Signal] = field(repr=False)
     skipped: int = 0
+    root: str | None = None
+    params: dict = field(default_factory=dict)
+    subsample: dict | None = None
+    archive: str | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -91,6 +102,22 @@ class Dataset:
     def load(self, item: Item) -> Signal:
         return self.loader(item)
 
+    def item_path(self, item: Item) -> str:
+        """Where the item lives inside the dataset: a POSIX path relative to ``root`` (``ants/x.jpg``, or the
+        zip member name), or ``#<index>`` for a built-in item."""
+        if isinstance(item.ref, int) or self.root is None:
+            return f"#{item.ref}"
+        try:
+            return Path(str(item.ref)).relative_to(self.root).as_posix()
+        except ValueError:
+            return Path(str(item.ref)).name
+
+    def item_name(self, item: Item) -> str:
+        """A short name for people: the file name, or ``digits #12`` for a built-in item."""
+        if isinstance(item.ref, int):
+            return f"{self.source.removeprefix('builtin:')} #{item.ref}"
+        return Path(str(item.ref)).name
+
     def counts(self) -> dict[str, int]:
         """Items per class name."""
         c = np.bincount(self.labels, minlength=len(self.classes))
@@ -101,7 +128,8 @@ class Dataset:
         idx = [int(i) for i in indices]
         h = hashlib.sha256(f"{self.digest}|subset|{','.join(map(str, idx))}".encode()).hexdigest()[:24]
         return Dataset(name or self.name, self.classes, [self.items[i] for i in idx], self.kind, self.source, h,
-                       self.loader, self.skipped)
+                       self.loader, self.skipped, self.root, dict(self.params), self.subsample,
+                       self.archive)
 
     def sample_per_class(self, n: int, seed: int = 0) -> Dataset:
         """At most ``n`` items of each class, drawn with ``seed`` (dataset order kept); ``n <= 0`` keeps all."""
@@ -117,13 +145,29 @@ class Dataset:
             keep.extend(int(i) for i in idx)
         if len(keep) == len(self):
             return self
-        return self.subset(sorted(keep), name=f"{self.name} ({n} per class, seed {seed})")
+        sub = self.subset(sorted(keep), name=f"{self.name} ({n} per class, seed {seed})")
+        sub.subsample = {"per_class": int(n), "seed": int(seed), "of": len(self) if self.subsample is None
+                         else int(self.subsample["of"])}
+        return sub
 
     def describe(self) -> dict:
         """JSON-able summary for provenance."""
-        return {"name": self.name, "source": self.source, "digest": self.digest, "kind": self.kind,
-                "n_items": len(self), "classes": list(self.classes), "counts": self.counts(),
-                "groups": len({g for g in self.groups if g is not None}), "skipped_files": self.skipped}
+        out = {"name": self.name, "source": self.source, "digest": self.digest, "kind": self.kind,
+               "n_items": len(self), "classes": list(self.classes), "counts": self.counts(),
+               "groups": len({g for g in self.groups if g is not None}), "skipped_files": self.skipped,
+               "subset": None if self.subsample is None else dict(self.subsample),
+               "root": None if self.archive or self.root is None else str(self.root), "archive": self.archive}
+        if self.params:
+            out["params"] = dict(self.params)
+        return out
+
+
+def auto_per_class(n_items: int, n_classes: int, max_items: int = DEFAULT_MAX_ITEMS) -> int:
+    """The dashboard's default subset: 0 (every item) for a dataset of at most ``max_items`` items, else the
+    number of items per class that keeps about ``max_items`` in all (classes smaller than that stay whole)."""
+    if n_items <= max_items or n_classes <= 0:
+        return 0
+    return max(1, max_items // n_classes)
 
 
 @dataclass(eq=False)
@@ -335,16 +379,25 @@ def _enter_single_folder(root: Path) -> Path:
     return root
 
 
-def _from_root(root: Path, label_pattern: str | None, source: str) -> DatasetSource:
+def _from_root(root: Path, label_pattern: str | None, source: str, base: Path | None = None,
+               archive: str | None = None) -> DatasetSource:
+    """Scan ``root``; item paths are relative to ``base`` (default ``root``); ``archive`` names a zip."""
     train_dir, test_dir = _split_dirs(root)
     if train_dir is not None and test_dir is not None:
         train = scan_folder(train_dir, label_pattern, name=f"{root.name}/{train_dir.name}")
         test = scan_folder(test_dir, label_pattern, name=f"{root.name}/{test_dir.name}")
         check_same_classes(train, test)
-        return DatasetSource(train, test, source)
-    if train_dir is not None:
-        return DatasetSource(scan_folder(train_dir, label_pattern, name=f"{root.name}/{train_dir.name}"), None, source)
-    return DatasetSource(scan_folder(root, label_pattern), None, source)
+    elif train_dir is not None:
+        train, test = scan_folder(train_dir, label_pattern, name=f"{root.name}/{train_dir.name}"), None
+    else:
+        train, test = scan_folder(root, label_pattern), None
+    for ds in (train, test):
+        if ds is not None:
+            ds.root = str(base or root)
+            if archive is not None:
+                ds.archive = archive
+                ds.source = f"{archive} (zip)" + ("" if ds.name == root.name else f" {ds.name}")
+    return DatasetSource(train, test, source)
 
 
 def check_same_classes(train: Dataset, test: Dataset) -> None:
@@ -381,7 +434,7 @@ def open_dataset(path: str | Path, label_pattern: str | None = None, *, max_entr
         extract_zip(path, tmp, max_entries, max_bytes)
         root = _enter_single_folder(Path(tmp))
         try:
-            src = _from_root(root, label_pattern, f"{path.name} (zip)")
+            src = _from_root(root, label_pattern, f"{path.name} (zip)", base=Path(tmp), archive=path.name)
         except InvalidDataset as e:
             if root == Path(tmp) or any(p.is_dir() for p in root.iterdir() if _visible(p)):
                 raise
@@ -449,7 +502,8 @@ def builtin_sounds(n_per_class: int = 20, seed: int = 0) -> Dataset:
     def load(item: Item) -> Signal:
         return item_signal(sounds[int(item.ref)])
 
-    return Dataset("sounds", classes, items, "audio", "builtin:sounds", h.hexdigest()[:24], load)
+    return Dataset("sounds", classes, items, "audio", "builtin:sounds", h.hexdigest()[:24], load,
+                   params={"n_per_class": int(n_per_class), "seed": int(seed)})
 
 
 def data_root() -> Path | None:
@@ -493,7 +547,8 @@ def load_builtin(name: str, **kw: int) -> Dataset:
 class DatasetRequest:
     """What a user asked for, from the command line or the Accuracy page: a built-in set, a folder or zip
     path, or an uploaded zip's bytes; optionally a separate test folder or zip; at most ``per_class``
-    items per class (a seeded subset; 0 keeps all)."""
+    items per class (a seeded subset; 0 keeps all; None = ``auto_per_class``: all items up to
+    ``DEFAULT_MAX_ITEMS``, else a balanced subset of about that many)."""
 
     builtin: str | None = None
     path: str | None = None
@@ -501,7 +556,7 @@ class DatasetRequest:
     zip_name: str = "upload.zip"
     test_path: str | None = None
     label_pattern: str | None = None
-    per_class: int = 0
+    per_class: int | None = 0
     seed: int = 0
     n_sounds: int = 20
 
@@ -533,7 +588,9 @@ def open_request(req: DatasetRequest) -> Iterator[tuple[Dataset, Dataset | None]
                     raise InvalidDataset(f"{req.path or req.zip_name} already holds a test/ folder; drop the separate "
                                          "test set or point at its train/ folder.")
                 test = stack.enter_context(open_dataset(req.test_path, req.label_pattern)).train
-        if req.per_class:
-            train = train.sample_per_class(req.per_class, req.seed)
-            test = None if test is None else test.sample_per_class(req.per_class, req.seed)
+        def per_class(ds: Dataset) -> int:
+            return auto_per_class(len(ds), len(ds.classes)) if req.per_class is None else req.per_class
+
+        train = train.sample_per_class(per_class(train), req.seed)
+        test = None if test is None else test.sample_per_class(per_class(test), req.seed)
         yield train, test

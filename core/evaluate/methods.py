@@ -54,10 +54,13 @@ def fit_probe(x_train: np.ndarray, y_train: np.ndarray, seed: int = 0):
     return clf
 
 
-def probe_predict(clf, x: np.ndarray) -> np.ndarray:
-    """Class indices predicted by a fitted probe (single-threaded BLAS, see ``fit_probe``)."""
+def probe_predict_confidence(clf, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(class indices, confidence) from a fitted probe: the most probable class and its probability
+    (``predict_proba``; single-threaded BLAS, see ``fit_probe``)."""
     with threadpool_limits(1):
-        return clf.predict(np.asarray(x, dtype=np.float64))
+        proba = clf.predict_proba(np.asarray(x, dtype=np.float64))
+    k = np.argmax(proba, axis=1)
+    return np.asarray(clf.classes_, dtype=np.int64)[k], proba[np.arange(len(k)), k].astype(np.float32)
 
 
 def probe_description() -> str:
@@ -127,11 +130,23 @@ def match_imagenet(classes: list[str], labels: list[str]) -> dict[str, list[int]
 
 def zeroshot_predict(logits: np.ndarray, classes: list[str], matches: dict[str, list[int]]) -> np.ndarray:
     """Class index per row: argmax of the logits over the matched ImageNet indices only."""
+    return zeroshot_predict_confidence(logits, classes, matches)[0]
+
+
+def zeroshot_predict_confidence(logits: np.ndarray, classes: list[str], matches: dict[str, list[int]]
+                                ) -> tuple[np.ndarray, np.ndarray]:
+    """(class indices, confidence): the argmax of the logits over the matched ImageNet indices, and the
+    predicted class's share of the softmax over those indices (summed over its matched indices)."""
     cols: list[int] = []
     owner: list[int] = []
     for ci, c in enumerate(classes):
         for i in matches[c]:
             cols.append(i)
             owner.append(ci)
-    restricted = np.asarray(logits)[:, cols]
-    return np.asarray(owner, dtype=np.int64)[np.argmax(restricted, axis=1)]
+    restricted = np.asarray(logits, dtype=np.float64)[:, cols]
+    owner_arr = np.asarray(owner, dtype=np.int64)
+    pred = owner_arr[np.argmax(restricted, axis=1)]
+    z = np.exp(restricted - restricted.max(axis=1, keepdims=True))
+    z /= z.sum(axis=1, keepdims=True)
+    conf = np.array([z[r, owner_arr == pred[r]].sum() for r in range(len(pred))], dtype=np.float32)
+    return pred, conf

@@ -4,12 +4,15 @@ Conventions, stated once: ``accuracy`` is *micro* (correct test items / all test
 ``macro_accuracy`` is the unweighted mean of per-class recall over the classes present in the test
 set. Intervals are 95% Wilson score intervals for the micro accuracy. The paired comparison with the
 reference is McNemar's exact test: a two-sided binomial test (p = 1/2) on the discordant pairs
-(reference right and variant wrong, or the reverse); p = 1.0 when there are none.
+(reference right and variant wrong, or the reverse); p = 1.0 when there are none. Under
+cross-validation these are computed on the pooled items (each tested once), and the folds get a
+second, coarser paired test: Wilcoxon's signed-rank test on the per-fold accuracy differences.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,3 +93,23 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> Scores:
         per_class=per_class,
         confusion=cm.astype(int).tolist(),
     )
+
+
+def fold_paired_test(reference_correct: Sequence[int], variant_correct: Sequence[int],
+                     n_test: Sequence[int]) -> float | None:
+    """Two-sided Wilcoxon signed-rank test on the per-fold accuracy differences (variant - reference).
+
+    Folds where both score the same are dropped (Wilcoxon's convention); p = 1.0 when every fold ties;
+    None with fewer than two folds. scipy's ``method="auto"`` is exact for up to 50 folds (ties included).
+    Differences are taken from integer counts, so equal accuracies are exactly equal.
+    """
+    from scipy.stats import wilcoxon
+
+    n = np.asarray(n_test, dtype=np.float64)
+    if len(n) < 2:
+        return None
+    d = (np.asarray(variant_correct, dtype=np.float64) - np.asarray(reference_correct, dtype=np.float64)) / n
+    d = d[d != 0]
+    if len(d) == 0:
+        return 1.0
+    return float(wilcoxon(d, zero_method="wilcox", alternative="two-sided", method="auto").pvalue)

@@ -1,16 +1,23 @@
-"""Sweeps: a variant set scored on a labelled dataset, with intervals and paired tests vs the reference.
+"""Sweeps: a variant set scored on a labelled dataset, with intervals, paired tests and per-item evidence.
 
-``evaluate_sweep`` splits the data (given test set, grouped or stratified, seeded), extracts pooled
-features for every variant in one streamed, disk-cached pass (``core.evaluate.features``), scores each
-variant with the chosen method (``probe``, ``zeroshot`` or ``adapter``) on the same test items, and
-compares every variant with the first one (the reference) by McNemar's exact test. The result carries
-the full provenance: model, variant specs, dataset source and digest, split, method, seed, versions.
+``evaluate_sweep`` chooses the test items (``core.evaluate.folds``: one held-out split, a given test set,
+or cross-validation where every item is tested exactly once), extracts pooled features for every
+variant in one streamed, disk-cached pass over the data (``core.evaluate.features``; K folds reuse that
+one extraction), scores each variant with the chosen method (``probe``, ``zeroshot`` or ``adapter``)
+fold by fold, and pools the predictions. Every variant then gets: accuracy, Wilson interval and exact
+McNemar test vs the reference on the pooled items, each fold's accuracy and a paired test across folds,
+per-class recall, a confusion matrix, and its prediction and confidence for every test item. Variants
+whose features are bit-identical are grouped with a sentence saying why (``core.evaluate.sameinput``);
+what the test size cannot show is said in ``notes`` (``core.evaluate.power``). The result carries the
+full provenance: model and weights fingerprint, variant specs, dataset source and digest, folds,
+method, seed, versions, timings.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,28 +27,54 @@ import numpy as np
 
 from core.errors import InvalidDataset
 from core.evaluate.datasets import Dataset
-from core.evaluate.features import DEFAULT_BATCH, FeatureCache, extract
+from core.evaluate.features import DEFAULT_BATCH, FeatureCache, extract, model_fingerprint
+from core.evaluate.folds import Evaluation, describe_line, make_evaluation, overlap_warning
 from core.evaluate.methods import (
     METHODS,
     fit_probe,
     match_imagenet,
     probe_description,
-    probe_predict,
-    zeroshot_predict,
+    probe_predict_confidence,
+    zeroshot_predict_confidence,
 )
-from core.evaluate.metrics import mcnemar_exact, score
-from core.evaluate.splits import Split, all_items, given_split, make_split
+from core.evaluate.metrics import fold_paired_test, mcnemar_exact, score
+from core.evaluate.power import result_notes
+from core.evaluate.sameinput import explain, feature_fingerprint, group_by
 from core.preprocess.variant import Variant, VariantSet
 from core.provenance import Progress, StopCheck, versions
 
 CONVENTIONS = ("accuracy = micro (correct / all test items); macro = mean per-class recall; "
                "ci95 = Wilson 95% interval of the micro accuracy; mcnemar_p = exact McNemar test "
-               "(two-sided binomial on discordant pairs) vs the reference on the same test items")
+               "(two-sided binomial on discordant pairs) vs the reference on the same test items; under "
+               "cross-validation every item is tested exactly once and n_test, accuracy, ci95 and mcnemar_p are "
+               "pooled over all folds, folds lists each fold's accuracy and fold_test_p is a two-sided Wilcoxon "
+               "signed-rank test on the per-fold accuracy differences vs the reference; confidence = the "
+               "probability the method gives its predicted class")
+
+
+@dataclass(frozen=True)
+class ScoredItem:
+    """One tested item: file name, path inside the dataset, true class index, group, index of its fold."""
+
+    name: str
+    path: str
+    label: int
+    group: str | None
+    fold: int
+
+
+def fold_spread(folds: Sequence[dict]) -> dict | None:
+    """Sample standard deviation, minimum and maximum of the fold accuracies (None for fewer than two folds)."""
+    if len(folds) < 2:
+        return None
+    acc = np.array([f["accuracy"] for f in folds], dtype=np.float64)
+    return {"sd": float(acc.std(ddof=1)), "min": float(acc.min()), "max": float(acc.max())}
 
 
 @dataclass
 class VariantScore:
-    """One variant's scores on the sweep's test items (see ``CONVENTIONS``)."""
+    """One variant's scores on the sweep's test items (see ``CONVENTIONS``); ``predicted`` and ``confidence``
+    are aligned with ``SweepResult.items``."""
 
     name: str
     spec: dict
@@ -57,60 +90,156 @@ class VariantScore:
     seconds: float
     cached: bool
     details: dict = field(default_factory=dict)
-    correct: np.ndarray | None = field(default=None, repr=False)
+    predicted: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    confidence: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32), repr=False)
+    folds: list[dict] = field(default_factory=list)
+    fold_test_p: float | None = None
+    same_input_as: str | None = None
 
-    def to_dict(self) -> dict:
+    @property
+    def fold_spread(self) -> dict | None:
+        return fold_spread(self.folds)
+
+    def to_dict(self, classes: Sequence[str], items: Sequence[ScoredItem]) -> dict:
         return {
             "name": self.name, "accuracy": self.accuracy, "ci95": [self.ci95[0], self.ci95[1]],
             "macro_accuracy": self.macro_accuracy, "n_test": self.n_test, "n_correct": self.n_correct,
             "mcnemar_p": self.mcnemar_p,
             "discordant": None if self.discordant is None else {"reference_only": self.discordant[0],
                                                                 "variant_only": self.discordant[1]},
+            "folds": [dict(f) for f in self.folds], "fold_test_p": self.fold_test_p, "fold_spread": self.fold_spread,
+            "same_input_as": self.same_input_as,
             "seconds": self.seconds, "cached": self.cached, "per_class": self.per_class,
             "confusion": self.confusion, "spec": self.spec, "details": self.details,
+            "items": [{"name": it.name, "label": classes[it.label], "predicted": classes[int(p)],
+                       "confidence": float(c)}
+                      for it, p, c in zip(items, self.predicted, self.confidence, strict=True)],
         }
 
 
 @dataclass
 class SweepResult:
-    """All variants' scores, the class names (confusion order) and the provenance."""
+    """All variants' scores, the class names (confusion order), the tested items, the folds, the notes on
+    what this size can show, the identical-input groups, the provenance and, once recorded, the run id."""
 
     method: str
     classes: list[str]
     variants: list[VariantScore]
     provenance: dict
     seconds: float
-    split: Split = field(repr=False)
+    items: list[ScoredItem] = field(default_factory=list)
+    folds: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    identical: list[dict] = field(default_factory=list)
+    run_id: int | None = None
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([it.label for it in self.items], dtype=np.int64)
+
+    @property
+    def cross_validated(self) -> bool:
+        return len(self.folds) > 1
+
+    def correct(self, index: int) -> np.ndarray:
+        """Per tested item: did variant ``index`` predict its class?"""
+        return self.variants[index].predicted == self.labels
 
     def to_dict(self) -> dict:
-        """JSON-able: ``{"method", "classes", "conventions", "provenance", "seconds", "variants": [...]}``."""
-        return {"method": self.method, "classes": list(self.classes), "conventions": CONVENTIONS,
-                "provenance": self.provenance, "seconds": self.seconds,
-                "variants": [v.to_dict() for v in self.variants]}
+        """JSON-able: ``{"run_id", "method", "classes", "conventions", "provenance", "seconds", "notes",
+        "identical_inputs", "folds", "items", "variants": [...]}``; ``SweepResult.from_dict`` reads it back."""
+        return {"run_id": self.run_id, "method": self.method, "classes": list(self.classes),
+                "conventions": self.provenance.get("conventions", CONVENTIONS), "provenance": self.provenance,
+                "seconds": self.seconds,
+                "notes": list(self.notes), "identical_inputs": [dict(g) for g in self.identical],
+                "folds": [dict(f) for f in self.folds],
+                "items": [{"name": it.name, "path": it.path, "label": self.classes[it.label], "group": it.group,
+                           "fold": self.folds[it.fold]["name"] if self.folds else None} for it in self.items],
+                "variants": [v.to_dict(self.classes, self.items) for v in self.variants]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SweepResult:
+        """The result a ``to_dict`` (or a stored run) describes, with the same numbers."""
+        classes = list(data["classes"])
+        index = {c: i for i, c in enumerate(classes)}
+        folds = [dict(f) for f in data.get("folds", [])]
+        fold_index = {f["name"]: k for k, f in enumerate(folds)}
+        items = [ScoredItem(it["name"], it["path"], index[it["label"]], it.get("group"),
+                            fold_index.get(it.get("fold"), 0)) for it in data.get("items", [])]
+        variants = []
+        for v in data["variants"]:
+            disc = v.get("discordant")
+            rows = v.get("items", [])
+            variants.append(VariantScore(
+                v["name"], v["spec"], v["accuracy"], (v["ci95"][0], v["ci95"][1]), v["macro_accuracy"], v["n_test"],
+                v["n_correct"], v["per_class"], v["confusion"], v["mcnemar_p"],
+                None if disc is None else (disc["reference_only"], disc["variant_only"]), v["seconds"], v["cached"],
+                v.get("details", {}),
+                np.array([index[r["predicted"]] for r in rows], dtype=np.int64),
+                np.array([r["confidence"] for r in rows], dtype=np.float32),
+                [dict(f) for f in v.get("folds", [])], v.get("fold_test_p"), v.get("same_input_as")))
+        return cls(data["method"], classes, variants, data["provenance"], data["seconds"], items, folds,
+                   list(data.get("notes", [])), [dict(g) for g in data.get("identical_inputs", [])],
+                   data.get("run_id"))
 
     def table(self) -> list[dict]:
-        """One row per variant: the numbers a results table shows."""
-        return [{"variant": v.name, "accuracy": v.accuracy, "ci95_low": v.ci95[0], "ci95_high": v.ci95[1],
-                 "macro_accuracy": v.macro_accuracy, "n_test": v.n_test, "mcnemar_p": v.mcnemar_p,
-                 "seconds": v.seconds, "cached": v.cached} for v in self.variants]
+        """One row per variant: the numbers a results table shows (pooled, with the folds' range)."""
+        rows = []
+        for v in self.variants:
+            spread = v.fold_spread or {}
+            rows.append({"variant": v.name, "accuracy": v.accuracy, "ci95_low": v.ci95[0], "ci95_high": v.ci95[1],
+                         "macro_accuracy": v.macro_accuracy, "n_test": v.n_test, "mcnemar_p": v.mcnemar_p,
+                         "fold_min": spread.get("min"), "fold_max": spread.get("max"), "fold_sd": spread.get("sd"),
+                         "fold_test_p": v.fold_test_p, "same_input_as": v.same_input_as,
+                         "seconds": v.seconds, "cached": v.cached})
+        return rows
 
     def to_csv(self) -> str:
         """The table as CSV text (header row first)."""
-        rows = self.table()
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-        return buf.getvalue()
+        return _csv(self.table())
+
+    def items_csv(self) -> str:
+        """Per-item evidence as CSV: one row per tested item and variant (name, path, label, group, fold,
+        variant, predicted, confidence, correct)."""
+        rows = []
+        for v in self.variants:
+            for it, p, c in zip(self.items, v.predicted, v.confidence, strict=True):
+                rows.append({"item": it.name, "path": it.path, "label": self.classes[it.label], "group": it.group,
+                             "fold": self.folds[it.fold]["name"] if self.folds else "", "variant": v.name,
+                             "predicted": self.classes[int(p)], "confidence": float(c), "correct": int(p) == it.label})
+        return _csv(rows) if rows else ""
 
     def provenance_line(self) -> str:
-        """One line: model, dataset, split, method, seed."""
+        """One line: model, dataset (and any subset), folds or split, method, seed, run."""
         p = self.provenance
         ds = p["dataset"]["train"]
-        sp = p["split"]
+        sub = ds.get("subset")
+        subset = "" if not sub else (f" · subset: at most {sub['per_class']} per class of {sub['of']} items, seed "
+                                     f"{sub['seed']}")
+        run = "" if self.run_id is None else f" · run #{self.run_id}"
         return (f"model {p['model']} · dataset {ds['source']} ({ds['n_items']} items, {len(ds['classes'])} classes, "
-                f"digest {ds['digest'][:12]}) · split {sp['kind']} seed {sp['seed']} "
-                f"train {sp['n_train']} / test {sp['n_test']} · method {p['method']['name']} · seed {p['seed']}")
+                f"digest {ds['digest'][:12]}){subset} · {describe_line(p['split'])} · method {p['method']['name']} "
+                f"· seed {p['seed']}{run}")
+
+
+def _csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+@dataclass
+class _Raw:
+    """A variant's pooled predictions before scoring; ``key`` is equal for identical network inputs."""
+
+    predicted: np.ndarray
+    confidence: np.ndarray
+    seconds: float
+    cached: bool
+    key: str
+    details: dict = field(default_factory=dict)
 
 
 def evaluate_sweep(
@@ -123,18 +252,19 @@ def evaluate_sweep(
     seed: int = 0,
     test_fraction: float = 0.2,
     group_split: bool | None = None,
+    cv: str | int | None = "auto",
     cache_dir: str | Path | None = None,
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
     should_stop: StopCheck | None = None,
 ) -> SweepResult:
-    """Score every variant on ``train`` (split) or ``test`` (given) with ``method``; the first variant is the reference.
+    """Score every variant on ``train`` (folds or a split) or ``test`` (given); the first variant is the reference.
 
-    ``probe`` and ``adapter`` train on the training side and score the test side; ``zeroshot`` trains
-    nothing and scores the given test set, or every item when none is given. ``group_split`` None
-    means grouped when the items carry groups. ``progress(fraction, message)`` is called as batches
-    finish; ``should_stop()`` is checked between batches (Stopped). Refusals are InvalidDataset
-    or InvalidVariant with a sentence for the user.
+    ``cv`` chooses the folds (``core.evaluate.folds``: ``auto``, ``none``, ``groups`` or K). ``probe`` and
+    ``adapter`` train on each fold's training side and score its test side; ``zeroshot`` trains nothing
+    and scores the given test set, or every item when none is given. ``progress(fraction, message)``
+    is called as batches finish; ``should_stop()`` is checked between batches (Stopped). Refusals
+    are InvalidDataset or InvalidVariant with a sentence for the user.
     """
     if method not in METHODS:
         raise InvalidDataset(f"Unknown method {method!r}; choose {', '.join(METHODS)}.")
@@ -143,69 +273,110 @@ def evaluate_sweep(
     cache = FeatureCache(cache_dir)
     classes = train.classes
     if test is not None and test.classes != classes:
+        from core.evaluate.splits import given_split
+
         given_split(train, test)  # raises with the class differences
     matches = match_imagenet(classes, model.labels) if method == "zeroshot" else None
-    if method == "zeroshot":
-        split = given_split(train, test) if test is not None else all_items(train)
-        if test is not None:
-            split.train_idx = np.zeros(0, dtype=np.int64)
-    else:
-        split = make_split(train, test, test_fraction=test_fraction, seed=seed, group_split=group_split)
+    ev = make_evaluation(train, test, method=method, cv=cv, test_fraction=test_fraction, seed=seed,
+                         group_split=group_split)
 
     def report(f: float, msg: str) -> None:
         if progress is not None:
             progress(min(1.0, max(0.0, f)), msg)
 
     if method == "adapter":
-        scored = _run_adapter(split, variants, model, seed, batch_size, report, should_stop)
+        raws = _run_adapter(ev, variants, model, seed, batch_size, report, should_stop)
     else:
-        scored = _run_frozen(split, variants, model, cache, method, seed, matches, batch_size, report, should_stop)
+        raws = _run_frozen(ev, variants, model, cache, method, seed, matches, batch_size, report, should_stop)
 
+    tested = ev.test_idx
+    fold_of = ev.fold_of_tested()
+    items = [ScoredItem(ev.test.item_name(ev.test.items[int(i)]), ev.test.item_path(ev.test.items[int(i)]),
+                        ev.test.items[int(i)].label, ev.test.items[int(i)].group, int(k))
+             for i, k in zip(tested, fold_of, strict=True)]
+    y = ev.test.labels[tested]
+    scored = [_score(v, r, y, fold_of, ev, classes) for v, r in zip(variants, raws, strict=True)]
     ref = scored[0]
-    for v in scored:
-        if v is ref:
-            continue
-        p, b, c = mcnemar_exact(ref.correct, v.correct)
+    for v in scored[1:]:
+        p, b, c = mcnemar_exact(ref.predicted == y, v.predicted == y)
         v.mcnemar_p, v.discordant = p, (b, c)
-    method_info = {"name": method}
-    if method == "probe":
-        method_info["classifier"] = probe_description()
-    elif method == "zeroshot":
-        method_info["imagenet_matches"] = {c: [model.labels[i] for i in idx] for c, idx in (matches or {}).items()}
-        method_info["rule"] = "argmax of the ImageNet logits restricted to the matched classes"
-    else:
-        from core.evaluate.adapter import adapter_description
-
-        method_info["classifier"] = adapter_description()
+        v.fold_test_p = fold_paired_test([f["n_correct"] for f in ref.folds], [f["n_correct"] for f in v.folds],
+                                         [f["n_test"] for f in ref.folds])
+    identical = []
+    for members in group_by([r.key for r in raws]):
+        names = [variants[m].name for m in members]
+        for m in members[1:]:
+            scored[m].same_input_as = names[0]
+        identical.append({"variants": names, "reason": explain([variants[m] for m in members], method=method,
+                                                               mean=model.mean, std=model.std,
+                                                               n_items=len(ev.train) + (0 if ev.test is ev.train
+                                                                                        else len(ev.test)))})
+    split = ev.describe()
+    overlap = overlap_warning(split)
+    notes = list(split["notes"]) + ([overlap] if overlap else []) + result_notes(ref.n_test, len(ev.folds),
+                                                                                  ref.n_correct)
     provenance = {
         "model": model.name,
         "model_description": model.description,
+        "model_fingerprint": model_fingerprint(model),
         "pretrained": bool(model.pretrained),
         "dataset": {"train": train.describe(), "test": None if test is None else test.describe()},
-        "split": split.describe(),
-        "method": method_info,
+        "split": split,
+        "cv_requested": str(cv if cv is not None else "auto"),
+        "method": _method_info(method, model, matches),
         "seed": seed,
         "conventions": CONVENTIONS,
         "cache_dir": str(cache.root),
+        "variant_set": VariantSet.of(variants).to_dict(),
         "versions": versions(),
     }
     report(1.0, "done")
-    return SweepResult(method, list(classes), scored, provenance, time.perf_counter() - t_start, split)
+    folds = [{"name": f.name, "n_train": int(len(f.train_idx)), "n_test": int(len(f.test_idx))} for f in ev.folds]
+    return SweepResult(method, list(classes), scored, provenance, time.perf_counter() - t_start, items, folds,
+                       notes, identical)
 
 
-def _datasets(split: Split) -> list[tuple[Dataset, str]]:
-    if split.test is split.train:
-        return [(split.train, "data")]
-    out = [(split.test, "test")]
-    if len(split.train_idx):
-        out.insert(0, (split.train, "train"))
+def _method_info(method: str, model, matches: dict | None) -> dict:
+    info: dict = {"name": method}
+    if method == "probe":
+        info["classifier"] = probe_description()
+    elif method == "zeroshot":
+        info["imagenet_matches"] = {c: [model.labels[i] for i in idx] for c, idx in (matches or {}).items()}
+        info["rule"] = "argmax of the ImageNet logits restricted to the matched classes"
+    else:
+        from core.evaluate.adapter import adapter_description
+
+        info["classifier"] = adapter_description()
+    return info
+
+
+def _score(v: Variant, raw: _Raw, y: np.ndarray, fold_of: np.ndarray, ev: Evaluation,
+           classes: list[str]) -> VariantScore:
+    s = score(y, raw.predicted, classes)
+    correct = raw.predicted == y
+    folds = []
+    for k, f in enumerate(ev.folds):
+        m = fold_of == k
+        n, nc = int(m.sum()), int(correct[m].sum())
+        folds.append({"name": f.name, "n_test": n, "accuracy": nc / n if n else math.nan, "n_correct": nc})
+    return VariantScore(v.name, v.to_dict(), s.accuracy, s.ci95, s.macro_accuracy, s.n_test, s.n_correct,
+                        s.per_class, s.confusion, None, None, raw.seconds, raw.cached, raw.details,
+                        raw.predicted, raw.confidence, folds)
+
+
+def _datasets(ev: Evaluation) -> list[tuple[Dataset, str]]:
+    if ev.test is ev.train:
+        return [(ev.train, "data")]
+    out = [(ev.test, "test")]
+    if any(len(f.train_idx) for f in ev.folds):
+        out.insert(0, (ev.train, "train"))
     return out
 
 
-def _run_frozen(split: Split, variants: list[Variant], model, cache: FeatureCache, method: str, seed: int,
+def _run_frozen(ev: Evaluation, variants: list[Variant], model, cache: FeatureCache, method: str, seed: int,
                 matches: dict | None, batch_size: int, report: Callable[[float, str], None],
-                should_stop: StopCheck | None) -> list[VariantScore]:
-    sets = _datasets(split)
+                should_stop: StopCheck | None) -> list[_Raw]:
+    sets = _datasets(ev)
     feats: dict[str, dict] = {}
     span = 0.9 / len(sets)
     for k, (ds, role) in enumerate(sets):
@@ -213,59 +384,82 @@ def _run_frozen(split: Split, variants: list[Variant], model, cache: FeatureCach
                               should_stop=should_stop, progress_span=(k * span, (k + 1) * span))
     tr_role = "data" if "data" in feats else "train"
     te_role = "data" if "data" in feats else "test"
-    y_test = split.test.labels[split.test_idx]
-    y_train = split.train.labels[split.train_idx]
+    tested = ev.test_idx
+    y_train = ev.train.labels
+    done: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     out = []
-    for i, v in enumerate(variants):
+    steps, step = len(variants) * len(ev.folds), 0
+    for v in variants:
         sk = v.spec_key()
-        t0 = time.perf_counter()
+        key = feature_fingerprint(*(feats[role][sk].pooled for _, role in sets))
         te = feats[te_role][sk]
-        if method == "zeroshot":
-            pred = zeroshot_predict(te.logits[split.test_idx], split.test.classes, matches or {})
-            seconds = te.seconds
-            cached = te.cached
+        tr = feats[tr_role][sk] if tr_role in feats else te
+        t0 = time.perf_counter()
+        details: dict = {}
+        if key in done:
+            pred, conf = done[key]
+            details["same_features_as_earlier_variant"] = True
+            step += len(ev.folds)
         else:
-            tr = feats[tr_role][sk]
-            clf = fit_probe(tr.pooled[split.train_idx], y_train, seed)
-            pred = probe_predict(clf, te.pooled[split.test_idx])
-            seconds = te.seconds + (tr.seconds if tr is not te else 0.0)
-            cached = te.cached and tr.cached
-        seconds += time.perf_counter() - t0  # features plus fitting and predicting, not scoring
-        s = score(y_test, pred, split.test.classes)
-        out.append(VariantScore(v.name, v.to_dict(), s.accuracy, s.ci95, s.macro_accuracy, s.n_test, s.n_correct,
-                                s.per_class, s.confusion, None, None, seconds, cached, correct=(pred == y_test)))
-        report(0.9 + 0.1 * (i + 1) / len(variants), f"scored {v.name}")
+            pred = np.empty(len(tested), dtype=np.int64)
+            conf = np.empty(len(tested), dtype=np.float32)
+            for f in ev.folds:
+                where = np.searchsorted(tested, f.test_idx)
+                if method == "zeroshot":
+                    p, c = zeroshot_predict_confidence(te.logits[f.test_idx], ev.test.classes, matches or {})
+                else:
+                    clf = fit_probe(tr.pooled[f.train_idx], y_train[f.train_idx], seed)
+                    p, c = probe_predict_confidence(clf, te.pooled[f.test_idx])
+                pred[where], conf[where] = p, c
+                step += 1
+                report(0.9 + 0.1 * step / steps, f"scored {v.name}, fold {f.name}")
+            done[key] = (pred, conf)
+        seconds = te.seconds + (tr.seconds if tr is not te else 0.0) + time.perf_counter() - t0
+        out.append(_Raw(pred, conf, seconds, te.cached and tr.cached, key, details))
     return out
 
 
-def _run_adapter(split: Split, variants: list[Variant], model, seed: int, batch_size: int,
-                 report: Callable[[float, str], None], should_stop: StopCheck | None) -> list[VariantScore]:
+def _run_adapter(ev: Evaluation, variants: list[Variant], model, seed: int, batch_size: int,
+                 report: Callable[[float, str], None], should_stop: StopCheck | None) -> list[_Raw]:
+    import torch
+
     from core.evaluate.adapter import gray_inputs, one_channel_variant, train_and_predict
 
-    y_test = split.test.labels[split.test_idx]
-    y_train = split.train.labels[split.train_idx]
-    done: dict[str, tuple[np.ndarray, dict, float]] = {}
+    tested = ev.test_idx
+    y_train = ev.train.labels
+    done: dict[str, _Raw] = {}
     out = []
     for i, v in enumerate(variants):
         key = one_channel_variant(v).spec_key()
-        t0 = time.perf_counter()
         lo, hi = i / len(variants), (i + 1) / len(variants)
-        if key not in done:
-            report(lo, f"{v.name}: preparing one-channel inputs")
-            g_tr = gray_inputs(split.train, split.train_idx, v, model, batch_size, should_stop)
-            g_te = gray_inputs(split.test, split.test_idx, v, model, batch_size, should_stop)
-            pred, info = train_and_predict(
-                model, g_tr, y_train, g_te, len(split.train.classes), seed, should_stop=should_stop,
-                progress=lambda f, m, lo=lo, hi=hi, name=v.name: report(lo + (hi - lo) * f, f"{name}: {m}"))
-            done[key] = (pred, info, time.perf_counter() - t0)
-            reused = False
-        else:
-            reused = True
-        pred, info, secs = done[key]
-        s = score(y_test, pred, split.test.classes)
-        details = dict(info)
-        details["same_one_channel_input_as_earlier_variant"] = reused
-        out.append(VariantScore(v.name, v.to_dict(), s.accuracy, s.ci95, s.macro_accuracy, s.n_test, s.n_correct,
-                                s.per_class, s.confusion, None, None, secs, False, details, correct=(pred == y_test)))
+        if key in done:
+            prev = done[key]
+            out.append(_Raw(prev.predicted, prev.confidence, prev.seconds, False, key,
+                            {**prev.details, "same_one_channel_input_as_earlier_variant": True}))
+            report(hi, f"scored {v.name}")
+            continue
+        t0 = time.perf_counter()
+        report(lo, f"{v.name}: preparing one-channel inputs")
+        g_tr = gray_inputs(ev.train, np.arange(len(ev.train)), v, model, batch_size, should_stop)
+        g_te = g_tr if ev.test is ev.train else gray_inputs(ev.test, np.arange(len(ev.test)), v, model, batch_size,
+                                                            should_stop)
+        pred = np.empty(len(tested), dtype=np.int64)
+        conf = np.empty(len(tested), dtype=np.float32)
+        infos = []
+        n_folds = len(ev.folds)
+        for k, f in enumerate(ev.folds):
+            f_lo = lo + (hi - lo) * k / n_folds
+            f_hi = lo + (hi - lo) * (k + 1) / n_folds
+            p, c, info = train_and_predict(
+                model, g_tr[torch.as_tensor(f.train_idx)], y_train[f.train_idx], g_te[torch.as_tensor(f.test_idx)],
+                len(ev.train.classes), seed, should_stop=should_stop,
+                progress=lambda fr, m, a=f_lo, b=f_hi, name=v.name: report(a + (b - a) * fr, f"{name}: {m}"))
+            where = np.searchsorted(tested, f.test_idx)
+            pred[where], conf[where] = p, c
+            infos.append(info)
+        details = dict(infos[0]) if n_folds == 1 else {"folds": infos}
+        details["same_one_channel_input_as_earlier_variant"] = False
+        done[key] = _Raw(pred, conf, time.perf_counter() - t0, False, key, details)
+        out.append(done[key])
         report(hi, f"scored {v.name}")
     return out

@@ -1,0 +1,5 @@
+"""The SQLite history of sweeps (``core.runs.store``) and its command line (``core.runs.cli``)."""
+
+from core.runs.store import SCHEMA_VERSION, RunsError, RunStore, RunSummary, default_path, prepscope_home
+
+__all__ = ["SCHEMA_VERSION", "RunStore", "RunSummary", "RunsError", "default_path", "prepscope_home"]
