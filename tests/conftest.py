@@ -22,6 +22,15 @@ def missing(what: str) -> None:
     pytest.skip(what)
 
 
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own PREPSCOPE_HOME (runs database, default feature cache), never the user's."""
+    home = tmp_path_factory.mktemp("prepscope-home")
+    monkeypatch.setenv("PREPSCOPE_HOME", str(home))
+    monkeypatch.delenv("PREPSCOPE_CACHE_DIR", raising=False)
+    return home
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Callable[..., Path]:
     """``shared_data("fsdd", "3_jackson_0.wav")``: a path under ../shared/data, or skip/fail when missing."""

@@ -9,7 +9,7 @@ no partial entry). Entries are keyed by (dataset content digest, ``variant.spec_
 a fingerprint of the model's weights, the prepscope version): a repeat is a file read.
 
 The cache folder is ``cache_dir`` if given, else ``$PREPSCOPE_CACHE_DIR``, else
-``~/.cache/prepscope/features``.
+``$PREPSCOPE_HOME/features`` (default ``~/.cache/prepscope/features``).
 """
 
 from __future__ import annotations
@@ -37,9 +37,11 @@ DEFAULT_BATCH = 8  # fastest forward on a 2-core CPU (8: 75 img/s, 16: 62, 32: 5
 
 
 def default_cache_dir() -> Path:
-    """``$PREPSCOPE_CACHE_DIR`` if set, else ``~/.cache/prepscope/features``."""
+    """``$PREPSCOPE_CACHE_DIR`` if set, else ``$PREPSCOPE_HOME/features`` (default ``~/.cache/prepscope/features``)."""
+    from core.paths import prepscope_home
+
     env = os.environ.get("PREPSCOPE_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "prepscope" / "features"
+    return Path(env).expanduser() if env else prepscope_home() / "features"
 
 
 _FINGERPRINTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

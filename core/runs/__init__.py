@@ -1,5 +1,6 @@
 """The SQLite history of sweeps (``core.runs.store``) and its command line (``core.runs.cli``)."""
 
-from core.runs.store import SCHEMA_VERSION, RunsError, RunStore, RunSummary, default_path, prepscope_home
+from core.paths import prepscope_home
+from core.runs.store import SCHEMA_VERSION, RunsError, RunStore, RunSummary, default_path
 
 __all__ = ["SCHEMA_VERSION", "RunStore", "RunSummary", "RunsError", "default_path", "prepscope_home"]

@@ -15,7 +15,6 @@ with a busy timeout, and every write is one ``BEGIN IMMEDIATE`` transaction.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import PrepscopeError
+from core.paths import prepscope_home
 
 if TYPE_CHECKING:
     from core.evaluate.sweep import SweepResult
@@ -115,12 +115,6 @@ class RunsError(PrepscopeError):
     """The runs database cannot be used (newer or foreign schema, not SQLite, unwritable) or a run is unknown."""
 
 
-def prepscope_home() -> Path:
-    """``$PREPSCOPE_HOME`` if set, else ``~/.cache/prepscope``: where prepscope keeps its local state."""
-    env = os.environ.get("PREPSCOPE_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "prepscope"
-
-
 def default_path() -> Path:
     """``$PREPSCOPE_HOME/runs.sqlite`` (default ``~/.cache/prepscope/runs.sqlite``)."""
     return prepscope_home() / FILE_NAME
@@ -181,10 +175,17 @@ class RunStore:
                 con.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
                 self._migrate(con)
                 con.execute("PRAGMA foreign_keys = ON")
+            except sqlite3.OperationalError as e:
+                raise RunsError(f"The runs database {self.path} cannot be used now ({e}); try again, or set "
+                                "PREPSCOPE_HOME to another folder.") from None
             except sqlite3.DatabaseError as e:
                 raise RunsError(f"{self.path} is not a prepscope runs database ({e}). Move it away, or set "
                                 "PREPSCOPE_HOME to another folder.") from None
-            yield con
+            try:
+                yield con
+            except sqlite3.Error as e:
+                raise RunsError(f"The runs database {self.path} could not complete the request ({e}); try again, "
+                                "or set PREPSCOPE_HOME to another folder.") from None
         finally:
             con.close()
 
