@@ -115,15 +115,22 @@ def test_adapter_trains_deterministically_from_the_probe_start(model, tmp_path: 
     assert len(losses) == 2 and all(np.isfinite(losses))
 
 
-def test_builtin_sounds_use_a_grouped_split(model, tmp_path: Path) -> None:
-    ds = builtin_sounds(n_per_class=3)
+def test_builtin_sounds_leave_one_group_out_by_default_or_use_a_grouped_split(model, tmp_path: Path) -> None:
+    ds = builtin_sounds(n_per_class=3)  # three groups (recording conditions)
     spec = Spectrogram(n_fft=512, hop=256, n_mels=32)
     v = [Variant(name="gray", resize=Resize(size=32, fit="stretch"), channels="replicate", spectrogram=spec)]
     res = evaluate_sweep(ds, v, model, cache_dir=tmp_path)
     split = res.provenance["split"]
+    assert split["kind"] == "leave-one-group-out" and split["n_folds"] == 3
+    assert [f["test_groups"] for f in split["folds"]] == [["clean"], ["mild"], ["noisy"]]
+    assert res.variants[0].n_test == split["n_test"] == len(ds) == sum(sum(r) for r in res.variants[0].confusion)
+    assert [f["name"] for f in res.variants[0].folds] == ["clean", "mild", "noisy"]
+
+    one = evaluate_sweep(ds, v, model, cache_dir=tmp_path, cv="none")
+    split = one.provenance["split"]
     assert split["kind"] == "grouped"
     assert split["test_groups"] and not set(split["train_groups"]) & set(split["test_groups"])
-    assert res.variants[0].n_test == split["n_test"] == sum(sum(r) for r in res.variants[0].confusion)
+    assert one.variants[0].n_test == split["n_test"] == sum(sum(r) for r in one.variants[0].confusion)
 
 
 def test_fsdd_is_a_flat_folder_split_by_speaker(shared_data) -> None:
