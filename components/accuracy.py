@@ -1,27 +1,41 @@
-"""The Accuracy page's pieces: the dataset picker, running a sweep with progress and a stop button, and
-the result view. The page only lays these out; the sweep itself is ``core.evaluate.sweep``.
+"""The Accuracy page's pieces: the dataset picker and settings, the test-item plan shown before running, running a
+sweep with progress and a stop button (recorded in the runs database), and the result view, which the Runs page
+reuses for past runs. The page only lays these out; the sweep itself is ``core.evaluate.sweep``.
 
-Page state keys start with ``acc_``; the last result survives reruns in ``st.session_state["acc_result"]``.
+Page state keys start with ``acc_``. The last result survives reruns in ``st.session_state["acc_result"]``
+together with the settings that produced it (``acc_settings``): as soon as a setting differs, the result is
+marked out of date. A failed or stopped run removes the previous result, so results of other settings never
+stay on screen (they remain in the runs database).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
 from components import charts, state
 from core.errors import PrepscopeError
 from core.evaluate.datasets import (
     BUILTINS,
+    DEFAULT_MAX_ITEMS,
     DatasetRequest,
     data_root,
     list_data_folders,
     open_request,
     resolve_data_folder,
 )
+from core.evaluate.methods import METHODS
 from core.provenance import Stopped
+
+if TYPE_CHECKING:
+    from core.evaluate.sweep import SweepResult
 
 SOURCES = ("Built-in", "Folder under the data root", "Upload a zip")
 METHOD_HELP = {
@@ -30,6 +44,39 @@ METHOD_HELP = {
     "adapter": "One-channel input: a learned 1×1 conv (1→3) plus a linear head, trained through the frozen "
                "network (slow on CPU: about three forward passes per training item per epoch).",
 }
+EVALUATIONS = ("automatic", "one held-out split", "K-fold cross-validation", "leave one group out")
+EVALUATION_HELP = ("automatic: leave one group out when the items carry 2–10 groups (e.g. speakers), else one "
+                   "held-out split. Cross-validation tests every item exactly once and reuses the features, so it "
+                   "costs one extraction plus one classifier fit per fold.")
+ITEM_FILTERS = ("all items", "wrong under the reference", "wrong only under this variant", "fixed by this variant",
+                "lowest confidence")
+ITEM_SORTS = ("confidence, lowest first", "confidence, highest first", "name", "class")
+PAGE_ROWS = 50
+PLAYERS = 12
+SETTING_NAMES = {"dataset": "dataset", "per_class": "items per class", "seed": "seed", "method": "method",
+                 "evaluation": "test items", "test_fraction": "test fraction", "model": "model",
+                 "variants": "variant set"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the settings widgets say: method, seed, test fraction, items per class (0 = automatic), evaluation."""
+
+    method: str = "probe"
+    seed: int = 0
+    test_fraction: float = 0.2
+    per_class: int = 0
+    evaluation: str = EVALUATIONS[0]
+    k: int = 10
+
+    @property
+    def cv(self) -> str | int:
+        """The ``cv`` argument of ``evaluate_sweep`` these settings mean."""
+        return {EVALUATIONS[0]: "auto", EVALUATIONS[1]: "none", EVALUATIONS[2]: self.k,
+                EVALUATIONS[3]: "groups"}[self.evaluation]
+
+
+# ------------------------------------------------------------------------------------------------ settings
 
 
 def render_dataset_picker() -> None:
@@ -52,41 +99,150 @@ def render_dataset_picker() -> None:
                   placeholder="default: label_group_n, e.g. 7_george_12.wav")
 
 
+def render_settings() -> Settings:
+    """Method, evaluation (split or folds), seed, test fraction and items per class; returns their values."""
+    method = st.radio("Method", METHODS, key="acc_method", horizontal=True)
+    st.caption(METHOD_HELP[method])
+    c1, c2 = st.columns([3, 1])
+    evaluation = c1.selectbox("Test items", EVALUATIONS, key="acc_eval", help=EVALUATION_HELP)
+    k = 10
+    if evaluation == EVALUATIONS[2]:
+        k = int(c2.number_input("Folds (K)", min_value=2, max_value=50, value=10, step=1, key="acc_k"))
+    c1, c2, c3 = st.columns(3)
+    seed = int(c1.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="acc_seed"))
+    test_fraction = float(c2.slider("Test fraction (one split)", 0.1, 0.5, 0.2, 0.05, key="acc_test_fraction",
+                                    disabled=evaluation in EVALUATIONS[2:]))
+    per_class = int(c3.number_input(
+        "Items per class (0 = automatic)", min_value=0, max_value=100_000, value=0, step=10, key="acc_per_class",
+        help=f"0: every item of a dataset of up to {DEFAULT_MAX_ITEMS:,} items; a larger one is subsampled to about "
+             f"{DEFAULT_MAX_ITEMS:,}, balanced over classes (said in the provenance line). N: a seeded subset of at "
+             "most N per class."))
+    return Settings(method, seed, test_fraction, per_class, evaluation, k)
+
+
 def dataset_request(per_class: int, seed: int) -> DatasetRequest | None:
-    """The request the picker's widgets describe, or None when nothing is chosen yet."""
+    """The request the picker's widgets describe (``per_class`` 0 = automatic), or None when nothing is chosen."""
     ss = st.session_state
     source = ss.get("acc_source", SOURCES[0])
     pattern = ss.get("acc_pattern") or None
+    wanted = per_class or None
     if source == SOURCES[0]:
         name = ss.get("acc_builtin", "digits")
         if name == "sounds":  # synthesized on demand: make exactly the clips asked for (default 20 per class)
             return DatasetRequest(builtin=name, n_sounds=max(per_class, 3) if per_class else 20, seed=seed)
-        return DatasetRequest(builtin=name, per_class=per_class, seed=seed)
+        return DatasetRequest(builtin=name, per_class=wanted, seed=seed)
     if source == SOURCES[1]:
         root, folder = data_root(), ss.get("acc_folder")
         if root is None or not folder:
             return None
         return DatasetRequest(path=str(resolve_data_folder(root, folder)), label_pattern=pattern,
-                              per_class=per_class, seed=seed)
+                              per_class=wanted, seed=seed)
     upload = ss.get("acc_upload")
     if upload is None:
         return None
     return DatasetRequest(zip_bytes=upload.getvalue(), zip_name=upload.name, label_pattern=pattern,
-                          per_class=per_class, seed=seed)
+                          per_class=wanted, seed=seed)
+
+
+def settings_signature(request: DatasetRequest | None, settings: Settings) -> dict:
+    """Everything a result depends on, comparable across reruns (an upload by name and size)."""
+    if request is None:
+        dataset = None
+    else:
+        dataset = {k: v for k, v in asdict(request).items() if k not in ("zip_bytes", "per_class", "seed")}
+        dataset["zip_size"] = None if request.zip_bytes is None else len(request.zip_bytes)
+    s = state.session()
+    sig = {"dataset": dataset, "per_class": settings.per_class, "seed": settings.seed, "method": settings.method,
+           "evaluation": str(settings.cv), "model": s.model, "variants": s.variants.to_json()}
+    if settings.cv in ("auto", "none"):
+        sig["test_fraction"] = settings.test_fraction
+    return sig
+
+
+def changed_settings(produced: dict | None, current: dict) -> list[str]:
+    """Names of the settings that differ between the ones that produced a result and the current ones."""
+    if produced is None:
+        return []
+    keys = dict.fromkeys([*produced, *current])
+    return [SETTING_NAMES.get(k, k) for k in keys if produced.get(k) != current.get(k)]
+
+
+# ------------------------------------------------------------------------------------------------ plan
+
+
+@st.cache_data(max_entries=16, show_spinner="Counting the test items…")
+def plan(request: DatasetRequest, method: str, cv: str | int, test_fraction: float, seed: int) -> dict:
+    """What the settings give before anything runs: items, classes, groups, the evaluation and its test-item
+    count, the power notes, and what to offer (all items, a K for cross-validation). ``error`` when refused."""
+    from core.evaluate.folds import describe_line, make_evaluation
+    from core.evaluate.power import size_notes
+
+    try:
+        with open_request(request) as (train, test):
+            ev = make_evaluation(train, test, method=method, cv=cv, test_fraction=test_fraction, seed=seed)
+            split = ev.describe()
+            counts = train.counts()
+            return {"n_items": len(train) + (0 if test is None else len(test)), "n_classes": len(train.classes),
+                    "n_groups": len(set(train.groups) - {None}),
+                    "kind": ev.kind, "cross_validated": ev.cross_validated, "n_folds": len(ev.folds),
+                    "n_test": ev.n_test, "line": describe_line(split), "notes": size_notes(ev.n_test, len(ev.folds)),
+                    "subsample": train.subsample, "max_class": max(counts.values()),
+                    "suggest_k": max(2, min(10, min(counts.values()))), "given_test": test is not None,
+                    "error": None}
+    except PrepscopeError as e:
+        return {"error": str(e)}
+
+
+def _use_all_items(max_class: int) -> None:
+    st.session_state["acc_per_class"] = max_class
+
+
+def _use_cross_validation(k: int, groups: bool) -> None:
+    st.session_state["acc_eval"] = EVALUATIONS[3] if groups else EVALUATIONS[2]
+    st.session_state["acc_k"] = k
+
+
+def render_plan(p: dict) -> None:
+    """Before running: how many items the settings test, and what that size cannot show, with offers to fix it."""
+    if p.get("error"):
+        st.error(p["error"], icon=":material/error:")
+        return
+    sub = p["subsample"]
+    subset = (f" (a seeded subset: at most {sub['per_class']} per class of {sub['of']:,} items)" if sub else "")
+    st.info(f"**{p['n_test']:,} test items** — {p['n_items']:,} items{subset}, {p['n_classes']} classes; "
+            f"{p['line']}.", icon=":material/fact_check:")
+    if not p["notes"]:
+        return
+    for note in p["notes"]:
+        st.warning(note, icon=":material/warning:")
+    cols = st.columns(3)
+    if sub:
+        cols[0].button("Use all items", key="acc_offer_all", on_click=_use_all_items, args=(p["max_class"],),
+                       icon=":material/select_all:")
+    if not p["cross_validated"] and not p["given_test"]:
+        cols[1].button("Use cross-validation", key="acc_offer_cv", on_click=_use_cross_validation,
+                       args=(p["suggest_k"], 2 <= p["n_groups"] <= 50), icon=":material/view_week:")
+
+
+# ------------------------------------------------------------------------------------------------ running
 
 
 def _request_stop() -> None:
     event = st.session_state.get("acc_stop_event")
     if event is not None:
         event.set()
-    st.session_state["acc_notice"] = (
-        "Sweep stopped; nothing of the stopped pass was kept. Features cached by earlier runs stay cached."
-    )
 
 
-def run(request: DatasetRequest | None, method: str, seed: int, test_fraction: float) -> None:
-    """Run the sweep with a progress bar and a stop button; keep the result in the session."""
+def _forget_result() -> None:
+    for key in ("acc_result", "acc_settings", "acc_zip"):
+        st.session_state.pop(key, None)
+
+
+def run(request: DatasetRequest | None, settings: Settings, signature: dict) -> None:
+    """Run the sweep with a progress bar and a stop button, record it in the runs database and keep the result
+    (and the settings that produced it) in the session. A failure or a stop removes the previous result."""
     from core.evaluate.sweep import evaluate_sweep
+    from core.runs import RunStore
 
     event = threading.Event()
     st.session_state["acc_stop_event"] = event
@@ -95,56 +251,215 @@ def run(request: DatasetRequest | None, method: str, seed: int, test_fraction: f
     bar = status.progress(0.0, text="Opening the dataset")
     status.button("Stop", key="acc_stop", on_click=_request_stop, icon=":material/stop:")
     if request is None:
+        _forget_result()
         status.update(label="Choose a dataset first.", state="error")
         return
     try:
         with open_request(request) as (train, test):
             result = evaluate_sweep(
-                train, state.session().variants, state.get_model(), test=test, method=method, seed=seed,
-                test_fraction=test_fraction, progress=lambda f, msg: bar.progress(min(1.0, f), text=msg),
-                should_stop=event.is_set,
+                train, state.session().variants, state.get_model(), test=test, method=settings.method,
+                seed=settings.seed, test_fraction=settings.test_fraction, cv=settings.cv,
+                progress=lambda f, msg: bar.progress(min(1.0, f), text=msg), should_stop=event.is_set,
             )
     except Stopped as e:
-        status.update(label=str(e), state="error")
+        _forget_result()
+        st.session_state["acc_notice"] = f"{e} Earlier results stay in the Runs page."
+        status.update(label="Stopped.", state="error")
         return
     except PrepscopeError as e:
+        _forget_result()
         status.update(label="The sweep could not run.", state="error")
-        st.error(str(e))
+        st.error(f"{e} Earlier results stay in the Runs page.", icon=":material/error:")
         return
+    try:
+        RunStore().record(result, origin="page")
+    except PrepscopeError as e:
+        st.warning(f"The run was not recorded in the runs database: {e}", icon=":material/database:")
     st.session_state["acc_result"] = result
-    status.update(label=f"Done in {result.seconds:.1f} s.", state="complete", expanded=False)
+    st.session_state["acc_settings"] = signature
+    st.session_state["acc_zip"] = request.zip_bytes
+    status.update(label=f"Done in {result.seconds:.1f} s" + (f" — run #{result.run_id}" if result.run_id else "")
+                  + ".", state="complete", expanded=False)
 
 
-def render_result(result) -> None:  # noqa: ANN001 - SweepResult
-    """The results table, the accuracy chart, confusion matrices, downloads and provenance."""
-    st.subheader("Results")
-    warning = result.split.overlap_warning()
-    if warning:
-        st.warning(warning, icon=":material/warning:")
-    st.dataframe(
-        charts.results_frame(result), hide_index=True, width="stretch",
-        column_config={
-            "accuracy": st.column_config.NumberColumn("accuracy (micro)", format="%.3f"),
-            "ci95_low": st.column_config.NumberColumn("95% CI low", format="%.3f"),
-            "ci95_high": st.column_config.NumberColumn("95% CI high", format="%.3f"),
-            "macro_accuracy": st.column_config.NumberColumn("macro (mean recall)", format="%.3f"),
-            "mcnemar_p": st.column_config.NumberColumn("McNemar p vs ref", format="%.3g"),
-            "seconds": st.column_config.NumberColumn("seconds", format="%.1f"),
-        },
-    )
-    st.caption("Accuracy is micro (correct / all test items); macro is the mean per-class recall; intervals are "
-               "95% Wilson; p is McNemar's exact test against the reference (first row) on the same test items.")
-    st.plotly_chart(charts.accuracy_figure(result), width="stretch", key="acc_bar")
-    st.subheader("Confusion matrices")
-    per_row = 3 if len(result.classes) <= 10 else 2
-    for start in range(0, len(result.variants), per_row):
-        cols = st.columns(per_row)
-        for col, i in zip(cols, range(start, min(start + per_row, len(result.variants))), strict=False):
-            col.plotly_chart(charts.confusion_figure(result, i), width="stretch", key=f"acc_cm_{i}")
-    c1, c2 = st.columns(2)
-    c1.download_button("Download CSV", result.to_csv(), file_name="prepscope-sweep.csv", mime="text/csv",
-                       key="acc_dl_csv", icon=":material/download:")
-    c2.download_button("Download JSON", json.dumps(result.to_dict(), indent=2, ensure_ascii=False),
-                       file_name="prepscope-sweep.json", mime="application/json", key="acc_dl_json",
-                       icon=":material/download:")
+# ------------------------------------------------------------------------------------------------ result view
+
+
+def run_label(result: SweepResult) -> str:
+    """``Run #12 · recorded 2025-… UTC`` (or that it was not recorded)."""
+    if result.run_id is None:
+        return "Not recorded in the runs database"
+    from core.runs import RunStore
+
+    try:
+        created = RunStore().created(result.run_id).replace("T", " ").replace("+00:00", " UTC")
+    except PrepscopeError:
+        return f"Run #{result.run_id}"
+    return f"Run #{result.run_id} · recorded {created}"
+
+
+def render_result(result: SweepResult, *, key: str = "acc", zip_bytes: bytes | None = None,
+                  outdated: list[str] | None = None) -> None:
+    """The whole result view: which run, notes, the pooled table and chart with fold dots, per-fold and per-class
+    tables, confusion matrices, the item evidence, downloads and provenance. ``outdated`` lists settings that
+    changed since the run (the view is then marked out of date). Computes nothing."""
+    title = run_label(result)
+    if outdated:
+        st.subheader(f"Results — {title} · out of date")
+        st.warning(f"Out of date: {', '.join(outdated)} changed since this run. Run the sweep again to see results "
+                   f"for the current settings.", icon=":material/history:")
+    else:
+        st.subheader(f"Results — {title}")
+    for note in result.notes:
+        st.warning(note, icon=":material/warning:")
+    for group in result.identical:
+        st.info(f"Shown as one row: {group['reason']}", icon=":material/join_inner:")
+    column_config = {
+        "accuracy": st.column_config.NumberColumn("accuracy (pooled)" if result.cross_validated
+                                                  else "accuracy (micro)", format="%.3f"),
+        "ci95_low": st.column_config.NumberColumn("95% CI low", format="%.3f"),
+        "ci95_high": st.column_config.NumberColumn("95% CI high", format="%.3f"),
+        "macro_accuracy": st.column_config.NumberColumn("macro (mean recall)", format="%.3f"),
+        "mcnemar_p": st.column_config.TextColumn("McNemar p vs ref"),
+        "folds": st.column_config.TextColumn("folds min – max"),
+        "fold_test_p": st.column_config.TextColumn("fold test p"),
+        "seconds": st.column_config.NumberColumn("seconds", format="%.1f"),
+    }
+    st.dataframe(charts.results_frame(result), hide_index=True, width="stretch", column_config=column_config,
+                 key=f"{key}_table")
+    if result.cross_validated:
+        st.caption(f"{len(result.folds)} folds, every item tested exactly once: accuracy, interval and McNemar's exact "
+                   "test are pooled over all items; the fold test p is Wilcoxon's signed-rank test on the per-fold "
+                   "accuracy differences against the reference (first row). Macro = mean per-class recall; "
+                   "intervals are 95% Wilson.")
+    else:
+        st.caption("Accuracy is micro (correct / all test items); macro is the mean per-class recall; intervals are "
+                   "95% Wilson; p is McNemar's exact test against the reference (first row) on the same test items.")
+    st.plotly_chart(charts.accuracy_figure(result), width="stretch", key=f"{key}_bar")
+    if result.cross_validated:
+        st.markdown("**Accuracy per fold**")
+        frame = charts.folds_frame(result)
+        st.dataframe(frame, hide_index=True, width="stretch", key=f"{key}_folds",
+                     column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in frame.columns[1:]})
+    st.markdown("**Per-class recall**")
+    pc = charts.per_class_frame(result)
+    c1, c2 = st.columns([2, 3])
+    c1.dataframe(pc, hide_index=True, width="stretch", key=f"{key}_per_class",
+                 column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in pc.columns[2:]})
+    c2.plotly_chart(charts.per_class_figure(result), width="stretch", key=f"{key}_per_class_chart")
+    with st.expander("Confusion matrices", expanded=False):
+        rows = charts.sweep_rows(result)
+        per_row = 3 if len(result.classes) <= 10 else 2
+        for start in range(0, len(rows), per_row):
+            cols = st.columns(per_row)
+            for col, (label, i, _) in zip(cols, rows[start:start + per_row], strict=False):
+                col.plotly_chart(charts.confusion_figure(result, i, label), width="stretch", key=f"{key}_cm_{i}")
+    render_items(result, key=key, zip_bytes=zip_bytes)
+    c1, c2, c3 = st.columns(3)
+    stem = f"prepscope-run-{result.run_id}" if result.run_id else "prepscope-sweep"
+    c1.download_button("Download table (CSV)", result.to_csv(), file_name=f"{stem}.csv", mime="text/csv",
+                       key=f"{key}_dl_csv", icon=":material/download:", on_click="ignore")
+    c2.download_button("Download items (CSV)", result.items_csv, file_name=f"{stem}-items.csv", mime="text/csv",
+                       key=f"{key}_dl_items", icon=":material/download:", on_click="ignore")
+    c3.download_button("Download JSON", lambda: json.dumps(result.to_dict(), indent=2, ensure_ascii=False),
+                       file_name=f"{stem}.json", mime="application/json", key=f"{key}_dl_json",
+                       icon=":material/download:", on_click="ignore")
     st.caption("Provenance: " + result.provenance_line())
+
+
+# ------------------------------------------------------------------------------------------------ items
+
+
+def items_frame(result: SweepResult, variant: int, show: str = ITEM_FILTERS[0],
+                sort: str = ITEM_SORTS[0]) -> pd.DataFrame:
+    """The item evidence for one variant against the reference: one row per tested item (name, class, fold,
+    the reference's and the variant's prediction and confidence), filtered by ``show`` (``ITEM_FILTERS``) and
+    sorted by ``sort`` (``ITEM_SORTS``; "lowest confidence" always sorts by it). Column ``row`` is the item's index."""
+    classes = np.asarray(result.classes, dtype=object)
+    y = result.labels
+    ref, var = result.variants[0], result.variants[variant]
+    ref_ok, var_ok = ref.predicted == y, var.predicted == y
+    frame = pd.DataFrame({
+        "row": np.arange(len(result.items)), "item": [it.name for it in result.items],
+        "class": classes[y] if len(y) else [], "fold": [result.folds[it.fold]["name"] if result.folds else ""
+                                                        for it in result.items],
+        "reference": classes[ref.predicted] if len(y) else [], "reference_confidence": ref.confidence,
+        "predicted": classes[var.predicted] if len(y) else [], "confidence": var.confidence, "correct": var_ok,
+        "path": [it.path for it in result.items]})
+    keep = {ITEM_FILTERS[1]: ~ref_ok, ITEM_FILTERS[2]: ref_ok & ~var_ok,
+            ITEM_FILTERS[3]: ~ref_ok & var_ok}.get(show)
+    if keep is not None:
+        frame = frame[keep]
+    if show == ITEM_FILTERS[4] or sort == ITEM_SORTS[0]:
+        frame = frame.sort_values(["confidence", "item"], ascending=[True, True], kind="stable")
+    elif sort == ITEM_SORTS[1]:
+        frame = frame.sort_values(["confidence", "item"], ascending=[False, True], kind="stable")
+    elif sort == ITEM_SORTS[2]:
+        frame = frame.sort_values("item", kind="stable")
+    else:
+        frame = frame.sort_values(["class", "item"], kind="stable")
+    return frame.reset_index(drop=True)
+
+
+@st.cache_data(max_entries=4000, show_spinner=False)
+def _thumbnail_uri(desc_json: str, path: str, zip_key: int | None, _zip_bytes: bytes | None) -> str | None:
+    from core.evaluate.evidence import thumbnail_png, try_open
+
+    signal, _ = try_open(json.loads(desc_json), path, _zip_bytes)
+    if signal is None or signal.audio is not None:
+        return None
+    return "data:image/png;base64," + base64.b64encode(thumbnail_png(signal)).decode("ascii")
+
+
+def render_items(result: SweepResult, *, key: str, zip_bytes: bytes | None = None) -> None:
+    """The item table (filters, sorting, pages; thumbnails for images) and players for sounds."""
+    from core.evaluate.evidence import item_audio, items_dataset, try_open, unavailable_reason
+
+    st.markdown("**Items**")
+    rows = charts.sweep_rows(result)
+    choices = [i for _, i, m in rows if 0 not in m] or [0]
+    label_of = {i: label for label, i, _ in rows}
+    c1, c2, c3 = st.columns([2, 2, 2])
+    variant = c1.selectbox("Variant", choices, format_func=lambda i: label_of.get(i, result.variants[i].name),
+                           key=f"{key}_items_variant")
+    show = c2.selectbox("Show", ITEM_FILTERS, key=f"{key}_items_show",
+                        help="Against the reference (first variant): the items it gets wrong; the items only this "
+                             "variant gets wrong (it breaks them); the items this variant gets right and the "
+                             "reference wrong (it fixes them); or everything by the variant's confidence.")
+    sort = c3.selectbox("Sort by", ITEM_SORTS, key=f"{key}_items_sort", disabled=show == ITEM_FILTERS[4])
+    frame = items_frame(result, int(variant), show, sort)
+    n = len(frame)
+    pages = max(1, -(-n // PAGE_ROWS))
+    page = 1
+    if pages > 1:
+        page = int(st.number_input(f"Page (of {pages}, {PAGE_ROWS} items each)", 1, pages, 1, key=f"{key}_items_page"))
+    view = frame.iloc[(page - 1) * PAGE_ROWS: page * PAGE_ROWS].copy()
+    desc = items_dataset(result.provenance)
+    reason = unavailable_reason(desc, zip_bytes)
+    zip_key = None if zip_bytes is None else hash(zip_bytes)
+    audio = desc.get("kind") == "audio"
+    config = {"confidence": st.column_config.NumberColumn("confidence", format="%.3f"),
+              "reference_confidence": st.column_config.NumberColumn("ref confidence", format="%.3f"),
+              "reference": st.column_config.TextColumn(f"reference ({result.variants[0].name})"),
+              "predicted": st.column_config.TextColumn(f"predicted ({label_of.get(int(variant), '')})"),
+              "row": None}
+    if not audio and reason is None and len(view):
+        desc_json = json.dumps(desc, sort_keys=True)
+        view.insert(1, "thumbnail", [_thumbnail_uri(desc_json, p, zip_key, zip_bytes) for p in view["path"]])
+        config["thumbnail"] = st.column_config.ImageColumn("item", width="small")
+    st.caption(f"{n} of {len(result.items)} tested items" + (f"; page {page} of {pages}" if pages > 1 else "")
+               + (f". {reason}" if reason else ""))
+    st.dataframe(view, hide_index=True, width="stretch", column_config=config, key=f"{key}_items_table",
+                 row_height=60 if "thumbnail" in view else None)
+    if audio and reason is None and len(view):
+        st.caption(f"Players for the first {min(PLAYERS, len(view))} items of this page")
+        cols = st.columns(4)
+        for j, (_, r) in enumerate(view.head(PLAYERS).iterrows()):
+            signal, why = try_open(desc, r["path"], zip_bytes)
+            with cols[j % 4]:
+                st.caption(f"{r['item']} · {r['class']} → {r['predicted']} ({r['confidence']:.2f})")
+                if signal is None:
+                    st.caption(why)
+                else:
+                    wave, sr = item_audio(signal)
+                    st.audio(wave, sample_rate=sr)

@@ -221,36 +221,117 @@ def waveform_figure(waveform: np.ndarray, sr: int, max_points: int = 4000) -> go
 # ---------------------------------------------------------------------------------------------- sweeps
 
 
+def sweep_rows(result: SweepResult) -> list[tuple[str, int, list[int]]]:
+    """Results-table rows: variants with identical inputs as one row ``a = b`` (see ``core.evaluate.sameinput``)."""
+    from core.evaluate.sameinput import display_rows
+
+    return display_rows([v.name for v in result.variants], [g["variants"] for g in result.identical])
+
+
+def fmt_p(p: float | None) -> str:
+    """A p-value for a table cell: three significant digits, and "—" where there is none (the reference)."""
+    return "—" if p is None or p != p else f"{p:.3g}"
+
+
 def results_frame(result: SweepResult) -> pd.DataFrame:
-    """One row per variant (reference first): accuracy (micro), Wilson 95% CI, macro accuracy, McNemar p, seconds."""
-    frame = pd.DataFrame(result.table())
-    frame["mcnemar_p"] = frame["mcnemar_p"].astype(float)  # the reference's None shows as an empty cell
-    return frame
+    """One row per variant (identical inputs as one row, reference first): accuracy (micro), Wilson 95% CI, macro
+    accuracy, test items, McNemar p, and under cross-validation the folds' range and the paired test across folds.
+    p-values are text so the reference shows "—"."""
+    rows = []
+    cv = result.cross_validated
+    for label, i, members in sweep_rows(result):
+        v = result.variants[i]
+        ref = 0 in members
+        row = {"variant": label + (" (reference)" if ref else ""), "accuracy": v.accuracy, "ci95_low": v.ci95[0],
+               "ci95_high": v.ci95[1], "macro_accuracy": v.macro_accuracy, "n_test": v.n_test,
+               "mcnemar_p": "—" if ref else fmt_p(v.mcnemar_p)}
+        if cv:
+            spread = v.fold_spread
+            row["folds"] = f"{spread['min']:.3f} – {spread['max']:.3f}"
+            row["fold_test_p"] = "—" if ref else fmt_p(v.fold_test_p)
+        row["seconds"] = v.seconds
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def folds_frame(result: SweepResult) -> pd.DataFrame:
+    """Accuracy of every fold (columns, named ``name (n=…)``) per results-table row."""
+    rows = []
+    for label, i, _ in sweep_rows(result):
+        row = {"variant": label}
+        row.update({f"{f['name']} (n={f['n_test']})": f["accuracy"] for f in result.variants[i].folds})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def accuracy_figure(result: SweepResult) -> go.Figure:
-    """Bar chart of micro accuracy per variant with asymmetric error bars for the 95% Wilson interval;
-    the reference bar is darker and a dashed line marks chance (1 / number of classes)."""
-    names = [v.name for v in result.variants]
-    acc = [v.accuracy for v in result.variants]
-    hi = [v.ci95[1] - v.accuracy for v in result.variants]
-    lo = [v.accuracy - v.ci95[0] for v in result.variants]
-    colors = ["#1f4e79"] + ["#6baed6"] * (len(names) - 1)
-    text = [f"{a:.3f}" + ("" if v.mcnemar_p is None else f"<br>p={v.mcnemar_p:.2g}")
-            for a, v in zip(acc, result.variants, strict=True)]
-    fig = go.Figure(go.Bar(x=names, y=acc, marker_color=colors, text=text, textposition="outside",
-                           error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo},
-                           hovertemplate="%{x}<br>accuracy %{y:.3f}<extra></extra>"))
+    """Bar chart of pooled micro accuracy per results-table row with asymmetric error bars for the 95% Wilson
+    interval; under cross-validation each fold's accuracy is a dot beside its bar (hover: the fold). The
+    reference bar is darker and a dashed line marks chance (1 / number of classes)."""
+    rows = sweep_rows(result)
+    vs = [result.variants[i] for _, i, _ in rows]
+    x = list(range(len(rows)))
+    acc = [v.accuracy for v in vs]
+    text = [f"{v.accuracy:.3f}" + ("" if 0 in m or v.mcnemar_p is None else f"<br>p={v.mcnemar_p:.2g}")
+            for v, (_, _, m) in zip(vs, rows, strict=True)]
+    colors = ["#1f4e79" if 0 in m else "#6baed6" for _, _, m in rows]
+    fig = go.Figure(go.Bar(
+        x=x, y=acc, marker_color=colors, text=text, textposition="outside", width=0.5, name="pooled",
+        customdata=[label for label, _, _ in rows],
+        error_y={"type": "data", "symmetric": False, "array": [v.ci95[1] - v.accuracy for v in vs],
+                 "arrayminus": [v.accuracy - v.ci95[0] for v in vs]},
+        hovertemplate="%{customdata}<br>pooled accuracy %{y:.3f}<extra></extra>"))
+    if result.cross_validated:
+        dx, dy, names = [], [], []
+        for k, v in zip(x, vs, strict=True):
+            for f in v.folds:
+                dx.append(k + 0.36)
+                dy.append(f["accuracy"])
+                names.append(f"{f['name']} (n={f['n_test']})")
+        fig.add_trace(go.Scatter(x=dx, y=dy, mode="markers", name="folds", customdata=names,
+                                 marker={"color": "#444", "size": 7, "opacity": 0.75, "symbol": "circle"},
+                                 hovertemplate="%{customdata}<br>accuracy %{y:.3f}<extra></extra>"))
     chance = 1.0 / max(1, len(result.classes))
     fig.add_hline(y=chance, line_dash="dash", line_color="gray", annotation_text="chance",
                   annotation_position="bottom right")
-    fig.update_layout(yaxis={"title": "accuracy (micro) with 95% Wilson interval", "range": [0, 1.12]},
-                      xaxis_title="variant (first = reference)", margin={"t": 30, "b": 40}, height=380,
-                      showlegend=False)
+    fig.update_layout(yaxis={"title": "accuracy (micro) with 95% Wilson interval", "range": [0, 1.15]},
+                      xaxis={"title": "variant (first = reference)" + ("; dots = folds" if result.cross_validated
+                                                                       else ""),
+                             "tickvals": x, "ticktext": [label for label, _, _ in rows], "range": [-0.6, len(x) - 0.2]},
+                      margin={"t": 30, "b": 40}, height=400, showlegend=False)
     return fig
 
 
-def confusion_figure(result: SweepResult, index: int) -> go.Figure:
+def per_class_frame(result: SweepResult) -> pd.DataFrame:
+    """Per-class recall (rows: classes, with their test-item count) per results-table row (columns)."""
+    counts = np.bincount(result.labels, minlength=len(result.classes)) if result.items else None
+    frame = pd.DataFrame({"class": list(result.classes)})
+    if counts is not None:
+        frame["n"] = counts
+    for label, i, _ in sweep_rows(result):
+        pc = result.variants[i].per_class
+        frame[label] = [pc.get(c) for c in result.classes]
+    return frame
+
+
+def per_class_figure(result: SweepResult) -> go.Figure:
+    """Heatmap of per-class recall: rows = results-table rows, columns = classes, value written in each cell;
+    the color follows the value on a fixed 0–1 scale."""
+    rows = sweep_rows(result)
+    z = np.array([[np.nan if result.variants[i].per_class.get(c) is None else result.variants[i].per_class[c]
+                   for c in result.classes] for _, i, _ in rows], dtype=float)
+    labels = [label for label, _, _ in rows]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=list(result.classes), y=labels, zmin=0.0, zmax=1.0, colorscale="Viridis",
+        text=np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.2f}")(z), texttemplate="%{text}",
+        colorbar={"title": "recall", "thickness": 12},
+        hovertemplate="%{y}<br>class %{x}<br>recall %{z:.3f}<extra></extra>"))
+    fig.update_layout(xaxis={"title": "class", "type": "category"}, yaxis={"autorange": "reversed"},
+                      height=90 + 34 * len(rows), margin={"t": 20, "l": 10, "r": 10, "b": 40})
+    return fig
+
+
+def confusion_figure(result: SweepResult, index: int, title: str | None = None) -> go.Figure:
     """Heatmap of one variant's confusion matrix: rows = true class, columns = predicted, counts annotated."""
     v = result.variants[index]
     classes = list(result.classes)
@@ -258,8 +339,27 @@ def confusion_figure(result: SweepResult, index: int) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=z, x=classes, y=classes, colorscale="Blues", showscale=False,
                                text=[[str(c) for c in row] for row in z], texttemplate="%{text}",
                                hovertemplate="true %{y}<br>predicted %{x}<br>%{z} items<extra></extra>"))
-    fig.update_layout(title={"text": f"{v.name}: {v.accuracy:.3f}", "font": {"size": 13}},
+    fig.update_layout(title={"text": f"{title or v.name}: {v.accuracy:.3f}", "font": {"size": 13}},
                       xaxis={"title": "predicted", "type": "category"},
                       yaxis={"title": "true", "autorange": "reversed", "type": "category"},
                       margin={"t": 40, "l": 10, "r": 10, "b": 10}, height=320)
+    return fig
+
+
+def comparison_figure(rows: list) -> go.Figure:
+    """Paired comparison of two runs: for each matched variant, run A's and run B's accuracy on the shared items
+    with Wilson intervals, side by side (A dark, B light)."""
+    x = [r.a if r.a == r.b else f"{r.a} vs {r.b}" for r in rows]
+    fig = go.Figure()
+    for side, color in (("a", "#1f4e79"), ("b", "#9ecae1")):
+        acc = [getattr(r, f"accuracy_{side}") for r in rows]
+        ci = [getattr(r, f"ci95_{side}") for r in rows]
+        fig.add_trace(go.Bar(x=x, y=acc, name=f"run {side.upper()}", marker_color=color,
+                             text=[f"{a:.3f}" for a in acc], textposition="outside",
+                             error_y={"type": "data", "symmetric": False, "array": [c[1] - a for a, c in zip(acc, ci,
+                                                                                                            strict=True)],
+                                      "arrayminus": [a - c[0] for a, c in zip(acc, ci, strict=True)]},
+                             hovertemplate=f"run {side.upper()}<br>%{{x}}<br>accuracy %{{y:.3f}}<extra></extra>"))
+    fig.update_layout(barmode="group", yaxis={"title": "accuracy on the shared items (95% Wilson)", "range": [0, 1.15]},
+                      height=380, margin={"t": 30, "b": 40}, legend={"orientation": "h", "y": 1.08})
     return fig
