@@ -20,6 +20,7 @@ NAV = [
     ("Activation statistics", "activations"),
     ("Audio", "audio"),
     ("Accuracy", "accuracy"),
+    ("Runs", "runs"),
 ]
 ROOT = Path(__file__).resolve().parents[2]
 

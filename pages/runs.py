@@ -1,0 +1,15 @@
+"""Runs: every recorded sweep — list and filter them, open one without recomputing, compare two on one dataset.
+
+Thin page over ``components.runs``.
+"""
+
+import streamlit as st
+
+from components import runs, shell
+
+shell.guard()
+
+st.title("Runs")
+st.caption("The history of accuracy sweeps from this dashboard and the command line. Opening a run reads its "
+           "numbers and per-item predictions back from the database: nothing is recomputed.")
+runs.render_page()
