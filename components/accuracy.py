@@ -342,11 +342,14 @@ def render_result(result: SweepResult, *, key: str = "acc", zip_bytes: bytes | N
         st.dataframe(frame, hide_index=True, width="stretch", key=f"{key}_folds",
                      column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in frame.columns[1:]})
     st.markdown("**Per-class recall**")
+    st.plotly_chart(charts.per_class_figure(result), width="stretch", key=f"{key}_per_class_chart")
     pc = charts.per_class_frame(result)
-    c1, c2 = st.columns([2, 3])
-    c1.dataframe(pc, hide_index=True, width="stretch", key=f"{key}_per_class",
-                 column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in pc.columns[2:]})
-    c2.plotly_chart(charts.per_class_figure(result), width="stretch", key=f"{key}_per_class_chart")
+    st.dataframe(pc, hide_index=True, width="stretch", key=f"{key}_per_class",
+                 column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in pc.columns[1:]})
+    counts = charts.class_counts(result)
+    st.caption("Recall = correct / test items of the class. Test items per class: "
+               + (f"{next(iter(counts.values()))} each" if len(set(counts.values())) == 1
+                  else ", ".join(f"{c}: {n}" for c, n in counts.items())) + ".")
     with st.expander("Confusion matrices", expanded=False):
         rows = charts.sweep_rows(result)
         per_row = 3 if len(result.classes) <= 10 else 2
@@ -449,8 +452,9 @@ def render_items(result: SweepResult, *, key: str, zip_bytes: bytes | None = Non
         config["thumbnail"] = st.column_config.ImageColumn("item", width="small")
     st.caption(f"{n} of {len(result.items)} tested items" + (f"; page {page} of {pages}" if pages > 1 else "")
                + (f". {reason}" if reason else ""))
+    row_px = 60 if "thumbnail" in view else 35
     st.dataframe(view, hide_index=True, width="stretch", column_config=config, key=f"{key}_items_table",
-                 row_height=60 if "thumbnail" in view else None)
+                 row_height=row_px, height=min(len(view), 12) * row_px + 40)
     if audio and reason is None and len(view):
         st.caption(f"Players for the first {min(PLAYERS, len(view))} items of this page")
         cols = st.columns(4)

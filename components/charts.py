@@ -228,6 +228,16 @@ def sweep_rows(result: SweepResult) -> list[tuple[str, int, list[int]]]:
     return display_rows([v.name for v in result.variants], [g["variants"] for g in result.identical])
 
 
+def short_label(label: str, limit: int = 34) -> str:
+    """A results-row label short enough for a chart axis: a long ``a = b = c`` becomes ``a (= 2 more)``."""
+    if len(label) <= limit:
+        return label
+    parts = label.split(" = ")
+    if len(parts) > 1:
+        return f"{parts[0]} (= {len(parts) - 1} more)"
+    return label[: limit - 1] + "…"
+
+
 def fmt_p(p: float | None) -> str:
     """A p-value for a table cell: three significant digits, and "—" where there is none (the reference)."""
     return "—" if p is None or p != p else f"{p:.3g}"
@@ -266,52 +276,58 @@ def folds_frame(result: SweepResult) -> pd.DataFrame:
 
 def accuracy_figure(result: SweepResult) -> go.Figure:
     """Bar chart of pooled micro accuracy per results-table row with asymmetric error bars for the 95% Wilson
-    interval; under cross-validation each fold's accuracy is a dot beside its bar (hover: the fold). The
-    reference bar is darker and a dashed line marks chance (1 / number of classes)."""
+    interval, the value (and McNemar p) written above the interval; under cross-validation each fold's accuracy
+    is a dot beside its bar (hover: the fold). The reference bar is darker; a dashed line marks chance."""
     rows = sweep_rows(result)
     vs = [result.variants[i] for _, i, _ in rows]
     x = list(range(len(rows)))
-    acc = [v.accuracy for v in vs]
-    text = [f"{v.accuracy:.3f}" + ("" if 0 in m or v.mcnemar_p is None else f"<br>p={v.mcnemar_p:.2g}")
-            for v, (_, _, m) in zip(vs, rows, strict=True)]
     colors = ["#1f4e79" if 0 in m else "#6baed6" for _, _, m in rows]
     fig = go.Figure(go.Bar(
-        x=x, y=acc, marker_color=colors, text=text, textposition="outside", width=0.5, name="pooled",
+        x=x, y=[v.accuracy for v in vs], marker_color=colors, width=0.5, name="pooled",
         customdata=[label for label, _, _ in rows],
         error_y={"type": "data", "symmetric": False, "array": [v.ci95[1] - v.accuracy for v in vs],
-                 "arrayminus": [v.accuracy - v.ci95[0] for v in vs]},
+                 "arrayminus": [v.accuracy - v.ci95[0] for v in vs], "color": "#333"},
         hovertemplate="%{customdata}<br>pooled accuracy %{y:.3f}<extra></extra>"))
+    for k, (v, (_, _, m)) in enumerate(zip(vs, rows, strict=True)):
+        text = f"{v.accuracy:.3f}" + ("" if 0 in m or v.mcnemar_p is None else f"<br>p={v.mcnemar_p:.2g}")
+        fig.add_annotation(x=k, y=v.ci95[1], text=text, showarrow=False, yanchor="bottom", yshift=4,
+                           font={"size": 11})
     if result.cross_validated:
         dx, dy, names = [], [], []
         for k, v in zip(x, vs, strict=True):
-            for f in v.folds:
-                dx.append(k + 0.36)
+            n = len(v.folds)
+            for j, f in enumerate(v.folds):
+                dx.append(k + 0.36 + (0.12 * (j - (n - 1) / 2) / max(1, n - 1)))
                 dy.append(f["accuracy"])
                 names.append(f"{f['name']} (n={f['n_test']})")
         fig.add_trace(go.Scatter(x=dx, y=dy, mode="markers", name="folds", customdata=names,
-                                 marker={"color": "#444", "size": 7, "opacity": 0.75, "symbol": "circle"},
+                                 marker={"color": "#444", "size": 7, "opacity": 0.7, "symbol": "circle"},
                                  hovertemplate="%{customdata}<br>accuracy %{y:.3f}<extra></extra>"))
     chance = 1.0 / max(1, len(result.classes))
     fig.add_hline(y=chance, line_dash="dash", line_color="gray", annotation_text="chance",
                   annotation_position="bottom right")
-    fig.update_layout(yaxis={"title": "accuracy (micro) with 95% Wilson interval", "range": [0, 1.15]},
+    fig.update_layout(yaxis={"title": "accuracy (micro) with 95% Wilson interval", "range": [0, 1.18]},
                       xaxis={"title": "variant (first = reference)" + ("; dots = folds" if result.cross_validated
                                                                        else ""),
-                             "tickvals": x, "ticktext": [label for label, _, _ in rows], "range": [-0.6, len(x) - 0.2]},
+                             "tickvals": x, "ticktext": [short_label(label) for label, _, _ in rows],
+                             "range": [-0.6, len(x) - 0.2]},
                       margin={"t": 30, "b": 40}, height=400, showlegend=False)
     return fig
 
 
 def per_class_frame(result: SweepResult) -> pd.DataFrame:
-    """Per-class recall (rows: classes, with their test-item count) per results-table row (columns)."""
-    counts = np.bincount(result.labels, minlength=len(result.classes)) if result.items else None
-    frame = pd.DataFrame({"class": list(result.classes)})
-    if counts is not None:
-        frame["n"] = counts
+    """Per-class recall: one row per results-table row, one column per class (NaN where a class has no test item)."""
+    rows = []
     for label, i, _ in sweep_rows(result):
         pc = result.variants[i].per_class
-        frame[label] = [pc.get(c) for c in result.classes]
-    return frame
+        rows.append({"variant": label, **{c: (np.nan if pc.get(c) is None else float(pc[c])) for c in result.classes}})
+    return pd.DataFrame(rows)
+
+
+def class_counts(result: SweepResult) -> dict[str, int]:
+    """Test items per class."""
+    counts = np.bincount(result.labels, minlength=len(result.classes)) if result.items else np.zeros(0, int)
+    return {c: int(n) for c, n in zip(result.classes, counts, strict=False)}
 
 
 def per_class_figure(result: SweepResult) -> go.Figure:
@@ -320,14 +336,14 @@ def per_class_figure(result: SweepResult) -> go.Figure:
     rows = sweep_rows(result)
     z = np.array([[np.nan if result.variants[i].per_class.get(c) is None else result.variants[i].per_class[c]
                    for c in result.classes] for _, i, _ in rows], dtype=float)
-    labels = [label for label, _, _ in rows]
     fig = go.Figure(go.Heatmap(
-        z=z, x=list(result.classes), y=labels, zmin=0.0, zmax=1.0, colorscale="Viridis",
-        text=np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.2f}")(z), texttemplate="%{text}",
-        colorbar={"title": "recall", "thickness": 12},
-        hovertemplate="%{y}<br>class %{x}<br>recall %{z:.3f}<extra></extra>"))
+        z=z, x=list(result.classes), y=[short_label(label) for label, _, _ in rows], zmin=0.0, zmax=1.0,
+        colorscale="Viridis", text=np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.2f}")(z),
+        texttemplate="%{text}", textfont={"size": 12}, colorbar={"title": "recall", "thickness": 12},
+        customdata=[[label] * len(result.classes) for label, _, _ in rows],
+        hovertemplate="%{customdata}<br>class %{x}<br>recall %{z:.3f}<extra></extra>"))
     fig.update_layout(xaxis={"title": "class", "type": "category"}, yaxis={"autorange": "reversed"},
-                      height=90 + 34 * len(rows), margin={"t": 20, "l": 10, "r": 10, "b": 40})
+                      height=110 + 44 * len(rows), margin={"t": 20, "l": 10, "r": 10, "b": 40})
     return fig
 
 

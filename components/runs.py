@@ -157,6 +157,7 @@ def render_comparison(a: SweepResult, b: SweepResult) -> None:
 def _differences(a: SweepResult, b: SweepResult) -> list[tuple[str, object, object]]:
     pa, pb = a.provenance, b.provenance
     return [("model", pa["model"], pb["model"]), ("method", a.method, b.method),
-            ("evaluation", pa["split"]["kind"], pb["split"]["kind"]), ("seed", pa["seed"], pb["seed"]),
+            ("evaluation", f"{pa['split']['kind']} ×{len(a.folds)}", f"{pb['split']['kind']} ×{len(b.folds)}"),
+            ("seed", pa["seed"], pb["seed"]),
             ("variants", ", ".join(v.name for v in a.variants), ", ".join(v.name for v in b.variants)),
             ("dataset digest", pa["dataset"]["train"]["digest"][:12], pb["dataset"]["train"]["digest"][:12])]

@@ -99,8 +99,10 @@ def test_cross_validated_sweep_shows_folds_per_class_and_items() -> None:
     assert len(result.folds) == 3 and result.variants[0].n_test == 60
     folds = _frame(at, "fold 1 (n=20)")
     assert list(folds.columns) == ["variant", "fold 1 (n=20)", "fold 2 (n=20)", "fold 3 (n=20)"]
-    per_class = _frame(at, "class")
-    assert per_class["class"].tolist() == [str(d) for d in range(10)] and per_class["n"].tolist() == [6] * 10
+    per_class = _frame(at, "9")
+    assert list(per_class.columns) == ["variant"] + [str(d) for d in range(10)]
+    assert per_class.iloc[0, 1:].tolist() == [result.variants[0].per_class[str(d)] for d in range(10)]
+    assert "Test items per class: 6 each." in _texts(at, "caption")
     items = _frame(at, "item")
     assert len(items) == 50 and items["thumbnail"].str.startswith("data:image/png;base64,").all()
     at.selectbox(key="acc_items_show").set_value(ITEM_FILTERS[1]).run()

@@ -56,8 +56,9 @@ def _tail(path: Path, n: int = 3000) -> str:
 
 
 @pytest.fixture(scope="session")
-def app_server() -> Iterator[str]:
-    """Base URL of a dashboard server started for this test session (stopped at teardown)."""
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a dashboard server started for this test session (stopped at teardown), with its own
+    PREPSCOPE_HOME (runs database and feature cache) under the test's temporary folder."""
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
@@ -72,9 +73,8 @@ def app_server() -> Iterator[str]:
         "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
     ]  # fmt: skip
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=_clean_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        env = {**_clean_env(), "PREPSCOPE_HOME": str(tmp_path_factory.mktemp("browser-home"))}
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90

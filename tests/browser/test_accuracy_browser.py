@@ -12,7 +12,7 @@ def test_builtin_digits_sweep_shows_results(ui) -> None:  # noqa: ANN001
     ui.open()
     ui.go("Accuracy")
     main = ui.page.locator('[data-testid="stMain"]')
-    per_class = main.get_by_role("spinbutton", name="Items per class (0 = all)")
+    per_class = main.get_by_role("spinbutton", name="Items per class (0 = automatic)")
     per_class.fill("10")
     per_class.press("Enter")
     ui.wait_idle()
