@@ -449,7 +449,7 @@ def render_items(result: SweepResult, *, key: str, zip_bytes: bytes | None = Non
     if not audio and reason is None and len(view):
         desc_json = json.dumps(desc, sort_keys=True)
         view.insert(1, "thumbnail", [_thumbnail_uri(desc_json, p, zip_key, zip_bytes) for p in view["path"]])
-        config["thumbnail"] = st.column_config.ImageColumn("item", width="small")
+        config["thumbnail"] = st.column_config.ImageColumn("view", width="small")
     st.caption(f"{n} of {len(result.items)} tested items" + (f"; page {page} of {pages}" if pages > 1 else "")
                + (f". {reason}" if reason else ""))
     row_px = 60 if "thumbnail" in view else 35

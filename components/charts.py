@@ -364,14 +364,13 @@ def confusion_figure(result: SweepResult, index: int, title: str | None = None) 
 
 def comparison_figure(rows: list) -> go.Figure:
     """Paired comparison of two runs: for each matched variant, run A's and run B's accuracy on the shared items
-    with Wilson intervals, side by side (A dark, B light)."""
+    with Wilson intervals, side by side (A dark, B light; values on hover and in the table beside it)."""
     x = [r.a if r.a == r.b else f"{r.a} vs {r.b}" for r in rows]
     fig = go.Figure()
     for side, color in (("a", "#1f4e79"), ("b", "#9ecae1")):
         acc = [getattr(r, f"accuracy_{side}") for r in rows]
         ci = [getattr(r, f"ci95_{side}") for r in rows]
         fig.add_trace(go.Bar(x=x, y=acc, name=f"run {side.upper()}", marker_color=color,
-                             text=[f"{a:.3f}" for a in acc], textposition="outside",
                              error_y={"type": "data", "symmetric": False, "array": [c[1] - a for a, c in zip(acc, ci,
                                                                                                             strict=True)],
                                       "arrayminus": [a - c[0] for a, c in zip(acc, ci, strict=True)]},
