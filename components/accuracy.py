@@ -185,7 +185,8 @@ def plan(request: DatasetRequest, method: str, cv: str | int, test_fraction: flo
             return {"n_items": len(train) + (0 if test is None else len(test)), "n_classes": len(train.classes),
                     "n_groups": len(set(train.groups) - {None}),
                     "kind": ev.kind, "cross_validated": ev.cross_validated, "n_folds": len(ev.folds),
-                    "n_test": ev.n_test, "line": describe_line(split), "notes": size_notes(ev.n_test, len(ev.folds)),
+                    "n_test": ev.n_test, "line": describe_line(split),
+                    "notes": size_notes(ev.n_test, len(ev.folds), subsampled=train.subsample is not None),
                     "subsample": train.subsample, "max_class": max(counts.values()),
                     "suggest_k": max(2, min(10, min(counts.values()))), "given_test": test is not None,
                     "error": None}

@@ -108,6 +108,10 @@ def test_power_notes_fire_for_8_test_items_and_not_for_153() -> None:
             p, _, _ = mcnemar_exact(r, ~r)
             assert (p < 0.05) <= (abs(b - c) >= MIN_DISCORDANT), (b, c, p)
     assert any("only 3 of 153" in n and "better" in n for n in result_notes(153, 1, 150))
+    assert "Use all items or cross-validation" in size_notes(8, subsampled=True)[0]
+    assert "Use cross-validation (every item tested once) or more items" in size_notes(8)[0]
+    assert "Only more items can help" in size_notes(40, 5)[0]
+    assert "Use all items." in size_notes(40, 5, subsampled=True)[0]
     assert any("5 folds" in n and "0.0625" in n for n in size_notes(2500, 5))
     assert not any("folds" in n for n in size_notes(2500, 10))
 

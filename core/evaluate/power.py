@@ -37,15 +37,23 @@ def fold_test_min_p(k: int) -> float:
     return min(1.0, 2.0 / 2.0**k) if k > 0 else 1.0
 
 
-def size_notes(n_test: int, n_folds: int = 1) -> list[str]:
-    """Sentences for what the test-item count and the fold count rule out (empty when neither limits)."""
+def _remedy(cross_validated: bool, subsampled: bool) -> str:
+    if cross_validated:
+        return "Use all items." if subsampled else "Only more items can help: cross-validation already tests each one."
+    if subsampled:
+        return "Use all items or cross-validation (every item tested once)."
+    return "Use cross-validation (every item tested once) or more items."
+
+
+def size_notes(n_test: int, n_folds: int = 1, *, subsampled: bool = False) -> list[str]:
+    """Sentences for what the test-item count and the fold count rule out (empty when neither limits), each with
+    what would help (``subsampled``: the items are a subset of the dataset)."""
     notes = []
     if 0 < n_test < MIN_TEST_ITEMS:
         notes.append(
             f"With {n_test} test items, McNemar's exact test can reach p < {ALPHA:g} only when two accuracies differ "
             f"by at least {MIN_DISCORDANT} items ({MIN_DISCORDANT / n_test:.0%} of the test set), all changed the "
-            f"same way; smaller differences could not be shown at this size. Use all items or cross-validation "
-            f"(every item tested once)."
+            f"same way; smaller differences could not be shown at this size. {_remedy(n_folds > 1, subsampled)}"
         )
     if 2 <= n_folds and fold_test_min_p(n_folds) >= ALPHA:
         notes.append(
@@ -55,10 +63,10 @@ def size_notes(n_test: int, n_folds: int = 1) -> list[str]:
     return notes
 
 
-def result_notes(n_test: int, n_folds: int, reference_correct: int) -> list[str]:
+def result_notes(n_test: int, n_folds: int, reference_correct: int, *, subsampled: bool = False) -> list[str]:
     """``size_notes`` plus what the reference's own score rules out (too few errors to fix, or too few
     right answers to break)."""
-    notes = size_notes(n_test, n_folds)
+    notes = size_notes(n_test, n_folds, subsampled=subsampled)
     wrong = n_test - reference_correct
     if n_test >= MIN_TEST_ITEMS:  # below, the size note already says it
         if wrong < MIN_DISCORDANT:

@@ -313,8 +313,9 @@ def evaluate_sweep(
                                                                                         else len(ev.test)))})
     split = ev.describe()
     overlap = overlap_warning(split)
-    notes = list(split["notes"]) + ([overlap] if overlap else []) + result_notes(ref.n_test, len(ev.folds),
-                                                                                  ref.n_correct)
+    subsampled = train.subsample is not None or (test is not None and test.subsample is not None)
+    notes = list(split["notes"]) + ([overlap] if overlap else []) + result_notes(
+        ref.n_test, len(ev.folds), ref.n_correct, subsampled=subsampled)
     provenance = {
         "model": model.name,
         "model_description": model.description,
