@@ -25,7 +25,7 @@ def runs_frame(runs: list[RunSummary]) -> pd.DataFrame:
     """One row per run for the list: id, when, origin, dataset, model, method, evaluation, test items, accuracies."""
     return pd.DataFrame([{
         "run": f"#{r.id}", "created (UTC)": r.created_utc.replace("T", " ").removesuffix("+00:00"), "from": r.origin,
-        "dataset": r.dataset_name, "digest": r.dataset_digest[:12], "model": r.model, "method": r.method,
+        "dataset": r.dataset_label, "digest": r.dataset_digest[:12], "model": r.model, "method": r.method,
         "evaluation": r.evaluation + (f" ×{r.n_folds}" if r.n_folds > 1 else ""), "test items": r.n_test,
         "variants": r.n_variants, "reference": r.reference, "reference accuracy": r.reference_accuracy,
         "best": r.best, "best accuracy": r.best_accuracy} for r in runs])
@@ -34,7 +34,7 @@ def runs_frame(runs: list[RunSummary]) -> pd.DataFrame:
 def describe_run(r: RunSummary) -> str:
     """``#12 · digits · probe · stratified-kfold ×5 · 2025-01-01 10:00``."""
     ev = r.evaluation + (f" ×{r.n_folds}" if r.n_folds > 1 else "")
-    return f"#{r.id} · {r.dataset_name} · {r.model} · {r.method} · {ev} · {r.created_utc[:16].replace('T', ' ')}"
+    return f"#{r.id} · {r.dataset_label} · {r.model} · {r.method} · {ev} · {r.created_utc[:16].replace('T', ' ')}"
 
 
 def load(run_id: int) -> SweepResult:

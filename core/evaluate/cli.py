@@ -47,8 +47,9 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-pattern", metavar="REGEX",
                         help="for flat folders: regex with named groups 'label' (and optionally 'group') "
                              "searched in the file name without extension")
-    parser.add_argument("--cache-dir", metavar="DIR", help="feature cache (default $PREPSCOPE_CACHE_DIR or "
-                                                           "~/.cache/prepscope/features)")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="feature cache (default $PREPSCOPE_CACHE_DIR, else $PREPSCOPE_HOME/features, else "
+                             "~/.cache/prepscope/features)")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH,
                         help=f"items per forward batch (default {DEFAULT_BATCH})")
     parser.add_argument("--n-per-class", type=int, default=20, help="built-in sounds per class (default 20)")

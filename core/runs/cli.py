@@ -31,7 +31,7 @@ def runs_table(summaries: list) -> str:
     header = ["id", "created (UTC)", "from", "dataset", "model", "method", "evaluation", "n_test", "reference",
               "best"]
     rows = [[f"#{r.id}", r.created_utc.replace("T", " ").removesuffix("+00:00"), r.origin,
-             f"{r.dataset_name} ({r.dataset_digest[:8]})", r.model, r.method,
+             f"{r.dataset_label} ({r.dataset_digest[:8]})", r.model, r.method,
              r.evaluation + (f" x{r.n_folds}" if r.n_folds > 1 else ""), str(r.n_test),
              f"{r.reference} {r.reference_accuracy:.3f}", f"{r.best} {r.best_accuracy:.3f}"] for r in summaries]
     return format_table(rows, header)

@@ -143,6 +143,15 @@ class RunSummary:
     best: str
     best_accuracy: float
 
+    @property
+    def dataset_label(self) -> str:
+        """The dataset's name, with its parent folder when the name alone says little (``hymenoptera/train``)."""
+        if self.dataset_name in ("train", "test", "val") and not self.dataset_source.startswith("builtin:"):
+            parent = self.dataset_source.replace("\\", "/").rstrip("/").split("/")[-2:-1]
+            if parent:
+                return f"{parent[0]}/{self.dataset_name}"
+        return self.dataset_name
+
 
 def _dumps(obj: object) -> str:
     return json.dumps(obj, ensure_ascii=False, allow_nan=True)
