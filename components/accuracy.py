@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -149,7 +149,8 @@ def settings_signature(request: DatasetRequest | None, settings: Settings) -> di
     if request is None:
         dataset = None
     else:
-        dataset = {k: v for k, v in asdict(request).items() if k not in ("zip_bytes", "per_class", "seed")}
+        dataset = {f.name: getattr(request, f.name) for f in fields(request)
+                   if f.name not in ("zip_bytes", "per_class", "seed")}
         dataset["zip_size"] = None if request.zip_bytes is None else len(request.zip_bytes)
     s = state.session()
     sig = {"dataset": dataset, "per_class": settings.per_class, "seed": settings.seed, "method": settings.method,

@@ -133,3 +133,18 @@ def test_item_filters_select_the_right_items() -> None:
     assert items_frame(res, 1, ITEM_FILTERS[3])["item"].tolist() == ["i2"]
     assert items_frame(res, 1, ITEM_FILTERS[4])["item"].tolist()[:2] == ["i1", "i0"]
     assert items_frame(res, 1, ITEM_FILTERS[0], "name")["item"].tolist() == [f"i{k}" for k in range(6)]
+
+
+@pytest.mark.slow
+def test_sounds_leave_one_group_out_and_get_players() -> None:
+    at = _app()
+    at.selectbox(key="acc_builtin").set_value("sounds")
+    at.number_input(key="acc_per_class").set_value(3).run()  # 3 clips per class: one per recording condition
+    assert "21 test items" in _texts(at, "info") and "leave-one-group-out" in _texts(at, "info")
+    at.button(key="acc_run").click().run()
+    assert not at.exception, at.exception
+    result = at.session_state["acc_result"]
+    assert [f["name"] for f in result.folds] == ["clean", "mild", "noisy"]
+    audio = at.get("audio")
+    assert len(audio) == min(12, len(_frame(at, "item")))  # a player per item of the page, up to 12
+    assert "view" not in _frame(at, "item").columns and "thumbnail" not in _frame(at, "item").columns
