@@ -31,6 +31,7 @@ from core.evaluate.methods import (
 )
 from core.evaluate.metrics import mcnemar_exact, score
 from core.evaluate.splits import Split, all_items, given_split, make_split
+from core.preprocess.recipe import resolve
 from core.preprocess.variant import Variant, VariantSet
 from core.provenance import Progress, StopCheck, versions
 
@@ -138,7 +139,7 @@ def evaluate_sweep(
     """
     if method not in METHODS:
         raise InvalidDataset(f"Unknown method {method!r}; choose {', '.join(METHODS)}.")
-    variants = list(VariantSet.of(variants))
+    variants = list(resolve(VariantSet.of(variants), model))  # "resize": "model" -> the model's recipe
     t_start = time.perf_counter()
     cache = FeatureCache(cache_dir)
     classes = train.classes
