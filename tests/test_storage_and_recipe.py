@@ -385,3 +385,26 @@ def test_a_sweep_scores_variants_of_different_input_sizes(model, tmp_path):
     assert res.variants[0].spec["resize"]["size"] == 224 and res.variants[0].spec["resize"]["crop_pct"] == 0.875
     assert [v.spec["resize"]["size"] for v in res.variants[1:]] == [128, 288]
     assert len(list(tmp_path.glob("*.pooled.npy"))) == 3
+
+
+# ------------------------------------------------------------------------------------------- presets
+
+
+def test_the_seed_question_presets_are_data_with_a_question_and_a_bundled_sample():
+    from components.session import sample_names
+    from core.preprocess.presets import get_preset, preset_question, preset_questions
+
+    for q in preset_questions():
+        assert q.sample in sample_names() and q.question and q.look_for, q
+    for name in ("storage", "resize-libraries", "resolution"):
+        assert preset_question(name) is not None
+    storage = get_preset("storage")
+    assert [v.storage_kind for v in storage] == ["float", "png8", "png8", "png8", "jpeg", "jpeg", "float", "float"]
+    assert [v.channels for v in storage][-2:] == ["multi-window", "deltas"]
+    assert [(v.storage.quality, v.storage.subsampling) for v in storage if v.storage_kind == "jpeg"] == [
+        (75, "4:2:0"), (30, "4:2:0")]
+    libs = get_preset("resize-libraries")
+    assert libs[0].resize == "model" and {v.resize.backend for v in libs[1:]} == {"torch", "pil", "opencv"}
+    res = resolve(get_preset("resolution"), MODELS["efficientnet_lite0"])
+    assert sorted(v.resize.size for v in res) == [128, 160, 192, 224, 256, 288, 320]
+    assert {v.resize.crop_pct for v in res} == {0.875} and {v.resize.method for v in res} == {"bicubic"}
