@@ -25,7 +25,8 @@ def main() -> None:
     st.title("prepscope")
     st.markdown(
         "**What does this preprocessing choice do to the model?** prepscope runs one image or sound through "
-        "several preprocessing *variants* at once (colormap, interpolation, channel strategy, normalization, "
+        "several preprocessing *variants* at once (colormap, storage, resizing library and interpolation, "
+        "resolution, channel strategy, normalization, "
         "compression, noise) and shows, side by side, what a convolutional network makes of each: its "
         "predictions, its feature maps layer by layer, its activation statistics, and its accuracy on a dataset. "
         "The first variant of the set is the reference the others are compared to."

@@ -54,7 +54,13 @@ def _align(img: np.ndarray, hop: int, frames: int, target_hop: int) -> np.ndarra
 def multi_window_image(wave: np.ndarray, sr: int, spec: Spectrogram, mw: MultiWindow) -> np.ndarray:
     """The multi-window stack (rows x channel 1's frames x 3), float32 in [0, 1]."""
     specs = multi_window_specs(spec, mw)
-    imgs = [compute_spectrogram(wave, sr, s) for s in specs]
+    imgs = []
+    for i, s in enumerate(specs):
+        try:
+            imgs.append(compute_spectrogram(wave, sr, s))
+        except InvalidVariant as e:
+            raise InvalidVariant(f"multi-window channel {i + 1} ({mw.windows_ms[i]:g} ms window, n_fft {s.n_fft}): "
+                                 f"{e}") from None
     frames = imgs[0].shape[1]
     chans = [imgs[0]] + [_align(im, s.hop, frames, specs[0].hop) for im, s in zip(imgs[1:], specs[1:], strict=True)]
     return np.ascontiguousarray(np.stack(chans, axis=2), dtype=np.float32)

@@ -382,7 +382,7 @@ class Variant(Spec):
                            "default_when_set": "viridis"})
     gray: Literal["601", "709", "mean"] = Field(default="601", description="Luminance rule for color to gray.")
     multi_window: MultiWindow | None = Field(
-        default=None, description="Window and hop of each channel.",
+        default=None, description="Window and hop of each channel (they replace the spectrogram's n_fft and hop).",
         json_schema_extra={"only_with": {"channels": "multi-window"}})
     deltas: Deltas | None = Field(
         default=None, description="Delta window and scaling.", json_schema_extra={"only_with": {"channels": "deltas"}})
