@@ -1,8 +1,10 @@
-"""Engine overhead: inspect of one photo x 8 variants vs a bare batched forward of 8 ready tensors.
+"""Engine overhead: inspect of one photo x 8 variants vs a bare batched forward of 8 ready tensors;
+and the float path's cost relative to the 8-bit path.
 
-Both are measured in the same run, interleaved, with the same model and thread count; each is the
-median of several repetitions after a warm-up. The last number printed is the ratio
-(inspect time / bare forward time); the target is <= 1.5.
+All are measured in the same run, interleaved, with the same model and thread count; each is the
+median of several repetitions after a warm-up. Printed: the ratio inspect time / bare forward time
+(target <= 1.5), then the same 8 variants with ``"storage": "float"`` against their 8-bit (png8)
+selves: preprocessing alone (``prepare``) and the whole inspect.
 
     python benchmarks/engine.py [--repeats N]
 """
@@ -23,6 +25,7 @@ from skimage import data  # noqa: E402
 
 from core.inspect.engine import inspect  # noqa: E402
 from core.models import load_model  # noqa: E402
+from core.preprocess.pipeline import prepare  # noqa: E402
 from core.preprocess.presets import get_preset  # noqa: E402
 from core.signal import Signal  # noqa: E402
 
@@ -35,23 +38,37 @@ def main() -> None:
     signal = Signal(data.chelsea().astype(np.float32) / 255.0, {"name": "chelsea"})
     variants = get_preset("interpolation")  # 8 variants: every resize path, torch and PIL
     assert len(variants) == 8
+    floats = [v.replace(storage="float") for v in variants]  # the raw path: never quantized
     ready = torch.randn(8, 3, 224, 224).contiguous(memory_format=torch.channels_last)
     for _ in range(2):  # warm-up (allocator, oneDNN kernels, colormap tables)
         inspect(signal, variants, model)
+        inspect(signal, floats, model)
         model.features_and_logits(ready)
-    t_inspect, t_bare = [], []
+    t_inspect, t_bare, t_inspect_f, t_prep8, t_prepf = [], [], [], [], []
+
+    def timed(out: list, fn) -> None:  # noqa: ANN001
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+
     for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        inspect(signal, variants, model)
-        t_inspect.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        model.features_and_logits(ready)
-        t_bare.append(time.perf_counter() - t0)
+        timed(t_inspect, lambda: inspect(signal, variants, model))
+        timed(t_bare, lambda: model.features_and_logits(ready))
+        timed(t_inspect_f, lambda: inspect(signal, floats, model))
+        for _ in range(4):  # preprocessing alone is short: more pairs, interleaved
+            timed(t_prep8, lambda: prepare(signal, variants, model.mean, model.std))
+            timed(t_prepf, lambda: prepare(signal, floats, model.mean, model.std))
     inspect_s, bare_s = statistics.median(t_inspect), statistics.median(t_bare)
+    inspect_f, prep8, prepf = (statistics.median(t) for t in (t_inspect_f, t_prep8, t_prepf))
+    best8, bestf = min(t_prep8), min(t_prepf)  # least disturbed by other load on a shared machine
     print(f"threads: {torch.get_num_threads()}  model: {model.name}  input: chelsea 451x300  variants: 8")
     print(f"inspect (preprocess + forward + maps + statistics + similarity): {inspect_s * 1000:.1f} ms (median)")
     print(f"bare batched forward of 8 ready tensors:                         {bare_s * 1000:.1f} ms (median)")
     print(f"ratio inspect / bare forward (target <= 1.5): {inspect_s / bare_s:.3f}")
+    print(f"preprocessing, 8-bit (png8) path:  {prep8 * 1000:.1f} ms   float path: {prepf * 1000:.1f} ms (medians; "
+          f"best {best8 * 1000:.1f} / {bestf * 1000:.1f} ms)")
+    print(f"ratio float path / 8-bit path: preprocessing {prepf / prep8:.2f} (best-of {len(t_prep8)}: "
+          f"{bestf / best8:.2f}), whole inspect {inspect_f / inspect_s:.2f}")
 
 
 if __name__ == "__main__":

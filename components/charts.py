@@ -185,6 +185,33 @@ def measures_heatmap(result: InspectResult) -> go.Figure:
     return fig
 
 
+#: Line color of each channel of a colormap's transfer curves: the channel's own color.
+CHANNEL_COLORS = (("R", "rgb(220,30,30)"), ("G", "rgb(30,160,30)"), ("B", "rgb(30,60,220)"))
+
+
+def colormap_curves(name: str, *, height: int = 190) -> go.Figure:
+    """A colormap as the fixed first layer it is: its R, G and B values (0-1) over the 256 gray levels it
+    is indexed by (the table prepscope applies, ``core.preprocess.pipeline.colormap_lut``), one line per
+    channel in that channel's color, with the colormap itself as a strip underneath."""
+    from core.preprocess.pipeline import colormap_lut
+
+    lut = colormap_lut(name)
+    levels = np.arange(len(lut))
+    fig = make_subplots(rows=2, cols=1, row_heights=[0.8, 0.2], shared_xaxes=True, vertical_spacing=0.04)
+    for c, (label, color) in enumerate(CHANNEL_COLORS):
+        fig.add_trace(go.Scatter(x=levels, y=lut[:, c], mode="lines", name=label, line={"color": color, "width": 2},
+                                 hovertemplate=f"gray %{{x}} → {label} %{{y:.3f}}<extra></extra>"), row=1, col=1)
+    strip = np.round(np.repeat(lut[None, :, :], 8, axis=0) * 255).astype(np.uint8)
+    fig.add_trace(go.Image(z=strip, hoverinfo="skip"), row=2, col=1)
+    fig.update_yaxes(range=[-0.02, 1.02], title_text=None, row=1, col=1)
+    fig.update_yaxes(visible=False, row=2, col=1)
+    fig.update_xaxes(range=[-0.5, len(lut) - 0.5], row=1, col=1)
+    fig.update_xaxes(title_text="gray level", title_standoff=2, row=2, col=1)
+    fig.update_layout(height=height, margin={"l": 4, "r": 4, "t": 24, "b": 4}, showlegend=False,
+                      title={"text": f"{name}: R, G, B over gray", "font": {"size": 12}, "x": 0.02})
+    return fig
+
+
 def decimate_envelope(waveform: np.ndarray, sr: int, max_points: int = 4000) -> tuple[np.ndarray, np.ndarray]:
     """Reduce a waveform to at most ``max_points`` (time in seconds, amplitude) pairs by keeping the
     minimum and maximum of each block, so peaks survive. Short waveforms are returned unchanged."""

@@ -179,6 +179,37 @@ def provenance_caption(result: InspectResult, input_label: str) -> str:
     )
 
 
+def recipe_note(result: InspectResult, index: int) -> str | None:
+    """The one line saying whether variant ``index`` follows the model's training recipe
+    (``core.preprocess.recipe``), or None for a model the registry does not know."""
+    from core.models import MODELS
+    from core.preprocess.recipe import recipe_line
+
+    spec = MODELS.get(result.model)
+    return None if spec is None else recipe_line(result.variants[index].variant, spec)
+
+
+def model_recipe_caption(result: InspectResult) -> str | None:
+    """The model's own recipe in words, for the Compare caption (None for an unknown model)."""
+    from core.models import MODELS
+    from core.preprocess.recipe import recipe_text
+
+    spec = MODELS.get(result.model)
+    return None if spec is None else f"{result.model}'s training recipe: {recipe_text(spec)}"
+
+
+def channel_planes(variant: VariantResult) -> list[tuple[str, np.ndarray]] | None:
+    """For a ``multi-window`` or ``deltas`` variant, its three channels as (label, H x W image in [0, 1]) as
+    the network receives them (before normalization); None for other channel strategies."""
+    from core.preprocess.soundchannels import channel_labels
+
+    labels = channel_labels(variant.variant)
+    if labels is None:
+        return None
+    disp = np.asarray(variant.display, dtype=np.float32)
+    return [(f"channel {c + 1}: {label}", np.clip(disp[..., c], 0.0, 1.0)) for c, label in enumerate(labels)]
+
+
 def specs_json(result: InspectResult) -> str:
     """The variant set of a result as indented JSON (the format ``--variants`` reads)."""
     return json.dumps({"variants": [v.variant.to_dict() for v in result.variants]}, indent=2, ensure_ascii=False)
@@ -210,9 +241,14 @@ def render_variant_grid(result: InspectResult, *, columns: int = GRID_COLUMNS, s
     difference image against the reference on one shared scale."""
     import streamlit as st
 
+    from components import charts
+
     ref = result.variants[0]
     diffs, vmax = difference_maps(result)
     st.markdown(f"**Reference {top1_text(ref)}**")
+    recipe = model_recipe_caption(result)
+    if recipe:
+        st.caption(recipe)
     for start in range(0, len(result.variants), columns):
         cols = st.columns(columns)
         for col, vi in zip(cols, range(start, min(start + columns, len(result.variants))), strict=False):
@@ -220,6 +256,16 @@ def render_variant_grid(result: InspectResult, *, columns: int = GRID_COLUMNS, s
             with col:
                 caption = f"{v.variant.name} (reference)" if vi == 0 else v.variant.name
                 st.image(np.clip(v.display, 0.0, 1.0), caption=caption, width="stretch")
+                note = recipe_note(result, vi)
+                if note:
+                    st.caption(("⚠ " if note.startswith("differs") else "✓ ") + note)
+                planes = channel_planes(v)
+                if planes:
+                    for label, plane in planes:
+                        st.image(plane, caption=label, width="stretch", clamp=True)
+                if v.variant.channels == "colormap" and v.variant.colormap:
+                    st.plotly_chart(charts.colormap_curves(v.variant.colormap), width="stretch",
+                                    key=f"cmap_{vi}_{v.variant.colormap}", config={"displayModeBar": False})
                 st.markdown(f"**{top1_text(v)}**")
                 st.caption("reference" if vi == 0 else agreement(v, ref).sentence())
                 st.dataframe(_top5_frame(v), hide_index=True, width="stretch")

@@ -61,9 +61,11 @@ def _replace(uid: str, new: Variant, *, structural: bool) -> None:
 
 
 def _shape(v: Variant) -> tuple:
-    """What decides which widgets exist: optional parts switched on or off, list lengths."""
+    """What decides which widgets exist: optional parts switched on or off, list lengths, which member of a
+    union field (resize: custom or model; storage: a level or a JPEG object) is chosen."""
     spec = v.spectrogram
-    return (spec is None, spec is not None and spec.fmax is None, len(v.degrade))
+    return (spec is None, spec is not None and spec.fmax is None, len(v.degrade), v.resize == "model",
+            v.storage_kind, v.channels, v.deltas is not None and v.deltas.delta_range is None)
 
 
 def _apply(uid: str) -> None:

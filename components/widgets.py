@@ -73,9 +73,25 @@ def _render_spec(d: FieldDesc, value: Any, key: str, cb: dict) -> None:
 
 def _render_pair(d: FieldDesc, value: Any, key: str, cb: dict) -> None:
     scalar = FieldDesc(d.name, "float", d.help, None)
-    for i, (col, end) in enumerate(zip(st.columns(2), ("low", "high"), strict=True)):
+    for i, (col, end) in enumerate(zip(st.columns(d.length), d.labels, strict=True)):
         with col:
             _render_number(scalar, value[i], f"{key}.{i}", cb, label=f"{_label(d.name)} {end}")
+
+
+def _choice_of(d: FieldDesc, value: Any) -> Any:
+    return d.object_label if isinstance(value, BaseModel) else value
+
+
+def _object_of(d: FieldDesc, value: Any) -> BaseModel:
+    return value if isinstance(value, BaseModel) else d.spec()  # type: ignore[misc]
+
+
+def _render_union(d: FieldDesc, value: Any, key: str, cb: dict) -> None:
+    _seed(key + "#choice", _choice_of(d, value))
+    st.selectbox(_label(d.name), list(d.choices), key=key + "#choice", help=d.help, **cb)
+    if st.session_state[key + "#choice"] == d.object_label and d.spec is not None:
+        with st.container(border=True):
+            render_fields(d.spec, _object_of(d, value), key + ".", cb)
 
 
 def _render_list(d: FieldDesc, items: tuple, key: str, cb: dict) -> None:
@@ -105,7 +121,14 @@ def _collect_spec(d: FieldDesc, value: Any, key: str) -> Any:
 
 
 def _collect_pair(d: FieldDesc, value: Any, key: str) -> Any:
-    return [st.session_state.get(f"{key}.{i}", value[i]) for i in range(2)]
+    return [st.session_state.get(f"{key}.{i}", value[i]) for i in range(d.length)]
+
+
+def _collect_union(d: FieldDesc, value: Any, key: str) -> Any:
+    choice = st.session_state.get(key + "#choice", _choice_of(d, value))
+    if choice != d.object_label or d.spec is None:
+        return choice
+    return collect_fields(d.spec, _object_of(d, value), key + ".")
 
 
 def _collect_list(d: FieldDesc, items: Any, key: str) -> Any:
@@ -127,6 +150,7 @@ WIDGETS: dict[str, Widget] = {
     "spec": Widget(_render_spec, _collect_spec),
     "pair": Widget(_render_pair, _collect_pair),
     "list": Widget(_render_list, _collect_list),
+    "union": Widget(_render_union, _collect_union),
 }
 
 

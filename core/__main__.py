@@ -59,9 +59,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from core.preprocess.presets import get_preset, preset_description, preset_names
+    from core.preprocess.presets import get_preset, preset_description, preset_names, preset_question
     if args.name:
-        data = {"description": preset_description(args.name), **get_preset(args.name).to_dict()}
+        q = preset_question(args.name)
+        extra = {} if q is None else {"question": q.question, "sample": q.sample, "look_for": q.look_for}
+        data = {"description": preset_description(args.name), **extra, **get_preset(args.name).to_dict()}
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return 0
     for name in preset_names():

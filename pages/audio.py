@@ -7,7 +7,9 @@ import streamlit as st
 from components import charts, exports, results, shell, state
 from components.session import SOUND_PREFIX
 from core.io import synth
+from core.models import MODELS
 from core.preprocess.presets import get_preset
+from core.preprocess.recipe import resolve
 
 shell.guard()
 
@@ -54,7 +56,8 @@ c2.audio(wave, sample_rate=sr)
 c2.caption(f"{label} · {len(wave) / sr:.2f} s · {sr} Hz")
 
 variants = state.session().variants
-cropped = [v.name for v in variants if v.resize.fit == "shorter-side+center-crop"]
+resolved = resolve(variants, MODELS[state.session().model])  # "resize": "model" is the model's (cropping) recipe
+cropped = [v.name for v in resolved if v.resize.fit == "shorter-side+center-crop"]
 if cropped:
     st.warning(
         f"{len(cropped)} of {len(variants)} variants use the fit 'shorter-side+center-crop', which keeps only the "

@@ -364,11 +364,11 @@ def test_json_file_import() -> None:
 
 def test_start_page_question_opens_compare_with_preset_and_sample() -> None:
     at = _app()
-    at.button(key="start_q1").click().run()
+    at.button(key="start_interpolation").click().run()
     _ok(at)
     assert _variants(at) == get_preset("interpolation")
     assert at.query_params["sample"] == "brick" and at.query_params["preset"] == "interpolation"
-    assert not any(b.key == "start_q1" for b in at.button)  # we left the Start page
+    assert not any(b.key == "start_interpolation" for b in at.button)  # we left the Start page
     assert at.title[0].value == "Compare"
 
 

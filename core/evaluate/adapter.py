@@ -47,19 +47,22 @@ def one_channel_variant(variant: Variant) -> Variant:
 
 def gray_inputs(dataset: Dataset, indices: np.ndarray, variant: Variant, model, batch_size: int = 32,
                 should_stop: Callable[[], bool] | None = None) -> torch.Tensor:
-    """uint8 (n, S, S) one-channel network-size inputs of the selected items (decoded batch by batch)."""
+    """(n, S, S) one-channel network-size inputs of the selected items (decoded batch by batch): uint8 when
+    the variant stores 8 bits (png8, jpeg), float32 in [0, 1] for float and png16 (which stay float)."""
     from core.evaluate.features import _decode_batch
     from core.preprocess.pipeline import prepare_many
 
     one = one_channel_variant(variant)
     s = one.resize.size
-    out = torch.empty((len(indices), s, s), dtype=torch.uint8)
+    eight_bit = one.storage_kind in ("png8", "jpeg")
+    out = torch.empty((len(indices), s, s), dtype=torch.uint8 if eight_bit else torch.float32)
     for start in range(0, len(indices), batch_size):
         if should_stop is not None and should_stop():
             raise Stopped("Stopped while preparing the adapter's inputs.")
         items = [dataset.items[int(i)] for i in indices[start : start + batch_size]]
         x = prepare_many(_decode_batch(dataset, items), one, model.mean, model.std)
-        out[start : start + len(items)] = (x[:, 0] * 255.0).round().clamp(0, 255).to(torch.uint8)
+        g = x[:, 0]
+        out[start : start + len(items)] = (g * 255.0).round().clamp(0, 255).to(torch.uint8) if eight_bit else g
     return out
 
 
@@ -75,7 +78,8 @@ class _Adapter(nn.Module):
             self.conv.bias.copy_(-m / s)
 
     def pooled(self, model, g8: torch.Tensor) -> torch.Tensor:
-        g = g8.to(self.conv.weight.device)[:, None].float() / 255.0
+        g = g8.to(self.conv.weight.device)[:, None].float()
+        g = g / 255.0 if g8.dtype == torch.uint8 else g
         return model.pooled_differentiable(self.conv(g))
 
 

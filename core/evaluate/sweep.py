@@ -40,6 +40,7 @@ from core.evaluate.methods import (
 from core.evaluate.metrics import fold_paired_test, mcnemar_exact, score
 from core.evaluate.power import result_notes
 from core.evaluate.sameinput import explain, feature_fingerprint, group_by
+from core.preprocess.recipe import resolve
 from core.preprocess.variant import Variant, VariantSet
 from core.provenance import Progress, StopCheck, versions
 
@@ -268,7 +269,7 @@ def evaluate_sweep(
     """
     if method not in METHODS:
         raise InvalidDataset(f"Unknown method {method!r}; choose {', '.join(METHODS)}.")
-    variants = list(VariantSet.of(variants))
+    variants = list(resolve(VariantSet.of(variants), model))  # "resize": "model" -> the model's recipe
     t_start = time.perf_counter()
     cache = FeatureCache(cache_dir)
     classes = train.classes

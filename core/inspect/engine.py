@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 from core.models.registry import LoadedModel, bn_inputs
 from core.preprocess.pipeline import Prepared, prepare
+from core.preprocess.recipe import resolve
 from core.preprocess.variant import Variant
 from core.provenance import Progress, versions
 from core.signal import Signal
@@ -369,10 +370,14 @@ def inspect(
     cache: RunCache | None = None,
     progress: Progress | None = None,
 ) -> InspectResult:
-    """Preprocess ``signal`` under every variant, run one batched forward, and compare with variants[0]."""
+    """Preprocess ``signal`` under every variant, run one batched forward, and compare with variants[0].
+
+    Variants are first resolved against the model (``"resize": "model"`` becomes the model's recipe),
+    so the result, its cache keys and its exports carry what was actually computed."""
     t0 = time.perf_counter()
     if not variants:
         raise ValueError("inspect needs at least one variant")
+    variants = resolve(variants, model)
     if cache is not None and (hit := cache.get_result(result_key(signal, variants, model))) is not None:
         return hit
     report = progress or (lambda f, m: None)

@@ -1,13 +1,14 @@
 """The batched preprocessing pipeline: Signal + Variants -> exactly what the network receives.
 
-Order, per variant: [sound -> spectrogram] -> channel strategy -> uint8 -> resize/fit -> degradations
-(at network size, in the listed order) -> normalization. Rules, documented once here:
+Order, per variant: [sound -> spectrogram] -> channel strategy -> storage -> resize/fit ->
+degradations (at network size, in the listed order) -> normalization. Rules, documented once here:
 
 - Gray: luma of the encoded values, ``601`` = 0.299 R + 0.587 G + 0.114 B, ``709`` = 0.2126 R +
   0.7152 G + 0.0722 B, ``mean`` = (R + G + B) / 3. A one-channel input is already gray.
 - ``rgb`` keeps color; a one-channel input is replicated (there is no color to keep).
-- ``colormap`` (with ``colormap: <name>``): gray quantized to 256 levels indexes matplotlib's 256-entry table, before
-  resizing (as when a colormapped image is saved, then loaded and resized).
+- ``colormap`` (with ``colormap: <name>``): gray quantized to 256 levels (round(255 g)) indexes
+  matplotlib's 256-entry table (matplotlib's own resolution), before storage and resizing (as when a
+  colormapped image is saved, then loaded and resized).
 - ``replicate``: gray is copied to three channels, then each channel is normalized with its own
   statistics. ``conv-sum``: one channel normalized with the mean of the three means and stds, then
   fed to the first conv with its weights summed over input channels (timm's adapt_input_conv for
@@ -18,12 +19,26 @@ Order, per variant: [sound -> spectrogram] -> channel strategy -> uint8 -> resiz
   ``a_f = sum_c w_fc (1/s_c - 1/s)`` and ``b_f = sum_c w_fc (m/s - m_c/s_c)`` (checked in tests/test_pipeline.py).
 - ``zero-pad``: gray normalized with channel 0's statistics goes to channel 0; channels 1 and 2
   are zero after normalization (the training mean).
-- Resizing works on uint8 tensors (8 bits per channel). Torch: torchvision's resize (nearest,
+- ``multi-window`` and ``deltas`` (sounds only): see ``core.preprocess.soundchannels``.
+- Storage, at the channel image's own resolution, exactly as when a file is written and read back:
+  ``png8`` rounds to 8 bits per channel (PNG is lossless, so rounding is all a PNG does; the default,
+  and the only behaviour before storage existed); ``png16`` rounds to 16 bits; ``jpeg`` is a Pillow
+  encode/decode of the 8-bit image at the quality and chroma subsampling (a one-channel image is a
+  gray JPEG, where subsampling does not apply); ``float`` writes nothing and keeps float32.
+- Resizing: 8-bit images (png8, jpeg) are resized as uint8 by every backend, as the libraries do
+  after loading an 8-bit file; float and png16 images are resized in float32 (every backend and
+  method here works on float32: torchvision's resize and ``F.interpolate``, Pillow's mode "F" one
+  channel at a time, cv2.resize on float32), and are never rounded again, so the float path stays
+  float through resizing, degradations and normalization. Torch: torchvision's resize (nearest,
   nearest-exact, bilinear, bicubic) and ``F.interpolate(mode="area")``; PIL: Image.resize with the
-  named filter (``area`` is PIL's BOX). Fits: ``stretch`` to SxS; ``shorter-side+center-crop``
-  scales the shorter side to S then crops the center SxS (an extreme strip whose intermediate would
-  exceed 8 megapixels is first trimmed to its center plus a kernel margin, which bounds memory);
-  ``letterbox`` scales the longer side to S and pads with black, centered.
+  named filter (``area`` is PIL's BOX); OpenCV: ``cv2.resize`` with INTER_NEAREST,
+  INTER_NEAREST_EXACT, INTER_LINEAR, INTER_CUBIC, INTER_AREA or INTER_LANCZOS4 (no antialias switch:
+  only INTER_AREA averages when shrinking). Fits: ``stretch`` to TxT; ``shorter-side+center-crop``
+  scales the shorter side to T (rounding the other side) and crops the center SxS; ``letterbox``
+  scales the longer side to S and pads with black, centered. T = S, or ``floor(S / crop_pct)`` with a
+  crop_pct below 1 (timm's rule: 224 at 0.875 scales to 256 and crops 224). An extreme strip whose
+  intermediate would exceed 8 megapixels is first trimmed to its center plus a kernel margin, which
+  bounds memory.
 - Degradations: ``jpeg`` is a Pillow encode/decode at the quality (4:2:0 for color, gray JPEG for
   one channel); ``noise`` adds N(0, s^2) with s^2 = mean(x^2) / 10^(snr/10) from a generator seeded
   by the degradation's seed and the input's digest (independent noise per image), clipped to [0, 1];
@@ -47,8 +62,9 @@ import torchvision.transforms.v2.functional as TF
 from PIL import Image
 from torchvision.transforms import InterpolationMode
 
+from core.errors import InvalidVariant, UnsupportedInput
 from core.models.registry import IMAGENET_MEAN, IMAGENET_STD
-from core.preprocess.variant import Blur, Jpeg, Median, Noise, Resize, Spectrogram, Variant
+from core.preprocess.variant import OPENCV_FLAGS, Blur, Jpeg, JpegStorage, Median, Noise, Resize, Spectrogram, Variant
 from core.signal import Signal
 
 GRAY_WEIGHTS = {"601": (0.299, 0.587, 0.114), "709": (0.2126, 0.7152, 0.0722), "mean": (1 / 3, 1 / 3, 1 / 3)}
@@ -124,20 +140,69 @@ def source_image(signal: Signal, variant: Variant) -> np.ndarray:
     return compute_spectrogram(wave, sr, variant.spectrogram or Spectrogram())
 
 
-def channel_image(img: np.ndarray, variant: Variant) -> np.ndarray:
-    """Apply the channel strategy's pre-resize part: uint8 HxWx3 (rgb, colormap) or HxWx1 (gray)."""
+SOUND_STRATEGIES = ("multi-window", "deltas")
+
+
+def channel_image(img: np.ndarray, variant: Variant, signal: Signal | None = None) -> np.ndarray:
+    """The channel strategy applied to the source image ``img``: float32 HxWx3 or HxWx1 in [0, 1]
+    (nothing is quantized here except the colormap's 256-level index). ``multi-window`` and
+    ``deltas`` need the sound itself (``signal``)."""
+    if variant.channels in SOUND_STRATEGIES:
+        from core.preprocess import soundchannels
+
+        if signal is None or signal.audio is None:
+            raise UnsupportedInput(f"The channel strategy '{variant.channels}' builds its three channels from a "
+                                   "sound; this input is an image. Use rgb, replicate, conv-sum, zero-pad or "
+                                   "colormap for images.")
+        spec = variant.spectrogram or Spectrogram()
+        if variant.channels == "deltas":
+            return soundchannels.deltas_image(img, variant.deltas)
+        wave, sr = signal.audio
+        return soundchannels.multi_window_image(wave, sr, spec, variant.multi_window)
     if variant.channels == "rgb":
         rgb = img if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
-        return _to_uint8(rgb)
+        return np.asarray(rgb, dtype=np.float32)
     gray = img if img.ndim == 2 else to_gray(img, variant.gray)
-    g8 = _to_uint8(gray)
     if variant.channels == "colormap":
-        return _colormap_lut8(str(variant.colormap))[g8]
-    return g8[..., None]
+        return colormap_lut(str(variant.colormap))[_to_uint8(gray)]
+    return np.asarray(gray, dtype=np.float32)[..., None]
+
+
+def _jpeg_roundtrip(arr: np.ndarray, quality: int, subsampling: str = "4:2:0") -> np.ndarray:
+    """uint8 HxWxC through a Pillow JPEG file and back (a one-channel image is a gray JPEG)."""
+    pil = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
+    buf = io.BytesIO()
+    pil.save(buf, format="JPEG", quality=quality, subsampling=subsampling)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return np.array(im.convert(pil.mode), dtype=np.uint8).reshape(arr.shape)
+
+
+def store(img: np.ndarray, storage: str | JpegStorage) -> np.ndarray:
+    """The storage step on a float channel image: uint8 for png8 and jpeg, float32 for float and png16."""
+    if storage == "float":
+        return np.array(img, dtype=np.float32)  # a copy: never a view of the Signal's own array
+    if storage == "png16":
+        return (np.clip(np.rint(img * 65535.0), 0, 65535) / 65535.0).astype(np.float32)
+    x8 = _to_uint8(img)
+    if isinstance(storage, JpegStorage):
+        return _jpeg_roundtrip(x8, storage.quality, storage.subsampling)
+    return x8
+
+
+def stored_image(img: np.ndarray, variant: Variant, signal: Signal | None = None) -> np.ndarray:
+    """Channel strategy then storage: what the resize step receives (uint8 or float32, HxWx1 or HxWx3)."""
+    if variant.channels == "colormap" and variant.storage_kind in ("png8", "jpeg"):
+        # fast path, same values as store(channel_image(...)): the table already quantized to 8 bits
+        gray = img if img.ndim == 2 else to_gray(img, variant.gray)
+        x8 = _colormap_lut8(str(variant.colormap))[_to_uint8(gray)]
+        s = variant.storage
+        return _jpeg_roundtrip(x8, s.quality, s.subsampling) if isinstance(s, JpegStorage) else x8
+    return store(channel_image(img, variant, signal), variant.storage)
 
 
 def _target_size(h: int, w: int, r: Resize) -> tuple[int, int]:
-    s = r.size
+    s = r.scale_size
     if r.fit == "stretch":
         return s, s
     scale = s / min(h, w) if r.fit == "shorter-side+center-crop" else s / max(h, w)
@@ -146,6 +211,8 @@ def _target_size(h: int, w: int, r: Resize) -> tuple[int, int]:
 
 def _resize_torch(x: torch.Tensor, hw: tuple[int, int], r: Resize) -> torch.Tensor:
     if r.method == "area":
+        if x.dtype != torch.uint8:
+            return F.interpolate(x, size=hw, mode="area")
         y = F.interpolate(x.float(), size=hw, mode="area")
         return y.round_().clamp_(0, 255).to(torch.uint8)
     return TF.resize(x, list(hw), interpolation=_TORCH_MODES[r.method], antialias=r.antialias)
@@ -153,10 +220,28 @@ def _resize_torch(x: torch.Tensor, hw: tuple[int, int], r: Resize) -> torch.Tens
 
 def _resize_pil(x: torch.Tensor, hw: tuple[int, int], r: Resize) -> torch.Tensor:
     out = []
+    size = (hw[1], hw[0])
     for im in x:
         arr = im.permute(1, 2, 0).numpy()
-        pil = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
-        res = np.asarray(pil.resize((hw[1], hw[0]), resample=_PIL_MODES[r.method]))
+        if arr.dtype == np.uint8:
+            pil = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
+            res = np.asarray(pil.resize(size, resample=_PIL_MODES[r.method]))
+        else:  # float32: Pillow's mode "F" resamples one channel at a time
+            res = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(arr[..., c]), mode="F")
+                                       .resize(size, resample=_PIL_MODES[r.method])) for c in range(arr.shape[2])],
+                           axis=2)
+        out.append(torch.from_numpy(res.reshape(hw[0], hw[1], -1).copy()).permute(2, 0, 1))
+    return torch.stack(out)
+
+
+def _resize_opencv(x: torch.Tensor, hw: tuple[int, int], r: Resize) -> torch.Tensor:
+    import cv2
+
+    flag = getattr(cv2, OPENCV_FLAGS[r.method])
+    out = []
+    for im in x:
+        arr = np.ascontiguousarray(im.permute(1, 2, 0).numpy())
+        res = cv2.resize(arr[..., 0] if arr.shape[2] == 1 else arr, (hw[1], hw[0]), interpolation=flag)
         out.append(torch.from_numpy(res.reshape(hw[0], hw[1], -1).copy()).permute(2, 0, 1))
     return torch.stack(out)
 
@@ -172,40 +257,38 @@ def _trim_for_center_crop(x: torch.Tensor, r: Resize) -> torch.Tensor:
     (under half an output pixel); every other image takes the exact path."""
     h, w = x.shape[-2:]
     short, long = min(h, w), max(h, w)
-    if round(long * r.size / short) * r.size <= MAX_INTERMEDIATE_PIXELS:
+    t = r.scale_size
+    if round(long * t / short) * t <= MAX_INTERMEDIATE_PIXELS:
         return x
-    margin = 4 * math.ceil(short / r.size) + 4  # covers lanczos' 3-lobe support at the downscale factor
+    margin = 4 * math.ceil(short / t) + 4  # covers lanczos' 3-lobe support at the downscale factor
     keep = min(long, short + 2 * margin)
     start = (long - keep) // 2
     return x[..., start : start + keep, :] if h > w else x[..., :, start : start + keep]
 
 
 def resize_batch(x: torch.Tensor, r: Resize) -> torch.Tensor:
-    """Resize and fit a uint8 batch (N,C,H,W) to (N,C,S,S) with the variant's backend and method."""
+    """Resize and fit a batch (N,C,H,W) to (N,C,S,S) with the variant's backend and method. A uint8 batch
+    stays uint8; a float32 batch is resized in float32 (never rounded)."""
     if r.fit == "shorter-side+center-crop":
         x = _trim_for_center_crop(x, r)
     h, w = x.shape[-2:]
     hw = _target_size(h, w, r)
     if hw != (h, w):
-        x = _resize_torch(x, hw, r) if r.backend == "torch" else _resize_pil(x, hw, r)
+        backend = {"torch": _resize_torch, "pil": _resize_pil, "opencv": _resize_opencv}[r.backend]
+        x = backend(x, hw, r)
     s = r.size
-    if r.fit == "shorter-side+center-crop":
-        top, left = (hw[0] - s) // 2, (hw[1] - s) // 2
-        x = x[..., top : top + s, left : left + s]
-    elif r.fit == "letterbox":
+    if r.fit == "letterbox":
         pad_h, pad_w = s - hw[0], s - hw[1]
         x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2), value=0)
+    elif hw != (s, s):  # shorter-side+center-crop, or stretch with a crop_pct below 1
+        top, left = (hw[0] - s) // 2, (hw[1] - s) // 2
+        x = x[..., top : top + s, left : left + s]
     return x.contiguous()
 
 
 def _jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
-    arr = _to_uint8(x.permute(1, 2, 0).numpy())
-    pil = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
-    buf = io.BytesIO()
-    pil.save(buf, format="JPEG", quality=quality)
-    buf.seek(0)
-    back = np.asarray(Image.open(buf).convert(pil.mode), dtype=np.float32) / 255.0
-    return torch.from_numpy(back.reshape(arr.shape)).permute(2, 0, 1).contiguous()
+    back = _jpeg_roundtrip(_to_uint8(x.permute(1, 2, 0).numpy()), quality).astype(np.float32) / 255.0
+    return torch.from_numpy(back).permute(2, 0, 1).contiguous()
 
 
 def _median(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -267,27 +350,32 @@ def prepare_grid(
 ) -> list[list[Prepared]]:
     """Preprocess every signal under every variant: ``out[v][n]``. The one per-item pipeline behind
     ``prepare`` (one input, V variants) and ``prepare_many`` (N inputs, one variant): a source image
-    (the spectrogram, for sounds) and a channel image are computed once per input and shared by the
-    variants that need the same one, and same-shaped images with the same resize go through one
-    batched resize call."""
+    (the spectrogram, for sounds) and a stored channel image are computed once per input and shared by
+    the variants that need the same one, and same-shaped images with the same resize and type go
+    through one batched resize call. Variants must be resolved (``core.preprocess.recipe.resolve``):
+    ``"resize": "model"`` needs the model's recipe."""
     sources: dict[tuple, np.ndarray] = {}
-    channel_images: dict[tuple, np.ndarray] = {}
+    stored: dict[tuple, np.ndarray] = {}
     pre: dict[tuple[int, int], np.ndarray] = {}
     for vi, v in enumerate(variants):
+        if not isinstance(v.resize, Resize):
+            raise InvalidVariant(f"Variant {v.name!r} asks for the model's recipe (\"resize\": \"model\"); "
+                                 "resolve it against a model first (core.preprocess.recipe.resolve).")
         spec_key = repr(v.spectrogram or Spectrogram())
-        ckey = (spec_key, v.channels if v.channels in ("rgb", "colormap") else "gray", v.colormap, v.gray)
+        group = v.channels if v.channels in ("rgb", "colormap", "multi-window", "deltas") else "gray"
+        ckey = (spec_key, group, v.colormap, v.gray, v.multi_window, v.deltas, v.storage)
         for n, signal in enumerate(signals):
             skey = (n, "" if signal.audio is None else spec_key)
-            if skey not in sources:
-                sources[skey] = source_image(signal, v)
-            if (n, *ckey) not in channel_images:
-                channel_images[(n, *ckey)] = channel_image(sources[skey], v)
-            pre[(vi, n)] = channel_images[(n, *ckey)]
+            if (n, *ckey) not in stored:
+                if skey not in sources and v.channels != "multi-window":
+                    sources[skey] = source_image(signal, v)
+                stored[(n, *ckey)] = stored_image(sources.get(skey), v, signal)
+            pre[(vi, n)] = stored[(n, *ckey)]
     groups: dict[tuple, list[tuple[int, int]]] = {}
     for (vi, n), a in pre.items():
-        groups.setdefault((variants[vi].resize, a.shape), []).append((vi, n))
+        groups.setdefault((variants[vi].resize, a.dtype.str, a.shape), []).append((vi, n))
     resized: dict[tuple[int, int], torch.Tensor] = {}
-    for (r, _), members in groups.items():
+    for (r, _, _), members in groups.items():
         batch = torch.stack([torch.from_numpy(pre[m]).permute(2, 0, 1) for m in members])
         for m, out in zip(members, resize_batch(batch, r), strict=True):
             resized[m] = out
@@ -296,7 +384,9 @@ def prepare_grid(
         vm, vs = normalization(v, mean, std)
         row = []
         for n, signal in enumerate(signals):
-            x = degrade(resized[(vi, n)].float() / 255.0, v.degrade, signal.digest)
+            x = resized[(vi, n)]
+            x = x.float() / 255.0 if x.dtype == torch.uint8 else x
+            x = degrade(x, v.degrade, signal.digest)
             tensor, display = finalize(x, v, vm, vs)
             row.append(Prepared(v, tensor.contiguous(), np.ascontiguousarray(display, dtype=np.float32)))
         result.append(row)

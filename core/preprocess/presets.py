@@ -2,11 +2,14 @@
 
 Each file is ``{"description": str, "variants": [...]}`` in exactly the format ``--variants``
 accepts, so ``python -m core presets NAME > f.json`` round-trips. Add a preset by adding a file.
+A preset that answers a question also says so: ``"question"`` (one line), ``"sample"`` (the bundled
+input it opens on) and ``"look_for"`` (what to look at); the Start page lists those presets.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -16,10 +19,23 @@ from core.preprocess.variant import VariantSet
 PRESET_DIR = Path(__file__).with_name("presets")
 
 
+@dataclass(frozen=True)
+class PresetQuestion:
+    """The question a preset answers, the bundled sample it opens on and what to look for."""
+
+    preset: str
+    question: str
+    sample: str
+    look_for: str
+
+
 @cache
-def _load(name: str) -> tuple[str, VariantSet]:
+def _load(name: str) -> tuple[str, VariantSet, PresetQuestion | None]:
     data = json.loads((PRESET_DIR / f"{name}.json").read_text(encoding="utf-8"))
-    return data.get("description", ""), VariantSet.from_obj(data)
+    q = None
+    if data.get("question"):
+        q = PresetQuestion(name, str(data["question"]), str(data.get("sample", "")), str(data.get("look_for", "")))
+    return data.get("description", ""), VariantSet.from_obj(data), q
 
 
 def preset_names() -> list[str]:
@@ -29,6 +45,17 @@ def preset_names() -> list[str]:
 def preset_description(name: str) -> str:
     _check(name)
     return _load(name)[0]
+
+
+def preset_question(name: str) -> PresetQuestion | None:
+    """The question the preset answers (None when it declares none)."""
+    _check(name)
+    return _load(name)[2]
+
+
+def preset_questions() -> list[PresetQuestion]:
+    """Every preset's question, in preset-name order."""
+    return [q for name in preset_names() if (q := _load(name)[2]) is not None]
 
 
 def get_preset(name: str) -> VariantSet:

@@ -17,8 +17,10 @@ from core.preprocess.variant import DEGRADATIONS, DYNAMIC_CHOICES, Variant, boun
 
 @dataclass(frozen=True)
 class FieldDesc:
-    """One field: ``kind`` is bool, int, float, choice, text, spec, pair or list; ``optional`` when None
-    is allowed (the widget then has an on/off switch, starting from ``default_when_set``)."""
+    """One field: ``kind`` is bool, int, float, choice, text, spec, pair (a fixed-length tuple of numbers,
+    ``length`` of them, labelled by ``labels``), list or union (one of the ``choices``, where the choice
+    ``object_label`` stands for a nested ``spec``: ``"storage": "png8"`` or a JPEG object); ``optional``
+    when None is allowed (the widget then has an on/off switch, starting from ``default_when_set``)."""
 
     name: str
     kind: str
@@ -33,6 +35,9 @@ class FieldDesc:
     items: tuple[type[BaseModel], ...] = ()  # kinds a list may hold
     only_with: tuple[tuple[str, Any], ...] = ()
     default_when_set: Any = None
+    length: int = 2  # pair: how many numbers
+    labels: tuple[str, ...] = ()  # pair: a label per number (default low, high)
+    object_label: str | None = None  # union: the choice that means the nested spec
 
     def applies(self, values: dict) -> bool:
         """Whether this field applies given the other fields' values (e.g. colormap only with channels colormap)."""
@@ -59,6 +64,12 @@ def describe(info: FieldInfo, name: str) -> FieldDesc:
     common = {"name": name, "help": info.description or "", "default": info.get_default(call_default_factory=True),
               "optional": optional, "only_with": tuple(only_with(info).items()),
               "default_when_set": extra.get("default_when_set")}
+    if origin in (typing.Union, types.UnionType):  # choices from Literal members, plus one nested spec
+        spec = next(a for a in args if isinstance(a, type) and issubclass(a, BaseModel))
+        kind_field = spec.model_fields.get("kind")
+        label = str(kind_field.default) if kind_field is not None else str(extra.get("object_label", "custom"))
+        choices = [c for a in args for c in ((label,) if a is spec else typing.get_args(_scalar(a)))]
+        return FieldDesc(kind="union", choices=tuple(choices), spec=spec, object_label=label, **common)
     if origin is typing.Literal:
         return FieldDesc(kind="choice", choices=tuple(args), **common)
     if "choices_from" in extra:
@@ -68,7 +79,7 @@ def describe(info: FieldInfo, name: str) -> FieldDesc:
     if origin is tuple and args[-1:] == (Ellipsis,):
         return FieldDesc(kind="list", items=tuple(DEGRADATIONS.values()), **common)
     if origin is tuple:
-        return FieldDesc(kind="pair", **common)
+        return FieldDesc(kind="pair", length=len(args), labels=tuple(extra.get("labels", ("low", "high"))), **common)
     kind = {bool: "bool", int: "int", float: "float", str: "text"}[tp]
     return FieldDesc(kind=kind, low=lo, high=hi, step=extra.get("step"), **common)
 
@@ -86,7 +97,11 @@ def _values(d: FieldDesc) -> str:
         return f"{fmt(d.low)} to {fmt(d.high)}" + (f" step {d.step:g}" if d.step else "")
     if d.kind == "list":
         return "ordered list of " + ", ".join(str(m.model_fields["kind"].default) for m in d.items)
-    return {"bool": "true, false", "pair": "[low, high]", "text": "text", "spec": "object"}.get(d.kind, "")
+    if d.kind == "union":
+        return ", ".join(f"an object ({c})" if c == d.object_label else c for c in d.choices)
+    if d.kind == "pair":
+        return f"[{', '.join(d.labels)}]" if d.length == 2 else f"{d.length} numbers [{', '.join(d.labels)}]"
+    return {"bool": "true, false", "text": "text", "spec": "object"}.get(d.kind, "")
 
 
 def field_table(model: type[BaseModel] = Variant, prefix: str = "") -> list[dict[str, str]]:
@@ -94,12 +109,16 @@ def field_table(model: type[BaseModel] = Variant, prefix: str = "") -> list[dict
     rows = []
     for d in fields_of(model):
         default = d.default.to_dict() if isinstance(d.default, BaseModel) else d.default
+        if d.kind == "union" and isinstance(d.default, BaseModel):
+            default = d.object_label
         cond = " Only with " + ", ".join(f"{k} {v}" for k, v in d.only_with) if d.only_with else ""
         rows.append({"field": prefix + d.name, "type": d.kind + (" or null" if d.optional else ""),
                      "values": _values(d), "default": "" if d.kind == "spec" else _short(default),
                      "help": d.help + cond})
         if d.kind == "spec" and d.spec is not None:
             rows += field_table(d.spec, f"{prefix}{d.name}.")
+        if d.kind == "union" and d.spec is not None:  # a tagged object's fixed kind is not a choice
+            rows += [r for r in field_table(d.spec, f"{prefix}{d.name}.") if not r["field"].endswith(".kind")]
         for item in d.items:
             rows += [r for r in field_table(item, f"{prefix}{d.name}[{item.model_fields['kind'].default}].")
                      if not r["field"].endswith(".kind")]

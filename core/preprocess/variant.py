@@ -10,13 +10,17 @@ fields refused, tagged unions) without a second copy of each rule; ``explain`` t
 one sentence for the user. ``Variant.from_dict(v.to_dict()) == v`` always.
 
 Pipeline order (documented once, here): decode -> [spectrogram, for sounds] -> channel strategy
-(gray by the luminance rule, then colormap / replicate / conv-sum / zero-pad) -> resize and fit ->
-degradations in the listed order (at network resolution) -> normalization.
+(gray by the luminance rule, then colormap / replicate / conv-sum / zero-pad; for sounds also
+multi-window / deltas) -> storage at the source's own resolution (float, png8, png16 or jpeg, as when
+an image file is written and read back) -> resize and fit -> degradations in the listed order (at
+network resolution) -> normalization. ``"resize": "model"`` stands for the model's own recipe and is
+expanded by ``core.preprocess.recipe.resolve`` before any of this runs.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +40,9 @@ Bool = Annotated[bool, Strict()]
 Str = Annotated[str, Strict()]
 
 RESIZE_METHODS = ("nearest", "nearest-exact", "bilinear", "bicubic", "lanczos", "area", "hamming")
+#: cv2.resize's flag for each method name the opencv backend accepts.
+OPENCV_FLAGS = {"nearest": "INTER_NEAREST", "nearest-exact": "INTER_NEAREST_EXACT", "bilinear": "INTER_LINEAR",
+                "bicubic": "INTER_CUBIC", "area": "INTER_AREA", "lanczos": "INTER_LANCZOS4"}
 #: What each backend can do: method -> allowed antialias settings. Anything else is refused.
 BACKEND_CAPS: dict[str, dict[str, tuple[bool, ...]]] = {
     "torch": {
@@ -53,6 +60,25 @@ BACKEND_CAPS: dict[str, dict[str, tuple[bool, ...]]] = {
         "area": (True,),
         "hamming": (True,),
     },
+    # cv2.resize has no antialias switch: its kernels have a fixed support whatever the scale, so they
+    # alias when shrinking; only INTER_AREA averages every source pixel an output pixel covers.
+    "opencv": {
+        "nearest": (False,),
+        "nearest-exact": (False,),
+        "bilinear": (False,),
+        "bicubic": (False,),
+        "area": (True,),
+        "lanczos": (False,),
+    },
+}
+#: The nearest honest alternative when a backend cannot honour a (method, antialias) request.
+_CAPS_HINT = {
+    ("opencv", True): "cv2.resize has no antialias switch (its {flag} samples a fixed neighbourhood and aliases "
+                      "when shrinking): set antialias to false to get exactly that, use method 'area' "
+                      "(INTER_AREA averages on downscaling), or use backend torch or pil for an antialiased "
+                      "{method}.",
+    ("opencv", False): "INTER_AREA always averages the pixels it covers when shrinking: set antialias to true, "
+                       "or use method 'bilinear' (INTER_LINEAR) for OpenCV's aliasing default.",
 }
 MAX_VARIANTS = 16
 
@@ -133,11 +159,19 @@ class Resize(Spec):
 
     size: Int = Field(default=224, ge=16, le=1024, description="Output side in pixels (square).")
     method: Literal["nearest", "nearest-exact", "bilinear", "bicubic", "lanczos", "area", "hamming"] = Field(
-        default="bicubic", description="Interpolation kernel.")
-    antialias: Bool = Field(default=True, description="Low-pass before downsampling.")
-    backend: Literal["torch", "pil"] = Field(default="torch", description="Library that resizes.")
+        default="bicubic",
+        description="Interpolation kernel. With backend opencv: nearest, nearest-exact, bilinear (INTER_LINEAR), "
+                    "bicubic (INTER_CUBIC) and lanczos (INTER_LANCZOS4) sample a fixed neighbourhood and alias "
+                    "when shrinking; area (INTER_AREA) averages the covered pixels when shrinking and nearly "
+                    "repeats pixels when enlarging.")
+    antialias: Bool = Field(default=True, description="Low-pass before downsampling (opencv: only area does).")
+    backend: Literal["torch", "pil", "opencv"] = Field(
+        default="torch", description="Library that resizes: torchvision, Pillow or OpenCV (cv2.resize).")
     fit: Literal["stretch", "shorter-side+center-crop", "letterbox"] = Field(
         default="shorter-side+center-crop", description="Aspect handling.")
+    crop_pct: Float = Field(
+        default=1.0, ge=0.5, le=1.0, json_schema_extra={"step": 0.001},
+        description="timm's crop_pct: scale to floor(size / crop_pct), then center-crop size (1 = no margin).")
 
     @model_validator(mode="after")
     def _capabilities(self) -> Resize:
@@ -147,9 +181,39 @@ class Resize(Spec):
             _fail(f"The {self.backend} backend has no '{self.method}' resize; use backend {' or '.join(other)}.")
         if self.antialias not in caps[self.method]:
             state = "on" if self.antialias else "off"
-            _fail(f"The {self.backend} backend cannot resize '{self.method}' with antialias {state}; "
-                  f"set antialias to {str(caps[self.method][0]).lower()}.")
+            hint = _CAPS_HINT.get((self.backend, self.antialias))
+            hint = hint.format(flag=OPENCV_FLAGS.get(self.method, ""), method=self.method) if hint else (
+                f"set antialias to {str(caps[self.method][0]).lower()}.")
+            _fail(f"The {self.backend} backend cannot resize '{self.method}' with antialias {state}; {hint}")
+        if self.crop_pct < 1.0 and self.fit == "letterbox":
+            _fail(f"crop_pct {self.crop_pct:g} crops a margin, but the letterbox fit keeps the whole image; "
+                  "use crop_pct 1 with letterbox, or the fit shorter-side+center-crop.")
         return self
+
+    @property
+    def scale_size(self) -> int:
+        """The side the image is first scaled to: ``floor(size / crop_pct)`` (timm's rule), ``size`` at 1.0."""
+        return self.size if self.crop_pct == 1.0 else math.floor(self.size / self.crop_pct + 1e-9)
+
+
+class JpegStorage(Spec):
+    """Stored as a JPEG file (Pillow) at the source's own resolution, then read back."""
+
+    kind: Literal["jpeg"] = "jpeg"
+    quality: Int = Field(default=75, ge=1, le=100, description="JPEG quality (Pillow; above 95 barely helps).")
+    subsampling: Literal["4:2:0", "4:4:4"] = Field(
+        default="4:2:0", description="Chroma subsampling: 4:2:0 halves color resolution (Pillow's default).")
+
+
+STORAGE_LEVELS = ("float", "png8", "png16")
+
+
+def _nested(cls: type[Spec], value: Any, where: str) -> Any:
+    """Validate a nested spec inside a union field, with the nested spec's own one-sentence message."""
+    try:
+        return cls.model_validate(value)
+    except ValidationError as e:
+        _fail(explain(e, cls, prefix=f"{where}."))
 
 
 class Jpeg(Spec):
@@ -233,6 +297,47 @@ class Spectrogram(Spec):
         return self
 
 
+class MultiWindow(Spec):
+    """Three log-mel spectrograms of one sound at different window and hop lengths, as three channels
+    (Palanisamy et al. 2020, the ESC-50 / UrbanSound8K recipe). The other spectrogram settings come from
+    the variant's ``spectrogram``; its n_fft and hop are replaced by each channel's window and hop."""
+
+    windows_ms: tuple[Float, Float, Float] = Field(
+        default=(25.0, 50.0, 100.0), description="Window length of channels 1, 2, 3 (ms).",
+        json_schema_extra={"labels": ("ch 1", "ch 2", "ch 3")})
+    hops_ms: tuple[Float, Float, Float] = Field(
+        default=(10.0, 25.0, 50.0), description="Hop length of channels 1, 2, 3 (ms).",
+        json_schema_extra={"labels": ("ch 1", "ch 2", "ch 3")})
+
+    @model_validator(mode="after")
+    def _lengths(self) -> MultiWindow:
+        for i, (w, h) in enumerate(zip(self.windows_ms, self.hops_ms, strict=True)):
+            if not 1.0 <= w <= 1000.0 or not 1.0 <= h <= 1000.0:
+                _fail(f"multi-window channel {i + 1}: window and hop must lie between 1 and 1000 ms; "
+                      f"got {w:g} ms and {h:g} ms.")
+            if h > w:
+                _fail(f"multi-window channel {i + 1}: the hop ({h:g} ms) must not exceed the window ({w:g} ms).")
+        return self
+
+
+class Deltas(Spec):
+    """The spectrogram, its delta and its delta-delta (``librosa.feature.delta``) as three channels."""
+
+    width: Int = Field(default=9, ge=3, le=25, json_schema_extra={"step": 2},
+                       description="Frames in the delta's Savitzky-Golay window (odd).")
+    delta_range: Float | None = Field(
+        default=None, ge=0.001, le=1.0, json_schema_extra={"default_when_set": 0.05},
+        description="A delta of +-this (in [0, 1] image units per frame) maps to 1 and 0; empty = the "
+                    "clip's own largest |delta| (per channel).")
+
+    @field_validator("width")
+    @classmethod
+    def _odd(cls, v: int) -> int:
+        if v % 2 == 0:
+            _fail(f"deltas width must be odd; got {v}.")
+        return v
+
+
 @cache
 def colormap_names() -> tuple[str, ...]:
     """Every matplotlib colormap name, sorted case-insensitively."""
@@ -255,17 +360,35 @@ class Variant(Spec):
     normalized with the mean of the per-channel statistics), ``zero-pad`` (gray in the first channel,
     the others zero after normalization), or ``colormap`` (gray through the matplotlib colormap named
     by ``colormap``). The old one-string form ``"channels": "colormap:viridis"`` is still read.
+    For sounds, ``multi-window`` (three log-mels at the ``multi_window`` lengths) and ``deltas``
+    (spectrogram, delta, delta-delta) build three channels from the sound itself.
+
+    ``storage`` says how the channel image is kept before resizing, at its own resolution: ``float``
+    (nothing written: float32 all the way), ``png8`` (8 bits per channel, the default and the behaviour
+    before this field existed), ``png16`` (16 bits) or a JPEG file ``{"kind": "jpeg", "quality",
+    "subsampling"}``. ``resize`` may be ``"model"``: the model's own recipe (input size, interpolation,
+    crop_pct), expanded by ``core.preprocess.recipe.resolve``.
     """
 
     name: Str = Field(default="reference", description="Label shown everywhere.", max_length=80)
-    resize: Resize = Field(default_factory=Resize, description="Resize and fit.")
-    channels: Literal["rgb", "replicate", "conv-sum", "zero-pad", "colormap"] = Field(
-        default="rgb", description="Channel strategy.")
+    resize: Resize | Literal["model"] = Field(
+        default_factory=Resize, description="Resize and fit; 'model' = the model's own recipe.",
+        json_schema_extra={"object_label": "custom"})
+    channels: Literal["rgb", "replicate", "conv-sum", "zero-pad", "colormap", "multi-window", "deltas"] = Field(
+        default="rgb", description="Channel strategy (multi-window and deltas: sounds only).")
     colormap: Str | None = Field(
         default=None, description="Matplotlib colormap; viridis when not given.",
         json_schema_extra={"choices_from": "colormaps", "only_with": {"channels": "colormap"},
                            "default_when_set": "viridis"})
     gray: Literal["601", "709", "mean"] = Field(default="601", description="Luminance rule for color to gray.")
+    multi_window: MultiWindow | None = Field(
+        default=None, description="Window and hop of each channel (they replace the spectrogram's n_fft and hop).",
+        json_schema_extra={"only_with": {"channels": "multi-window"}})
+    deltas: Deltas | None = Field(
+        default=None, description="Delta window and scaling.", json_schema_extra={"only_with": {"channels": "deltas"}})
+    storage: Literal["float", "png8", "png16"] | JpegStorage = Field(
+        default="png8", description="How the channel image is kept before resizing, at its own resolution: float "
+                                    "(raw), png8, png16, or a JPEG file.")
     normalize: Literal["model", "imagenet", "none"] = Field(default="model", description="Input normalization.")
     degrade: tuple[Degradation, ...] = Field(default=(), description="Applied in order at network size.")
     spectrogram: Spectrogram | None = Field(default=None, description="For sounds; default mel when empty.")
@@ -285,7 +408,38 @@ class Variant(Spec):
             data = {**data, "channels": "colormap", "colormap": arg}
         elif ch == "colormap" and data.get("colormap") is None:
             data = {**data, "colormap": "viridis"}
+        for strategy, name in (("multi-window", "multi_window"), ("deltas", "deltas")):
+            if data.get("channels") == strategy and data.get(name) is None:
+                data = {**data, name: {}}
         return data
+
+    @field_validator("storage", mode="before")
+    @classmethod
+    def _storage(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            if v not in STORAGE_LEVELS:
+                _fail(f"storage must be float, png8, png16 or a JPEG object "
+                      f'{{"kind": "jpeg", "quality": 75, "subsampling": "4:2:0"}}; got {_show(v)}.')
+            return v
+        if isinstance(v, JpegStorage):
+            return v
+        if isinstance(v, dict):
+            return _nested(JpegStorage, v, "storage")
+        _fail(f"storage must be float, png8, png16 or a JPEG object; got {_show(v)}.")
+
+    @field_validator("resize", mode="before")
+    @classmethod
+    def _resize(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            if v != "model":
+                _fail(f'resize must be an object (size, method, …) or "model" (the model\'s own recipe); '
+                      f"got {_show(v)}.")
+            return v
+        if isinstance(v, Resize):
+            return v
+        if isinstance(v, dict):
+            return _nested(Resize, v, "resize")
+        _fail(f'resize must be an object (size, method, …) or "model"; got {_show(v)}.')
 
     @field_validator("name")
     @classmethod
@@ -303,7 +457,19 @@ class Variant(Spec):
         elif self.colormap is not None:
             _fail(f"colormap {self.colormap!r} applies only with channels 'colormap' (channels is "
                   f"'{self.channels}'); remove it or set channels to colormap.")
+        for strategy, name in (("multi-window", "multi_window"), ("deltas", "deltas")):
+            if getattr(self, name) is not None and self.channels != strategy:
+                _fail(f"{name} applies only with channels '{strategy}' (channels is '{self.channels}'); "
+                      f"remove it or set channels to {strategy}.")
+        if self.channels == "multi-window" and self.spectrogram is not None and self.spectrogram.kind == "stft":
+            _fail("multi-window stacks spectrograms of different window lengths, which need the same rows: "
+                  "use spectrogram kind mel, pcen or mfcc (an stft has n_fft / 2 + 1 rows per window).")
         return self
+
+    @property
+    def storage_kind(self) -> str:
+        """``float``, ``png8``, ``png16`` or ``jpeg``."""
+        return self.storage if isinstance(self.storage, str) else self.storage.kind
 
     @cached_property
     def _spec_key(self) -> str:
@@ -316,11 +482,13 @@ class Variant(Spec):
         return self._spec_key
 
 
-def explain(err: ValidationError, root: type[BaseModel]) -> str:
+def explain(err: ValidationError, root: type[BaseModel], prefix: str = "") -> str:
     """One sentence for the user from a pydantic error: where (``resize.size``, ``degrade[1] jpeg.quality``),
-    what is wrong, and what was given. Only the first problem is named; fixing it reveals the next."""
+    what is wrong, and what was given. Only the first problem is named; fixing it reveals the next.
+    ``prefix`` names where ``root`` sits when it is validated inside another spec (``"resize."``)."""
     e = err.errors(include_url=False)[0]
     loc, model, name = _where(e["loc"], root)
+    loc = prefix + loc
     kind, ctx, given = e["type"], e.get("ctx") or {}, _show(e.get("input"))
     info = model.model_fields.get(name) if model is not None else None
     if kind == "value_error":
@@ -350,7 +518,8 @@ def explain(err: ValidationError, root: type[BaseModel]) -> str:
     if info is not None and get_args(info.annotation)[-1:] == (Ellipsis,):
         return f"{loc} must be a list; got {given}."
     if info is not None and get_origin(info.annotation) is tuple:
-        return f"{loc} must be a pair [low, high]."
+        n = len(get_args(info.annotation))
+        return f"{loc} must be a pair [low, high]." if n == 2 else f"{loc} must be a list of {n} numbers."
     if kind == "missing":
         return f"{loc} is required."
     return f"{loc}: {e['msg']} (got {given})."

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from core.preprocess.presets import get_preset
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 FSDD = Path(__file__).resolve().parents[3] / "shared" / "data" / "fsdd"
@@ -41,7 +43,8 @@ def test_result_pages_render_for_the_default_image(ui) -> None:  # noqa: ANN001
     main.get_by_text("Reference top-1:").first.wait_for(timeout=WAIT_MS)
     ui.assert_no_exception()
     assert main.locator('[data-testid="stImage"]').count() >= 2
-    assert main.locator('[data-testid="stPlotlyChart"]').count() == 1
+    n_colormaps = sum(v.channels == "colormap" for v in get_preset("channels"))  # each shows its transfer curves
+    assert main.locator('[data-testid="stPlotlyChart"]').count() == n_colormaps + 1
     _shot(ui, "results-compare")
 
     ui.go("Feature maps")
