@@ -1,4 +1,4 @@
-"""Command line: ``python -m core inspect|presets|models|fields|sweep``.
+"""Command line: ``python -m core inspect|presets|models|fields|sweep|autoencode``.
 
 A refused input (any PrepscopeError) exits with status 2 and one line ``error: <message>`` on
 stderr, never a traceback.
@@ -121,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("sweep", help="accuracy of each variant on a labelled dataset")
     add_sweep_arguments(sw)
     sw.set_defaults(func=run_sweep)
+
+    from core.autoencode.cli import add_arguments as add_autoencode_arguments
+
+    ae = sub.add_parser("autoencode", help="Autoencoder lab: a learned gray rule, or a CAE on one noisy image")
+    add_autoencode_arguments(ae)
     return p
 
 

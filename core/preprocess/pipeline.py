@@ -1,10 +1,15 @@
 """The batched preprocessing pipeline: Signal + Variants -> exactly what the network receives.
 
-Order, per variant: [sound -> spectrogram] -> channel strategy -> uint8 -> resize/fit -> degradations
-(at network size, in the listed order) -> normalization. Rules, documented once here:
+Order, per variant: [sound -> spectrogram] -> denoisers at source resolution (``denoise``) -> channel
+strategy -> uint8 -> resize/fit -> degradations and denoisers (``degrade``, at network size, in the
+listed order) -> normalization. Rules, documented once here:
 
 - Gray: luma of the encoded values, ``601`` = 0.299 R + 0.587 G + 0.114 B, ``709`` = 0.2126 R +
-  0.7152 G + 0.0722 B, ``mean`` = (R + G + B) / 3. A one-channel input is already gray.
+  0.7152 G + 0.0722 B, ``mean`` = (R + G + B) / 3, ``learned:<name>`` = the pointwise encoder of a
+  learned gray rule from the models folder (``core.autoencode.gray``). A one-channel input is already gray.
+- Denoisers (``nl_means``, ``tv_chambolle``, ``wavelet``, ``bilateral``, ``learned``) are defined in
+  ``core.autoencode.denoise``; at source resolution they run on the float image (refused above 4
+  megapixels), in ``degrade`` on the network-size image.
 - ``rgb`` keeps color; a one-channel input is replicated (there is no color to keep).
 - ``colormap`` (with ``colormap: <name>``): gray quantized to 256 levels indexes matplotlib's 256-entry table, before
   resizing (as when a colormapped image is saved, then loaded and resized).
@@ -87,7 +92,11 @@ def normalization(variant: Variant, model_mean: Sequence[float], model_std: Sequ
 
 
 def to_gray(rgb: np.ndarray, rule: str) -> np.ndarray:
-    """HxWx3 -> HxW luma by the named rule (float32)."""
+    """HxWx3 -> HxW luma by the named rule (float32); ``learned:<name>`` runs a saved learned gray rule."""
+    if rule.startswith("learned:"):
+        from core.autoencode.gray import learned_gray
+
+        return learned_gray(rgb, rule.removeprefix("learned:"))
     w = np.asarray(GRAY_WEIGHTS[rule], dtype=np.float32)
     return (rgb @ w).astype(np.float32)
 
@@ -122,6 +131,17 @@ def source_image(signal: Signal, variant: Variant) -> np.ndarray:
 
     wave, sr = signal.audio
     return compute_spectrogram(wave, sr, variant.spectrogram or Spectrogram())
+
+
+def denoise_source(img: np.ndarray, steps: Sequence) -> np.ndarray:
+    """The variant's source-resolution denoisers applied in order (the image itself when there are none)."""
+    if not steps:
+        return img
+    from core.autoencode.denoise import apply_denoiser
+
+    for d in steps:
+        img = apply_denoiser(img, d)
+    return img
 
 
 def channel_image(img: np.ndarray, variant: Variant) -> np.ndarray:
@@ -238,6 +258,11 @@ def degrade(x: torch.Tensor, steps: Sequence, salt: str = "") -> torch.Tensor:
             x = TF.gaussian_blur(x, [k, k], [d.sigma, d.sigma])
         elif isinstance(d, Median):
             x = _median(x, d.size)
+        else:  # a denoiser (core.autoencode.denoise)
+            from core.autoencode.denoise import apply_denoiser
+
+            y = apply_denoiser(x.permute(1, 2, 0).numpy(), d)
+            x = torch.from_numpy(np.ascontiguousarray(y.transpose(2, 0, 1)))
     return x
 
 
@@ -271,17 +296,21 @@ def prepare_grid(
     variants that need the same one, and same-shaped images with the same resize go through one
     batched resize call."""
     sources: dict[tuple, np.ndarray] = {}
+    denoised: dict[tuple, np.ndarray] = {}
     channel_images: dict[tuple, np.ndarray] = {}
     pre: dict[tuple[int, int], np.ndarray] = {}
     for vi, v in enumerate(variants):
         spec_key = repr(v.spectrogram or Spectrogram())
-        ckey = (spec_key, v.channels if v.channels in ("rgb", "colormap") else "gray", v.colormap, v.gray)
+        dkey = tuple(d.to_json() for d in v.denoise)
+        ckey = (spec_key, dkey, v.channels if v.channels in ("rgb", "colormap") else "gray", v.colormap, v.gray)
         for n, signal in enumerate(signals):
             skey = (n, "" if signal.audio is None else spec_key)
             if skey not in sources:
                 sources[skey] = source_image(signal, v)
+            if (*skey, dkey) not in denoised:
+                denoised[(*skey, dkey)] = denoise_source(sources[skey], v.denoise)
             if (n, *ckey) not in channel_images:
-                channel_images[(n, *ckey)] = channel_image(sources[skey], v)
+                channel_images[(n, *ckey)] = channel_image(denoised[(*skey, dkey)], v)
             pre[(vi, n)] = channel_images[(n, *ckey)]
     groups: dict[tuple, list[tuple[int, int]]] = {}
     for (vi, n), a in pre.items():
