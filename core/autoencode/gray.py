@@ -44,6 +44,8 @@ BUILTIN_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemis
                   "colorwheel")
 MAX_IMAGES = 1000
 MIN_IMAGES = 4
+#: An epoch draws at least this many crops (small image sets cycle through their images).
+MIN_EPOCH_CROPS = 160
 FIXED_RULES = ("601", "709", "mean")
 ISO_LUMA = 0.5
 CONVENTIONS = ("reconstruction_psnr = mean over held-out images of the per-image PSNR (dB, peak 1) of the color "
@@ -54,8 +56,8 @@ CONVENTIONS = ("reconstruction_psnr = mean over held-out images of the per-image
 
 @dataclass(frozen=True)
 class GrayConfig:
-    """Training settings; ``epochs`` passes of one random crop per training image (defaults: under a minute
-    on 2 CPU cores for a few hundred photos, the fair comparison included)."""
+    """Training settings; an epoch is one random crop per training image, at least MIN_EPOCH_CROPS crops
+    (defaults: about a minute on 2 CPU cores for a few hundred photos, the fair comparison included)."""
 
     epochs: int = 20
     batch: int = 16
@@ -106,7 +108,7 @@ def _shrink(rgb: np.ndarray, side: int) -> np.ndarray:
     h, w = u8.shape[:2]
     s = side / min(h, w)
     size = (max(side, round(w * s)), max(side, round(h * s)))
-    return np.asarray(Image.fromarray(u8).resize(size, Image.Resampling.BICUBIC))
+    return np.array(Image.fromarray(u8).resize(size, Image.Resampling.BICUBIC))
 
 
 def _image_files(root: Path) -> list[Path]:
@@ -309,12 +311,15 @@ class GrayResult:
 
 
 def _batches(images: list[np.ndarray], cfg: GrayConfig, gen: torch.Generator) -> list[torch.Tensor]:
-    """The whole crop sequence for training (uint8 crops, (B,3,c,c)): one random crop and flip per image per
-    epoch, in a seeded order. Kept as uint8 so every rule's decoder sees exactly the same crops."""
+    """The whole crop sequence for training (uint8 crops, (B,3,c,c)): per epoch one random crop and flip per
+    image (and at least MIN_EPOCH_CROPS crops, images cycled, for small sets), in a seeded order. Kept as uint8
+    so every rule's decoder sees exactly the same crops."""
     out = []
     c = cfg.crop
+    reps = math.ceil(MIN_EPOCH_CROPS / len(images))
     for _ in range(cfg.epochs):
-        order = torch.randperm(len(images), generator=gen).tolist()
+        order = [i for _ in range(reps) for i in torch.randperm(len(images), generator=gen).tolist()]
+        order = order[: max(len(images), MIN_EPOCH_CROPS)]
         for s in range(0, len(order), cfg.batch):
             crops = []
             for i in order[s : s + cfg.batch]:

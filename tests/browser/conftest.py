@@ -9,10 +9,12 @@ no exception element is shown, and save a screenshot under test-artifacts/screen
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -67,13 +69,15 @@ def app_server() -> Iterator[str]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     log_path = ARTIFACTS / "streamlit-server.log"
+    models = tempfile.mkdtemp(prefix="prepscope-browser-models-")  # trained lab models stay out of ~/.cache
+    env = {**_clean_env(), "PREPSCOPE_MODELS_DIR": models}
     cmd = [
         _python(), "-m", "streamlit", "run", "app.py",
         "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
     ]  # fmt: skip
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=_clean_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -100,6 +104,7 @@ def app_server() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
+        shutil.rmtree(models, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ NAV = [
     ("Activation statistics", "activations"),
     ("Audio", "audio"),
     ("Accuracy", "accuracy"),
+    ("Autoencoder lab", "autoencoder_lab"),
 ]
 ROOT = Path(__file__).resolve().parents[2]
 
