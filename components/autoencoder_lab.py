@@ -51,7 +51,8 @@ def gray_frame(result: GrayResult) -> pd.DataFrame:
 def single_frame(result: SingleResult) -> pd.DataFrame:
     """One row per regime with the issue's columns first."""
     return pd.DataFrame([{"regime": r.name, "PSNR vs clean": r.psnr_vs_clean, "PSNR vs input": r.psnr_vs_input,
-                          "SSIM vs clean": r.ssim_vs_clean, "aligned-crop MSE": r.aligned_crop_mse,
+                          "SSIM vs clean": r.ssim_vs_clean, "SSIM vs input": r.ssim_vs_input,
+                          "aligned-crop MSE": r.aligned_crop_mse,
                           "shifted-crop MSE": r.shifted_crop_mse, "corr(residual, noise)": r.residual_noise_corr,
                           "seconds": r.seconds} for r in result.regimes])
 
@@ -325,8 +326,8 @@ def render_single() -> None:
             st.file_uploader("Noisy image (at most 512×512)", type=None, key="ael_s_upload")
         if source != SINGLE_SOURCES[0]:
             st.file_uploader("Its clean version, when known (same size)", type=None, key="ael_s_clean")
-        regimes = st.multiselect("Regimes", REGIMES, default=list(REGIMES), key="ael_s_regimes",
-                                 format_func=lambda r: f"{r} · {REGIME_HELP[r]}")
+        regimes = st.multiselect("Regimes", REGIMES, default=list(REGIMES), key="ael_s_regimes")
+        st.caption(" · ".join(f"**{r}**: {h}" for r, h in REGIME_HELP.items()))
     defaults = SingleConfig()
     with right:
         c1, c2, c3 = st.columns(3)
@@ -361,6 +362,7 @@ def render_single_result(result: SingleResult) -> None:
         "PSNR vs clean": st.column_config.NumberColumn(format="%.2f"),
         "PSNR vs input": st.column_config.NumberColumn(format="%.2f"),
         "SSIM vs clean": st.column_config.NumberColumn(format="%.3f"),
+        "SSIM vs input": st.column_config.NumberColumn(format="%.3f"),
         "aligned-crop MSE": st.column_config.NumberColumn(format="%.5f"),
         "shifted-crop MSE": st.column_config.NumberColumn(format="%.5f"),
         "corr(residual, noise)": st.column_config.NumberColumn(format="%.3f"),
@@ -397,20 +399,29 @@ def render_single_result(result: SingleResult) -> None:
     c1, c2, c3 = st.columns([2, 2, 3], vertical_alignment="bottom")
     regime = c1.selectbox("Regime", [r.name for r in result.regimes], key="ael_s_keep_regime")
     name = c2.text_input("Name", value=f"{regime}-denoiser", key="ael_s_keep_name", max_chars=48)
-    if c3.button("Save and use this denoiser in my variants", key="ael_s_use", icon=":material/add:"):
-        from core.autoencode.single import lab_card
-
-        try:
-            store.save(result.regime(regime).model, lab_card(result, regime, name.strip()), overwrite=True)
-        except PrepscopeError as e:
-            st.error(str(e))
-        else:
-            st.session_state["ael_s_saved"] = name.strip()
-            _append_variant(denoiser_variant(name.strip()))
+    c3.button("Save and use this denoiser in my variants", key="ael_s_use", icon=":material/add:",
+              on_click=_save_and_use, args=(regime, name))
     _use_message()
     saved = st.session_state.get("ael_s_saved")
     if saved:
         _model_downloads(saved, "ael_s")
+
+
+def _save_and_use(regime: str, name: str) -> None:
+    """Save one regime's model as a lab denoiser (replacing a model of that name) and add it to the variants.
+    A callback, so the sidebar drawn in the same run already shows the new variant."""
+    from core.autoencode.single import lab_card
+
+    result = st.session_state.get("ael_single_result")
+    if result is None:
+        return
+    try:
+        store.save(result.regime(regime).model, lab_card(result, regime, name.strip()), overwrite=True)
+    except PrepscopeError as e:
+        st.session_state["ael_use_msg"] = ("error", str(e))
+        return
+    st.session_state["ael_s_saved"] = name.strip()
+    _append_variant(denoiser_variant(name.strip()))
 
 
 # ----------------------------------------------------------------------------- saved models
@@ -431,8 +442,8 @@ def render_models() -> None:
     name = st.selectbox("Model", [c["name"] for c in cards], key="ael_m_pick")
     card = next(c for c in cards if c["name"] == name)
     _model_downloads(name, "ael_m")
-    if st.button("Use it in my variants", key="ael_m_use", icon=":material/add:"):
-        _append_variant(gray_variant(f"learned:{name}") if card["task"] == "gray" else denoiser_variant(name))
+    st.button("Use it in my variants", key="ael_m_use", icon=":material/add:", on_click=_append_variant,
+              args=(gray_variant(f"learned:{name}") if card["task"] == "gray" else denoiser_variant(name),))
     _use_message()
     with st.expander("Card"):
         st.json({k: v for k, v in card.items() if k != "losses"})

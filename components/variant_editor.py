@@ -63,7 +63,9 @@ def _replace(uid: str, new: Variant, *, structural: bool) -> None:
 def _shape(v: Variant) -> tuple:
     """What decides which widgets exist: optional parts switched on or off, list lengths."""
     spec = v.spectrogram
-    return (spec is None, spec is not None and spec.fmax is None, len(v.degrade))
+    steps = (*v.degrade, *v.denoise)
+    return (spec is None, spec is not None and spec.fmax is None, len(v.degrade), len(v.denoise),
+            tuple(getattr(d, "sigma", 0) is None for d in steps))
 
 
 def _apply(uid: str) -> None:
