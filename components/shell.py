@@ -26,6 +26,7 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("pages/audio.py", "Audio", ":material/graphic_eq:"),
     ("pages/accuracy.py", "Accuracy", ":material/target:"),
     ("pages/runs.py", "Runs", ":material/history:"),
+    ("pages/autoencoder_lab.py", "Autoencoder lab", ":material/auto_fix_high:"),
 )
 
 _RUN = threading.local()

@@ -64,8 +64,10 @@ def _shape(v: Variant) -> tuple:
     """What decides which widgets exist: optional parts switched on or off, list lengths, which member of a
     union field (resize: custom or model; storage: a level or a JPEG object) is chosen."""
     spec = v.spectrogram
-    return (spec is None, spec is not None and spec.fmax is None, len(v.degrade), v.resize == "model",
-            v.storage_kind, v.channels, v.deltas is not None and v.deltas.delta_range is None)
+    steps = (*v.degrade, *v.denoise)
+    return (spec is None, spec is not None and spec.fmax is None, len(v.degrade), len(v.denoise), v.resize == "model",
+            v.storage_kind, v.channels, v.deltas is not None and v.deltas.delta_range is None,
+            tuple(getattr(d, "sigma", 0) is None for d in steps))
 
 
 def _apply(uid: str) -> None:

@@ -57,7 +57,10 @@ def _render_number(d: FieldDesc, value: Any, key: str, cb: dict, label: str | No
 
 def _render_choice(d: FieldDesc, value: Any, key: str, cb: dict) -> None:
     _seed(key, value)
-    st.selectbox(_label(d.name), list(d.choices), key=key, help=d.help, **cb)
+    options = list(d.choices)
+    if value not in options:  # a dynamic choice no longer listed (a learned model from another machine)
+        options.append(value)
+    st.selectbox(_label(d.name), options, key=key, help=d.help, **cb)
 
 
 def _render_text(d: FieldDesc, value: Any, key: str, cb: dict) -> None:

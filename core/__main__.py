@@ -1,4 +1,4 @@
-"""Command line: ``python -m core inspect|presets|models|fields|sweep|runs``.
+"""Command line: ``python -m core inspect|presets|models|fields|sweep|runs|autoencode``.
 
 A refused input (any PrepscopeError) exits with status 2 and one line ``error: <message>`` on
 stderr, never a traceback.
@@ -129,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="recorded sweeps: list, show ID [--json OUT], delete ID")
     add_runs_arguments(runs)
     runs.set_defaults(func=run_runs)
+
+    from core.autoencode.cli import add_arguments as add_autoencode_arguments
+
+    ae = sub.add_parser("autoencode", help="Autoencoder lab: a learned gray rule, or a CAE on one noisy image")
+    add_autoencode_arguments(ae)
     return p
 
 

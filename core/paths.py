@@ -1,6 +1,7 @@
 """Where prepscope keeps local state: ``$PREPSCOPE_HOME`` (default ``~/.cache/prepscope``).
 
-Inside it: ``features/`` (the sweep feature cache, movable by ``PREPSCOPE_CACHE_DIR``) and ``runs.sqlite``
+Inside it: ``features/`` (the sweep feature cache, movable by ``PREPSCOPE_CACHE_DIR``), ``models/`` (trained
+autoencoders with their cards, movable by ``PREPSCOPE_MODELS_DIR``) and ``runs.sqlite``
 (the history of sweeps). Deleting any of them loses history, never correctness.
 """
 

@@ -202,8 +202,8 @@ class _Lru:
 
 
 def result_key(signal: Signal, variants: Sequence[Variant], model: LoadedModel) -> tuple:
-    """The whole request: input digest, every variant (names included), model."""
-    return (signal.digest, tuple(v.to_json() for v in variants), model.name, model.description)
+    """The whole request: input digest, every variant (names included; saved models by their digests), model."""
+    return (signal.digest, tuple((v.name, v.spec_key()) for v in variants), model.name, model.description)
 
 
 def _layer_stats(y: torch.Tensor, pooled: torch.Tensor, saturation: float | None) -> list[dict]:

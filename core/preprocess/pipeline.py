@@ -1,10 +1,15 @@
 """The batched preprocessing pipeline: Signal + Variants -> exactly what the network receives.
 
-Order, per variant: [sound -> spectrogram] -> channel strategy -> storage -> resize/fit ->
-degradations (at network size, in the listed order) -> normalization. Rules, documented once here:
+Order, per variant: [sound -> spectrogram] -> denoisers at source resolution (``denoise``) -> channel
+strategy -> storage -> resize/fit -> degradations and denoisers (``degrade``, at network size, in the
+listed order) -> normalization. Rules, documented once here:
 
 - Gray: luma of the encoded values, ``601`` = 0.299 R + 0.587 G + 0.114 B, ``709`` = 0.2126 R +
-  0.7152 G + 0.0722 B, ``mean`` = (R + G + B) / 3. A one-channel input is already gray.
+  0.7152 G + 0.0722 B, ``mean`` = (R + G + B) / 3, ``learned:<name>`` = the pointwise encoder of a
+  learned gray rule from the models folder (``core.autoencode.gray``). A one-channel input is already gray.
+- Denoisers (``nl_means``, ``tv_chambolle``, ``wavelet``, ``bilateral``, ``learned``) are defined in
+  ``core.autoencode.denoise``; at source resolution they run on the float image (refused above 4
+  megapixels), in ``degrade`` on the network-size image.
 - ``rgb`` keeps color; a one-channel input is replicated (there is no color to keep).
 - ``colormap`` (with ``colormap: <name>``): gray quantized to 256 levels (round(255 g)) indexes
   matplotlib's 256-entry table (matplotlib's own resolution), before storage and resizing (as when a
@@ -103,7 +108,11 @@ def normalization(variant: Variant, model_mean: Sequence[float], model_std: Sequ
 
 
 def to_gray(rgb: np.ndarray, rule: str) -> np.ndarray:
-    """HxWx3 -> HxW luma by the named rule (float32)."""
+    """HxWx3 -> HxW luma by the named rule (float32); ``learned:<name>`` runs a saved learned gray rule."""
+    if rule.startswith("learned:"):
+        from core.autoencode.gray import learned_gray
+
+        return learned_gray(rgb, rule.removeprefix("learned:"))
     w = np.asarray(GRAY_WEIGHTS[rule], dtype=np.float32)
     return (rgb @ w).astype(np.float32)
 
@@ -138,6 +147,17 @@ def source_image(signal: Signal, variant: Variant) -> np.ndarray:
 
     wave, sr = signal.audio
     return compute_spectrogram(wave, sr, variant.spectrogram or Spectrogram())
+
+
+def denoise_source(img: np.ndarray, steps: Sequence) -> np.ndarray:
+    """The variant's source-resolution denoisers applied in order (the image itself when there are none)."""
+    if not steps:
+        return img
+    from core.autoencode.denoise import apply_denoiser
+
+    for d in steps:
+        img = apply_denoiser(img, d)
+    return img
 
 
 SOUND_STRATEGIES = ("multi-window", "deltas")
@@ -321,6 +341,11 @@ def degrade(x: torch.Tensor, steps: Sequence, salt: str = "") -> torch.Tensor:
             x = TF.gaussian_blur(x, [k, k], [d.sigma, d.sigma])
         elif isinstance(d, Median):
             x = _median(x, d.size)
+        else:  # a denoiser (core.autoencode.denoise)
+            from core.autoencode.denoise import apply_denoiser
+
+            y = apply_denoiser(x.permute(1, 2, 0).numpy(), d)
+            x = torch.from_numpy(np.ascontiguousarray(y.transpose(2, 0, 1)))
     return x
 
 
@@ -355,6 +380,7 @@ def prepare_grid(
     through one batched resize call. Variants must be resolved (``core.preprocess.recipe.resolve``):
     ``"resize": "model"`` needs the model's recipe."""
     sources: dict[tuple, np.ndarray] = {}
+    denoised: dict[tuple, np.ndarray] = {}
     stored: dict[tuple, np.ndarray] = {}
     pre: dict[tuple[int, int], np.ndarray] = {}
     for vi, v in enumerate(variants):
@@ -363,13 +389,19 @@ def prepare_grid(
                                  "resolve it against a model first (core.preprocess.recipe.resolve).")
         spec_key = repr(v.spectrogram or Spectrogram())
         group = v.channels if v.channels in ("rgb", "colormap", "multi-window", "deltas") else "gray"
-        ckey = (spec_key, group, v.colormap, v.gray, v.multi_window, v.deltas, v.storage)
+        dkey = tuple(d.to_json() for d in v.denoise)
+        ckey = (spec_key, dkey, group, v.colormap, v.gray, v.multi_window, v.deltas, v.storage)
         for n, signal in enumerate(signals):
             skey = (n, "" if signal.audio is None else spec_key)
             if (n, *ckey) not in stored:
-                if skey not in sources and v.channels != "multi-window":
-                    sources[skey] = source_image(signal, v)
-                stored[(n, *ckey)] = stored_image(sources.get(skey), v, signal)
+                src = None  # multi-window computes its own spectrograms from the sound
+                if v.channels != "multi-window":
+                    if skey not in sources:
+                        sources[skey] = source_image(signal, v)
+                    if (*skey, dkey) not in denoised:
+                        denoised[(*skey, dkey)] = denoise_source(sources[skey], v.denoise)
+                    src = denoised[(*skey, dkey)]
+                stored[(n, *ckey)] = stored_image(src, v, signal)
             pre[(vi, n)] = stored[(n, *ckey)]
     groups: dict[tuple, list[tuple[int, int]]] = {}
     for (vi, n), a in pre.items():

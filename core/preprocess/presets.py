@@ -4,6 +4,12 @@ Each file is ``{"description": str, "variants": [...]}`` in exactly the format `
 accepts, so ``python -m core presets NAME > f.json`` round-trips. Add a preset by adding a file.
 A preset that answers a question also says so: ``"question"`` (one line), ``"sample"`` (the bundled
 input it opens on) and ``"look_for"`` (what to look at); the Start page lists those presets.
+
+A preset may also name saved models to add when present: ``"append_learned": {"task": "gray" |
+"denoise", "limit": N, "template": {variant fields with "{name}"}}`` appends one variant per saved
+model of that task in the models folder (newest first, at most ``limit``), the template's ``{name}``
+replaced by the model's name (``gray-rules`` adds the newest learned gray rule, ``denoise`` the newest
+lab denoiser). The printed preset (``presets NAME``) is the expanded set.
 """
 
 from __future__ import annotations
@@ -12,9 +18,10 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from core.errors import InvalidVariant
-from core.preprocess.variant import VariantSet
+from core.preprocess.variant import MAX_VARIANTS, Variant, VariantSet
 
 PRESET_DIR = Path(__file__).with_name("presets")
 
@@ -30,12 +37,34 @@ class PresetQuestion:
 
 
 @cache
-def _load(name: str) -> tuple[str, VariantSet, PresetQuestion | None]:
+def _load(name: str) -> tuple[str, VariantSet, PresetQuestion | None, dict | None]:
     data = json.loads((PRESET_DIR / f"{name}.json").read_text(encoding="utf-8"))
     q = None
     if data.get("question"):
         q = PresetQuestion(name, str(data["question"]), str(data.get("sample", "")), str(data.get("look_for", "")))
-    return data.get("description", ""), VariantSet.from_obj(data), q
+    return data.get("description", ""), VariantSet.from_obj(data), q, data.get("append_learned")
+
+
+def _fill(template: Any, name: str) -> Any:
+    if isinstance(template, str):
+        return template.replace("{name}", name)
+    if isinstance(template, list):
+        return [_fill(t, name) for t in template]
+    if isinstance(template, dict):
+        return {k: _fill(v, name) for k, v in template.items()}
+    return template
+
+
+def _expanded(base: VariantSet, append: dict | None) -> VariantSet:
+    """The preset's variants plus one per saved model named by its ``append_learned`` entry."""
+    if not append:
+        return base
+    from core.autoencode.store import list_models
+
+    cards = list_models(append["task"])[: int(append.get("limit", 1))]
+    extra = [Variant.from_dict(_fill(append["template"], c["name"])) for c in cards]
+    extra = [v for v in extra if v.name not in base.names][: MAX_VARIANTS - len(base)]
+    return VariantSet.of([*base, *extra]) if extra else base
 
 
 def preset_names() -> list[str]:
@@ -59,9 +88,10 @@ def preset_questions() -> list[PresetQuestion]:
 
 
 def get_preset(name: str) -> VariantSet:
-    """The preset's variant set (reference first); immutable, so it is shared safely."""
+    """The preset's variant set (reference first), with the saved models it names when present; immutable."""
     _check(name)
-    return _load(name)[1]
+    _, base, _, append = _load(name)
+    return _expanded(base, append)
 
 
 def matching_preset(variants: VariantSet) -> str | None:

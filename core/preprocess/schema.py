@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from core.preprocess.variant import DEGRADATIONS, DYNAMIC_CHOICES, Variant, bounds, field_extra, only_with
+from core.preprocess.variant import CHOICES_NOTE, DYNAMIC_CHOICES, Variant, bounds, field_extra, only_with
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class FieldDesc:
     length: int = 2  # pair: how many numbers
     labels: tuple[str, ...] = ()  # pair: a label per number (default low, high)
     object_label: str | None = None  # union: the choice that means the nested spec
+    choices_note: str = ""  # how the field table describes dynamic choices (e.g. "any matplotlib colormap")
 
     def applies(self, values: dict) -> bool:
         """Whether this field applies given the other fields' values (e.g. colormap only with channels colormap)."""
@@ -73,15 +74,23 @@ def describe(info: FieldInfo, name: str) -> FieldDesc:
     if origin is typing.Literal:
         return FieldDesc(kind="choice", choices=tuple(args), **common)
     if "choices_from" in extra:
-        return FieldDesc(kind="choice", choices=tuple(DYNAMIC_CHOICES[extra["choices_from"]]()), **common)
+        return FieldDesc(kind="choice", choices=tuple(DYNAMIC_CHOICES[extra["choices_from"]]()),
+                         choices_note=CHOICES_NOTE.get(extra["choices_from"], ""), **common)
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return FieldDesc(kind="spec", spec=tp, **common)
     if origin is tuple and args[-1:] == (Ellipsis,):
-        return FieldDesc(kind="list", items=tuple(DEGRADATIONS.values()), **common)
+        return FieldDesc(kind="list", items=list_items(args[0]), **common)
     if origin is tuple:
         return FieldDesc(kind="pair", length=len(args), labels=tuple(extra.get("labels", ("low", "high"))), **common)
     kind = {bool: "bool", int: "int", float: "float", str: "text"}[tp]
     return FieldDesc(kind=kind, low=lo, high=hi, step=extra.get("step"), **common)
+
+
+def list_items(item_type: Any) -> tuple[type[BaseModel], ...]:
+    """The spec classes a list field may hold: the members of its (discriminated) union, or the one class."""
+    tp = _scalar(item_type)
+    members = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+    return tuple(m for m in members if isinstance(m, type) and issubclass(m, BaseModel))
 
 
 def fields_of(model: type[BaseModel]) -> list[FieldDesc]:
@@ -91,7 +100,7 @@ def fields_of(model: type[BaseModel]) -> list[FieldDesc]:
 
 def _values(d: FieldDesc) -> str:
     if d.kind == "choice":
-        return "any matplotlib colormap" if len(d.choices) > 20 else ", ".join(d.choices)
+        return d.choices_note or ", ".join(d.choices)
     if d.kind in ("int", "float") and (d.low is not None or d.high is not None):
         fmt = (lambda x: str(int(x))) if d.kind == "int" else (lambda x: f"{x:g}")
         return f"{fmt(d.low)} to {fmt(d.high)}" + (f" step {d.step:g}" if d.step else "")

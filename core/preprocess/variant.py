@@ -9,18 +9,20 @@ dataclasses because it turns the declaration into validation (strict types, boun
 fields refused, tagged unions) without a second copy of each rule; ``explain`` turns its errors into
 one sentence for the user. ``Variant.from_dict(v.to_dict()) == v`` always.
 
-Pipeline order (documented once, here): decode -> [spectrogram, for sounds] -> channel strategy
-(gray by the luminance rule, then colormap / replicate / conv-sum / zero-pad; for sounds also
-multi-window / deltas) -> storage at the source's own resolution (float, png8, png16 or jpeg, as when
-an image file is written and read back) -> resize and fit -> degradations in the listed order (at
-network resolution) -> normalization. ``"resize": "model"`` stands for the model's own recipe and is
-expanded by ``core.preprocess.recipe.resolve`` before any of this runs.
+Pipeline order (documented once, here): decode -> [spectrogram, for sounds] -> denoisers at source
+resolution (``denoise``, in order) -> channel strategy (gray by the luminance rule, then colormap /
+replicate / conv-sum / zero-pad; for sounds also multi-window / deltas) -> storage at the source's own
+resolution (float, png8, png16 or jpeg, as when an image file is written and read back) -> resize and
+fit -> degradations and denoisers in the listed order (``degrade``, at network resolution) ->
+normalization. ``"resize": "model"`` stands for the model's own recipe and is expanded by
+``core.preprocess.recipe.resolve`` before any of this runs.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -252,7 +254,72 @@ class Median(Spec):
         return v
 
 
-Degradation = Annotated[Union[Jpeg, Noise, Blur, Median], Field(discriminator="kind")]
+#: A model name in the models folder (learned gray rules, lab denoisers): see ``core.autoencode.store``.
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$"
+_SIGMA_HELP = "Noise standard deviation (0-1 scale); empty = estimated from the image (estimate_sigma)."
+
+
+class NlMeans(Spec):
+    """Non-local means (scikit-image ``denoise_nl_means``, fast mode)."""
+
+    kind: Literal["nl_means"] = "nl_means"
+    sigma: Float | None = Field(default=None, ge=0.001, le=0.5, description=_SIGMA_HELP,
+                                json_schema_extra={"default_when_set": 0.05})
+    h: Float = Field(default=0.6, ge=0.05, le=5.0, description="Filter strength as a multiple of sigma.")
+    patch_size: Int = Field(default=5, ge=3, le=9, description="Patch side in pixels.")
+    patch_distance: Int = Field(default=6, ge=1, le=15, description="Search distance in pixels.")
+
+
+class TvChambolle(Spec):
+    """Total-variation denoising (scikit-image ``denoise_tv_chambolle``)."""
+
+    kind: Literal["tv_chambolle"] = "tv_chambolle"
+    sigma: Float | None = Field(default=None, ge=0.001, le=0.5, description=_SIGMA_HELP,
+                                json_schema_extra={"default_when_set": 0.05})
+    weight: Float = Field(default=1.0, ge=0.05, le=10.0, description="TV weight as a multiple of sigma.")
+
+
+class Wavelet(Spec):
+    """Wavelet shrinkage (scikit-image ``denoise_wavelet``, soft thresholds, color in YCbCr)."""
+
+    kind: Literal["wavelet"] = "wavelet"
+    sigma: Float | None = Field(default=None, ge=0.001, le=0.5, description=_SIGMA_HELP,
+                                json_schema_extra={"default_when_set": 0.05})
+    wavelet: Literal["db1", "db2", "db4", "sym4", "coif1"] = Field(default="db1", description="Wavelet family.")
+    method: Literal["BayesShrink", "VisuShrink"] = Field(default="BayesShrink", description="Threshold rule.")
+
+
+class Bilateral(Spec):
+    """Bilateral filter (scikit-image ``denoise_bilateral``)."""
+
+    kind: Literal["bilateral"] = "bilateral"
+    sigma: Float | None = Field(default=None, ge=0.001, le=0.5, description=_SIGMA_HELP,
+                                json_schema_extra={"default_when_set": 0.05})
+    color: Float = Field(default=1.0, ge=0.05, le=10.0, description="Range (color) std as a multiple of sigma.")
+    sigma_spatial: Float = Field(default=2.0, ge=0.5, le=10.0, description="Spatial std in pixels.")
+
+
+class Learned(Spec):
+    """A denoiser trained in the Autoencoder lab, by its name in the models folder (checked when used)."""
+
+    kind: Literal["learned"] = "learned"
+    model: Str = Field(default="denoiser", description="Name of a saved lab denoiser.",
+                       json_schema_extra={"choices_from": "lab_denoisers"})
+
+    @field_validator("model")
+    @classmethod
+    def _model_name(cls, v: str) -> str:
+        if not re.match(MODEL_NAME_PATTERN, v):
+            _fail(f"A lab denoiser's name is 1-48 letters, digits, '.', '_' or '-'; got {v!r}.")
+        return v
+
+
+Denoiser = Annotated[Union[NlMeans, TvChambolle, Wavelet, Bilateral, Learned], Field(discriminator="kind")]
+#: kind -> class of the denoisers (usable at source resolution and in ``degrade``).
+DENOISERS: dict[str, type[Spec]] = {cls.model_fields["kind"].default: cls for cls in get_args(get_args(Denoiser)[0])}
+
+Degradation = Annotated[Union[Jpeg, Noise, Blur, Median, NlMeans, TvChambolle, Wavelet, Bilateral, Learned],
+                        Field(discriminator="kind")]
 #: kind -> class, derived from the union (each class declares its kind once, as its ``kind`` literal).
 DEGRADATIONS: dict[str, type[Spec]] = {
     cls.model_fields["kind"].default: cls for cls in get_args(get_args(Degradation)[0])
@@ -346,8 +413,30 @@ def colormap_names() -> tuple[str, ...]:
     return tuple(sorted(colormaps, key=str.lower))
 
 
+GRAY_RULES = ("601", "709", "mean")
+LEARNED_PREFIX = "learned:"
+
+
+def gray_rules() -> tuple[str, ...]:
+    """The luma rules, then ``learned:<name>`` for every learned gray rule saved in the models folder."""
+    from core.autoencode.store import model_names
+
+    return (*GRAY_RULES, *(LEARNED_PREFIX + n for n in model_names("gray")))
+
+
+def lab_denoisers() -> tuple[str, ...]:
+    """Names of the lab denoisers saved in the models folder."""
+    from core.autoencode.store import model_names
+
+    return model_names("denoise")
+
+
 #: Choices that are not a fixed Literal: field ``choices_from`` name -> function listing them.
-DYNAMIC_CHOICES = {"colormaps": colormap_names}
+DYNAMIC_CHOICES = {"colormaps": colormap_names, "gray_rules": gray_rules, "lab_denoisers": lab_denoisers}
+#: How the field table describes a dynamic choice (the list itself depends on this machine).
+CHOICES_NOTE = {"colormaps": "any matplotlib colormap",
+                "gray_rules": "601, 709, mean, or learned:<name> (a learned gray rule in the models folder)",
+                "lab_denoisers": "the name of a lab denoiser in the models folder"}
 
 
 class Variant(Spec):
@@ -380,7 +469,8 @@ class Variant(Spec):
         default=None, description="Matplotlib colormap; viridis when not given.",
         json_schema_extra={"choices_from": "colormaps", "only_with": {"channels": "colormap"},
                            "default_when_set": "viridis"})
-    gray: Literal["601", "709", "mean"] = Field(default="601", description="Luminance rule for color to gray.")
+    gray: Str = Field(default="601", description="Luminance rule for color to gray (learned:<name> = a learned rule).",
+                      json_schema_extra={"choices_from": "gray_rules"})
     multi_window: MultiWindow | None = Field(
         default=None, description="Window and hop of each channel (they replace the spectrogram's n_fft and hop).",
         json_schema_extra={"only_with": {"channels": "multi-window"}})
@@ -392,6 +482,8 @@ class Variant(Spec):
     normalize: Literal["model", "imagenet", "none"] = Field(default="model", description="Input normalization.")
     degrade: tuple[Degradation, ...] = Field(default=(), description="Applied in order at network size.")
     spectrogram: Spectrogram | None = Field(default=None, description="For sounds; default mel when empty.")
+    denoise: tuple[Denoiser, ...] = Field(default=(), description="Denoisers applied in order at source "
+                                          "resolution, before the channel strategy.")
 
     @model_validator(mode="before")
     @classmethod
@@ -448,6 +540,15 @@ class Variant(Spec):
             _fail("A variant needs a non-empty name of at most 80 characters.")
         return v
 
+    @field_validator("gray")
+    @classmethod
+    def _gray(cls, v: str) -> str:
+        if v in GRAY_RULES or (v.startswith(LEARNED_PREFIX) and re.match(MODEL_NAME_PATTERN, v[len(LEARNED_PREFIX):])):
+            return v
+        _fail(f"gray must be 601, 709, mean, or learned:<name> (a learned gray rule's name: letters, digits, '.', "
+              f"'_' or '-'); got {v!r}.")
+        return v
+
     @model_validator(mode="after")
     def _colormap(self) -> Variant:
         if self.channels == "colormap":
@@ -464,6 +565,9 @@ class Variant(Spec):
         if self.channels == "multi-window" and self.spectrogram is not None and self.spectrogram.kind == "stft":
             _fail("multi-window stacks spectrograms of different window lengths, which need the same rows: "
                   "use spectrogram kind mel, pcen or mfcc (an stft has n_fft / 2 + 1 rows per window).")
+        if self.channels == "multi-window" and self.denoise:
+            _fail("multi-window builds its three spectrograms from the sound itself, so source-resolution denoisers "
+                  "(denoise) have no image to work on; put the denoisers in degrade (at network size) instead.")
         return self
 
     @property
@@ -477,9 +581,24 @@ class Variant(Spec):
         d.pop("name")
         return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
+    @cached_property
+    def _model_refs(self) -> tuple[tuple[str, str], ...]:
+        refs = [("gray", self.gray[len(LEARNED_PREFIX):])] if self.gray.startswith(LEARNED_PREFIX) else []
+        refs += [("denoise", d.model) for d in (*self.denoise, *self.degrade) if isinstance(d, Learned)]
+        return tuple(refs)
+
+    def model_refs(self) -> tuple[tuple[str, str], ...]:
+        """(task, name) of every saved model this variant uses (learned gray, lab denoisers)."""
+        return self._model_refs
+
     def spec_key(self) -> str:
-        """Canonical JSON without the name: two variants with equal keys compute the same input."""
-        return self._spec_key
+        """Canonical JSON without the name: two variants with equal keys compute the same input. A variant
+        that uses saved models also carries their weights' digests, so a retrained model is a new key."""
+        if not self._model_refs:
+            return self._spec_key
+        from core.autoencode.store import weights_digest
+
+        return self._spec_key + "|models:" + ",".join(f"{t}:{n}:{weights_digest(n)}" for t, n in self._model_refs)
 
 
 def explain(err: ValidationError, root: type[BaseModel], prefix: str = "") -> str:
@@ -512,7 +631,8 @@ def explain(err: ValidationError, root: type[BaseModel], prefix: str = "") -> st
         allowed = ", ".join(model.model_fields) if model is not None else ""
         return f"{loc.rpartition('.')[0] or root.__name__.lower()}: unknown field {name!r}; allowed: {allowed}."
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        return f"Each degradation needs a kind among {', '.join(DEGRADATIONS)}; got {given}."
+        kinds, what = (DENOISERS, "denoiser") if name == "denoise" else (DEGRADATIONS, "degradation")
+        return f"Each {what} needs a kind among {', '.join(kinds)}; got {given}."
     if kind in ("model_type", "dict_type", "model_attributes_type"):
         return f"{loc} must be a JSON object; got {type(e.get('input')).__name__}."
     if info is not None and get_args(info.annotation)[-1:] == (Ellipsis,):

@@ -73,6 +73,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
     ]  # fmt: skip
     with log_path.open("wb") as log:
+        # its own PREPSCOPE_HOME: runs database, feature cache and trained lab models stay out of ~/.cache
         env = {**_clean_env(), "PREPSCOPE_HOME": str(tmp_path_factory.mktemp("browser-home"))}
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"

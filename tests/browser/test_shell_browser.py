@@ -21,6 +21,7 @@ NAV = [
     ("Audio", "audio"),
     ("Accuracy", "accuracy"),
     ("Runs", "runs"),
+    ("Autoencoder lab", "autoencoder_lab"),
 ]
 ROOT = Path(__file__).resolve().parents[2]
 

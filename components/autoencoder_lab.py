@@ -1,0 +1,449 @@
+"""The Autoencoder lab page's pieces: the learned-gray experiment, the single-noisy-image experiment and the
+saved models, each trained with a progress bar and a stop button; the numbers come from ``core.autoencode``.
+
+Pure helpers (tables, figures, images; no ``st.*``) come first, ``render_*`` functions after. Page state
+keys start with ``ael_``; the last result of each experiment survives reruns in the session state.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from components import state
+from components.charts import PALETTE
+from core.autoencode import store
+from core.autoencode.gray import GrayConfig, GrayResult, isoluminant_pattern
+from core.autoencode.single import REGIMES, SingleConfig, SingleResult, builtin_texture
+from core.errors import InvalidVariant, PrepscopeError
+from core.preprocess.variant import MAX_VARIANTS, Variant
+from core.provenance import Stopped
+
+GRAY_SOURCES = ("Built-in photos", "Folder under the data root", "Upload a zip")
+SINGLE_SOURCES = ("Built-in noisy texture", "The sidebar's current input", "Upload an image")
+PREFILTERS = ("nl_means", "tv_chambolle", "wavelet", "bilateral")
+REGIME_HELP = {
+    "plain": "the whole image is input and target at every step",
+    "augmented": "random crops, flips and 90° rotations",
+    "prefiltered": "trained on the image after a denoiser",
+    "blindspot": "Noise2Self masking: each pixel predicted from its neighbours only",
+}
+
+# ----------------------------------------------------------------------------- pure helpers
+
+
+def gray_frame(result: GrayResult) -> pd.DataFrame:
+    """One row per gray rule: reconstruction PSNR with its interval and the isoluminant contrast."""
+    return pd.DataFrame([{"rule": s.rule, "reconstruction PSNR (dB)": s.reconstruction_psnr,
+                          "95% CI low": s.psnr_ci95[0], "95% CI high": s.psnr_ci95[1],
+                          "isoluminant contrast": result.isoluminant[s.rule], "held-out images": len(s.per_image)}
+                         for s in result.rules])
+
+
+def single_frame(result: SingleResult) -> pd.DataFrame:
+    """One row per regime with the issue's columns first."""
+    return pd.DataFrame([{"regime": r.name, "PSNR vs clean": r.psnr_vs_clean, "PSNR vs input": r.psnr_vs_input,
+                          "SSIM vs clean": r.ssim_vs_clean, "SSIM vs input": r.ssim_vs_input,
+                          "aligned-crop MSE": r.aligned_crop_mse,
+                          "shifted-crop MSE": r.shifted_crop_mse, "corr(residual, noise)": r.residual_noise_corr,
+                          "seconds": r.seconds} for r in result.regimes])
+
+
+def curves_figure(series: dict[str, list[float]], title: str, y_title: str, *, log_y: bool = True,
+                  x: dict[str, list[int]] | None = None) -> go.Figure:
+    """One line per named series (loss per step, or PSNR along training)."""
+    fig = go.Figure()
+    for i, (name, ys) in enumerate(series.items()):
+        xs = x[name] if x else list(range(1, len(ys) + 1))
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name, line={"color": PALETTE[i % len(PALETTE)]}))
+    fig.update_layout(title=title, height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      xaxis_title="step", yaxis_title=y_title, legend={"orientation": "h", "y": -0.25})
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def residual_image(residual: np.ndarray, scale: float) -> np.ndarray:
+    """A residual (output - input) shown on one symmetric scale: 0.5 gray = 0, white = +scale, black = -scale."""
+    return np.clip(0.5 + residual / (2 * max(scale, 1e-6)), 0.0, 1.0).astype(np.float32)
+
+
+def residual_scale(result: SingleResult) -> float:
+    """The shared scale of the residual images: the 99th percentile of |residual| over every regime."""
+    return float(max(np.percentile(np.abs(r.residual), 99) for r in result.regimes))
+
+
+def gray_variant(rule: str) -> dict:
+    """The variant "use this gray" adds: gray replicated, by the rule."""
+    return {"name": rule, "channels": "replicate", "gray": rule}
+
+
+def denoiser_variant(name: str) -> dict:
+    """The variant "use this denoiser" adds: the lab denoiser at source resolution."""
+    return {"name": f"denoise learned:{name}", "denoise": [{"kind": "learned", "model": name}]}
+
+
+# ----------------------------------------------------------------------------- running with progress and stop
+
+
+def _stop(key: str) -> None:
+    event = st.session_state.get(f"{key}_stop_event")
+    if event is not None:
+        event.set()
+    st.session_state[f"{key}_notice"] = "Training stopped; nothing was saved."
+
+
+def _run(key: str, label: str, work: Callable[[Callable[[float, str], None], Callable[[], bool]], Any]) -> Any:
+    """Run ``work(progress, should_stop)`` under a status with a progress bar and a Stop button; return its
+    result, or None when it was stopped or refused (the message is shown)."""
+    event = threading.Event()
+    st.session_state[f"{key}_stop_event"] = event
+    st.session_state.pop(f"{key}_notice", None)
+    status = st.status(label, expanded=True)
+    bar = status.progress(0.0, text="Starting")
+    status.button("Stop", key=f"{key}_stop", on_click=_stop, args=(key,), icon=":material/stop:")
+    try:
+        out = work(lambda f, m: bar.progress(min(1.0, max(0.0, f)), text=m), event.is_set)
+    except Stopped as e:
+        status.update(label=str(e), state="error")
+        return None
+    except PrepscopeError as e:
+        status.update(label="Training could not run.", state="error")
+        st.error(str(e), icon=":material/error:")
+        return None
+    status.update(label="Done.", state="complete", expanded=False)
+    return out
+
+
+def _append_variant(data: dict) -> None:
+    s = state.session()
+    if len(s.variants) >= MAX_VARIANTS:
+        st.session_state["ael_use_msg"] = ("error", f"At most {MAX_VARIANTS} variants at once; remove one first.")
+        return
+    try:
+        v = Variant.from_dict({**data, "name": s.variants.unique_name(data["name"])})
+        state.set_variants(s.variants.appended(v))
+    except InvalidVariant as e:
+        st.session_state["ael_use_msg"] = ("error", str(e))
+        return
+    st.session_state["ael_use_msg"] = ("success", f"Added the variant '{v.name}' to the variant set (sidebar).")
+
+
+def _use_message() -> None:
+    msg = st.session_state.pop("ael_use_msg", None)
+    if msg:
+        (st.success if msg[0] == "success" else st.error)(msg[1])
+
+
+def _model_downloads(name: str, key: str) -> None:
+    """Download buttons for a saved model's state_dict and card."""
+    w, c = store.paths(name)
+    if not (w.is_file() and c.is_file()):
+        return
+    c1, c2 = st.columns(2)
+    c1.download_button(f"Model {w.name} (state_dict)", w.read_bytes(), file_name=w.name,
+                       mime="application/octet-stream", key=f"{key}_dl_w", icon=":material/download:",
+                       on_click="ignore")
+    c2.download_button(f"Card {c.name}", c.read_bytes(), file_name=c.name, mime="application/json",
+                       key=f"{key}_dl_c", icon=":material/download:", on_click="ignore")
+
+
+# ----------------------------------------------------------------------------- learned gray
+
+
+def render_gray() -> None:
+    """The learned-gray experiment: data, settings, train, and the comparison with the luma rules."""
+    from core.evaluate.datasets import data_root, list_data_folders, resolve_data_folder
+
+    st.markdown("An encoder squeezes color into one gray channel; a decoder reconstructs color from it. The "
+                "encoder is pointwise, so it is a gray *rule* like 601 luma. Each rule is then judged by a fresh "
+                "decoder of the same architecture trained on its gray (same seed, crops and steps).")
+    left, right = st.columns(2)
+    with left:
+        source = st.radio("Images", GRAY_SOURCES, key="ael_g_source", horizontal=True)
+        folder = upload = None
+        if source == GRAY_SOURCES[1]:
+            root = data_root()
+            names = list_data_folders(root)
+            if names:
+                folder = st.selectbox(f"Folder under {root}", names, key="ael_g_folder")
+                sub = st.text_input("Subfolder (optional)", key="ael_g_sub", placeholder="e.g. train")
+            else:
+                st.info("No data root: set PREPSCOPE_DATA_ROOT to a folder of datasets, or upload a zip.")
+        elif source == GRAY_SOURCES[2]:
+            upload = st.file_uploader("Zip of color images", type=["zip"], key="ael_g_upload")
+        name = st.text_input("Model name (the rule becomes learned:NAME)", value="gray1", key="ael_g_name",
+                             max_chars=48)
+    defaults = GrayConfig()
+    with right:
+        c1, c2, c3 = st.columns(3)
+        epochs = int(c1.number_input("Epochs", 1, 1000, defaults.epochs, key="ael_g_epochs"))
+        luma_w = float(c2.number_input("Luma weight", 0.0, 100.0, defaults.luma_weight, 0.05, key="ael_g_luma",
+                                       help="Keeps the gray close to 601 luma so it still looks like a photo."))
+        seed = int(c3.number_input("Seed", 0, 2**31 - 1, 0, key="ael_g_seed"))
+        overwrite = st.checkbox("Overwrite a model of the same name", key="ael_g_overwrite")
+        st.caption(f"Models folder: {store.models_dir()}")
+    if st.button("Train learned gray", type="primary", key="ael_g_train", icon=":material/play_arrow:"):
+        cfg = replace(defaults, epochs=epochs, luma_weight=luma_w, seed=seed)
+        path = None
+        if source == GRAY_SOURCES[1] and folder:
+            path = resolve_data_folder(data_root(), folder + ("/" + sub.strip("/") if sub.strip() else ""))
+
+        def work(progress, should_stop):  # noqa: ANN001, ANN202
+            from core.autoencode.gray import collect_images, train_gray
+
+            if source == GRAY_SOURCES[2] and upload is None:
+                raise PrepscopeError("Upload a zip of color images first.")
+            data = collect_images(path, "photos" if source == GRAY_SOURCES[0] else None, side=cfg.side,
+                                  seed=cfg.seed, zip_bytes=upload.getvalue() if upload is not None else None,
+                                  progress=progress, should_stop=should_stop)
+            return train_gray(data, name.strip(), cfg, overwrite=overwrite, progress=progress,
+                              should_stop=should_stop)
+
+        result = _run("ael_g", "Training the learned gray rule…", work)
+        if result is not None:
+            st.session_state["ael_gray_result"] = result
+            st.session_state["ael_gray_dataset"] = str(path) if path else None
+            st.session_state.pop("ael_probe_result", None)
+    if st.session_state.get("ael_g_notice"):
+        st.info(st.session_state["ael_g_notice"])
+    result = st.session_state.get("ael_gray_result")
+    if result is not None:
+        render_gray_result(result)
+
+
+def render_gray_result(result: GrayResult) -> None:
+    """The comparison table, the isoluminant pattern, held-out reconstructions, losses, downloads, use."""
+    st.subheader(f"learned:{result.name} vs the luma rules")
+    st.dataframe(gray_frame(result), hide_index=True, width="stretch", column_config={
+        c: st.column_config.NumberColumn(c, format="%.3f" if "contrast" in c else "%.2f")
+        for c in ("reconstruction PSNR (dB)", "95% CI low", "95% CI high", "isoluminant contrast")})
+    st.caption("Reconstruction PSNR: mean per held-out image of the color reconstructed from the rule's gray "
+               "(95% bootstrap interval over images). Isoluminant contrast: standard deviation of the gray of 8 "
+               "colors of equal 601 luma (0 = the rule cannot tell them apart). "
+               f"Data: {result.data['source']} ({result.data['n_images']} color images, digest "
+               f"{result.data['digest'][:12]}; {result.n_train} train / {result.n_test} held out) · "
+               f"{result.config.epochs} epochs · seed {result.config.seed} · {result.seconds:.1f} s")
+    pattern = isoluminant_pattern()
+    rules = [s.rule for s in result.rules]
+    st.markdown("**Isoluminant pattern** (8 colors, equal 601 luma) and its gray under each rule")
+    cols = st.columns(len(rules) + 1)
+    cols[0].image(pattern, caption="color", clamp=True, width="stretch")
+    for col, rule in zip(cols[1:], rules, strict=True):
+        col.image(result.gray_of(rule, pattern), caption=f"{rule} · contrast {result.isoluminant[rule]:.3f}",
+                  clamp=True, width="stretch")
+    if result.examples:
+        st.markdown("**A held-out image**: its gray under each rule, and the color that rule's decoder reconstructs")
+        rgb = result.examples[0].astype(np.float32) / 255.0
+        cols = st.columns(len(rules) + 1)
+        cols[0].image(rgb, caption="original", clamp=True, width="stretch")
+        for col, rule in zip(cols[1:], rules, strict=True):
+            col.image(result.gray_of(rule, rgb), caption=f"gray {rule}", clamp=True, width="stretch")
+            col.image(result.reconstruct(rule, rgb), caption=f"color from {rule}", clamp=True, width="stretch")
+    st.plotly_chart(curves_figure({"joint (encoder + decoder)": result.losses,
+                                   **{f"decoder on {s.rule}": s.losses for s in result.rules}},
+                                  "Training loss per step", "MSE"), width="stretch", key="ael_g_loss")
+    if result.saved:
+        _model_downloads(result.name, "ael_g")
+    c1, c2 = st.columns(2)
+    c1.download_button("Results (JSON)", json.dumps(result.to_dict(), indent=2), file_name=f"{result.name}-gray.json",
+                       mime="application/json", key="ael_g_dl_json", icon=":material/download:", on_click="ignore")
+    c2.button("Use this gray in my variants", key="ael_g_use", icon=":material/add:", on_click=_append_variant,
+              args=(gray_variant(result.rule_name),), disabled=not result.saved)
+    _use_message()
+    dataset = st.session_state.get("ael_gray_dataset")
+    if dataset:
+        render_probe(result, dataset)
+
+
+def render_probe(result: GrayResult, dataset: str) -> None:
+    """Probe accuracy per rule on the labelled folder the rule was trained on (a sweep with intervals)."""
+    st.markdown(f"**Probe accuracy per rule** on {dataset} (needs class subfolders)")
+    if st.button("Run probe per rule", key="ael_probe_run", icon=":material/target:"):
+        from core.autoencode.gray import rule_variants
+        from core.evaluate.datasets import DatasetRequest, open_request
+        from core.evaluate.sweep import evaluate_sweep
+
+        def work(progress, should_stop):  # noqa: ANN001, ANN202
+            with open_request(DatasetRequest(path=dataset, seed=result.config.seed)) as (train, test):
+                return evaluate_sweep(train, rule_variants(result.name), state.get_model(), test=test,
+                                      method="probe", seed=result.config.seed, progress=progress,
+                                      should_stop=should_stop)
+
+        sweep = _run("ael_p", "Probe sweep over the gray rules…", work)
+        if sweep is not None:
+            st.session_state["ael_probe_result"] = sweep
+    sweep = st.session_state.get("ael_probe_result")
+    if sweep is not None:
+        from components import charts
+
+        st.dataframe(charts.results_frame(sweep), hide_index=True, width="stretch")
+        st.caption("Accuracy micro with 95% Wilson intervals; McNemar p vs 601. Provenance: " + sweep.provenance_line())
+
+
+# ----------------------------------------------------------------------------- single image
+
+
+def _single_input(source: str) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    from core.io import load_input
+
+    if source == SINGLE_SOURCES[0]:
+        noisy, clean = builtin_texture()
+        return noisy, clean, {"name": "builtin:texture", "noise_sigma": 0.1}
+    if source == SINGLE_SOURCES[1]:
+        sig = state.get_signal()
+        if sig.audio is not None:
+            raise PrepscopeError("The sidebar's current input is a sound; choose an image or the built-in texture.")
+        label = state.session().input_label
+    else:
+        up = st.session_state.get("ael_s_upload")
+        if up is None:
+            raise PrepscopeError("Upload an image first.")
+        sig, label = load_input(up.getvalue(), name=up.name), up.name
+    clean = None
+    cup = st.session_state.get("ael_s_clean")
+    if cup is not None:
+        clean = load_input(cup.getvalue(), name=cup.name).array
+    return sig.array, clean, {"name": label, "digest": sig.digest}
+
+
+def render_single() -> None:
+    """The single-image experiment: image, regimes, settings, train, results side by side."""
+    st.markdown("One noisy image, one small convolutional autoencoder, four ways to train it. The built-in texture "
+                "is a repetitive colored pattern with Gaussian noise (σ = 0.1) whose clean version is known.")
+    left, right = st.columns(2)
+    with left:
+        source = st.radio("Image", SINGLE_SOURCES, key="ael_s_source", horizontal=True)
+        if source == SINGLE_SOURCES[2]:
+            st.file_uploader("Noisy image (at most 512×512)", type=None, key="ael_s_upload")
+        if source != SINGLE_SOURCES[0]:
+            st.file_uploader("Its clean version, when known (same size)", type=None, key="ael_s_clean")
+        regimes = st.multiselect("Regimes", REGIMES, default=list(REGIMES), key="ael_s_regimes")
+        st.caption(" · ".join(f"**{r}**: {h}" for r, h in REGIME_HELP.items()))
+    defaults = SingleConfig()
+    with right:
+        c1, c2, c3 = st.columns(3)
+        steps = int(c1.number_input("Steps per regime", 1, 20000, defaults.steps, 50, key="ael_s_steps"))
+        seed = int(c2.number_input("Seed", 0, 2**31 - 1, 0, key="ael_s_seed"))
+        prefilter = c3.selectbox("Pre-filter", PREFILTERS, key="ael_s_prefilter")
+        st.caption(f"CAE: width {defaults.width}, bottleneck {defaults.bottleneck} channels at 1/4 resolution; "
+                   f"Adam lr {defaults.lr:g}; blind-spot grid {defaults.grid}.")
+    if st.button("Train the regimes", type="primary", key="ael_s_train", icon=":material/play_arrow:"):
+        def work(progress, should_stop):  # noqa: ANN001, ANN202
+            from core.autoencode.single import train_single
+
+            noisy, clean, src = _single_input(source)
+            cfg = replace(defaults, steps=steps, seed=seed, prefilter={"kind": prefilter})
+            return train_single(noisy, clean, tuple(regimes), cfg, source=src, progress=progress,
+                                should_stop=should_stop)
+
+        result = _run("ael_s", "Training the single-image autoencoders…", work)
+        if result is not None:
+            st.session_state["ael_single_result"] = result
+    if st.session_state.get("ael_s_notice"):
+        st.info(st.session_state["ael_s_notice"])
+    result = st.session_state.get("ael_single_result")
+    if result is not None:
+        render_single_result(result)
+
+
+def render_single_result(result: SingleResult) -> None:
+    """The regimes side by side: table, reconstructions, residuals, curves; save / download / use."""
+    st.subheader("Regimes side by side")
+    st.dataframe(single_frame(result), hide_index=True, width="stretch", column_config={
+        "PSNR vs clean": st.column_config.NumberColumn(format="%.2f"),
+        "PSNR vs input": st.column_config.NumberColumn(format="%.2f"),
+        "SSIM vs clean": st.column_config.NumberColumn(format="%.3f"),
+        "SSIM vs input": st.column_config.NumberColumn(format="%.3f"),
+        "aligned-crop MSE": st.column_config.NumberColumn(format="%.5f"),
+        "shifted-crop MSE": st.column_config.NumberColumn(format="%.5f"),
+        "corr(residual, noise)": st.column_config.NumberColumn(format="%.3f"),
+        "seconds": st.column_config.NumberColumn(format="%.1f")})
+    base = result.input_psnr_vs_clean()
+    st.caption((f"The noisy input itself: PSNR vs clean {base:.2f} dB. " if base is not None else "") +
+               "PSNR/SSIM of the network's output for the whole image; crop MSE against the input crop on 8 crops "
+               "aligned with the network's stride, then shifted by 1-3 px; corr(residual, noise): −1 = exactly the "
+               f"noise removed. Image {result.source.get('name')} "
+               f"{result.source['width']}×{result.source['height']} · {result.config.steps} steps · "
+               f"seed {result.config.seed}.")
+    scale = residual_scale(result)
+    cols = st.columns(len(result.regimes) + 1)
+    cols[0].image(np.squeeze(result.noisy), caption="input", clamp=True, width="stretch")
+    if result.clean is not None:
+        cols[0].image(np.squeeze(result.clean), caption="clean", clamp=True, width="stretch")
+    for col, r in zip(cols[1:], result.regimes, strict=True):
+        col.image(np.squeeze(r.output), caption=f"{r.name}: output", clamp=True, width="stretch")
+        col.image(np.squeeze(residual_image(r.residual, scale)), caption=f"{r.name}: residual", clamp=True,
+                  width="stretch")
+    st.caption(f"Residual = output − input on one scale for all regimes: mid-gray 0, white +{scale:.3f}, "
+               f"black −{scale:.3f}.")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(curves_figure({r.name: r.losses for r in result.regimes}, "Training loss per step", "MSE"),
+                    width="stretch", key="ael_s_loss")
+    if result.clean is not None:
+        c2.plotly_chart(curves_figure({r.name: [t["psnr_vs_clean"] for t in r.track] for r in result.regimes},
+                                      "PSNR vs clean along training", "dB", log_y=False,
+                                      x={r.name: [t["step"] for t in r.track] for r in result.regimes}),
+                        width="stretch", key="ael_s_track")
+    st.download_button("Results (JSON)", json.dumps(result.to_dict(), indent=2), file_name="single-image-lab.json",
+                       mime="application/json", key="ael_s_dl_json", icon=":material/download:", on_click="ignore")
+    st.markdown("**Keep one regime as a lab denoiser** (saved in the models folder with its card)")
+    c1, c2, c3 = st.columns([2, 2, 3], vertical_alignment="bottom")
+    regime = c1.selectbox("Regime", [r.name for r in result.regimes], key="ael_s_keep_regime")
+    name = c2.text_input("Name", value=f"{regime}-denoiser", key="ael_s_keep_name", max_chars=48)
+    c3.button("Save and use this denoiser in my variants", key="ael_s_use", icon=":material/add:",
+              on_click=_save_and_use, args=(regime, name))
+    _use_message()
+    saved = st.session_state.get("ael_s_saved")
+    if saved:
+        _model_downloads(saved, "ael_s")
+
+
+def _save_and_use(regime: str, name: str) -> None:
+    """Save one regime's model as a lab denoiser (replacing a model of that name) and add it to the variants.
+    A callback, so the sidebar drawn in the same run already shows the new variant."""
+    from core.autoencode.single import lab_card
+
+    result = st.session_state.get("ael_single_result")
+    if result is None:
+        return
+    try:
+        store.save(result.regime(regime).model, lab_card(result, regime, name.strip()), overwrite=True)
+    except PrepscopeError as e:
+        st.session_state["ael_use_msg"] = ("error", str(e))
+        return
+    st.session_state["ael_s_saved"] = name.strip()
+    _append_variant(denoiser_variant(name.strip()))
+
+
+# ----------------------------------------------------------------------------- saved models
+
+
+def render_models() -> None:
+    """The models folder: every saved model with its card, and downloads."""
+    cards = store.list_models()
+    st.caption(f"Models folder: {store.models_dir()} (set PREPSCOPE_MODELS_DIR to move it). Learned gray rules "
+               "appear in the sidebar editor's gray choices; lab denoisers in its denoise and degrade kinds.")
+    if not cards:
+        st.info("No saved models yet: train a learned gray rule or keep a single-image denoiser.")
+        return
+    st.dataframe(pd.DataFrame([{"name": c["name"], "task": c["task"], "created": c.get("created"),
+                                "parameters": c.get("parameters"),
+                                "data": (c.get("dataset") or {}).get("source") or (c.get("dataset") or {}).get("name"),
+                                "seed": c.get("seed")} for c in cards]), hide_index=True, width="stretch")
+    name = st.selectbox("Model", [c["name"] for c in cards], key="ael_m_pick")
+    card = next(c for c in cards if c["name"] == name)
+    _model_downloads(name, "ael_m")
+    st.button("Use it in my variants", key="ael_m_use", icon=":material/add:", on_click=_append_variant,
+              args=(gray_variant(f"learned:{name}") if card["task"] == "gray" else denoiser_variant(name),))
+    _use_message()
+    with st.expander("Card"):
+        st.json({k: v for k, v in card.items() if k != "losses"})

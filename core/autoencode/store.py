@@ -1,0 +1,282 @@
+"""The models folder: each trained autoencoder is a state_dict ``NAME.pt`` plus its card ``NAME.json``.
+
+The folder is ``$PREPSCOPE_MODELS_DIR``, else ``$PREPSCOPE_HOME/models``, else ``~/.cache/prepscope/models``;
+the command line and the dashboard use the same one. A card says how the model was made (task,
+architecture, data and its digest, training settings, losses, seed, prepscope and library versions)
+and records the SHA-256 of its weights file. Saving is atomic (temporary files renamed into place, the
+card last), so a stopped or failed run leaves no partial model. Loading refuses, with a sentence for
+the user: a missing pair, a card that is not a prepscope card, weights whose digest differs from the
+card's, a file that ``torch.load(..., weights_only=True)`` will not read (a pickle of arbitrary
+objects) or that is not a flat dict of tensors, and a state_dict that does not fit the card's
+architecture. Loaded modules are cached per file state, so a retrained model is picked up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from core.autoencode.nets import build
+from core.errors import PrepscopeError
+
+TASKS = ("gray", "denoise")
+CARD_FORMAT = "prepscope-autoencoder-card"
+CARD_VERSION = 1
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$")
+#: Larger files are refused before reading: these models are a few hundred kilobytes.
+MAX_WEIGHTS_BYTES = 64 * 1024 * 1024
+MAX_CARD_BYTES = 4 * 1024 * 1024
+
+
+class InvalidModelFile(PrepscopeError):
+    """A model or card in the models folder is missing, malformed, or does not match its pair."""
+
+
+def models_dir() -> Path:
+    """``$PREPSCOPE_MODELS_DIR``, else ``$PREPSCOPE_HOME/models``, else ``~/.cache/prepscope/models``."""
+    from core.paths import prepscope_home
+
+    env = os.environ.get("PREPSCOPE_MODELS_DIR")
+    return Path(env).expanduser() if env else prepscope_home() / "models"
+
+
+def check_name(name: Any) -> str:
+    """A model name: 1-48 characters, letters, digits, '.', '_' or '-', starting with a letter or digit."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise InvalidModelFile(f"A model name is 1-48 letters, digits, '.', '_' or '-' (starting with a letter or "
+                               f"digit); got {name!r:.60}.")
+    return name
+
+
+def paths(name: str, folder: Path | None = None) -> tuple[Path, Path]:
+    """(weights ``NAME.pt``, card ``NAME.json``) in ``folder`` (default: the models folder)."""
+    folder = models_dir() if folder is None else folder
+    return folder / f"{check_name(name)}.pt", folder / f"{name}.json"
+
+
+def exists(name: str, folder: Path | None = None) -> bool:
+    w, c = paths(name, folder)
+    return w.is_file() and c.is_file()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def state_dict_bytes(module: nn.Module) -> bytes:
+    """The module's state_dict serialized by ``torch.save`` (CPU tensors), as bytes."""
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, buf)
+    return buf.getvalue()
+
+
+def make_card(name: str, task: str, module: nn.Module, architecture: dict, **fields: Any) -> dict:
+    """A card for ``module`` (its weights digest is filled in by ``save``)."""
+    from core.provenance import versions
+
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}")
+    n_params = int(sum(p.numel() for p in module.parameters()))
+    return {"format": CARD_FORMAT, "format_version": CARD_VERSION, "name": check_name(name), "task": task,
+            "architecture": dict(architecture), "parameters": n_params, **fields,
+            "prepscope": versions()["prepscope"], "versions": versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def save(module: nn.Module, card: dict, *, overwrite: bool = False, folder: Path | None = None) -> Path:
+    """Write ``NAME.pt`` and ``NAME.json`` atomically (weights first, the card last); return the card path.
+
+    Refuses an existing name unless ``overwrite``. The card gets the weights' SHA-256 and file name."""
+    name = check_name(card["name"])
+    folder = models_dir() if folder is None else folder
+    w_path, c_path = paths(name, folder)
+    if not overwrite and (w_path.exists() or c_path.exists()):
+        raise InvalidModelFile(f"A model named {name!r} already exists in {folder}; choose another name or "
+                               "overwrite it.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InvalidModelFile(f"Cannot create the models folder {folder}: {e.strerror}.") from None
+    data = state_dict_bytes(module)
+    card = {**card, "weights_file": w_path.name, "weights_sha256": sha256_bytes(data)}
+    text = json.dumps(card, indent=2, ensure_ascii=False)
+    suffix = f".tmp{os.getpid()}-{threading.get_ident()}"
+    tmp_w, tmp_c = w_path.with_name(w_path.name + suffix), c_path.with_name(c_path.name + suffix)
+    try:
+        tmp_w.write_bytes(data)
+        tmp_c.write_text(text + "\n", encoding="utf-8")
+        c_path.unlink(missing_ok=True)  # a reader never sees the new card with the old weights
+        os.replace(tmp_w, w_path)
+        os.replace(tmp_c, c_path)
+    except OSError as e:
+        raise InvalidModelFile(f"Cannot write the model {name!r} into {folder}: {e.strerror}.") from None
+    finally:
+        tmp_w.unlink(missing_ok=True)
+        tmp_c.unlink(missing_ok=True)
+    return c_path
+
+
+def read_card(path: Path) -> dict:
+    """A card file, checked for the fields every card has."""
+    try:
+        if path.stat().st_size > MAX_CARD_BYTES:
+            raise InvalidModelFile(f"{path.name} is larger than {MAX_CARD_BYTES // 2**20} MiB: not a model card.")
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidModelFile(f"No model card {path.name} in {path.parent}.") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise InvalidModelFile(f"{path.name} is not a readable JSON model card ({type(e).__name__}).") from None
+    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
+        raise InvalidModelFile(f"{path.name} is not a prepscope model card (no \"format\": \"{CARD_FORMAT}\").")
+    if card.get("task") not in TASKS:
+        raise InvalidModelFile(f"{path.name}: unknown task {card.get('task')!r:.40}; known: {', '.join(TASKS)}.")
+    if card.get("name") != path.stem:
+        raise InvalidModelFile(f"{path.name} describes a model named {card.get('name')!r:.60}, not {path.stem!r}; "
+                               "keep a model's two files under the name it was saved with.")
+    digest = card.get("weights_sha256")
+    if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise InvalidModelFile(f"{path.name} has no valid weights_sha256.")
+    return card
+
+
+def list_models(task: str | None = None, folder: Path | None = None) -> list[dict]:
+    """Cards of the models in the folder (of one task, if given) whose weights file exists, newest first.
+    Unreadable cards are skipped here (loading one by name says what is wrong)."""
+    folder = models_dir() if folder is None else folder
+    if not folder.is_dir():
+        return []
+    found = []
+    for c in folder.glob("*.json"):
+        try:
+            card = read_card(c)
+        except (InvalidModelFile, OSError):
+            continue
+        if (task is None or card["task"] == task) and c.with_suffix(".pt").is_file():
+            found.append((c.stat().st_mtime_ns, card))
+    return [card for _, card in sorted(found, key=lambda t: (-t[0], t[1]["name"]))]
+
+
+def model_names(task: str, folder: Path | None = None) -> tuple[str, ...]:
+    """Names of the saved models of ``task``, sorted."""
+    return tuple(sorted(c["name"] for c in list_models(task, folder)))
+
+
+def _signature(*files: Path) -> tuple:
+    out = []
+    for f in files:
+        st = f.stat()
+        out.append((str(f), st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+_LOCK = threading.Lock()
+_LOADED: dict[str, tuple[tuple, nn.Module, dict]] = {}
+_DIGESTS: dict[str, tuple[tuple, str]] = {}
+
+
+def weights_digest(name: str, folder: Path | None = None) -> str:
+    """The card's weights digest (cheap: cached per card file state), or ``"missing"`` when there is no card.
+    Used in cache keys, so results computed with a model are not reused after it is retrained."""
+    try:
+        _, c_path = paths(name, folder)
+        sig = _signature(c_path)
+    except (InvalidModelFile, OSError):
+        return "missing"
+    with _LOCK:
+        hit = _DIGESTS.get(str(c_path))
+    if hit is not None and hit[0] == sig:
+        return hit[1]
+    try:
+        digest = read_card(c_path)["weights_sha256"]
+    except InvalidModelFile:
+        digest = "invalid"
+    with _LOCK:
+        _DIGESTS[str(c_path)] = (sig, digest)
+    return digest
+
+
+def load_state_dict_bytes(data: bytes, label: str) -> dict[str, torch.Tensor]:
+    """A state_dict from bytes, read with ``weights_only=True``; refuses pickles and non-state_dicts."""
+    try:
+        obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure of the safe unpickler means: not a safe state_dict
+        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise InvalidModelFile(f"{label} is not a state_dict that loads safely (weights_only=True refused it: "
+                               f"{reason}).") from None
+    if not isinstance(obj, dict) or not obj or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+        raise InvalidModelFile(f"{label} is not a state_dict (a mapping of parameter names to tensors).")
+    return obj
+
+
+def load(name: str, task: str, folder: Path | None = None) -> tuple[nn.Module, dict]:
+    """The saved model ``name`` of ``task`` (in eval mode, shared: do not modify) and its card.
+
+    InvalidModelFile with a sentence for the user when the pair is missing or does not check out."""
+    folder = models_dir() if folder is None else folder
+    w_path, c_path = paths(name, folder)
+    if not c_path.is_file() or not w_path.is_file():
+        kind = "learned gray rule" if task == "gray" else "lab denoiser"
+        have = ", ".join(model_names(task, folder)) or "none yet"
+        raise InvalidModelFile(f"No {kind} named {name!r} in the models folder {folder} (saved {kind}s: {have}); "
+                               "train one in the Autoencoder lab or with `python -m core autoencode`, or set "
+                               "PREPSCOPE_MODELS_DIR to the folder that holds it.")
+    sig = _signature(w_path, c_path)
+    with _LOCK:
+        hit = _LOADED.get(str(w_path))
+    if hit is not None and hit[0] == sig:
+        module, card = hit[1], hit[2]
+    else:
+        module, card = _load_pair(w_path, c_path)
+        with _LOCK:
+            _LOADED[str(w_path)] = (sig, module, card)
+    if card["task"] != task:
+        raise InvalidModelFile(f"{name!r} is a {card['task']} model, not a {task} model.")
+    return module, card
+
+
+def _load_pair(w_path: Path, c_path: Path) -> tuple[nn.Module, dict]:
+    card = read_card(c_path)
+    if w_path.stat().st_size > MAX_WEIGHTS_BYTES:
+        raise InvalidModelFile(f"{w_path.name} is larger than {MAX_WEIGHTS_BYTES // 2**20} MiB; not a lab model.")
+    data = w_path.read_bytes()
+    if sha256_bytes(data) != card["weights_sha256"]:
+        raise InvalidModelFile(f"The card {c_path.name} does not match its weights {w_path.name} (their SHA-256 "
+                               "differs): one of the two was changed or replaced. Retrain the model or restore "
+                               "the pair.")
+    return module_from_state(load_state_dict_bytes(data, w_path.name), card, w_path.name), card
+
+
+def module_from_state(state: dict[str, torch.Tensor], card: dict, label: str) -> nn.Module:
+    """Build the card's architecture and load ``state`` strictly; refuse keys or shapes that differ."""
+    try:
+        module = build(card.get("architecture"))
+    except InvalidModelFile:
+        raise
+    except PrepscopeError as e:
+        raise InvalidModelFile(f"{label}: {e}") from None
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
+    if missing or extra or wrong:
+        detail = "; ".join(f"{what}: {', '.join(keys[:3])}{'…' if len(keys) > 3 else ''}"
+                           for what, keys in (("missing", missing), ("unexpected", extra), ("wrong shape", wrong))
+                           if keys)
+        raise InvalidModelFile(f"{label} does not fit the architecture its card describes "
+                               f"({card['architecture'].get('class')}): {detail}.")
+    module.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    module.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
