@@ -400,20 +400,23 @@ def render_single_result(result: SingleResult) -> None:
     regime = c1.selectbox("Regime", [r.name for r in result.regimes], key="ael_s_keep_regime")
     name = c2.text_input("Name", value=f"{regime}-denoiser", key="ael_s_keep_name", max_chars=48)
     c3.button("Save and use this denoiser in my variants", key="ael_s_use", icon=":material/add:",
-              on_click=_save_and_use, args=(regime, name))
+              on_click=_save_and_use, disabled=not name.strip())
     _use_message()
     saved = st.session_state.get("ael_s_saved")
     if saved:
         _model_downloads(saved, "ael_s")
 
 
-def _save_and_use(regime: str, name: str) -> None:
-    """Save one regime's model as a lab denoiser (replacing a model of that name) and add it to the variants.
-    A callback, so the sidebar drawn in the same run already shows the new variant."""
+def _save_and_use() -> None:
+    """Save the chosen regime's model as a lab denoiser (replacing a model of that name) and add it to the
+    variants. A callback, so the sidebar drawn in the same run already shows the new variant; it reads the
+    regime and name widgets as they are now (arguments bound at the previous run could be stale)."""
     from core.autoencode.single import lab_card
 
     result = st.session_state.get("ael_single_result")
-    if result is None:
+    regime = st.session_state.get("ael_s_keep_regime")
+    name = str(st.session_state.get("ael_s_keep_name") or "")
+    if result is None or regime is None:
         return
     try:
         store.save(result.regime(regime).model, lab_card(result, regime, name.strip()), overwrite=True)

@@ -251,9 +251,9 @@ def test_learned_gray_round_trips_through_variant_json_and_reaches_the_engine(mo
     p601, plearned = prepare(signal, list(vs), (0.5,) * 3, (0.5,) * 3)
     expected = encode_gray(result.model.encoder, rgb)
     # the pipeline's gray is the encoder's output (then 8-bit, resized): compare before resizing
-    from core.preprocess.pipeline import channel_image
+    from core.preprocess.pipeline import stored_image
 
-    assert np.array_equal(channel_image(rgb, v)[..., 0], np.clip(np.rint(expected * 255), 0, 255).astype(np.uint8))
+    assert np.array_equal(stored_image(rgb, v)[..., 0], np.clip(np.rint(expected * 255), 0, 255).astype(np.uint8))
     assert not np.allclose(p601.display, plearned.display)
     from core.inspect.engine import inspect
 
@@ -345,9 +345,9 @@ def test_source_resolution_denoise_runs_before_the_channel_strategy() -> None:
     den = Variant.from_dict({"name": "b", "channels": "replicate", "denoise": [{"kind": "tv_chambolle"}]})
     assert Variant.from_dict(json.loads(den.to_json())) == den
     assert Variant.from_dict({"name": "a", "channels": "replicate"}).denoise == ()  # old JSON: no denoising
-    from core.preprocess.pipeline import channel_image
+    from core.preprocess.pipeline import stored_image
 
-    expected = channel_image(apply_denoiser(noisy, denoiser_spec({"kind": "tv_chambolle"})), plain)
+    expected = stored_image(apply_denoiser(noisy, denoiser_spec({"kind": "tv_chambolle"})), plain)
     a, b = prepare(sig, [plain, den], (0.5,) * 3, (0.5,) * 3)
     assert not np.allclose(a.display, b.display)
     only = prepare(Signal(np.asarray(expected[..., 0] / 255.0, np.float32)), [plain], (0.5,) * 3, (0.5,) * 3)[0]
