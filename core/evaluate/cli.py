@@ -31,8 +31,16 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     var.add_argument("--variants", metavar="FILE.json", help="variant set as JSON; the first is the reference")
     parser.add_argument("--method", choices=METHODS, default="probe",
                         help="probe: logistic regression on frozen features; adapter: learned 1x1 conv for "
-                             "one-channel input; zeroshot: ImageNet classes named like the folders")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="registered model (see `models`)")
+                             "one-channel input; zeroshot: ImageNet classes named like the folders; finetune: "
+                             "stem + BatchNorm + head trained with early stopping, compared with probe")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="registered model (see `models`), or several separated by commas: a model x variant "
+                             "table, each model's variants tested against its own reference")
+    parser.add_argument("--adapt", choices=("bn",), default=None,
+                        help="bn: also score each variant after re-estimating every BatchNorm's statistics on the "
+                             "training side under that variant (AdaBN), with McNemar vs the unadapted run")
+    parser.add_argument("--keep-size", action="store_true",
+                        help="several models: keep the variants' resize size (default: each model's own input size)")
     parser.add_argument("--weights", metavar="STATE_DICT.pth", help="local state_dict for the architecture")
     parser.add_argument("--seed", type=int, default=0, help="split and training seed (default 0)")
     parser.add_argument("--test-fraction", type=float, default=0.2, help="held-out fraction (default 0.2)")
@@ -119,18 +127,28 @@ def run_sweep(args: argparse.Namespace) -> int:
     request = DatasetRequest(builtin=args.builtin, path=args.train, test_path=args.test,
                              label_pattern=args.label_pattern, per_class=args.max_per_class, seed=args.seed,
                              n_sounds=args.n_per_class)
+    if "," in args.model:  # several models: core.evaluate.multimodel runs this sweep once per model
+        from core.evaluate.multimodel import run_multi_sweep
+
+        return run_multi_sweep(args, request)
     with open_request(request) as (train, test):
         variants = _variants(args, train.kind)
         model = load_model(args.model, args.weights)
         result = evaluate_sweep(
             train, variants, model, test=test, method=args.method, seed=args.seed,
             test_fraction=args.test_fraction, group_split=args.group_split, cache_dir=args.cache_dir,
-            batch_size=args.batch_size, progress=_progress_printer(args.quiet),
+            batch_size=args.batch_size, progress=_progress_printer(args.quiet), adapt=args.adapt,
         )
     out = table_stream(args.json)
     print(sweep_table(result), file=out)
     print(f"accuracy = micro; macro = mean per-class recall; 95% CI = Wilson; McNemar p = exact, vs the reference "
           f"on the same {result.variants[0].n_test} test items.", file=out)
+    from core.evaluate.adabn import adapted_table
+    from core.evaluate.finetune import probe_table
+
+    for extra in (adapted_table(result), probe_table(result)):
+        if extra:
+            print(extra, file=out)
     print("provenance: " + result.provenance_line(), file=out)
     if result.split.overlap_warning():
         print(f"warning: {result.split.overlap_warning()}", file=sys.stderr)

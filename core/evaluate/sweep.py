@@ -58,6 +58,8 @@ class VariantScore:
     cached: bool
     details: dict = field(default_factory=dict)
     correct: np.ndarray | None = field(default=None, repr=False)
+    #: With BatchNorm re-estimation (``core.evaluate.adabn``): the adapted run's scores, else None.
+    adapted: dict | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -68,6 +70,7 @@ class VariantScore:
                                                                 "variant_only": self.discordant[1]},
             "seconds": self.seconds, "cached": self.cached, "per_class": self.per_class,
             "confusion": self.confusion, "spec": self.spec, "details": self.details,
+            **({"adapted": self.adapted} if self.adapted is not None else {}),
         }
 
 
@@ -127,6 +130,7 @@ def evaluate_sweep(
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
     should_stop: StopCheck | None = None,
+    adapt: str | None = None,
 ) -> SweepResult:
     """Score every variant on ``train`` (split) or ``test`` (given) with ``method``; the first variant is the reference.
 
@@ -134,7 +138,9 @@ def evaluate_sweep(
     nothing and scores the given test set, or every item when none is given. ``group_split`` None
     means grouped when the items carry groups. ``progress(fraction, message)`` is called as batches
     finish; ``should_stop()`` is checked between batches (Stopped). Refusals are InvalidDataset
-    or InvalidVariant with a sentence for the user.
+    or InvalidVariant with a sentence for the user. ``finetune`` trains stem, BatchNorm and head
+    (``core.evaluate.finetune``); ``adapt="bn"`` adds each variant's score after BatchNorm
+    re-estimation (``core.evaluate.adabn``).
     """
     if method not in METHODS:
         raise InvalidDataset(f"Unknown method {method!r}; choose {', '.join(METHODS)}.")
@@ -156,8 +162,16 @@ def evaluate_sweep(
         if progress is not None:
             progress(min(1.0, max(0.0, f)), msg)
 
+    if adapt is not None and adapt not in ("bn",):
+        raise InvalidDataset(f"Unknown adaptation {adapt!r}; the one available is 'bn' (BatchNorm re-estimation).")
+    if adapt and method not in ("probe", "zeroshot"):
+        raise InvalidDataset(f"BatchNorm re-estimation goes with --method probe or zeroshot, not {method}.")
     if method == "adapter":
         scored = _run_adapter(split, variants, model, seed, batch_size, report, should_stop)
+    elif method == "finetune":
+        from core.evaluate.finetune import run_finetune
+
+        scored = run_finetune(split, variants, model, seed, batch_size, report, should_stop, cache)
     else:
         scored = _run_frozen(split, variants, model, cache, method, seed, matches, batch_size, report, should_stop)
 
@@ -167,16 +181,28 @@ def evaluate_sweep(
             continue
         p, b, c = mcnemar_exact(ref.correct, v.correct)
         v.mcnemar_p, v.discordant = p, (b, c)
+    if adapt == "bn":
+        from core.evaluate.adabn import adaptation_description, add_adapted
+
+        add_adapted(split, variants, model, scored, method=method, seed=seed, cache_dir=cache.root, matches=matches,
+                    batch_size=batch_size, report=report, should_stop=should_stop)
     method_info = {"name": method}
     if method == "probe":
         method_info["classifier"] = probe_description()
     elif method == "zeroshot":
         method_info["imagenet_matches"] = {c: [model.labels[i] for i in idx] for c, idx in (matches or {}).items()}
         method_info["rule"] = "argmax of the ImageNet logits restricted to the matched classes"
+    elif method == "finetune":
+        from core.evaluate.finetune import finetune_description
+
+        method_info["classifier"] = finetune_description()
+        method_info["compared_with"] = probe_description()
     else:
         from core.evaluate.adapter import adapter_description
 
         method_info["classifier"] = adapter_description()
+    if adapt == "bn":
+        method_info["adaptation"] = adaptation_description()
     provenance = {
         "model": model.name,
         "model_description": model.description,

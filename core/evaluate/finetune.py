@@ -1,0 +1,295 @@
+"""Fine-tuning the stem: the usual advice for one-channel data ("change the input layer and fine-tune").
+
+For a gray variant (channels ``replicate``, ``conv-sum`` or ``zero-pad``) the network gets the variant's gray
+image as ONE channel, normalized with the mean of the three channel means and stds, and a one-channel stem
+initialized by conv-sum (timm's public ``adapt_input_conv``: the first conv's weights summed over input
+channels), so training starts exactly at the ``conv-sum`` variant. Those three strategies thus give the same
+input and the same fine-tuned network (computed once, reported for each). A three-channel variant (``rgb``,
+``colormap``) keeps its input and its three-channel stem.
+
+Trained, on a private copy of the model (the shared one is never touched): the first conv, every BatchNorm
+and a new linear head; everything else stays frozen. The BatchNorm running statistics are first re-estimated
+on the training inputs through the new stem (as ``core.evaluate.adabn`` does), then the stem, the BatchNorm
+affine weights and the head are trained with the network in evaluation mode (BatchNorm normalizes with those
+statistics, no dropout): with the small batches a CPU allows, batch statistics would make training and
+evaluation see different networks. The head starts at the linear probe fitted on the copy's features
+(StandardScaler + LogisticRegression folded into one layer).
+Training: Adam (stem and BatchNorm lr ``LR_BACKBONE``, head lr ``LR_HEAD``), cross-entropy, batches of
+``FT_BATCH`` in a seeded order, with early stopping on a seeded stratified validation part
+(``VAL_FRACTION``) of the training side: after each epoch the validation loss is measured in evaluation mode,
+the best state (epoch 0 = the starting point included) is kept, and training stops after ``PATIENCE``
+epochs without improvement or at ``MAX_EPOCHS``. Cost is bounded: at most ``MAX_TRAIN_ITEMS`` training items
+(a seeded stratified subset beyond that), inputs prepared once and kept as 8-bit tensors. Seeded and
+deterministic on a given machine and thread count (the order comes from the seed; ``torch.random.fork_rng``
+keeps the global generator untouched).
+
+Each variant is also scored by the linear probe (the ``probe`` method, on all training items) on the same
+test items, and the two are compared by McNemar's exact test.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.evaluate.datasets import Dataset
+from core.evaluate.metrics import mcnemar_exact, score
+from core.preprocess.variant import Variant
+from core.provenance import StopCheck, Stopped
+
+MAX_EPOCHS = 6
+PATIENCE = 2
+FT_BATCH = 16
+VAL_FRACTION = 0.2
+MAX_TRAIN_ITEMS = 600
+LR_BACKBONE = 1e-4
+LR_HEAD = 1e-3
+GRAY_STRATEGIES = ("replicate", "conv-sum", "zero-pad")
+
+
+def finetune_description() -> str:
+    return (f"stem (one-channel by conv-sum for gray variants) + every BatchNorm (statistics re-estimated on the "
+            f"training inputs, then affine weights trained in evaluation mode) + linear head, Adam (stem/BN lr "
+            f"{LR_BACKBONE}, head lr {LR_HEAD}), batch {FT_BATCH}, at most {MAX_EPOCHS} epochs, early stopping on "
+            f"a {VAL_FRACTION:.0%} validation part (patience {PATIENCE}), at most {MAX_TRAIN_ITEMS} training items; "
+            f"head started from the linear probe")
+
+
+def one_channel(variant: Variant) -> bool:
+    """Whether fine-tuning gives this variant a one-channel stem (a gray channel strategy)."""
+    return variant.channels in GRAY_STRATEGIES
+
+
+def input_variant(variant: Variant) -> Variant:
+    """What fine-tuning feeds the network: for gray strategies the gray image itself (replicated, not
+    normalized: channel 0 is taken), else the variant unchanged. Equal keys give equal inputs."""
+    if one_channel(variant):
+        return variant.replace(channels="replicate", normalize="none", name=f"{variant.name} (1ch)")
+    return variant
+
+
+def inputs_u8(dataset: Dataset, indices: np.ndarray, variant: Variant, model, batch_size: int = 16,
+              should_stop: StopCheck | None = None) -> torch.Tensor:
+    """(n, C, S, S) uint8 inputs of the selected items as the network sees them before normalization
+    (C = 1 for gray strategies, 3 otherwise)."""
+    from core.evaluate.adabn import prepared_batches
+
+    inv = input_variant(variant)
+    c = 1 if one_channel(variant) else 3
+    s = inv.resize.size
+    out = torch.empty((len(indices), c, s, s), dtype=torch.uint8)
+    k = 0
+    for row in prepared_batches(dataset, indices, inv, model, batch_size, should_stop):
+        for p in row:
+            d = torch.from_numpy(np.ascontiguousarray(p.display)).permute(2, 0, 1)[:c]
+            out[k] = (d * 255.0).round().clamp(0, 255).to(torch.uint8)
+            k += 1
+    return out
+
+
+def _normalizer(variant: Variant, model) -> tuple[torch.Tensor, torch.Tensor]:
+    from core.preprocess.pipeline import normalization
+
+    mean, std = (torch.tensor(t, dtype=torch.float32) for t in normalization(variant, model.mean, model.std))
+    if one_channel(variant):  # conv-sum's normalization: the mean of the three statistics
+        mean, std = mean.mean().reshape(1), std.mean().reshape(1)
+    return mean[None, :, None, None], std[None, :, None, None]
+
+
+def _one_channel_stem(twin) -> None:
+    """Replace the copy's first conv weights by their sum over input channels (timm's adapt_input_conv)."""
+    from timm.models import adapt_input_conv
+
+    conv = twin.first_conv
+    with torch.no_grad():
+        conv.weight = nn.Parameter(adapt_input_conv(1, conv.weight.detach().clone()))
+    conv.in_channels = 1
+
+
+def _trainable(twin) -> list[nn.Parameter]:
+    """The copy's stem and BatchNorm parameters, in order; everything else stays frozen."""
+    stem = list(twin.first_conv.parameters())
+    return stem + [p for m in twin.module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                   for p in m.parameters()]
+
+
+def _val_split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(y))
+    n_val = max(len(np.unique(y)), int(round(VAL_FRACTION * len(y))))
+    counts = np.bincount(y)
+    strat = y if counts[counts > 0].min() >= 2 else None
+    tr, va = train_test_split(idx, test_size=n_val, stratify=strat, random_state=seed)
+    return np.sort(tr), np.sort(va)
+
+
+def _subset(idx: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    if len(idx) <= MAX_TRAIN_ITEMS:
+        return idx
+    from sklearn.model_selection import train_test_split
+
+    keep, _ = train_test_split(idx, train_size=MAX_TRAIN_ITEMS, stratify=y, random_state=seed)
+    return np.sort(keep)
+
+
+def train_finetune(model, x_train: torch.Tensor, y_train: np.ndarray, x_test: torch.Tensor, n_classes: int,
+                   variant: Variant, seed: int = 0, *, max_epochs: int = MAX_EPOCHS,
+                   should_stop: StopCheck | None = None,
+                   progress: Callable[[float, str], None] | None = None) -> tuple[np.ndarray, dict]:
+    """Fine-tune a private copy on uint8 inputs (see the module docstring); test predictions and a summary."""
+    from core.evaluate.adapter import _set_head_from_probe
+    from core.evaluate.methods import fit_probe
+
+    t0 = time.perf_counter()
+    tr_i, va_i = _val_split(y_train, seed)
+    twin = model.private_copy()
+    if one_channel(variant):
+        _one_channel_stem(twin)
+    device = twin.device
+    mean, std = (t.to(device) for t in _normalizer(variant, model))
+    head = nn.Linear(model.feature_dim, n_classes).to(device)
+    params = _trainable(twin)
+    for p in params:
+        p.requires_grad_(True)
+    y = torch.as_tensor(y_train, dtype=torch.long, device=device)
+
+    def norm(x8: torch.Tensor) -> torch.Tensor:
+        return ((x8.to(device).float() / 255.0) - mean) / std
+
+    def pooled_eval(x8: torch.Tensor) -> torch.Tensor:
+        twin.module.eval()
+        out = []
+        with torch.inference_mode():
+            for s in range(0, len(x8), 32):
+                out.append(twin.pooled_differentiable(norm(x8[s : s + 32])).float())
+        return torch.cat(out) if out else torch.zeros((0, model.feature_dim), device=device)
+
+    def val_loss() -> tuple[float, float]:
+        with torch.inference_mode():
+            logits = head(pooled_eval(x_train[va_i]))
+            return (float(nn.functional.cross_entropy(logits, y[va_i])),
+                    float((logits.argmax(1) == y[va_i]).float().mean()))
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        from torch.optim.swa_utils import update_bn
+
+        with torch.no_grad():  # BatchNorm statistics re-estimated on the (new-stem) training inputs first
+            update_bn((norm(x_train[tr_i[s : s + 32]]) for s in range(0, len(tr_i), 32)), twin.module)
+        twin.module.eval()
+        clf = fit_probe(pooled_eval(x_train[tr_i]).cpu().numpy(), y_train[tr_i], seed)
+        _set_head_from_probe(head, clf, n_classes)
+        opt = torch.optim.Adam([{"params": params, "lr": LR_BACKBONE},
+                                {"params": head.parameters(), "lr": LR_HEAD}])
+        best_loss, best_acc = val_loss()
+        history = [{"epoch": 0, "train_loss": None, "val_loss": best_loss, "val_accuracy": best_acc}]
+        best = (0, copy.deepcopy(twin.module.state_dict()), copy.deepcopy(head.state_dict()))
+        steps_per_epoch = max(1, -(-len(tr_i) // FT_BATCH))
+        for ep in range(1, max_epochs + 1):
+            order = tr_i[torch.randperm(len(tr_i), generator=gen).numpy()]
+            total = 0.0
+            for k, s in enumerate(range(0, len(order), FT_BATCH)):
+                if should_stop is not None and should_stop():
+                    raise Stopped("Stopped while fine-tuning; nothing of the stopped run was kept.")
+                idx = order[s : s + FT_BATCH]
+                logits = head(twin.pooled_differentiable(norm(x_train[idx])))
+                loss = nn.functional.cross_entropy(logits, y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(idx)
+                if progress:
+                    progress(((ep - 1) * steps_per_epoch + k + 1) / (max_epochs * steps_per_epoch),
+                             f"fine-tuning epoch {ep}/{max_epochs}")
+            vl, va = val_loss()
+            history.append({"epoch": ep, "train_loss": total / len(order), "val_loss": vl, "val_accuracy": va})
+            if vl < best_loss:
+                best_loss, best = vl, (ep, copy.deepcopy(twin.module.state_dict()), copy.deepcopy(head.state_dict()))
+            elif ep - best[0] >= PATIENCE:
+                break
+    twin.module.load_state_dict(best[1])
+    head.load_state_dict(best[2])
+    with torch.inference_mode():
+        pred = head(pooled_eval(x_test)).argmax(1).cpu().numpy().astype(np.int64)
+    for p in params:
+        p.requires_grad_(False)
+    return pred, {"stem": "one-channel (conv-sum init)" if one_channel(variant) else "three-channel",
+                  "best_epoch": best[0], "epochs_run": len(history) - 1, "history": history,
+                  "n_train": int(len(tr_i)), "n_validation": int(len(va_i)), "seconds": time.perf_counter() - t0}
+
+
+def run_finetune(split, variants: Sequence[Variant], model, seed: int, batch_size: int,
+                 report: Callable[[float, str], None], should_stop: StopCheck | None, cache) -> list:
+    """Score every variant by fine-tuning (see the module docstring) and by the linear probe on the same split;
+    ``VariantScore.details`` carries the training summary and ``probe`` (accuracy, ci95, McNemar p vs finetune)."""
+    from core.evaluate.features import extract
+    from core.evaluate.methods import fit_probe, probe_predict
+    from core.evaluate.sweep import VariantScore
+
+    y_test = split.test.labels[split.test_idx]
+    y_all = split.train.labels[split.train_idx]
+    train_idx = _subset(np.asarray(split.train_idx), y_all, seed)
+    y_train = split.train.labels[train_idx]
+    n_classes = len(split.train.classes)
+    done: dict[str, tuple[np.ndarray, dict, float]] = {}
+    out = []
+    for i, v in enumerate(variants):
+        lo, hi = i / len(variants), (i + 1) / len(variants)
+        key = input_variant(v).spec_key()
+        t0 = time.perf_counter()
+        reused = key in done
+        if not reused:
+            report(lo, f"{v.name}: preparing inputs")
+            x_tr = inputs_u8(split.train, train_idx, v, model, batch_size, should_stop)
+            x_te = inputs_u8(split.test, np.asarray(split.test_idx), v, model, batch_size, should_stop)
+            pred, info = train_finetune(
+                model, x_tr, y_train, x_te, n_classes, v, seed, should_stop=should_stop,
+                progress=lambda f, m, lo=lo, hi=hi, name=v.name: report(lo + 0.9 * (hi - lo) * f, f"{name}: {m}"))
+            done[key] = (pred, info, time.perf_counter() - t0)
+        pred, info, secs = done[key]
+        # the probe on the same split (features from the shared cache)
+        feats = {id(ds): extract(ds, [v], model, cache, batch_size=batch_size, should_stop=should_stop)[v.spec_key()]
+                 for ds in {id(split.train): split.train, id(split.test): split.test}.values()}
+        clf = fit_probe(feats[id(split.train)].pooled[split.train_idx], y_all, seed)
+        probe_pred = probe_predict(clf, feats[id(split.test)].pooled[split.test_idx])
+        s = score(y_test, pred, split.test.classes)
+        ps = score(y_test, probe_pred, split.test.classes)
+        p, b, c = mcnemar_exact(probe_pred == y_test, pred == y_test)
+        details = dict(info)
+        details["same_input_as_earlier_variant"] = reused
+        details["n_train_side"] = int(len(split.train_idx))
+        details["probe"] = {"accuracy": ps.accuracy, "ci95": [ps.ci95[0], ps.ci95[1]],
+                            "macro_accuracy": ps.macro_accuracy, "mcnemar_p_finetune_vs_probe": p,
+                            "discordant": {"probe_only": b, "finetune_only": c}}
+        out.append(VariantScore(v.name, v.to_dict(), s.accuracy, s.ci95, s.macro_accuracy, s.n_test, s.n_correct,
+                                s.per_class, s.confusion, None, None, secs, False, details,
+                                correct=(pred == y_test)))
+        report(hi, f"scored {v.name}")
+    return out
+
+
+def probe_table(result) -> str | None:
+    """The CLI's comparison table for finetune sweeps: per variant, probe vs finetune with intervals and McNemar p
+    between them, the epoch kept and the stem; None for other methods."""
+    from core.cliutil import format_table
+
+    if result.method != "finetune":
+        return None
+    rows = []
+    for i, v in enumerate(result.variants):
+        pr = v.details.get("probe") or {}
+        if not pr:
+            continue
+        rows.append([v.name + (" (ref)" if i == 0 else ""), f"{pr['accuracy']:.3f}",
+                     f"[{pr['ci95'][0]:.3f}, {pr['ci95'][1]:.3f}]", f"{v.accuracy:.3f}",
+                     f"[{v.ci95[0]:.3f}, {v.ci95[1]:.3f}]", f"{pr['mcnemar_p_finetune_vs_probe']:.3g}",
+                     f"{v.details['best_epoch']}/{v.details['epochs_run']}", v.details["stem"]])
+    return format_table(rows, ["variant", "probe", "95% CI", "finetune", "95% CI", "McNemar p (vs probe)",
+                               "best epoch/run", "stem"])
