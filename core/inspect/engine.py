@@ -145,8 +145,8 @@ class RunCache:
     """
 
     def __init__(self, max_entries: int = 64, max_results: int = 8) -> None:
-        self._runs = _Lru(max_entries)
-        self._results = _Lru(max_results)
+        self._runs = Lru(max_entries)
+        self._results = Lru(max_results)
 
     def get(self, key: tuple) -> _Run | None:
         return self._runs.get(key)
@@ -172,7 +172,9 @@ class RunCache:
         return len(self._runs)
 
 
-class _Lru:
+class Lru:
+    """A small thread-safe LRU of computed results (shared by the engine's RunCache and other result caches)."""
+
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
         self._data: OrderedDict[tuple, Any] = OrderedDict()
