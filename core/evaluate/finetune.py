@@ -139,7 +139,7 @@ def _subset(idx: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
 
 
 def train_finetune(model, x_train: torch.Tensor, y_train: np.ndarray, x_test: torch.Tensor, n_classes: int,
-                   variant: Variant, seed: int = 0, *, max_epochs: int = MAX_EPOCHS,
+                   variant: Variant, seed: int = 0, *, max_epochs: int | None = None,
                    should_stop: StopCheck | None = None,
                    progress: Callable[[float, str], None] | None = None) -> tuple[np.ndarray, dict]:
     """Fine-tune a private copy on uint8 inputs (see the module docstring); test predictions and a summary."""
@@ -147,6 +147,7 @@ def train_finetune(model, x_train: torch.Tensor, y_train: np.ndarray, x_test: to
     from core.evaluate.methods import fit_probe
 
     t0 = time.perf_counter()
+    max_epochs = MAX_EPOCHS if max_epochs is None else max_epochs
     tr_i, va_i = _val_split(y_train, seed)
     twin = model.private_copy()
     if one_channel(variant):

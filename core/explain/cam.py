@@ -9,8 +9,9 @@ backward itself so the maps keep their raw magnitude (the library's ``__call__``
 are ReLU-ed and upsampled bilinearly to the network input.
 
 EigenCAM uses a thin SVD (the library's full SVD builds a positions x positions matrix: 12,544² floats for
-the stem) and the library's Seg-Eigen-CAM sign rule (flip when the most negative value outweighs the most
-positive one), since a principal component's sign is arbitrary.
+the stem), and since a principal component's sign is arbitrary, the sign that makes the map correlate
+positively with the layer's mean activation over channels (the salient side is where the layer is most
+active; the library's own rules flip between two sizes of the same image).
 
 Isolation: the shared model is deep-copied under its lock for each request; the copy gets the library's
 hooks, the input gets ``requires_grad`` (the copy's parameters keep ``requires_grad=False``, so no
@@ -52,7 +53,9 @@ def _classes() -> dict:
             m = m - m.mean(dim=1, keepdim=True)
             _, _, vh = torch.linalg.svd(m, full_matrices=False)
             proj = (m @ vh[:, 0, :, None])[..., 0]
-            flip = proj.amin(dim=1).abs() > proj.amax(dim=1).abs()
+            energy = a.reshape(n, c, h * w).mean(dim=1)
+            energy = energy - energy.mean(dim=1, keepdim=True)
+            flip = (proj * energy).sum(dim=1) < 0  # the side where the layer is most active is positive
             proj = torch.where(flip[:, None], -proj, proj)
             return proj.reshape(n, h, w).float().numpy()
 
