@@ -1,0 +1,35 @@
+"""Activation maps in headless Chromium: the Compare page's toggle turns them on for the `channels` preset on
+the bundled cat photo; the maps, their one color bar and the numbers render; a screenshot is saved."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+WAIT_MS = 300_000
+
+
+def test_toggle_turns_on_activation_maps_for_the_channels_preset(ui) -> None:  # noqa: ANN001
+    ui.open("sample=chelsea&preset=channels")
+    ui.go("Compare")
+    main = ui.page.locator('[data-testid="stMain"]')
+    main.get_by_text("Reference top-1:").first.wait_for(timeout=WAIT_MS)
+    charts_before = main.locator('[data-testid="stPlotlyChart"]').count()
+    assert main.get_by_text("deletion AUC").count() == 0
+    main.get_by_text("Activation maps: where the network looks under each variant").click()
+    ui.wait_idle(timeout_s=WAIT_MS / 1000)
+    main.get_by_text("Download maps (PNG)").wait_for(timeout=WAIT_MS)
+    ui.assert_no_exception()
+    assert main.locator('[data-testid="stPlotlyChart"]').count() == charts_before + 2  # maps, curves (expander)
+    assert main.get_by_text("Grad-CAM at layer head of efficientnet_lite0").count() == 1
+    maps = main.locator('[data-testid="stPlotlyChart"]').nth(charts_before)
+    maps.scroll_into_view_if_needed()
+    assert maps.locator(".colorbar").count() == 1  # one color scale for every map
+    assert "cam=1" in ui.page.url
+    ui.page.set_viewport_size({"width": 1440, "height": 900})
+    ui.page.wait_for_timeout(1200)
+    ui.screenshot("compare-activation-maps")
+    ui.page.set_viewport_size({"width": 1440, "height": 3600})
+    ui.page.wait_for_timeout(1200)
+    ui.screenshot("compare-activation-maps-full")
