@@ -29,6 +29,9 @@ METHOD_HELP = {
     "zeroshot": "No training: the ImageNet classes named like your classes (ants → ant); argmax over them.",
     "adapter": "One-channel input: a learned 1×1 conv (1→3) plus a linear head, trained through the frozen "
                "network (slow on CPU: about three forward passes per training item per epoch).",
+    "finetune": "Stem (one-channel, started by conv-sum, for gray variants), BatchNorm layers and a linear head "
+                "trained with early stopping on a validation part; compared with the probe on the same split "
+                "(slow on CPU: bounded epochs and training items).",
 }
 
 
@@ -84,9 +87,13 @@ def _request_stop() -> None:
     )
 
 
-def run(request: DatasetRequest | None, method: str, seed: int, test_fraction: float) -> None:
-    """Run the sweep with a progress bar and a stop button; keep the result in the session."""
+def run(request: DatasetRequest | None, method: str, seed: int, test_fraction: float,
+        models: list[str] | None = None, adapt: str | None = None) -> None:
+    """Run the sweep with a progress bar and a stop button; keep the result in the session. Several ``models``
+    run once each (``core.evaluate.multimodel``); ``adapt="bn"`` adds BatchNorm re-estimation."""
+    from core.evaluate.multimodel import evaluate_models
     from core.evaluate.sweep import evaluate_sweep
+    from core.models import load_model
 
     event = threading.Event()
     st.session_state["acc_stop_event"] = event
@@ -99,11 +106,18 @@ def run(request: DatasetRequest | None, method: str, seed: int, test_fraction: f
         return
     try:
         with open_request(request) as (train, test):
-            result = evaluate_sweep(
-                train, state.session().variants, state.get_model(), test=test, method=method, seed=seed,
-                test_fraction=test_fraction, progress=lambda f, msg: bar.progress(min(1.0, f), text=msg),
-                should_stop=event.is_set,
-            )
+            if models and len(models) > 1:
+                result = evaluate_models(
+                    train, state.session().variants, [load_model(n) for n in models], test=test, method=method,
+                    seed=seed, test_fraction=test_fraction, adapt=adapt,
+                    progress=lambda f, msg: bar.progress(min(1.0, f), text=msg), should_stop=event.is_set)
+            else:
+                result = evaluate_sweep(
+                    train, state.session().variants, load_model(models[0]) if models else state.get_model(),
+                    test=test, method=method, seed=seed, test_fraction=test_fraction,
+                    progress=lambda f, msg: bar.progress(min(1.0, f), text=msg), should_stop=event.is_set,
+                    adapt=adapt,
+                )
     except Stopped as e:
         status.update(label=str(e), state="error")
         return
@@ -117,6 +131,11 @@ def run(request: DatasetRequest | None, method: str, seed: int, test_fraction: f
 
 def render_result(result) -> None:  # noqa: ANN001 - SweepResult
     """The results table, the accuracy chart, confusion matrices, downloads and provenance."""
+    from components import remedies
+
+    if hasattr(result, "results"):  # several models: the model x variant view
+        remedies.render_multi_result(result)
+        return
     st.subheader("Results")
     warning = result.split.overlap_warning()
     if warning:
@@ -135,6 +154,7 @@ def render_result(result) -> None:  # noqa: ANN001 - SweepResult
     st.caption("Accuracy is micro (correct / all test items); macro is the mean per-class recall; intervals are "
                "95% Wilson; p is McNemar's exact test against the reference (first row) on the same test items.")
     st.plotly_chart(charts.accuracy_figure(result), width="stretch", key="acc_bar")
+    remedies.render_remedies(result)
     st.subheader("Confusion matrices")
     per_row = 3 if len(result.classes) <= 10 else 2
     for start in range(0, len(result.variants), per_row):

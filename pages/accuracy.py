@@ -6,7 +6,7 @@ Thin page: the dataset picker, the method and split settings, Run, and the resul
 
 import streamlit as st
 
-from components import accuracy, shell, state
+from components import accuracy, remedies, shell, state
 from core.evaluate.methods import METHODS
 
 shell.guard()
@@ -28,9 +28,10 @@ with right:
     per_class = int(c3.number_input("Items per class (0 = all)", min_value=0, max_value=100_000, value=20, step=10,
                                     key="acc_per_class",
                                     help="A seeded subset per class keeps a CPU sweep short; 0 uses everything."))
+    models, adapt = remedies.render_options()
 
 if st.button("Run sweep", type="primary", key="acc_run", icon=":material/play_arrow:"):
-    accuracy.run(accuracy.dataset_request(per_class, seed), method, seed, test_fraction)
+    accuracy.run(accuracy.dataset_request(per_class, seed), method, seed, test_fraction, models, adapt)
 
 if st.session_state.get("acc_notice"):
     st.info(st.session_state["acc_notice"])

@@ -57,3 +57,35 @@ def test_compare_page_shows_maps_when_the_toggle_is_on(tmp_path, monkeypatch):
     next(s for s in at.selectbox if s.key == "cam_method_w").set_value("eigencam").run()
     ok(at)
     assert any("EigenCAM" in c.value for c in at.caption)
+
+
+@pytest.mark.slow
+def test_accuracy_page_compares_models_and_reestimates_batchnorm(tmp_path, monkeypatch):
+    from core.preprocess.variant import Resize
+
+    monkeypatch.setenv("PREPSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    tiny = [Variant(name="gray", resize=Resize(size=32), channels="replicate"),
+            Variant(name="viridis", resize=Resize(size=32), channels="colormap", colormap="viridis")]
+    at = open_app("pages/accuracy.py", tiny)
+    ok(at)
+    assert at.multiselect(key="acc_models").value == ["efficientnet_lite0"]
+    at.selectbox(key="acc_builtin").set_value("digits")
+    at.number_input(key="acc_per_class").set_value(6)
+    at.checkbox(key="acc_adapt").check()
+    at.button(key="acc_run").click().run()
+    ok(at)
+    assert not at.error, [e.value for e in at.error]
+    assert any(s.value == "BatchNorm re-estimation (AdaBN)" for s in at.subheader)
+    adapted = next(d.value for d in at.dataframe if "BN re-estimated" in d.value.columns)
+    assert list(adapted["variant"]) == ["gray", "viridis"]
+    at.multiselect(key="acc_models").set_value(["efficientnet_lite0", "mobilenet_v3_small"])
+    at.checkbox(key="acc_adapt").uncheck()
+    at.button(key="acc_run").click().run()
+    ok(at)
+    frame = next(d.value for d in at.dataframe if "model" in d.value.columns)
+    assert list(frame["model"]) == ["efficientnet_lite0"] * 2 + ["mobilenet_v3_small"] * 2
+    assert frame["input_size"].tolist() == [224] * 4  # each model's own input size
+    chart = at.get("plotly_chart")[0]
+    spec = json.loads(chart.proto.spec)
+    assert [t["name"] for t in spec["data"] if t["type"] == "bar"] == ["efficientnet_lite0", "mobilenet_v3_small"]
+    assert spec["layout"]["barmode"] == "group"
