@@ -7,13 +7,14 @@ channels), so training starts exactly at the ``conv-sum`` variant. Those three s
 input and the same fine-tuned network (computed once, reported for each). A three-channel variant (``rgb``,
 ``colormap``) keeps its input and its three-channel stem.
 
-Trained, on a private copy of the model (the shared one is never touched): the first conv, every BatchNorm
-and a new linear head; everything else stays frozen. The BatchNorm running statistics are first re-estimated
-on the training inputs through the new stem (as ``core.evaluate.adabn`` does), then the stem, the BatchNorm
-affine weights and the head are trained with the network in evaluation mode (BatchNorm normalizes with those
-statistics, no dropout): with the small batches a CPU allows, batch statistics would make training and
-evaluation see different networks. The head starts at the linear probe fitted on the copy's features
-(StandardScaler + LogisticRegression folded into one layer).
+Trained, on a private copy of the model (the shared one is never touched): the first conv, every BatchNorm's
+affine weights and a new linear head; everything else stays frozen. The network stays in evaluation mode:
+BatchNorm normalizes with its running statistics (re-estimating them is the separate ``--adapt bn`` remedy,
+``core.evaluate.adabn``) and there is no dropout; with the small batches a CPU allows, batch statistics
+would make training and evaluation see different networks (measured: a training loss two orders of
+magnitude above the validation loss). The head starts at the linear probe fitted on the copy's features
+(StandardScaler + LogisticRegression folded into one layer), so epoch 0 is exactly the probe on the same
+items (through the conv-sum stem for gray variants).
 Training: Adam (stem and BatchNorm lr ``LR_BACKBONE``, head lr ``LR_HEAD``), cross-entropy, batches of
 ``FT_BATCH`` in a seeded order, with early stopping on a seeded stratified validation part
 (``VAL_FRACTION``) of the training side: after each epoch the validation loss is measured in evaluation mode,
@@ -53,8 +54,8 @@ GRAY_STRATEGIES = ("replicate", "conv-sum", "zero-pad")
 
 
 def finetune_description() -> str:
-    return (f"stem (one-channel by conv-sum for gray variants) + every BatchNorm (statistics re-estimated on the "
-            f"training inputs, then affine weights trained in evaluation mode) + linear head, Adam (stem/BN lr "
+    return (f"stem (one-channel by conv-sum for gray variants) + every BatchNorm's affine weights (running "
+            f"statistics kept, evaluation mode) + linear head, Adam (stem/BN lr "
             f"{LR_BACKBONE}, head lr {LR_HEAD}), batch {FT_BATCH}, at most {MAX_EPOCHS} epochs, early stopping on "
             f"a {VAL_FRACTION:.0%} validation part (patience {PATIENCE}), at most {MAX_TRAIN_ITEMS} training items; "
             f"head started from the linear probe")
@@ -180,10 +181,6 @@ def train_finetune(model, x_train: torch.Tensor, y_train: np.ndarray, x_test: to
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
-        from torch.optim.swa_utils import update_bn
-
-        with torch.no_grad():  # BatchNorm statistics re-estimated on the (new-stem) training inputs first
-            update_bn((norm(x_train[tr_i[s : s + 32]]) for s in range(0, len(tr_i), 32)), twin.module)
         twin.module.eval()
         clf = fit_probe(pooled_eval(x_train[tr_i]).cpu().numpy(), y_train[tr_i], seed)
         _set_head_from_probe(head, clf, n_classes)

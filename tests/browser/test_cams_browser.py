@@ -33,3 +33,27 @@ def test_toggle_turns_on_activation_maps_for_the_channels_preset(ui) -> None:  #
     ui.page.set_viewport_size({"width": 1440, "height": 3600})
     ui.page.wait_for_timeout(1200)
     ui.screenshot("compare-activation-maps-full")
+
+
+def test_accuracy_page_compares_two_models(ui) -> None:  # noqa: ANN001
+    ui.open("preset=channels")
+    ui.go("Accuracy")
+    main = ui.page.locator('[data-testid="stMain"]')
+    per_class = main.get_by_role("spinbutton", name="Items per class (0 = all)")
+    per_class.fill("6")
+    per_class.press("Enter")
+    ui.wait_idle()
+    models = main.locator('[data-testid="stMultiSelect"]').first
+    models.click()
+    ui.page.get_by_role("option", name="mobilenet_v3_small (untrained baseline)").click()
+    ui.page.keyboard.press("Escape")
+    ui.wait_idle()
+    main.get_by_role("button", name="Run sweep").click()
+    main.get_by_text("Results: model × variant").wait_for(timeout=WAIT_MS)
+    ui.wait_idle(timeout_s=WAIT_MS / 1000)
+    ui.assert_no_exception()
+    assert main.get_by_text("Provenance: models efficientnet_lite0, mobilenet_v3_small").count() == 1
+    assert main.locator('[data-testid="stPlotlyChart"]').count() == 1  # the grouped chart
+    ui.page.set_viewport_size({"width": 1440, "height": 1800})
+    ui.page.wait_for_timeout(1000)
+    ui.screenshot("accuracy-models")
