@@ -66,8 +66,8 @@ def cam_figure(report: CamReport, columns: int = COLUMNS) -> go.Figure:
             colorbar={"title": {"text": "map value", "side": "right"}, "thickness": 12, "len": 0.9},
             hovertemplate=f"{v.name}<br>x=%{{x:.0f}} y=%{{y:.0f}}<br>map=%{{z:.4f}}<extra></extra>"),
             row=r + 1, col=c + 1)
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed")
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="")
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="", autorange="reversed")
     fig.update_layout(height=300 * rows + 60, margin={"l": 10, "r": 10, "t": 70, "b": 10})
     return fig
 
