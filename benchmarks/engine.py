@@ -6,7 +6,12 @@ median of several repetitions after a warm-up. Printed: the ratio inspect time /
 (target <= 1.5), then the same 8 variants with ``"storage": "float"`` against their 8-bit (png8)
 selves: preprocessing alone (``prepare``) and the whole inspect.
 
-    python benchmarks/engine.py [--repeats N]
+Also measured in the same run (``--cam-repeats``, 0 to skip): the cost of activation maps for the same
+input and variants (``core.explain.explain`` with Grad-CAM at the last layer: private copy, forward and
+backward, agreement, and the deletion/insertion curves, 2 x 17 forwards per variant), and of the maps
+alone (``cam_maps``, no curves), each printed as a ratio to the plain inspect.
+
+    python benchmarks/engine.py [--repeats N] [--cam-repeats N]
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from core.signal import Signal  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--cam-repeats", type=int, default=3, help="repetitions of the activation-map timing (0: skip)")
     args = ap.parse_args()
     model = load_model()
     signal = Signal(data.chelsea().astype(np.float32) / 255.0, {"name": "chelsea"})
@@ -62,6 +68,30 @@ def main() -> None:
     inspect_f, prep8, prepf = (statistics.median(t) for t in (t_inspect_f, t_prep8, t_prepf))
     best8, bestf = min(t_prep8), min(t_prepf)  # least disturbed by other load on a shared machine
     print(f"threads: {torch.get_num_threads()}  model: {model.name}  input: chelsea 451x300  variants: 8")
+    if args.cam_repeats > 0:
+        from core.explain import explain
+        from core.explain.cam import cam_maps
+
+        batch = torch.stack([p.tensor for p in prepare(signal, variants, model.mean, model.std)])
+        classes = [int(model.features_and_logits(batch[:1])[1].argmax())] * len(variants)
+        cam_maps(model, batch, model.layer_names[-1], classes)  # warm-up
+        t_cam, t_maps, t_plain = [], [], []
+        for _ in range(args.cam_repeats):
+            t0 = time.perf_counter()
+            inspect(signal, variants, model)
+            t_plain.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            cam_maps(model, batch, model.layer_names[-1], classes)
+            t_maps.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            explain(signal, variants, model, method="gradcam")
+            t_cam.append(time.perf_counter() - t0)
+        plain, maps_s, cam_s = (statistics.median(t) for t in (t_plain, t_maps, t_cam))
+        print(f"plain inspect (same rounds): {plain * 1000:.1f} ms (median)")
+        print(f"activation maps only, Grad-CAM at {model.layer_names[-1]}: {maps_s * 1000:.1f} ms (median), "
+              f"ratio to plain inspect {maps_s / plain:.2f}")
+        print(f"activation maps + agreement + deletion/insertion AUC: {cam_s * 1000:.1f} ms (median), "
+              f"ratio to plain inspect {cam_s / plain:.2f}")
     print(f"inspect (preprocess + forward + maps + statistics + similarity): {inspect_s * 1000:.1f} ms (median)")
     print(f"bare batched forward of 8 ready tensors:                         {bare_s * 1000:.1f} ms (median)")
     print(f"ratio inspect / bare forward (target <= 1.5): {inspect_s / bare_s:.3f}")

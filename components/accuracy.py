@@ -1,6 +1,8 @@
 """The Accuracy page's pieces: the dataset picker and settings, the test-item plan shown before running, running a
 sweep with progress and a stop button (recorded in the runs database), and the result view, which the Runs page
-reuses for past runs. The page only lays these out; the sweep itself is ``core.evaluate.sweep``.
+reuses for past runs. The page only lays these out; the sweep itself is ``core.evaluate.sweep``. The remedies
+and several models (``components.remedies``: models picker, BatchNorm re-estimation checkbox, their tables,
+the model x variant view) plug into the same settings, run and result view.
 
 Page state keys start with ``acc_``. The last result survives reruns in ``st.session_state["acc_result"]``
 together with the settings that produced it (``acc_settings``): as soon as a setting differs, the result is
@@ -43,6 +45,9 @@ METHOD_HELP = {
     "zeroshot": "No training: the ImageNet classes named like your classes (ants → ant); argmax over them.",
     "adapter": "One-channel input: a learned 1×1 conv (1→3) plus a linear head, trained through the frozen "
                "network (slow on CPU: about three forward passes per training item per epoch).",
+    "finetune": "Stem (one-channel, started by conv-sum, for gray variants), BatchNorm layers and a linear head "
+                "trained with early stopping on a validation part of each fold's training side; compared with the "
+                "probe on the same items (slow on CPU: bounded epochs and training items, one training per fold).",
 }
 EVALUATIONS = ("automatic", "one held-out split", "K-fold cross-validation", "leave one group out")
 EVALUATION_HELP = ("automatic: leave one group out when the items carry 2–10 groups (e.g. speakers), else one "
@@ -55,12 +60,13 @@ PAGE_ROWS = 50
 PLAYERS = 12
 SETTING_NAMES = {"dataset": "dataset", "per_class": "items per class", "seed": "seed", "method": "method",
                  "evaluation": "test items", "test_fraction": "test fraction", "model": "model",
-                 "variants": "variant set"}
+                 "models": "models", "adapt": "BatchNorm re-estimation", "variants": "variant set"}
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What the settings widgets say: method, seed, test fraction, items per class (0 = automatic), evaluation."""
+    """What the settings widgets say: method, seed, test fraction, items per class (0 = automatic), evaluation,
+    the models (empty = the sidebar's model; several = a model x variant table) and the adaptation (``"bn"``)."""
 
     method: str = "probe"
     seed: int = 0
@@ -68,6 +74,8 @@ class Settings:
     per_class: int = 0
     evaluation: str = EVALUATIONS[0]
     k: int = 10
+    models: tuple[str, ...] = ()
+    adapt: str | None = None
 
     @property
     def cv(self) -> str | int:
@@ -100,7 +108,10 @@ def render_dataset_picker() -> None:
 
 
 def render_settings() -> Settings:
-    """Method, evaluation (split or folds), seed, test fraction and items per class; returns their values."""
+    """Method, evaluation (split or folds), seed, test fraction, items per class, models and BatchNorm
+    re-estimation; returns their values."""
+    from components import remedies
+
     method = st.radio("Method", METHODS, key="acc_method", horizontal=True)
     st.caption(METHOD_HELP[method])
     c1, c2 = st.columns([3, 1])
@@ -117,7 +128,8 @@ def render_settings() -> Settings:
         help=f"0: every item of a dataset of up to {DEFAULT_MAX_ITEMS:,} items; a larger one is subsampled to about "
              f"{DEFAULT_MAX_ITEMS:,}, balanced over classes (said in the provenance line). N: a seeded subset of at "
              "most N per class."))
-    return Settings(method, seed, test_fraction, per_class, evaluation, k)
+    models, adapt = remedies.render_options(method)
+    return Settings(method, seed, test_fraction, per_class, evaluation, k, tuple(models), adapt)
 
 
 def dataset_request(per_class: int, seed: int) -> DatasetRequest | None:
@@ -153,8 +165,9 @@ def settings_signature(request: DatasetRequest | None, settings: Settings) -> di
                    if f.name not in ("zip_bytes", "per_class", "seed")}
         dataset["zip_size"] = None if request.zip_bytes is None else len(request.zip_bytes)
     s = state.session()
+    models = list(settings.models) or [s.model]
     sig = {"dataset": dataset, "per_class": settings.per_class, "seed": settings.seed, "method": settings.method,
-           "evaluation": str(settings.cv), "model": s.model, "variants": s.variants.to_json()}
+           "evaluation": str(settings.cv), "models": models, "adapt": settings.adapt, "variants": s.variants.to_json()}
     if settings.cv in ("auto", "none"):
         sig["test_fraction"] = settings.test_fraction
     return sig
@@ -242,8 +255,12 @@ def _forget_result() -> None:
 
 def run(request: DatasetRequest | None, settings: Settings, signature: dict) -> None:
     """Run the sweep with a progress bar and a stop button, record it in the runs database and keep the result
-    (and the settings that produced it) in the session. A failure or a stop removes the previous result."""
+    (and the settings that produced it) in the session. A failure or a stop removes the previous result.
+    Several models run once each (``core.evaluate.multimodel``), one recorded run per model; ``settings.adapt``
+    adds BatchNorm re-estimation (``core.evaluate.adabn``)."""
+    from core.evaluate.multimodel import evaluate_models
     from core.evaluate.sweep import evaluate_sweep
+    from core.models import load_model
     from core.runs import RunStore
 
     event = threading.Event()
@@ -256,13 +273,18 @@ def run(request: DatasetRequest | None, settings: Settings, signature: dict) -> 
         _forget_result()
         status.update(label="Choose a dataset first.", state="error")
         return
+    models = list(settings.models) or [state.session().model]
+    common = {"method": settings.method, "seed": settings.seed, "test_fraction": settings.test_fraction,
+              "cv": settings.cv, "adapt": settings.adapt, "should_stop": event.is_set,
+              "progress": lambda f, msg: bar.progress(min(1.0, f), text=msg)}
     try:
         with open_request(request) as (train, test):
-            result = evaluate_sweep(
-                train, state.session().variants, state.get_model(), test=test, method=settings.method,
-                seed=settings.seed, test_fraction=settings.test_fraction, cv=settings.cv,
-                progress=lambda f, msg: bar.progress(min(1.0, f), text=msg), should_stop=event.is_set,
-            )
+            if len(models) > 1:
+                result = evaluate_models(train, state.session().variants, [load_model(n) for n in models], test=test,
+                                         **common)
+            else:
+                model = state.get_model() if models[0] == state.session().model else load_model(models[0])
+                result = evaluate_sweep(train, state.session().variants, model, test=test, **common)
     except Stopped as e:
         _forget_result()
         st.session_state["acc_notice"] = f"{e} Earlier results stay in the Runs page."
@@ -273,15 +295,21 @@ def run(request: DatasetRequest | None, settings: Settings, signature: dict) -> 
         status.update(label="The sweep could not run.", state="error")
         st.error(f"{e} Earlier results stay in the Runs page.", icon=":material/error:")
         return
-    try:
-        RunStore().record(result, origin="page")
-    except PrepscopeError as e:
-        st.warning(f"The run was not recorded in the runs database: {e}", icon=":material/database:")
+    if hasattr(result, "results"):  # several models: one run each
+        for warning in result.record("page"):
+            st.warning(f"The run was not recorded in the runs database: {warning}", icon=":material/database:")
+        ids = [i for i in result.run_ids if i is not None]
+        recorded = f" — runs {', '.join(f'#{i}' for i in ids)}" if ids else ""
+    else:
+        try:
+            RunStore().record(result, origin="page")
+        except PrepscopeError as e:
+            st.warning(f"The run was not recorded in the runs database: {e}", icon=":material/database:")
+        recorded = f" — run #{result.run_id}" if result.run_id else ""
     st.session_state["acc_result"] = result
     st.session_state["acc_settings"] = signature
     st.session_state["acc_zip"] = request.zip_bytes
-    status.update(label=f"Done in {result.seconds:.1f} s" + (f" — run #{result.run_id}" if result.run_id else "")
-                  + ".", state="complete", expanded=False)
+    status.update(label=f"Done in {result.seconds:.1f} s{recorded}.", state="complete", expanded=False)
 
 
 # ------------------------------------------------------------------------------------------------ result view
@@ -300,18 +328,38 @@ def run_label(result: SweepResult) -> str:
     return f"Run #{result.run_id} · recorded {created}"
 
 
-def render_result(result: SweepResult, *, key: str = "acc", zip_bytes: bytes | None = None,
-                  outdated: list[str] | None = None) -> None:
-    """The whole result view: which run, notes, the pooled table and chart with fold dots, per-fold and per-class
-    tables, confusion matrices, the item evidence, downloads and provenance. ``outdated`` lists settings that
-    changed since the run (the view is then marked out of date). Computes nothing."""
-    title = run_label(result)
+def render_outdated(title: str, outdated: list[str] | None) -> None:
+    """The results' title, marked out of date (with the settings that changed) when ``outdated`` is not empty."""
     if outdated:
         st.subheader(f"Results — {title} · out of date")
         st.warning(f"Out of date: {', '.join(outdated)} changed since this run. Run the sweep again to see results "
                    f"for the current settings.", icon=":material/history:")
     else:
         st.subheader(f"Results — {title}")
+
+
+def render_any_result(result, *, zip_bytes: bytes | None = None,  # noqa: ANN001 - SweepResult | MultiSweepResult
+                      outdated: list[str] | None = None) -> None:
+    """The result view for one model (``render_result``) or several (``components.remedies``: the model x
+    variant view, then each model's own run view in a tab)."""
+    if hasattr(result, "results"):
+        from components import remedies
+
+        remedies.render_multi_result(result, zip_bytes=zip_bytes, outdated=outdated)
+    else:
+        render_result(result, zip_bytes=zip_bytes, outdated=outdated)
+
+
+def render_result(result: SweepResult, *, key: str = "acc", zip_bytes: bytes | None = None,
+                  outdated: list[str] | None = None, title: bool = True) -> None:
+    """The whole result view: which run, notes, the pooled table and chart with fold dots, per-fold and per-class
+    tables, the remedies' tables (BatchNorm re-estimation, finetune vs probe), confusion matrices, the item
+    evidence, downloads and provenance. ``outdated`` lists settings that changed since the run (the view is then
+    marked out of date); ``title=False`` leaves the title to the caller. Computes nothing."""
+    from components import remedies
+
+    if title:
+        render_outdated(run_label(result), outdated)
     for note in result.notes:
         st.warning(note, icon=":material/warning:")
     for group in result.identical:
@@ -338,6 +386,7 @@ def render_result(result: SweepResult, *, key: str = "acc", zip_bytes: bytes | N
         st.caption("Accuracy is micro (correct / all test items); macro is the mean per-class recall; intervals are "
                    "95% Wilson; p is McNemar's exact test against the reference (first row) on the same test items.")
     st.plotly_chart(charts.accuracy_figure(result), width="stretch", key=f"{key}_bar")
+    remedies.render_remedies(result, key=key)
     if result.cross_validated:
         st.markdown("**Accuracy per fold**")
         frame = charts.folds_frame(result)
@@ -378,7 +427,8 @@ def render_result(result: SweepResult, *, key: str = "acc", zip_bytes: bytes | N
 def items_frame(result: SweepResult, variant: int, show: str = ITEM_FILTERS[0],
                 sort: str = ITEM_SORTS[0]) -> pd.DataFrame:
     """The item evidence for one variant against the reference: one row per tested item (name, class, fold,
-    the reference's and the variant's prediction and confidence), filtered by ``show`` (``ITEM_FILTERS``) and
+    the reference's and the variant's prediction and confidence, and after BatchNorm re-estimation when the
+    sweep did it), filtered by ``show`` (``ITEM_FILTERS``) and
     sorted by ``sort`` (``ITEM_SORTS``; "lowest confidence" always sorts by it). Column ``row`` is the item's index."""
     classes = np.asarray(result.classes, dtype=object)
     y = result.labels
@@ -391,6 +441,10 @@ def items_frame(result: SweepResult, variant: int, show: str = ITEM_FILTERS[0],
         "reference": classes[ref.predicted] if len(y) else [], "reference_confidence": ref.confidence,
         "predicted": classes[var.predicted] if len(y) else [], "confidence": var.confidence, "correct": var_ok,
         "path": [it.path for it in result.items]})
+    adapted = (var.adapted or {}).get("items")
+    if adapted:  # BatchNorm re-estimation: the same item's prediction after it
+        frame.insert(len(frame.columns) - 1, "adapted_predicted", [a["predicted"] for a in adapted])
+        frame.insert(len(frame.columns) - 1, "adapted_confidence", [a["confidence"] for a in adapted])
     keep = {ITEM_FILTERS[1]: ~ref_ok, ITEM_FILTERS[2]: ref_ok & ~var_ok,
             ITEM_FILTERS[3]: ~ref_ok & var_ok}.get(show)
     if keep is not None:
@@ -447,6 +501,8 @@ def render_items(result: SweepResult, *, key: str, zip_bytes: bytes | None = Non
               "reference_confidence": st.column_config.NumberColumn("ref confidence", format="%.3f"),
               "reference": st.column_config.TextColumn(f"reference ({result.variants[0].name})"),
               "predicted": st.column_config.TextColumn(f"predicted ({label_of.get(int(variant), '')})"),
+              "adapted_predicted": st.column_config.TextColumn("after BN re-estimation"),
+              "adapted_confidence": st.column_config.NumberColumn("confidence after", format="%.3f"),
               "row": None}
     if not audio and reason is None and len(view):
         desc_json = json.dumps(desc, sort_keys=True)

@@ -25,10 +25,15 @@ PNG_TITLE_PX = 56
 PNG_DPI = 100
 
 
-def result_json(result: InspectResult, input_label: str | None = None) -> bytes:
+def result_json(result: InspectResult, input_label: str | None = None, cams=None) -> bytes:  # noqa: ANN001
     """The full result as indented UTF-8 JSON: ``InspectResult.to_dict()`` (model, provenance,
-    versions, variants with spec, top-5 and per-layer numbers) plus the input label (``input_label``) when given."""
+    versions, variants with spec, top-5 and per-layer numbers) plus the input label (``input_label``) when given,
+    and with ``cams`` (a ``core.explain.CamReport``) each variant's ``"cam"`` summary, as the CLI writes it."""
     data = result.to_dict()
+    if cams is not None:
+        from core.explain import attach
+
+        attach(data, cams)
     if input_label is not None:
         data = {"input_label": input_label, **data}
     return json.dumps(data, indent=2, ensure_ascii=False, default=_json_default).encode("utf-8")
@@ -90,7 +95,7 @@ def comparison_png(result: InspectResult, columns: int = PNG_COLUMNS) -> bytes:
 
 
 def render_downloads(result: InspectResult, input_label: str, *, table: pd.DataFrame | None = None,
-                     png: bool = True, key: str = "export") -> None:
+                     png: bool = True, key: str = "export", cams=None) -> None:  # noqa: ANN001
     """Download buttons: the result JSON, the layer table as CSV (when ``table`` is given) and the
     comparison grid as PNG (when ``png``). JSON and PNG are built only when clicked (deferred
     downloads); clicking does not rerun the page."""
@@ -100,7 +105,7 @@ def render_downloads(result: InspectResult, input_label: str, *, table: pd.DataF
     cols = st.columns(3)
     cols[0].download_button(
         "Download results (JSON)",
-        data=lambda: result_json(result, input_label),
+        data=lambda: result_json(result, input_label, cams),
         file_name=f"prepscope-{stem}.json",
         mime="application/json",
         key=f"{key}_json",

@@ -14,12 +14,13 @@ from core.cliutil import format_table
 from core.errors import PrepscopeError
 
 
-def inspect_table(result) -> str:
-    """The human-readable inspect summary: one row per variant, the reference first."""
+def inspect_table(result, cams=None) -> str:
+    """The human-readable inspect summary: one row per variant, the reference first; with ``cams`` (a
+    ``core.explain.CamReport``) also the map's agreement with the reference's and its deletion/insertion AUC."""
     ref = result.reference
     ref_top5 = {p.index for p in ref.top5}
     rows = []
-    for v in result.variants:
+    for i, v in enumerate(result.variants):
         head, stem = v.layers[-1], v.layers[0]
         rows.append([
             v.name + (" (ref)" if v is ref else ""),
@@ -31,7 +32,13 @@ def inspect_table(result) -> str:
             "-" if head.cka is None else f"{head.cka:.3f}",
             "-" if stem.bn_shift is None else f"{stem.bn_shift:.2f}",
         ])
+        if cams is not None:
+            c = cams.variants[i]
+            rows[-1] += ["-" if c.agreement_spearman is None else f"{c.agreement_spearman:.3f}",
+                         f"{c.agreement_iou:.3f}", f"{c.deletion_auc:.3f}", f"{c.insertion_auc:.3f}"]
     header = ["variant", "top-1", "conf", "same top-1", "top-5 overlap", "cos(head)", "CKA(head)", "BN-shift(stem)"]
+    if cams is not None:
+        header += ["CAM rho", "CAM IoU15", "deletion", "insertion"]
     return format_table(rows, header)
 
 
@@ -46,15 +53,34 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     variants = load_variant_set(args.variants, args.preset, "channels")
     signal = load_input(args.path)
     model = load_model(args.model, args.weights)
+    cams = None
+    if args.cam is None and (args.cam_layer is not None or args.cam_class is not None):
+        raise PrepscopeError("--cam-layer and --cam-class go with --cam METHOD.")
+    if args.cam is not None:
+        from core.explain import check_request, parse_target
+
+        target = parse_target(args.cam_class)
+        check_request(model, args.cam, args.cam_layer, target if isinstance(target, int) else None)
     result = inspect(signal, variants, model)
+    if args.cam is not None:
+        from core.explain import explain
+
+        cams = explain(signal, variants, model, method=args.cam, layer=args.cam_layer, target=target)
     prov = result.provenance
     out = table_stream(args.json)
     print(f"input: {prov.get('name', args.path)}  digest {prov.get('digest')}  model: {model.description}", file=out)
-    print(inspect_table(result), file=out)
+    print(inspect_table(result, cams), file=out)
     print("cos(head): cosine of pooled head features vs the reference; CKA: linear CKA over positions; "
           "BN-shift: symmetric Gaussian KL to the stem BatchNorm's training statistics.", file=out)
+    if cams is not None:
+        print(f"CAM: {cams.conventions()}.", file=out)
     if args.json:
-        write_json(args.json, result.to_dict())
+        data = result.to_dict()
+        if cams is not None:
+            from core.explain import attach
+
+            attach(data, cams)
+        write_json(args.json, data)
     return 0
 
 
@@ -106,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--model", default=DEFAULT_MODEL, choices=model_names())
     ins.add_argument("--weights", metavar="STATE_DICT.pth", help="local state_dict for the architecture")
     ins.add_argument("--json", metavar="OUT", help="write the full result as JSON ('-' for stdout)")
+    from core.explain.cam import METHODS as CAM_METHODS
+
+    ins.add_argument("--cam", choices=list(CAM_METHODS), help="activation maps per variant (grad-cam): agreement "
+                                                              "with the reference's map and deletion/insertion AUC")
+    ins.add_argument("--cam-layer", metavar="NAME", help="named layer for --cam (default: the last one)")
+    ins.add_argument("--cam-class", metavar="INDEX", help="ImageNet class index for --cam, or 'own' (each "
+                                                          "variant's top-1); default: the reference's top-1")
     ins.set_defaults(func=cmd_inspect)
 
     pre = sub.add_parser("presets", help="list presets, or print one as JSON")

@@ -1,12 +1,14 @@
 """Accuracy: how well each variant's features separate the classes of a labelled dataset.
 
-Thin page: the dataset picker and settings, the test-item plan, Run, and the result view (marked out of date
-when a setting changed since it ran), all from ``components.accuracy``.
+Thin page: the dataset picker and settings (with the models and BatchNorm re-estimation), the test-item plan
+and what the remedies cost, Run, and the result view (one model, or a model x variant view with each model's
+run in a tab; marked out of date when a setting changed since it ran), all from ``components.accuracy`` and
+``components.remedies``.
 """
 
 import streamlit as st
 
-from components import accuracy, shell, state
+from components import accuracy, remedies, shell, state
 
 shell.guard()
 
@@ -24,7 +26,9 @@ with right:
 
 request = accuracy.dataset_request(settings.per_class, settings.seed)
 if request is not None:
-    accuracy.render_plan(accuracy.plan(request, settings.method, settings.cv, settings.test_fraction, settings.seed))
+    plan = accuracy.plan(request, settings.method, settings.cv, settings.test_fraction, settings.seed)
+    accuracy.render_plan(plan)
+    remedies.render_cost(plan, settings.method, settings.adapt)
 signature = accuracy.settings_signature(request, settings)
 
 if st.button("Run sweep", type="primary", key="acc_run", icon=":material/play_arrow:"):
@@ -33,5 +37,5 @@ if st.button("Run sweep", type="primary", key="acc_run", icon=":material/play_ar
 if st.session_state.get("acc_notice"):
     st.info(st.session_state["acc_notice"])
 if st.session_state.get("acc_result") is not None:
-    accuracy.render_result(st.session_state["acc_result"], zip_bytes=st.session_state.get("acc_zip"),
-                           outdated=accuracy.changed_settings(st.session_state.get("acc_settings"), signature))
+    accuracy.render_any_result(st.session_state["acc_result"], zip_bytes=st.session_state.get("acc_zip"),
+                               outdated=accuracy.changed_settings(st.session_state.get("acc_settings"), signature))

@@ -3,7 +3,7 @@ network from the reference (agreement, difference image, similarity / CKA / BN s
 
 import streamlit as st
 
-from components import exports, results, shell, state
+from components import cams, exports, results, shell, state
 
 shell.guard()
 
@@ -19,5 +19,14 @@ results.render_variant_grid(result, show_difference=show_diff)
 st.subheader("How far each variant moves the network")
 results.render_similarity_summary(result)
 
+report = None
+if st.toggle("Activation maps: where the network looks under each variant", key="compare_cam",
+             value=bool(state.get_page_option("cam", False))):
+    state.set_page_option("cam", True)
+    st.subheader("Activation maps")
+    report = cams.render(result)
+else:
+    state.set_page_option("cam", False)
+
 st.subheader("Export")
-exports.render_downloads(result, label, table=results.layer_table(result), key="compare_export")
+exports.render_downloads(result, label, table=results.layer_table(result), key="compare_export", cams=report)

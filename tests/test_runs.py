@@ -180,3 +180,30 @@ def test_an_unusable_database_does_not_lose_the_sweep(tmp_path: Path, capsys: py
     captured = capsys.readouterr()
     assert rc == 0 and "warning: the run was not recorded" in captured.err
     assert json.loads(out.read_text())["run_id"] is None and "gray (ref)" in captured.out
+
+
+def test_a_version_1_database_is_migrated_and_its_runs_read_back_unchanged(result: SweepResult,
+                                                                          tmp_path: Path) -> None:
+    from core.runs.store import MIGRATIONS, VARIANT_COLUMNS
+
+    # a database as the first schema wrote it: copy a recorded run into tables made by migration 0 only
+    new = tmp_path / "new.sqlite"
+    RunStore(new).record(result, origin="cli")
+    old = tmp_path / "old.sqlite"
+    with sqlite3.connect(old) as con:
+        for statement in MIGRATIONS[0]:
+            con.execute(statement)
+        con.execute("PRAGMA user_version = 1")
+        con.execute("ATTACH DATABASE ? AS src", (str(new),))
+        for table in ("runs", "items", "predictions"):
+            con.execute(f"INSERT INTO {table} SELECT * FROM src.{table}")
+        v1 = ", ".join(c for c in VARIANT_COLUMNS if c != "adapted_json")
+        con.execute(f"INSERT INTO variant_results ({v1}) SELECT {v1} FROM src.variant_results")
+    con.close()
+    assert SCHEMA_VERSION == 2
+    store = RunStore(old)
+    assert store.load(1).to_dict() == {**result.to_dict(), "run_id": 1}  # migrated, the run unchanged
+    with sqlite3.connect(old) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert "adapted_json" in [r[1] for r in con.execute("PRAGMA table_info(variant_results)")]
+    con.close()

@@ -1,11 +1,13 @@
 """``python -m core sweep``: accuracy of each variant on a labelled dataset, from the command line.
 
 Usage: ``python -m core sweep --train PATH [--test PATH] [--preset NAME | --variants FILE]
-[--method probe|adapter|zeroshot] [--cv K|groups|none|auto] [--model NAME] [--seed N]
-[--label-pattern REGEX] [--json OUT] [--items-csv OUT]``, or ``--builtin digits|sounds`` instead of
-``--train``. PATH is a folder or a zip. Prints a table (variant, accuracy, 95% CI, macro, McNemar p,
+[--method probe|adapter|zeroshot|finetune] [--adapt bn] [--cv K|groups|none|auto] [--model NAME[,NAME...]]
+[--seed N] [--label-pattern REGEX] [--json OUT] [--items-csv OUT]``, or ``--builtin digits|sounds`` instead
+of ``--train``. PATH is a folder or a zip. Prints a table (variant, accuracy, 95% CI, macro, McNemar p,
 folds, fold test p, seconds; identical inputs as one row), per-fold accuracies under cross-validation,
-notes on what this size can show, and a provenance line; the run is recorded in the runs database.
+the remedies' tables (BatchNorm re-estimation, finetune vs probe), notes on what this size can show, and a
+provenance line; the run is recorded in the runs database. Several models (``--model a,b,c``,
+``core.evaluate.multimodel``) print a model x variant table and record one run per model.
 """
 
 from __future__ import annotations
@@ -34,8 +36,16 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     var.add_argument("--variants", metavar="FILE.json", help="variant set as JSON; the first is the reference")
     parser.add_argument("--method", choices=METHODS, default="probe",
                         help="probe: logistic regression on frozen features; adapter: learned 1x1 conv for "
-                             "one-channel input; zeroshot: ImageNet classes named like the folders")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="registered model (see `models`)")
+                             "one-channel input; zeroshot: ImageNet classes named like the folders; finetune: "
+                             "stem + BatchNorm + head trained with early stopping per fold, compared with probe")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="registered model (see `models`), or several separated by commas: a model x variant "
+                             "table, each model's variants tested against its own reference, one run per model")
+    parser.add_argument("--adapt", choices=("bn",), default=None,
+                        help="bn: also score each variant after re-estimating every BatchNorm's statistics on each "
+                             "fold's training side under that variant (AdaBN), with McNemar vs the unadapted run")
+    parser.add_argument("--keep-size", action="store_true",
+                        help="several models: keep the variants' resize size (default: each model's own input size)")
     parser.add_argument("--weights", metavar="STATE_DICT.pth", help="local state_dict for the architecture")
     parser.add_argument("--seed", type=int, default=0, help="split and training seed (default 0)")
     parser.add_argument("--cv", default="auto", metavar="K|groups|none|auto", help=CV_HELP + " (default auto)")
@@ -109,8 +119,9 @@ def folds_table(result) -> str:
 
 
 def print_report(result, out) -> None:  # noqa: ANN001 - SweepResult, text stream
-    """Everything a person reads about a sweep: table, per-fold table, conventions, identical inputs, notes,
-    provenance (``python -m core sweep`` and ``runs show`` print the same)."""
+    """Everything a person reads about a sweep: table, per-fold table, conventions, the remedies' tables
+    (BatchNorm re-estimation, finetune vs probe), identical inputs, notes, provenance (``python -m core sweep``
+    and ``runs show`` print the same)."""
     print(sweep_table(result), file=out)
     n = result.variants[0].n_test
     if result.cross_validated:
@@ -123,6 +134,16 @@ def print_report(result, out) -> None:  # noqa: ANN001 - SweepResult, text strea
     else:
         print(f"accuracy = micro; macro = mean per-class recall; 95% CI = Wilson; McNemar p = exact, vs the reference "
               f"on the same {n} test items.", file=out)
+    if any(v.adapted for v in result.variants):
+        from core.evaluate.adabn import adapted_table
+
+        print("\nBatchNorm re-estimation (AdaBN), same items:", file=out)
+        print(adapted_table(result), file=out)
+    if result.method == "finetune":
+        from core.evaluate.finetune import probe_table
+
+        print("\nfinetune vs the linear probe, same items:", file=out)
+        print(probe_table(result), file=out)
     for g in result.identical:
         print(f"same input: {g['reason']}", file=out)
     for note in result.notes:
@@ -156,9 +177,9 @@ def run_sweep(args: argparse.Namespace) -> int:
     Refusals (unusable dataset or archive, unknown preset or model, unmatched zero-shot class) raise
     PrepscopeError subclasses, which ``python -m core`` reports as one ``error:`` line with exit 2.
     """
-    from core.cliutil import check_json_target, table_stream, write_json, write_text
+    from core.cliutil import check_json_target, table_stream
     from core.evaluate.datasets import DatasetRequest, open_request
-    from core.evaluate.folds import normalize_cv, overlap_warning
+    from core.evaluate.folds import normalize_cv
     from core.evaluate.sweep import evaluate_sweep
     from core.models import load_model
     from core.runs import RunStore
@@ -177,13 +198,17 @@ def run_sweep(args: argparse.Namespace) -> int:
     request = DatasetRequest(builtin=args.builtin, path=args.train, test_path=args.test,
                              label_pattern=args.label_pattern, per_class=args.max_per_class, seed=args.seed,
                              n_sounds=args.n_per_class)
+    if "," in args.model:  # several models: core.evaluate.multimodel runs this sweep once per model
+        from core.evaluate.multimodel import run_multi_sweep
+
+        return run_multi_sweep(args, request, cv)
     with open_request(request) as (train, test):
         variants = _variants(args, train.kind)
         model = load_model(args.model, args.weights)
         result = evaluate_sweep(
             train, variants, model, test=test, method=args.method, seed=args.seed,
             test_fraction=args.test_fraction, group_split=args.group_split, cv=cv, cache_dir=args.cache_dir,
-            batch_size=args.batch_size, progress=_progress_printer(args.quiet),
+            batch_size=args.batch_size, progress=_progress_printer(args.quiet), adapt=args.adapt,
         )
     if not args.no_record:
         store = RunStore()
@@ -195,11 +220,19 @@ def run_sweep(args: argparse.Namespace) -> int:
     print_report(result, out)
     if result.run_id is not None:
         print(f"recorded as run #{result.run_id} in {store.path} (python -m core runs show {result.run_id})", file=out)
-    overlap = overlap_warning(result.provenance["split"])
+    write_outputs(args, result, result.provenance["split"])
+    return 0
+
+
+def write_outputs(args: argparse.Namespace, result, split: dict) -> None:  # noqa: ANN001 - (Multi)SweepResult
+    """After the printed report: the overlap warning on stderr, then ``--json`` and ``--items-csv``."""
+    from core.cliutil import write_json, write_text
+    from core.evaluate.folds import overlap_warning
+
+    overlap = overlap_warning(split)
     if overlap:
         print(f"warning: {overlap}", file=sys.stderr)
     if args.json:
         write_json(args.json, result.to_dict())
     if args.items_csv:
         write_text(args.items_csv, result.items_csv())
-    return 0

@@ -9,6 +9,8 @@
   indices, mapped back to the class that owns that index.
 - ``adapter`` (``core.evaluate.adapter``): for one-channel input, a 1x1 conv (1 -> 3) trained jointly
   with a linear head through the frozen backbone.
+- ``finetune`` (``core.evaluate.finetune``): stem (one-channel by conv-sum for gray input), BatchNorm layers
+  and a linear head trained with early stopping, compared with ``probe`` on the same split.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from core.errors import InvalidDataset
 
 PROBE_C = 1.0
 PROBE_MAX_ITER = 2000
-METHODS = ("probe", "adapter", "zeroshot")
+METHODS = ("probe", "adapter", "zeroshot", "finetune")
 
 #: Extra spellings that name the same ImageNet class (WordNet synonyms of the synset), lower case.
 #: Only true synonyms: a broad word (``cat``, ``car``) is not mapped to one of ImageNet's narrower classes.

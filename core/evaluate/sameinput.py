@@ -1,7 +1,7 @@
 """Variants whose network inputs are identical on a dataset: detected from their features, explained in a sentence.
 
 Two variants belong to one group when their pooled features are bit-identical on every item the sweep
-used (for the adapter, when their one-channel inputs are the same preprocessing). Their predictions are
+used (for the adapter and fine-tuning, when the inputs they train on are the same preprocessing). Their predictions are
 then identical too, so tables show them as one row. The sentence says why, from the specs:
 
 - ``rgb`` on one-channel data: there is no color to keep, so it is gray replication.
@@ -73,6 +73,9 @@ def explain(variants: Sequence[Variant], *, method: str, mean: Sequence[float], 
     if method == "adapter":
         return (f"{names} give the adapter the same one-channel input: it reduces every variant to one channel and "
                 "learns its own mapping to three, so their channel strategies do not matter.")
+    if method == "finetune" and all(v.channels in ("replicate", "conv-sum", "zero-pad") for v in variants):
+        return (f"{names} give fine-tuning the same input: every gray channel strategy feeds the gray image as one "
+                "channel to a one-channel stem started by conv-sum, so the strategy does not matter there.")
     first = variants[0]
     if all(v.spec_key() == first.spec_key() for v in variants):
         return f"{names} are the same preprocessing under different names."

@@ -3,14 +3,17 @@
 ``evaluate_sweep`` chooses the test items (``core.evaluate.folds``: one held-out split, a given test set,
 or cross-validation where every item is tested exactly once), extracts pooled features for every
 variant in one streamed, disk-cached pass over the data (``core.evaluate.features``; K folds reuse that
-one extraction), scores each variant with the chosen method (``probe``, ``zeroshot`` or ``adapter``)
-fold by fold, and pools the predictions. Every variant then gets: accuracy, Wilson interval and exact
-McNemar test vs the reference on the pooled items, each fold's accuracy and a paired test across folds,
-per-class recall, a confusion matrix, and its prediction and confidence for every test item. Variants
-whose features are bit-identical are grouped with a sentence saying why (``core.evaluate.sameinput``);
-what the test size cannot show is said in ``notes`` (``core.evaluate.power``). The result carries the
-full provenance: model and weights fingerprint, variant specs, dataset source and digest, folds,
-method, seed, versions, timings.
+one extraction), scores each variant with the chosen method (``probe``, ``zeroshot``, ``adapter`` or
+``finetune``) fold by fold, and pools the predictions. ``finetune`` (``core.evaluate.finetune``) trains
+stem, BatchNorm and head per fold and is compared with the probe on the same items; ``adapt="bn"``
+(``core.evaluate.adabn``) adds each variant's scores after BatchNorm re-estimation on each fold's
+training side. Every variant then gets: accuracy, Wilson interval and exact McNemar test vs the
+reference on the pooled items, each fold's accuracy and a paired test across folds, per-class recall,
+a confusion matrix, and its prediction and confidence for every test item. Variants whose features are
+bit-identical are grouped with a sentence saying why (``core.evaluate.sameinput``); what the test size
+cannot show is said in ``notes`` (``core.evaluate.power``). The result carries the full provenance:
+model and weights fingerprint, variant specs, dataset source and digest, folds, method, seed, versions,
+timings.
 """
 
 from __future__ import annotations
@@ -96,6 +99,8 @@ class VariantScore:
     folds: list[dict] = field(default_factory=list)
     fold_test_p: float | None = None
     same_input_as: str | None = None
+    #: With BatchNorm re-estimation (``core.evaluate.adabn``): the adapted run's scores (JSON-able), else None.
+    adapted: dict | None = None
 
     @property
     def fold_spread(self) -> dict | None:
@@ -115,6 +120,7 @@ class VariantScore:
             "items": [{"name": it.name, "label": classes[it.label], "predicted": classes[int(p)],
                        "confidence": float(c)}
                       for it, p, c in zip(items, self.predicted, self.confidence, strict=True)],
+            **({"adapted": self.adapted} if self.adapted is not None else {}),
         }
 
 
@@ -148,7 +154,8 @@ class SweepResult:
 
     def to_dict(self) -> dict:
         """JSON-able: ``{"run_id", "method", "classes", "conventions", "provenance", "seconds", "notes",
-        "identical_inputs", "folds", "items", "variants": [...]}``; ``SweepResult.from_dict`` reads it back."""
+        "identical_inputs", "folds", "items", "variants": [...]}``, every variant entry naming its ``"model"``;
+        ``SweepResult.from_dict`` reads it back."""
         return {"run_id": self.run_id, "method": self.method, "classes": list(self.classes),
                 "conventions": self.provenance.get("conventions", CONVENTIONS), "provenance": self.provenance,
                 "seconds": self.seconds,
@@ -156,7 +163,8 @@ class SweepResult:
                 "folds": [dict(f) for f in self.folds],
                 "items": [{"name": it.name, "path": it.path, "label": self.classes[it.label], "group": it.group,
                            "fold": self.folds[it.fold]["name"] if self.folds else None} for it in self.items],
-                "variants": [v.to_dict(self.classes, self.items) for v in self.variants]}
+                "variants": [{"model": self.provenance.get("model"), **v.to_dict(self.classes, self.items)}
+                             for v in self.variants]}
 
     @classmethod
     def from_dict(cls, data: dict) -> SweepResult:
@@ -178,7 +186,8 @@ class SweepResult:
                 v.get("details", {}),
                 np.array([index[r["predicted"]] for r in rows], dtype=np.int64),
                 np.array([r["confidence"] for r in rows], dtype=np.float32),
-                [dict(f) for f in v.get("folds", [])], v.get("fold_test_p"), v.get("same_input_as")))
+                [dict(f) for f in v.get("folds", [])], v.get("fold_test_p"), v.get("same_input_as"),
+                v.get("adapted")))
         return cls(data["method"], classes, variants, data["provenance"], data["seconds"], items, folds,
                    list(data.get("notes", [])), [dict(g) for g in data.get("identical_inputs", [])],
                    data.get("run_id"))
@@ -197,18 +206,28 @@ class SweepResult:
 
     def to_csv(self) -> str:
         """The table as CSV text (header row first)."""
-        return _csv(self.table())
+        return csv_text(self.table())
 
-    def items_csv(self) -> str:
-        """Per-item evidence as CSV: one row per tested item and variant (name, path, label, group, fold,
-        variant, predicted, confidence, correct)."""
+    def item_rows(self) -> list[dict]:
+        """Per-item evidence: one row per tested item and variant (name, path, label, group, fold, variant,
+        predicted, confidence, correct; with BatchNorm re-estimation also the adapted prediction and confidence)."""
         rows = []
         for v in self.variants:
-            for it, p, c in zip(self.items, v.predicted, v.confidence, strict=True):
-                rows.append({"item": it.name, "path": it.path, "label": self.classes[it.label], "group": it.group,
-                             "fold": self.folds[it.fold]["name"] if self.folds else "", "variant": v.name,
-                             "predicted": self.classes[int(p)], "confidence": float(c), "correct": int(p) == it.label})
-        return _csv(rows) if rows else ""
+            adapted = (v.adapted or {}).get("items")
+            for j, (it, p, c) in enumerate(zip(self.items, v.predicted, v.confidence, strict=True)):
+                row = {"item": it.name, "path": it.path, "label": self.classes[it.label], "group": it.group,
+                       "fold": self.folds[it.fold]["name"] if self.folds else "", "variant": v.name,
+                       "predicted": self.classes[int(p)], "confidence": float(c), "correct": int(p) == it.label}
+                if adapted:
+                    row.update({"adapted_predicted": adapted[j]["predicted"],
+                                "adapted_confidence": adapted[j]["confidence"]})
+                rows.append(row)
+        return rows
+
+    def items_csv(self) -> str:
+        """``item_rows`` as CSV (header row first; empty when nothing was tested)."""
+        rows = self.item_rows()
+        return csv_text(rows) if rows else ""
 
     def provenance_line(self) -> str:
         """One line: model, dataset (and any subset), folds or split, method, seed, run."""
@@ -223,9 +242,10 @@ class SweepResult:
                 f"· seed {p['seed']}{run}")
 
 
-def _csv(rows: list[dict]) -> str:
+def csv_text(rows: list[dict]) -> str:
+    """Rows (dicts) as CSV text: a header of every key in order of first appearance, then the rows."""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
     w.writeheader()
     w.writerows(rows)
     return buf.getvalue()
@@ -258,17 +278,25 @@ def evaluate_sweep(
     batch_size: int = DEFAULT_BATCH,
     progress: Progress | None = None,
     should_stop: StopCheck | None = None,
+    adapt: str | None = None,
 ) -> SweepResult:
     """Score every variant on ``train`` (folds or a split) or ``test`` (given); the first variant is the reference.
 
     ``cv`` chooses the folds (``core.evaluate.folds``: ``auto``, ``none``, ``groups`` or K). ``probe`` and
     ``adapter`` train on each fold's training side and score its test side; ``zeroshot`` trains nothing
-    and scores the given test set, or every item when none is given. ``progress(fraction, message)``
-    is called as batches finish; ``should_stop()`` is checked between batches (Stopped). Refusals
-    are InvalidDataset or InvalidVariant with a sentence for the user.
+    and scores the given test set, or every item when none is given. ``finetune`` trains stem, BatchNorm
+    and head on each fold's training side (``core.evaluate.finetune``) and is compared with the probe on the
+    same items; ``adapt="bn"`` adds each variant's scores after BatchNorm re-estimation on each fold's
+    training side (``core.evaluate.adabn``). ``progress(fraction, message)`` is called as batches finish;
+    ``should_stop()`` is checked between batches (Stopped). Refusals are InvalidDataset or InvalidVariant
+    with a sentence for the user.
     """
     if method not in METHODS:
         raise InvalidDataset(f"Unknown method {method!r}; choose {', '.join(METHODS)}.")
+    if adapt is not None:
+        from core.evaluate.adabn import check_adaptation
+
+        check_adaptation(adapt, method)
     variants = list(resolve(VariantSet.of(variants), model))  # "resize": "model" -> the model's recipe
     t_start = time.perf_counter()
     cache = FeatureCache(cache_dir)
@@ -280,15 +308,27 @@ def evaluate_sweep(
     matches = match_imagenet(classes, model.labels) if method == "zeroshot" else None
     ev = make_evaluation(train, test, method=method, cv=cv, test_fraction=test_fraction, seed=seed,
                          group_split=group_split)
+    if adapt is not None:
+        from core.evaluate.adabn import adaptation_items
+
+        adaptation_items(ev, ev.folds[0], seed)  # refuses before any work when there is nothing to adapt on
 
     def report(f: float, msg: str) -> None:
         if progress is not None:
             progress(min(1.0, max(0.0, f)), msg)
 
+    # the long remedies (fine-tuning, re-estimation) get most of the progress bar
+    main = span(report, 0.0, 0.3) if adapt or method == "finetune" else report
+    probe_raws = None
     if method == "adapter":
-        raws = _run_adapter(ev, variants, model, seed, batch_size, report, should_stop)
+        raws = _run_adapter(ev, variants, model, seed, batch_size, main, should_stop)
+    elif method == "finetune":
+        from core.evaluate.finetune import run_finetune
+
+        probe_raws = _run_frozen(ev, variants, model, cache, "probe", seed, None, batch_size, main, should_stop)
+        raws = run_finetune(ev, variants, model, seed, batch_size, span(report, 0.3, 1.0), should_stop)
     else:
-        raws = _run_frozen(ev, variants, model, cache, method, seed, matches, batch_size, report, should_stop)
+        raws = _run_frozen(ev, variants, model, cache, method, seed, matches, batch_size, main, should_stop)
 
     tested = ev.test_idx
     fold_of = ev.fold_of_tested()
@@ -299,10 +339,19 @@ def evaluate_sweep(
     scored = [_score(v, r, y, fold_of, ev, classes) for v, r in zip(variants, raws, strict=True)]
     ref = scored[0]
     for v in scored[1:]:
-        p, b, c = mcnemar_exact(ref.predicted == y, v.predicted == y)
+        p, b, c, v.fold_test_p = paired(ref.predicted == y, v.predicted == y, ref.folds, v.folds)
         v.mcnemar_p, v.discordant = p, (b, c)
-        v.fold_test_p = fold_paired_test([f["n_correct"] for f in ref.folds], [f["n_correct"] for f in v.folds],
-                                         [f["n_test"] for f in ref.folds])
+    if probe_raws is not None:
+        from core.evaluate.finetune import compare_with_probe
+
+        compare_with_probe(scored, [_score(v, r, y, fold_of, ev, classes) for v, r in zip(variants, probe_raws,
+                                                                                           strict=True)], y)
+    if adapt == "bn":
+        from core.evaluate.adabn import add_adapted
+
+        add_adapted(ev, variants, model, scored, [r.key for r in raws], items, list(classes), method=method,
+                    seed=seed, cache_dir=cache.root, matches=matches, batch_size=batch_size,
+                    report=span(report, 0.3, 1.0), should_stop=should_stop)
     identical = []
     for members in group_by([r.key for r in raws]):
         names = [variants[m].name for m in members]
@@ -325,7 +374,7 @@ def evaluate_sweep(
         "dataset": {"train": train.describe(), "test": None if test is None else test.describe()},
         "split": split,
         "cv_requested": str(cv if cv is not None else "auto"),
-        "method": _method_info(method, model, matches),
+        "method": _method_info(method, model, matches, adapt),
         "seed": seed,
         "conventions": CONVENTIONS,
         "cache_dir": str(cache.root),
@@ -338,29 +387,58 @@ def evaluate_sweep(
                        notes, identical)
 
 
-def _method_info(method: str, model, matches: dict | None) -> dict:
+def _method_info(method: str, model, matches: dict | None, adapt: str | None = None) -> dict:
     info: dict = {"name": method}
     if method == "probe":
         info["classifier"] = probe_description()
     elif method == "zeroshot":
         info["imagenet_matches"] = {c: [model.labels[i] for i in idx] for c, idx in (matches or {}).items()}
         info["rule"] = "argmax of the ImageNet logits restricted to the matched classes"
+    elif method == "finetune":
+        from core.evaluate.finetune import finetune_description
+
+        info["classifier"] = finetune_description()
+        info["compared_with"] = probe_description()
     else:
         from core.evaluate.adapter import adapter_description
 
         info["classifier"] = adapter_description()
+    if adapt == "bn":
+        from core.evaluate.adabn import adaptation_description
+
+        info["adaptation"] = adaptation_description()
     return info
+
+
+def span(report: Callable[[float, str], None], lo: float, hi: float) -> Callable[[float, str], None]:
+    """``report`` with its fraction mapped from [0, 1] onto [lo, hi] (one stage of a longer run)."""
+    return lambda f, msg: report(lo + (hi - lo) * min(1.0, max(0.0, f)), msg)
+
+
+def fold_scores(correct: np.ndarray, fold_of: np.ndarray, names: Sequence[str]) -> list[dict]:
+    """Per fold: ``{"name", "n_test", "accuracy", "n_correct"}`` from per-item correctness and each item's fold."""
+    out = []
+    for k, name in enumerate(names):
+        m = fold_of == k
+        n, nc = int(m.sum()), int(correct[m].sum())
+        out.append({"name": name, "n_test": n, "accuracy": nc / n if n else math.nan, "n_correct": nc})
+    return out
+
+
+def paired(a_correct: np.ndarray, b_correct: np.ndarray, a_folds: Sequence[dict],
+           b_folds: Sequence[dict]) -> tuple[float, int, int, float | None]:
+    """Two runs on the same items: exact McNemar p with the discordant counts (a only, b only) on the pooled
+    items, and the paired test across folds (None for one fold)."""
+    p, b, c = mcnemar_exact(a_correct, b_correct)
+    fold_p = fold_paired_test([f["n_correct"] for f in a_folds], [f["n_correct"] for f in b_folds],
+                              [f["n_test"] for f in a_folds])
+    return p, b, c, fold_p
 
 
 def _score(v: Variant, raw: _Raw, y: np.ndarray, fold_of: np.ndarray, ev: Evaluation,
            classes: list[str]) -> VariantScore:
     s = score(y, raw.predicted, classes)
-    correct = raw.predicted == y
-    folds = []
-    for k, f in enumerate(ev.folds):
-        m = fold_of == k
-        n, nc = int(m.sum()), int(correct[m].sum())
-        folds.append({"name": f.name, "n_test": n, "accuracy": nc / n if n else math.nan, "n_correct": nc})
+    folds = fold_scores(raw.predicted == y, fold_of, [f.name for f in ev.folds])
     return VariantScore(v.name, v.to_dict(), s.accuracy, s.ci95, s.macro_accuracy, s.n_test, s.n_correct,
                         s.per_class, s.confusion, None, None, raw.seconds, raw.cached, raw.details,
                         raw.predicted, raw.confidence, folds)

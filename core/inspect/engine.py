@@ -146,8 +146,8 @@ class RunCache:
     """
 
     def __init__(self, max_entries: int = 64, max_results: int = 8) -> None:
-        self._runs = _Lru(max_entries)
-        self._results = _Lru(max_results)
+        self._runs = Lru(max_entries)
+        self._results = Lru(max_results)
 
     def get(self, key: tuple) -> _Run | None:
         return self._runs.get(key)
@@ -173,7 +173,9 @@ class RunCache:
         return len(self._runs)
 
 
-class _Lru:
+class Lru:
+    """A small thread-safe LRU of computed results (shared by the engine's RunCache and other result caches)."""
+
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
         self._data: OrderedDict[tuple, Any] = OrderedDict()
@@ -242,11 +244,19 @@ def _bn_shift(x: torch.Tensor, bn: torch.nn.BatchNorm2d) -> torch.Tensor:
     than ``var_mean``); the variance is formed from them in float64.
     """
     mu = x.mean(dim=(2, 3)).double()
-    s2 = (x.square().mean(dim=(2, 3)).double() - mu.square()).clamp_min(0) + bn.eps
-    v = bn.running_var.double()[None] + bn.eps
-    d2 = (mu - bn.running_mean.double()[None]).square()
+    s2 = (x.square().mean(dim=(2, 3)).double() - mu.square()).clamp_min(0)
+    return gaussian_shift(mu, s2, bn).float()
+
+
+def gaussian_shift(mu: torch.Tensor, s2: torch.Tensor, bn: torch.nn.BatchNorm2d) -> torch.Tensor:
+    """The BN-shift formula on per-channel input moments ``mu``, ``s2`` (..., C) against ``bn``'s running
+    statistics: symmetric Gaussian KL with BatchNorm's eps added to both variances, averaged over channels
+    (float64). Used per image here and over a whole dataset by ``core.evaluate.adabn``."""
+    s2 = s2.double() + bn.eps
+    v = bn.running_var.double().to(s2.device) + bn.eps
+    d2 = (mu.double() - bn.running_mean.double().to(s2.device)).square()
     kl = 0.5 * ((s2 + d2) / v + (v + d2) / s2) - 1.0
-    return kl.mean(dim=1).float()
+    return kl.mean(dim=-1)
 
 
 def _pool_map(y: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,7 @@ removes them.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import os
 import threading
@@ -71,11 +72,13 @@ class DataConfig:
 class Layer:
     """A named layer the engine reports: ``norm`` is its last BatchNorm (whose running statistics
     describe its training-time input, for the BN-shift measure); ``saturation`` is the value at which
-    its activation clips (6 for ReLU6) or None."""
+    its activation clips (6 for ReLU6) or None; ``path`` is the submodule whose output is the layer's
+    output (``module.get_submodule(path)``, e.g. the target of an activation map)."""
 
     name: str
     norm: nn.BatchNorm2d | None
     saturation: float | None
+    path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,8 @@ class LoadedModel:
     pretrained: bool = True
     lock: threading.RLock = field(default_factory=threading.RLock)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    #: Builds a LoadedModel around another module of the same architecture (``private_copy``).
+    _wrap: Callable[[nn.Module], LoadedModel] | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -197,6 +202,18 @@ class LoadedModel:
         parameters never require grad, so nothing is accumulated on the shared module."""
         return self._pooled_logits(self._input(x))[0]
 
+    def private_copy(self) -> LoadedModel:
+        """A deep copy of the module (taken under the lock) wrapped like this one, with its own lock: for work
+        that changes buffers, weights, modes or hooks (BatchNorm re-estimation, fine-tuning, activation maps)
+        without any of it being visible to the requests sharing this model."""
+        if self._wrap is None:
+            raise TypeError(f"{self.name} cannot be copied (no wrapper)")
+        with self.lock:
+            module = copy.deepcopy(self.module)
+        twin = self._wrap(module)
+        twin.device = self.device
+        return twin
+
 
 @contextmanager
 def bn_inputs(model: LoadedModel) -> Iterator[dict[str, torch.Tensor]]:
@@ -235,10 +252,13 @@ def _build_timm(spec: ModelSpec, weights: Path | None) -> LoadedModel:
     else:
         _load_user_weights(m, weights)
         description = f"{spec.architecture}, weights from {weights.name}"
-    m.eval()
-    layers = (Layer("stem", m.bn1, 6.0),
-              *(Layer(f"stage{i + 1}", _last_bn([b]), None) for i, b in enumerate(m.blocks)),
-              Layer("head", m.bn2, 6.0))
+    return _wrap_timm(spec, m.eval(), description, spec.pretrained or weights is not None)
+
+
+def _wrap_timm(spec: ModelSpec, m: nn.Module, description: str, pretrained: bool) -> LoadedModel:
+    layers = (Layer("stem", m.bn1, 6.0, "bn1"),
+              *(Layer(f"stage{i + 1}", _last_bn([b]), None, f"blocks.{i}") for i, b in enumerate(m.blocks)),
+              Layer("head", m.bn2, 6.0, "bn2"))
 
     def intermediates(x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
         final, inter = m.forward_intermediates(x, extra_blocks=True)  # stem, each block stage; final = head
@@ -250,7 +270,7 @@ def _build_timm(spec: ModelSpec, weights: Path | None) -> LoadedModel:
         return pooled, m.classifier(pooled)
 
     return LoadedModel(spec, m, description, layers, m.conv_stem, m.num_features, intermediates, pooled_logits,
-                       pretrained=spec.pretrained or weights is not None)
+                       pretrained=pretrained, _wrap=lambda other: _wrap_timm(spec, other, description, pretrained))
 
 
 def _load_positional(model: nn.Module, spec: ModelSpec) -> None:
@@ -304,9 +324,7 @@ _TORCHVISION: dict[str, _TorchvisionLayout] = {
 
 def _build_torchvision(spec: ModelSpec, weights: Path | None) -> LoadedModel:
     import torchvision.models
-    from torchvision.models.feature_extraction import create_feature_extractor
 
-    layout = _TORCHVISION[spec.builder]
     with torch.random.fork_rng():  # seeded random init without touching the global RNG
         torch.manual_seed(0)
         model = getattr(torchvision.models, spec.builder)(weights=None)
@@ -315,7 +333,13 @@ def _build_torchvision(spec: ModelSpec, weights: Path | None) -> LoadedModel:
     else:
         _load_user_weights(model, weights)
         description = f"{spec.architecture}, weights from {weights.name}"
-    model.eval()
+    return _wrap_torchvision(spec, model.eval(), description, spec.pretrained or weights is not None)
+
+
+def _wrap_torchvision(spec: ModelSpec, model: nn.Module, description: str, pretrained: bool) -> LoadedModel:
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    layout = _TORCHVISION[spec.builder]
     nodes = {node: name for name, node, _ in layout.layers}
     both = create_feature_extractor(model, {**nodes, layout.pooled: "_pooled", layout.logits: "_logits"}).eval()
     head = create_feature_extractor(model, {layout.pooled: "_pooled", layout.logits: "_logits"}).eval()
@@ -329,10 +353,11 @@ def _build_torchvision(spec: ModelSpec, weights: Path | None) -> LoadedModel:
         out = head(x)
         return out["_pooled"], out["_logits"]
 
-    layers = tuple(Layer(name, _last_bn([model.get_submodule(p) for p in paths]), None)
-                   for name, _, paths in layout.layers)
+    layers = tuple(Layer(name, _last_bn([model.get_submodule(p) for p in paths]), None, node)
+                   for name, node, paths in layout.layers)
     return LoadedModel(spec, model, description, layers, model.get_submodule(layout.first_conv), layout.feature_dim,
-                       intermediates, pooled_logits, pretrained=spec.pretrained or weights is not None)
+                       intermediates, pooled_logits, pretrained=pretrained,
+                       _wrap=lambda other: _wrap_torchvision(spec, other, description, pretrained))
 
 
 # ------------------------------------------------------------------------------------------- loading

@@ -17,7 +17,7 @@ def add_runs_arguments(parser: argparse.ArgumentParser) -> None:
     ls = sub.add_parser("list", help="recorded runs, newest first")
     ls.add_argument("--dataset", help="part of the dataset's name or source, or a digest prefix")
     ls.add_argument("--model", help="model name (exact)")
-    ls.add_argument("--method", help="probe, adapter or zeroshot")
+    ls.add_argument("--method", help="probe, adapter, zeroshot or finetune")
     ls.add_argument("--limit", type=int, default=50, help="at most this many runs (default 50)")
     show = sub.add_parser("show", help="print a recorded run (nothing is recomputed)")
     show.add_argument("id", type=int)

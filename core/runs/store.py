@@ -107,8 +107,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             FOREIGN KEY (run_id, variant) REFERENCES variant_results (run_id, position) ON DELETE CASCADE
         ) WITHOUT ROWID""",
     ),
+    (  # 1 -> 2: BatchNorm re-estimation (core.evaluate.adabn): a variant's adapted scores, NULL when not adapted
+        "ALTER TABLE variant_results ADD COLUMN adapted_json TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+#: variant_results' columns in the order ``record`` writes and ``load_dict`` reads them.
+VARIANT_COLUMNS = ("run_id", "position", "name", "spec_json", "accuracy", "ci_low", "ci_high", "macro_accuracy",
+                   "n_test", "n_correct", "mcnemar_p", "reference_only", "variant_only", "fold_test_p",
+                   "same_input_as", "seconds", "cached", "per_class_json", "confusion_json", "folds_json",
+                   "details_json", "adapted_json")
 
 
 class RunsError(PrepscopeError):
@@ -268,11 +276,13 @@ class RunStore:
                  _dumps(result.folds), _dumps(result.notes), _dumps(result.identical)))
             run_id = int(cur.lastrowid)
             con.executemany(
-                "INSERT INTO variant_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO variant_results ({', '.join(VARIANT_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(VARIANT_COLUMNS))})",
                 [(run_id, i, v.name, _dumps(v.spec), v.accuracy, v.ci95[0], v.ci95[1], v.macro_accuracy, v.n_test,
                   v.n_correct, v.mcnemar_p, None if v.discordant is None else v.discordant[0],
                   None if v.discordant is None else v.discordant[1], v.fold_test_p, v.same_input_as, float(v.seconds),
-                  int(bool(v.cached)), _dumps(v.per_class), _dumps(v.confusion), _dumps(v.folds), _dumps(v.details))
+                  int(bool(v.cached)), _dumps(v.per_class), _dumps(v.confusion), _dumps(v.folds), _dumps(v.details),
+                  None if v.adapted is None else _dumps(v.adapted))
                  for i, v in enumerate(result.variants)])
             con.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?)",
                             [(run_id, j, it.name, it.path, int(it.label), it.group, int(it.fold))
@@ -294,8 +304,8 @@ class RunStore:
                 if run is None:
                     raise RunsError(f"There is no run #{run_id} in {self.path}; `python -m core runs list` shows "
                                     "the recorded runs.")
-                variants = con.execute("SELECT * FROM variant_results WHERE run_id = ? ORDER BY position",
-                                       (int(run_id),)).fetchall()
+                variants = con.execute(f"SELECT {', '.join(VARIANT_COLUMNS)} FROM variant_results WHERE run_id = ? "
+                                       "ORDER BY position", (int(run_id),)).fetchall()
                 items = con.execute("SELECT name, path, label, grp, fold FROM items WHERE run_id = ? "
                                     "ORDER BY position", (int(run_id),)).fetchall()
                 preds = con.execute("SELECT variant, predicted, confidence FROM predictions WHERE run_id = ? "
@@ -316,11 +326,11 @@ class RunStore:
         out_variants = []
         for row in variants:
             (_, pos, name, spec_json, acc, lo, hi, macro, n_test, n_correct, p, b, c, fold_p, same, secs, cached,
-             per_class_json, confusion_json, vfolds_json, details_json) = row
+             per_class_json, confusion_json, vfolds_json, details_json, adapted_json) = row
             folds_v = json.loads(vfolds_json)
             out_variants.append({
-                "name": name, "accuracy": acc, "ci95": [lo, hi], "macro_accuracy": macro, "n_test": n_test,
-                "n_correct": n_correct, "mcnemar_p": p,
+                "model": provenance.get("model"), "name": name, "accuracy": acc, "ci95": [lo, hi],
+                "macro_accuracy": macro, "n_test": n_test, "n_correct": n_correct, "mcnemar_p": p,
                 "discordant": None if b is None else {"reference_only": b, "variant_only": c},
                 "folds": folds_v, "fold_test_p": fold_p, "fold_spread": fold_spread(folds_v), "same_input_as": same,
                 "seconds": secs, "cached": bool(cached), "per_class": json.loads(per_class_json),
@@ -328,6 +338,7 @@ class RunStore:
                 "details": json.loads(details_json),
                 "items": [{"name": it["name"], "label": it["label"], "predicted": classes[pr], "confidence": conf}
                           for it, (pr, conf) in zip(item_rows, per_variant.get(pos, []), strict=True)],
+                **({} if adapted_json is None else {"adapted": json.loads(adapted_json)}),
             })
         return {"run_id": int(run_id), "method": method, "classes": classes,
                 "conventions": provenance.get("conventions", CONVENTIONS), "provenance": provenance,

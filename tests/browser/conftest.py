@@ -160,6 +160,14 @@ class UI:
         self.page.wait_for_timeout(300)
         return self.wait_idle()
 
+    def set_number(self, label: str, value: int) -> UI:
+        """Type ``value`` into the main area's number input labelled ``label`` and wait for the rerun."""
+        box = self.page.locator('[data-testid="stMain"]').get_by_role("spinbutton", name=label)
+        box.fill(str(value))
+        box.press("Enter")
+        self.page.wait_for_timeout(300)
+        return self.wait_idle()
+
     def assert_no_exception(self) -> None:
         """No Streamlit exception element anywhere on the page."""
         exc = self.page.locator('[data-testid="stException"]')

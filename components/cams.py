@@ -1,0 +1,208 @@
+"""Activation maps on the Compare page: each variant's map over its network input, side by side, on one
+color scale, with agreement and faithfulness numbers and downloads. The numbers come from ``core.explain``.
+
+Pure builders (``cam_figure``, ``curves_figure``, ``summary_frame``, ``maps_png``) make no ``st.*`` calls;
+``render`` lays them out, keeping its settings (method, layer, target class) as page options in the URL.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+if TYPE_CHECKING:
+    from core.explain import CamReport
+
+#: Variants per row of the map grid, and the side the maps are pooled to for the browser.
+COLUMNS = 4
+DISPLAY_SIDE = 112
+COLORSCALE = "Turbo"
+OPACITY = 0.55
+TARGETS = ("reference", "own", "class")
+TARGET_LABELS = {"reference": "the reference's top-1 (same class for all)", "own": "each variant's own top-1",
+                 "class": "an ImageNet class"}
+
+
+def _pooled(m: np.ndarray, side: int = DISPLAY_SIDE) -> np.ndarray:
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32))[None, None]
+    k = max(1, -(-max(m.shape) // side))
+    return (F.avg_pool2d(t, k, ceil_mode=True) if k > 1 else t)[0, 0].numpy()
+
+
+def cam_figure(report: CamReport, columns: int = COLUMNS) -> go.Figure:
+    """One panel per variant: its network input with its map drawn over it (opacity ``OPACITY``), every map on
+    the same color scale [0, report.vmax] and one color bar; titles carry the class and the agreement."""
+    n = len(report.variants)
+    cols = max(1, min(columns, n))
+    rows = -(-n // cols)
+    titles = []
+    for i, v in enumerate(report.variants):
+        extra = "reference" if i == 0 else (f"ρ {v.agreement_spearman:.2f} · IoU {v.agreement_iou:.2f}"
+                                            if v.agreement_spearman is not None else f"IoU {v.agreement_iou:.2f}")
+        titles.append(f"{v.name}<br><sup>{v.class_label} · {extra}</sup>")
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.02,
+                        vertical_spacing=0.08 / rows)
+    vmax = report.vmax
+    for i, v in enumerate(report.variants):
+        r, c = divmod(i, cols)
+        h, w = v.map.shape
+        disp = (np.clip(v.display, 0, 1) * 255).astype(np.uint8)
+        fig.add_trace(go.Image(z=disp, hoverinfo="skip", name=v.name), row=r + 1, col=c + 1)
+        small = _pooled(v.map)
+        step_y, step_x = h / small.shape[0], w / small.shape[1]
+        fig.add_trace(go.Heatmap(
+            z=small, x0=step_x / 2 - 0.5, dx=step_x, y0=step_y / 2 - 0.5, dy=step_y, zmin=0.0, zmax=vmax,
+            colorscale=COLORSCALE, opacity=OPACITY, showscale=i == 0, name=v.name,
+            colorbar={"title": {"text": "map value", "side": "right"}, "thickness": 12, "len": 0.9},
+            hovertemplate=f"{v.name}<br>x=%{{x:.0f}} y=%{{y:.0f}}<br>map=%{{z:.4f}}<extra></extra>"),
+            row=r + 1, col=c + 1)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="")
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="", autorange="reversed")
+    fig.update_layout(height=300 * rows + 60, margin={"l": 10, "r": 10, "t": 70, "b": 10})
+    return fig
+
+
+def curves_figure(report: CamReport) -> go.Figure:
+    """Deletion (solid) and insertion (dashed) curves per variant: target probability vs fraction of pixels."""
+    from components.charts import PALETTE
+
+    fig = go.Figure()
+    for i, v in enumerate(report.variants):
+        color = PALETTE[i % len(PALETTE)]
+        for name, curve, dash in (("deletion", v.deletion_curve, "solid"), ("insertion", v.insertion_curve, "dash")):
+            x = np.linspace(0, 1, len(curve))
+            fig.add_trace(go.Scatter(x=x, y=curve, mode="lines", line={"color": color, "dash": dash},
+                                     name=f"{v.name} {name}", legendgroup=v.name,
+                                     hovertemplate=f"{v.name} {name}<br>%{{x:.0%}} of pixels<br>p=%{{y:.3f}}"
+                                                   "<extra></extra>"))
+    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      xaxis={"title": "fraction of pixels removed (deletion) / inserted (insertion)",
+                             "tickformat": ".0%"},
+                      yaxis={"title": "probability of the target class"})
+    return fig
+
+
+def summary_frame(report: CamReport) -> pd.DataFrame:
+    """One row per variant: target class and probability, agreement with the reference, deletion/insertion AUC."""
+    return pd.DataFrame([{
+        "variant": v.name, "class": f"{v.class_label} ({v.class_index})", "probability": v.class_prob,
+        "Spearman vs ref": np.nan if v.agreement_spearman is None else v.agreement_spearman,
+        "IoU top 15%": v.agreement_iou, "deletion AUC": v.deletion_auc, "insertion AUC": v.insertion_auc,
+        "map peak": v.peak} for v in report.variants])
+
+
+def maps_png(report: CamReport, columns: int = COLUMNS) -> bytes:
+    """The map grid as a PNG (matplotlib Figure, never pyplot), one color scale and its color bar."""
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    n = len(report.variants)
+    cols = max(1, min(columns, n))
+    rows = -(-n // cols)
+    fig = Figure(figsize=(3 * cols + 0.8, 3.3 * rows), dpi=100)
+    FigureCanvasAgg(fig)
+    norm = Normalize(0.0, report.vmax)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    image = None
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for i, v in enumerate(report.variants):
+        ax = axes.ravel()[i]
+        ax.imshow(np.clip(v.display, 0, 1))
+        image = ax.imshow(v.map, cmap=colormaps["turbo"], norm=norm, alpha=OPACITY)
+        rho = "-" if v.agreement_spearman is None else f"{v.agreement_spearman:.2f}"
+        sub = "reference" if i == 0 else f"rho {rho}, IoU {v.agreement_iou:.2f}"
+        ax.set_title(f"{v.name[:28]}\n{v.class_label[:24]} · {sub}", fontsize=8)
+    if image is not None:
+        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="map value")
+    fig.suptitle(report.conventions()[:140], fontsize=7)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------- rendering
+
+
+@st.cache_resource(show_spinner=False)
+def _cache(model_name: str):
+    """The activation-map results of one model, shared by every session of this server (read-only)."""
+    from core.explain import CamCache
+
+    return CamCache(max_entries=8)
+
+
+def compute(signal, variants, model, method: str, layer: str, target) -> CamReport:
+    """The report for these settings, from the per-model cache or computed under a status line."""
+    from core.explain import CamCache, explain
+
+    cache = _cache(model.name)
+    key = CamCache.key(signal, variants, model, method, layer, target)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    with st.status("Computing activation maps…", expanded=False) as status:
+        report = explain(signal, variants, model, method=method, layer=layer, target=target,
+                         progress=lambda f, m: status.update(label=f"{m} ({100 * f:.0f}%)"))
+        status.update(label=f"Activation maps in {report.seconds:.1f} s", state="complete")
+    cache.put(key, report)
+    return report
+
+
+def render(result, *, key: str = "cam") -> CamReport | None:
+    """Settings, the maps side by side on one scale, the numbers and downloads; returns the report shown."""
+    from components import state
+    from core.errors import PrepscopeError
+    from core.explain import METHODS
+
+    model = state.get_model()
+    names = list(result.layer_names)
+    c1, c2, c3, c4 = st.columns([2, 2, 3, 2])
+    method_default = state.get_page_option(f"{key}_method", "gradcam")
+    method = c1.selectbox("Method", list(METHODS), format_func=METHODS.get, key=f"{key}_method_w",
+                          index=list(METHODS).index(method_default) if method_default in METHODS else 0)
+    layer_default = state.get_page_option(f"{key}_layer", names[-1])
+    layer = c2.selectbox("Layer", names, index=names.index(layer_default) if layer_default in names else len(names) - 1,
+                         key=f"{key}_layer_w", help="Default: the last named layer (the last convolutional stage).")
+    target_default = state.get_page_option(f"{key}_target", "reference")
+    target_kind = c3.selectbox("Target class", TARGETS, format_func=TARGET_LABELS.get, key=f"{key}_target_w",
+                               index=TARGETS.index(target_default) if target_default in TARGETS else 0)
+    class_index = int(c4.number_input("ImageNet class index", 0, len(model.labels) - 1,
+                                      int(state.get_page_option(f"{key}_class", 285)), key=f"{key}_class_w",
+                                      disabled=target_kind != "class",
+                                      help="Used when the target is an ImageNet class (e.g. 285 Egyptian cat)."))
+    for k, val in (("method", method), ("layer", layer), ("target", target_kind), ("class", class_index)):
+        state.set_page_option(f"{key}_{k}", val)
+    target = class_index if target_kind == "class" else target_kind
+    try:
+        report = compute(state.get_signal(), state.session().variants, model, method, layer, target)
+    except PrepscopeError as e:
+        st.error(str(e))
+        return None
+    st.caption(report.conventions() + ". Every map is drawn on the same color scale (0 to the largest value "
+               "over all variants), over that variant's network input.")
+    st.plotly_chart(cam_figure(report), width="stretch", key=f"{key}_maps")
+    st.dataframe(summary_frame(report), hide_index=True, width="stretch", column_config={
+        c: st.column_config.NumberColumn(c, format="%.3f") for c in
+        ("probability", "Spearman vs ref", "IoU top 15%", "deletion AUC", "insertion AUC", "map peak")})
+    with st.expander("Deletion and insertion curves"):
+        st.plotly_chart(curves_figure(report), width="stretch", key=f"{key}_curves")
+    d1, d2 = st.columns(2)
+    d1.download_button("Download map summaries (JSON)", data=lambda: json.dumps(report.to_dict(), indent=2),
+                       file_name="prepscope-maps.json", mime="application/json", key=f"{key}_dl_json",
+                       on_click="ignore", icon=":material/download:")
+    d2.download_button("Download maps (PNG)", data=lambda: maps_png(report), file_name="prepscope-maps.png",
+                       mime="image/png", key=f"{key}_dl_png", on_click="ignore", icon=":material/download:")
+    return report

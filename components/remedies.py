@@ -1,0 +1,233 @@
+"""The Accuracy page's remedies and model comparison: several models at once (a model x variant table and a
+grouped chart), BatchNorm re-estimation and fine-tuning results. The sweeps themselves are
+``core.evaluate.multimodel``, ``core.evaluate.adabn`` and ``core.evaluate.finetune``.
+
+Pure builders (``model_variant_frame``, ``grouped_accuracy_figure``, ``adapted_frame``, ``finetune_frame``)
+make no ``st.*`` calls; the ``render_*`` functions lay them out.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from components.charts import PALETTE
+
+
+def model_variant_frame(result) -> pd.DataFrame:  # noqa: ANN001 - MultiSweepResult
+    """One row per (model, variant), each model's reference first, identical inputs as one row: the model, its
+    run id, the input size, then ``charts.results_frame``'s columns (accuracy, Wilson CI, macro, McNemar p vs that
+    model's reference, folds) and the adapted accuracy when BatchNorm was re-estimated."""
+    from components.charts import results_frame, sweep_rows
+    from core.evaluate.multimodel import input_size
+
+    frames = []
+    for r in result.results:
+        f = results_frame(r).drop(columns=["seconds"])
+        rows = sweep_rows(r)
+        f.insert(0, "model", r.provenance["model"])
+        f.insert(1, "run", "—" if r.run_id is None else f"#{r.run_id}")
+        f.insert(2, "input_size", [input_size(r.variants[i].spec) for _, i, _ in rows])
+        if any(v.adapted for v in r.variants):
+            f["adapted_accuracy"] = [(r.variants[i].adapted or {}).get("accuracy") for _, i, _ in rows]
+        frames.append(f)
+    return pd.concat(frames, ignore_index=True)
+
+
+def grouped_accuracy_figure(result) -> go.Figure:  # noqa: ANN001 - MultiSweepResult
+    """Bars grouped by variant, one color per model, with asymmetric Wilson 95% error bars; a dashed line at chance."""
+    fig = go.Figure()
+    for k, r in enumerate(result.results):
+        model = r.provenance["model"]
+        fig.add_trace(go.Bar(
+            name=model, x=[v.name for v in r.variants], y=[v.accuracy for v in r.variants],
+            marker_color=PALETTE[k % len(PALETTE)],
+            error_y={"type": "data", "symmetric": False, "array": [v.ci95[1] - v.accuracy for v in r.variants],
+                     "arrayminus": [v.accuracy - v.ci95[0] for v in r.variants]},
+            customdata=[["-" if v.mcnemar_p is None else f"{v.mcnemar_p:.3g}"] for v in r.variants],
+            hovertemplate=f"{model}<br>%{{x}}<br>accuracy %{{y:.3f}}<br>McNemar p vs this model's reference "
+                          "%{customdata[0]}<extra></extra>"))
+    chance = 1.0 / max(1, len(result.results[0].classes))
+    fig.add_hline(y=chance, line_dash="dash", line_color="gray", annotation_text="chance",
+                  annotation_position="bottom right")
+    fig.update_layout(barmode="group", height=420, margin={"t": 30, "b": 40},
+                      yaxis={"title": "accuracy (micro) with 95% Wilson interval", "range": [0, 1.08]},
+                      xaxis_title="variant (first = each model's reference)", legend_title_text="model")
+    return fig
+
+
+def _rows(result) -> list[tuple[str, int, list[int]]]:  # noqa: ANN001 - SweepResult
+    from core.evaluate.sameinput import display_rows
+
+    return display_rows([v.name for v in result.variants], [g["variants"] for g in result.identical])
+
+
+def adapted_frame(result) -> pd.DataFrame | None:  # noqa: ANN001 - SweepResult
+    """Per variant (identical inputs as one row): accuracy without / with BatchNorm re-estimation, the adapted
+    interval, McNemar p between them (and the fold test p under cross-validation), and the dataset BN-shift of
+    the first and last named layer before -> after; None when nothing was adapted."""
+    rows = []
+    for label, i, _ in _rows(result):
+        v = result.variants[i]
+        a = v.adapted
+        if not a:
+            continue
+        layers = list(a["bn_shift_before"] or {})
+        row = {"variant": label, "unadapted": v.accuracy, "BN re-estimated": a["accuracy"],
+               "95% CI low": a["ci95"][0], "95% CI high": a["ci95"][1],
+               "McNemar p vs unadapted": a["mcnemar_p_vs_unadapted"]}
+        if result.cross_validated:
+            row["fold test p vs unadapted"] = a.get("fold_test_p_vs_unadapted")
+        for name in (layers[0], layers[-1]) if layers else ():
+            row[f"BN-shift {name} before"] = a["bn_shift_before"][name]
+            row[f"BN-shift {name} after"] = a["bn_shift_after"][name]
+        rows.append(row)
+    return pd.DataFrame(rows) if rows else None
+
+
+def finetune_frame(result) -> pd.DataFrame | None:  # noqa: ANN001 - SweepResult
+    """Per variant (identical inputs as one row): probe vs finetune on the same test items with intervals and
+    McNemar p (and the fold test p under cross-validation); None for other methods."""
+    if result.method != "finetune":
+        return None
+    rows = []
+    for label, i, _ in _rows(result):
+        v = result.variants[i]
+        pr = v.details.get("probe") or {}
+        best = v.details.get("best_epoch")
+        row = {"variant": label, "probe": pr.get("accuracy"), "probe CI low": pr.get("ci95", [None])[0],
+               "probe CI high": pr.get("ci95", [None, None])[1], "finetune": v.accuracy,
+               "finetune CI low": v.ci95[0], "finetune CI high": v.ci95[1],
+               "McNemar p vs probe": pr.get("mcnemar_p_finetune_vs_probe")}
+        if result.cross_validated:
+            row["fold test p vs probe"] = pr.get("fold_test_p_finetune_vs_probe")
+        row["best epoch"] = ", ".join(map(str, best)) if isinstance(best, list) else str(best)
+        row["stem"] = v.details.get("stem")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------- rendering
+
+
+def render_options(method: str) -> tuple[list[str], str | None]:
+    """Widgets: the models to compare (default: the sidebar's model, which they follow when it changes) and
+    BatchNorm re-estimation (for probe and zero-shot; the other methods train their own input layers)."""
+    import streamlit as st
+
+    from components import state
+    from core.models import MODELS
+
+    current = state.session().model
+    if st.session_state.get("acc_models_for") != current:  # the sidebar's model changed: start from it again
+        st.session_state["acc_models"] = [current]
+        st.session_state["acc_models_for"] = current
+    models = st.multiselect("Models (several: a model × variant table)", list(MODELS), key="acc_models",
+                            format_func=lambda n: MODELS[n].label,
+                            help="Each model's variants are tested against that model's own reference on the same "
+                                 "test items; every variant is resized to each model's own input size when several "
+                                 "are chosen. Each model's sweep is recorded as its own run.")
+    can_adapt = method in ("probe", "zeroshot")
+    adapt = st.checkbox("Also re-estimate BatchNorm statistics per variant (AdaBN)", key="acc_adapt",
+                        disabled=not can_adapt,
+                        help="On a private copy of the model, every BatchNorm's running mean and variance are "
+                             "re-estimated on each fold's training side under the variant; accuracy with and "
+                             "without, McNemar between them, BN-shift before/after. Probe and zero-shot only.")
+    return models or [current], ("bn" if adapt and can_adapt else None)
+
+
+def cost_note(plan: dict, method: str, adapt: str | None) -> str | None:
+    """Before running: what the remedies cost with this evaluation (re-estimations and trainings per variant)."""
+    if plan.get("error") or (adapt is None and method != "finetune"):
+        return None
+    k = plan["n_folds"]
+    per = "one per fold" if k > 1 else "on the training side"
+    parts = []
+    if adapt:
+        parts.append(f"BatchNorm re-estimation: {k} re-estimation{'s' if k > 1 else ''} per distinct variant "
+                     f"({per}), each followed by a feature pass over all {plan['n_items']:,} items")
+    if method == "finetune":
+        from core.evaluate.finetune import MAX_EPOCHS, MAX_TRAIN_ITEMS
+
+        parts.append(f"fine-tuning: {k} training{'s' if k > 1 else ''} per distinct variant ({per}; at most "
+                     f"{MAX_EPOCHS} epochs of at most {MAX_TRAIN_ITEMS} items each)")
+    return "; ".join(parts) + ". Slow on CPU; the progress bar and Stop work throughout."
+
+
+def render_cost(plan: dict, method: str, adapt: str | None) -> None:
+    """``cost_note`` as a caption under the test-item plan, when the remedies cost more than a plain sweep."""
+    import streamlit as st
+
+    if adapt and method == "zeroshot" and not plan.get("error") and not plan["given_test"]:
+        st.warning("BatchNorm re-estimation needs training items; zero-shot without a separate test set scores "
+                   "every item and has none. Upload a dataset with train/ and test/, or choose the probe.",
+                   icon=":material/warning:")
+        return
+    note = cost_note(plan, method, adapt)
+    if note:
+        st.caption(note)
+
+
+def render_multi_result(result, *, zip_bytes: bytes | None = None,  # noqa: ANN001 - MultiSweepResult
+                        outdated: list[str] | None = None) -> None:
+    """The model x variant table and grouped chart with downloads and provenance, then each model's whole run
+    view (items, folds, per-class, remedies) in its own tab."""
+    import json
+
+    import streamlit as st
+
+    from components.accuracy import render_outdated, render_result
+
+    ids = ", ".join(f"#{i}" for i in result.run_ids if i is not None)
+    render_outdated("model × variant" + (f" · runs {ids}" if ids else " · not recorded"), outdated)
+    tabs = st.tabs(["Model × variant"] + [f"{r.provenance['model']}"
+                                           + (f" (run #{r.run_id})" if r.run_id is not None else "")
+                                           for r in result.results])
+    with tabs[0]:
+        frame = model_variant_frame(result)
+        st.dataframe(frame, hide_index=True, width="stretch", column_config={
+            c: st.column_config.NumberColumn(c, format="%.3f") for c in
+            ("accuracy", "ci95_low", "ci95_high", "macro_accuracy", "adapted_accuracy") if c in frame.columns})
+        pooled = " pooled over the folds," if result.results[0].cross_validated else ""
+        st.caption(f"Accuracy is micro,{pooled} with a 95% Wilson interval; McNemar p compares each variant with the "
+                   "same model's reference (first row of each model) on the same test items. Each model's tab has its "
+                   "run's items, folds and per-class recall.")
+        st.plotly_chart(grouped_accuracy_figure(result), width="stretch", key="acc_grouped")
+        c1, c2, c3 = st.columns(3)
+        c1.download_button("Download CSV", result.to_csv(), file_name="prepscope-models.csv", mime="text/csv",
+                           key="acc_dl_multi_csv", icon=":material/download:", on_click="ignore")
+        c2.download_button("Download items (CSV)", result.items_csv, file_name="prepscope-models-items.csv",
+                           mime="text/csv", key="acc_dl_multi_items", icon=":material/download:", on_click="ignore")
+        c3.download_button("Download JSON", lambda: json.dumps(result.to_dict(), indent=2, ensure_ascii=False),
+                           file_name="prepscope-models.json", mime="application/json", key="acc_dl_multi_json",
+                           icon=":material/download:", on_click="ignore")
+        st.caption("Provenance: " + result.provenance_line())
+    for tab, r in zip(tabs[1:], result.results, strict=True):
+        with tab:
+            render_result(r, key=f"acc_m{r.provenance['model']}", zip_bytes=zip_bytes, title=False)
+
+
+def render_remedies(result, *, key: str = "acc") -> None:  # noqa: ANN001 - SweepResult
+    """The BatchNorm re-estimation table and the probe-vs-finetune table, when the sweep has them."""
+    import streamlit as st
+
+    fmt = {"format": "%.3g"}
+    adapted = adapted_frame(result)
+    if adapted is not None:
+        st.markdown("**BatchNorm re-estimation (AdaBN)**")
+        st.dataframe(adapted, hide_index=True, width="stretch", key=f"{key}_adapted",
+                     column_config={c: st.column_config.NumberColumn(c, **fmt) for c in adapted.columns[1:]})
+        fold = next((v.adapted.get("bn_shift_fold") for v in result.variants if v.adapted), None)
+        where = (f"each fold's training side (BN-shift on fold {fold}'s)" if result.cross_validated
+                 else "the training side")
+        st.caption(f"Statistics re-estimated on {where} under each variant, on a private copy of the model; the same "
+                   "method then scores the same test items. BN-shift: symmetric Gaussian KL of the layer's BatchNorm "
+                   "input over training items vs its running statistics (0 = matched).")
+    ft = finetune_frame(result)
+    if ft is not None:
+        st.markdown("**Fine-tuning vs the linear probe**")
+        numeric = [c for c in ft.columns if c not in ("variant", "best epoch", "stem")]
+        st.dataframe(ft, hide_index=True, width="stretch", key=f"{key}_finetune",
+                     column_config={c: st.column_config.NumberColumn(c, **fmt) for c in numeric})
+        st.caption("Both on the same test items; the table above shows the fine-tuned accuracies. McNemar p compares "
+                   "finetune with the probe per variant.")

@@ -1,0 +1,265 @@
+"""Several networks, one variant set: a model x variant table.
+
+``evaluate_models`` runs ``core.evaluate.sweep.evaluate_sweep`` once per model on the same dataset, evaluation
+(held-out split or the same cross-validation folds: they depend only on the items, the settings and the
+seed) and seed, so each model's variants are tested (McNemar, and the fold test) against that model's own
+reference on the same test items. By default every variant is resized to each model's own input size
+(``DataConfig.input_size``: 224 for EfficientNet-Lite0, 240 for Lite1, 260 for Lite2), since the size belongs
+to the network's recipe and the variants describe the preprocessing; ``keep_size=True`` uses the variants'
+sizes as given (a variant with ``"resize": "model"`` follows each model's recipe either way). The variant
+specs each model actually received are in its entries.
+
+Each model's sweep is a complete ``SweepResult`` (items, folds, notes, identical inputs) and is recorded in the
+runs database as its own run (``record``): a run is one model's numbers, so the Runs page lists, reopens and
+compares them like any other; the multi-model JSON lists every run id, and each run's provenance names the
+models it was compared with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core.errors import InvalidDataset
+from core.preprocess.variant import Variant
+from core.provenance import Progress, StopCheck, versions
+
+
+def parse_models(text: str) -> list[str]:
+    """``"a,b,c"`` -> registered names in order; InvalidDataset for an unknown or repeated name."""
+    from core.models import MODELS
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise InvalidDataset("--model needs at least one model name.")
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        raise InvalidDataset(f"Unknown model(s) {', '.join(unknown)}; available: {', '.join(MODELS)}.")
+    if len(set(names)) != len(names):
+        raise InvalidDataset(f"A model is listed twice in {text!r}.")
+    return names
+
+
+def sized_for(variants: Sequence[Variant], model, keep_size: bool = False) -> list[Variant]:
+    """The variants as ``model`` receives them: resized to its input size unless ``keep_size``."""
+    if keep_size:
+        return list(variants)
+    size = model.input_size
+    return [v if v.resize == "model" or v.resize.size == size else v.replace(resize=v.resize.replace(size=size))
+            for v in variants]
+
+
+@dataclass
+class MultiSweepResult:
+    """One ``SweepResult`` per model, in the order asked, on the same dataset, split and seed."""
+
+    results: list
+    keep_size: bool
+    seconds: float
+
+    @property
+    def models(self) -> list[str]:
+        return [r.provenance["model"] for r in self.results]
+
+    @property
+    def method(self) -> str:
+        return self.results[0].method
+
+    @property
+    def run_ids(self) -> list[int | None]:
+        return [r.run_id for r in self.results]
+
+    def entries(self) -> list[dict]:
+        """Every variant's JSON entry (``SweepResult.to_dict``'s, which carries ``"model"``), each model's reference
+        first, models in order."""
+        return [v for r in self.results for v in r.to_dict()["variants"]]
+
+    def to_dict(self) -> dict:
+        """``{"models", "run_ids", "method", "classes", "conventions", "size_rule", "seconds", "versions", "notes",
+        "variants": [...], "runs": [{"model", "run_id", "provenance", "seconds", "folds", "items", "notes",
+        "identical_inputs"}]}``; each variant entry carries ``"model"``."""
+        from core.evaluate.sweep import CONVENTIONS
+
+        first = self.results[0]
+        runs = []
+        for r in self.results:
+            d = r.to_dict()
+            runs.append({"model": r.provenance["model"], "run_id": r.run_id, "provenance": r.provenance,
+                         "seconds": r.seconds, "folds": d["folds"], "items": d["items"], "notes": d["notes"],
+                         "identical_inputs": d["identical_inputs"]})
+        return {"models": self.models, "run_ids": self.run_ids, "method": self.method, "classes": list(first.classes),
+                "conventions": CONVENTIONS + "; McNemar and the fold test are within each model, vs that model's "
+                                             "reference",
+                "size_rule": "variants as given" if self.keep_size else "each model's own input size",
+                "seconds": self.seconds, "versions": versions(),
+                "notes": list(dict.fromkeys(n for r in self.results for n in r.notes)),
+                "variants": self.entries(), "runs": runs}
+
+    def record(self, origin: str, store=None) -> list[str]:  # noqa: ANN001 - RunStore
+        """Record every model's sweep as its own run (sets each ``run_id``); the warnings of runs that could not be
+        recorded (a sweep is never lost over the database)."""
+        from core.errors import PrepscopeError
+        from core.runs import RunStore
+
+        store = store or RunStore()
+        warnings = []
+        for r in self.results:
+            try:
+                store.record(r, origin=origin)
+            except PrepscopeError as e:
+                warnings.append(f"the {r.provenance['model']} run was not recorded: {e}")
+        return warnings
+
+    def table(self) -> list[dict]:
+        """One row per (model, variant): the numbers of the model x variant table (with the run id)."""
+        rows = []
+        for r in self.results:
+            model = r.provenance["model"]
+            for row, v in zip(r.table(), r.variants, strict=True):
+                extra = {}
+                if v.adapted:
+                    extra = {"adapted_accuracy": v.adapted["accuracy"],
+                             "adapted_mcnemar_p": v.adapted["mcnemar_p_vs_unadapted"]}
+                rows.append({"model": model, "run_id": r.run_id, "input_size": input_size(v.spec), **row, **extra})
+        return rows
+
+    def to_csv(self) -> str:
+        """The model x variant table as CSV."""
+        from core.evaluate.sweep import csv_text
+
+        return csv_text(self.table())
+
+    def items_csv(self) -> str:
+        """Per-item evidence of every model (``SweepResult.item_rows`` with a ``model`` column) as CSV."""
+        from core.evaluate.sweep import csv_text
+
+        rows = [{"model": r.provenance["model"], **row} for r in self.results for row in r.item_rows()]
+        return csv_text(rows) if rows else ""
+
+    def provenance_line(self) -> str:
+        """One line: models and their runs, dataset, evaluation, method, sizes."""
+        from core.evaluate.folds import describe_line
+
+        p = self.results[0].provenance
+        ds = p["dataset"]["train"]
+        runs = ", ".join(f"#{i}" for i in self.run_ids if i is not None)
+        return (f"models {', '.join(self.models)} · dataset {ds['source']} ({ds['n_items']} items, digest "
+                f"{ds['digest'][:12]}) · {describe_line(p['split'])} · method {self.method} · seed {p['seed']} · "
+                "sizes: " + ("as given" if self.keep_size else "each model's own")
+                + (f" · runs {runs}" if runs else ""))
+
+
+def input_size(spec: dict) -> int | str:
+    """A variant spec's input size (its resize's ``size``, or ``"model"`` for the model's own recipe)."""
+    r = spec.get("resize")
+    return r.get("size") if isinstance(r, dict) else str(r)
+
+
+def evaluate_models(train, variants: Sequence[Variant], models: Sequence, *, keep_size: bool = False,
+                    progress: Progress | None = None, should_stop: StopCheck | None = None,
+                    **sweep_kwargs) -> MultiSweepResult:
+    """``evaluate_sweep`` once per model (loaded ``LoadedModel``s, in order) with the same dataset, split and
+    seed; ``sweep_kwargs`` go to every call (test, method, seed, test_fraction, adapt, cache_dir, ...)."""
+    from core.evaluate.sweep import evaluate_sweep
+
+    t0 = time.perf_counter()
+    results = []
+    n = len(models)
+    names = [m.name for m in models]
+    for k, model in enumerate(models):
+        def report(f: float, msg: str, k: int = k, name: str = model.name) -> None:
+            if progress is not None:
+                progress((k + f) / n, f"{name}: {msg}")
+
+        r = evaluate_sweep(train, sized_for(variants, model, keep_size), model, progress=report,
+                           should_stop=should_stop, **sweep_kwargs)
+        r.provenance["compared_models"] = {"models": names, "size_rule": "variants as given" if keep_size
+                                           else "each model's own input size"}
+        results.append(r)
+    return MultiSweepResult(results, keep_size, time.perf_counter() - t0)
+
+
+def multi_table(result: MultiSweepResult) -> str:
+    """The CLI's model x variant table (rows grouped by model, each model's reference first)."""
+    from core.cliutil import format_table
+
+    def f(x, spec):
+        return "—" if x is None or x != x else format(x, spec)
+
+    from core.evaluate.sameinput import display_rows
+
+    cv = result.results[0].cross_validated
+    adapted = any(v.adapted for r in result.results for v in r.variants)
+    rows = []
+    for r in result.results:
+        names = [v.name for v in r.variants]
+        for j, (label, i, members) in enumerate(display_rows(names, [g["variants"] for g in r.identical])):
+            v = r.variants[i]
+            ref = 0 in members
+            run = f" (run #{r.run_id})" if r.run_id is not None else ""
+            row = [r.provenance["model"] + run if j == 0 else "", str(input_size(v.spec)),
+                   label + (" (ref)" if ref else ""), f(v.accuracy, ".3f"),
+                   f"[{v.ci95[0]:.3f}, {v.ci95[1]:.3f}]", f(v.macro_accuracy, ".3f"),
+                   "—" if ref else f(v.mcnemar_p, ".3g")]
+            if cv:
+                row.append("—" if ref else f(v.fold_test_p, ".3g"))
+            if adapted:
+                a = v.adapted or {}
+                row += [f(a.get("accuracy"), ".3f"), f(a.get("mcnemar_p_vs_unadapted"), ".3g")]
+            rows.append(row)
+    header = (["model", "size", "variant", "accuracy", "95% CI", "macro", "McNemar p"] + (["fold test p"] if cv else [])
+              + (["BN re-est.", "p vs unadapted"] if adapted else []))
+    return format_table(rows, header)
+
+
+def run_multi_sweep(args: argparse.Namespace, request, cv) -> int:  # noqa: ANN001 - DatasetRequest
+    """``python -m core sweep --model a,b,c``: the sweep once per model, each recorded as its own run (unless
+    ``--no-record``); print the model x variant table, the remedies' tables, notes and provenance."""
+    import sys
+
+    from core.cliutil import table_stream
+    from core.evaluate.adabn import adapted_table
+    from core.evaluate.cli import _progress_printer, _variants, write_outputs
+    from core.evaluate.datasets import open_request
+    from core.evaluate.finetune import probe_table
+    from core.models import load_model
+
+    names = parse_models(args.model)
+    if args.weights:
+        raise InvalidDataset("--weights applies to one model; give a single --model with it.")
+    with open_request(request) as (train, test):
+        variants = _variants(args, train.kind)
+        models = [load_model(n) for n in names]
+        result = evaluate_models(
+            train, variants, models, keep_size=args.keep_size, test=test, method=args.method, seed=args.seed,
+            test_fraction=args.test_fraction, group_split=args.group_split, cv=cv, cache_dir=args.cache_dir,
+            batch_size=args.batch_size, progress=_progress_printer(args.quiet), adapt=args.adapt)
+    if not args.no_record:
+        for warning in result.record("cli"):
+            print(f"warning: {warning}", file=sys.stderr)
+    out = table_stream(args.json)
+    print(multi_table(result), file=out)
+    first = result.results[0]
+    n_test = first.variants[0].n_test
+    pooled = f"pooled over {len(first.folds)} folds, " if first.cross_validated else ""
+    print(f"accuracy = micro, {pooled}on the same {n_test} test items for every model; macro = mean per-class recall; "
+          "95% CI = Wilson; McNemar p = exact, vs the same model's reference"
+          + ("; fold test p = Wilcoxon signed-rank across folds." if first.cross_validated else "."), file=out)
+    for r in result.results:
+        for extra in (adapted_table(r), probe_table(r)):
+            if extra:
+                print(f"\n{r.provenance['model']}:", file=out)
+                print(extra, file=out)
+    for r in result.results:
+        for g in r.identical:
+            print(f"same input ({r.provenance['model']}): {g['reason']}", file=out)
+    for note in dict.fromkeys(n for r in result.results for n in r.notes):
+        print(f"note: {note}", file=out)
+    print("provenance: " + result.provenance_line(), file=out)
+    if any(i is not None for i in result.run_ids):
+        print("recorded as runs " + ", ".join(f"#{i}" for i in result.run_ids if i is not None)
+              + " (python -m core runs show ID)", file=out)
+    write_outputs(args, result, first.provenance["split"])
+    return 0
