@@ -207,18 +207,26 @@ def render_multi_result(result, *, zip_bytes: bytes | None = None,  # noqa: ANN0
             render_result(r, key=f"acc_m{r.provenance['model']}", zip_bytes=zip_bytes, title=False)
 
 
+def _number_config(frame: pd.DataFrame) -> dict:
+    """Accuracies and interval ends with three decimals, p-values and BN-shifts with three significant digits."""
+    import streamlit as st
+
+    return {c: st.column_config.NumberColumn(c, format="%.3g" if (" p " in f" {c} " or "BN-shift" in c) else "%.3f")
+            for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])}
+
+
 def render_remedies(result, *, key: str = "acc") -> None:  # noqa: ANN001 - SweepResult
     """The BatchNorm re-estimation table and the probe-vs-finetune table, when the sweep has them."""
     import streamlit as st
 
-    fmt = {"format": "%.3g"}
     adapted = adapted_frame(result)
     if adapted is not None:
         st.markdown("**BatchNorm re-estimation (AdaBN)**")
         st.dataframe(adapted, hide_index=True, width="stretch", key=f"{key}_adapted",
-                     column_config={c: st.column_config.NumberColumn(c, **fmt) for c in adapted.columns[1:]})
-        fold = next((v.adapted.get("bn_shift_fold") for v in result.variants if v.adapted), None)
-        where = (f"each fold's training side (BN-shift on fold {fold}'s)" if result.cross_validated
+                     column_config=_number_config(adapted))
+        fold = next((v.adapted.get("bn_shift_fold") for v in result.variants if v.adapted), None) or ""
+        fold = fold if fold.startswith("fold") else f"fold {fold}"
+        where = (f"each fold's training side (BN-shift measured on {fold}'s)" if result.cross_validated
                  else "the training side")
         st.caption(f"Statistics re-estimated on {where} under each variant, on a private copy of the model; the same "
                    "method then scores the same test items. BN-shift: symmetric Gaussian KL of the layer's BatchNorm "
@@ -226,8 +234,6 @@ def render_remedies(result, *, key: str = "acc") -> None:  # noqa: ANN001 - Swee
     ft = finetune_frame(result)
     if ft is not None:
         st.markdown("**Fine-tuning vs the linear probe**")
-        numeric = [c for c in ft.columns if c not in ("variant", "best epoch", "stem")]
-        st.dataframe(ft, hide_index=True, width="stretch", key=f"{key}_finetune",
-                     column_config={c: st.column_config.NumberColumn(c, **fmt) for c in numeric})
+        st.dataframe(ft, hide_index=True, width="stretch", key=f"{key}_finetune", column_config=_number_config(ft))
         st.caption("Both on the same test items; the table above shows the fine-tuned accuracies. McNemar p compares "
                    "finetune with the probe per variant.")

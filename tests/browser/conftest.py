@@ -168,6 +168,13 @@ class UI:
         self.page.wait_for_timeout(300)
         return self.wait_idle()
 
+    def select(self, label: str, option: str) -> UI:
+        """Choose ``option`` in the main area's select box labelled ``label`` and wait for the rerun."""
+        self.page.locator('[data-testid="stMain"]').get_by_role("combobox", name=label).click()
+        self.page.get_by_role("option").filter(has_text=option).first.click()
+        self.page.wait_for_timeout(300)
+        return self.wait_idle()
+
     def assert_no_exception(self) -> None:
         """No Streamlit exception element anywhere on the page."""
         exc = self.page.locator('[data-testid="stException"]')

@@ -69,3 +69,28 @@ def test_accuracy_page_compares_two_models(ui) -> None:  # noqa: ANN001
     ui.page.set_viewport_size({"width": 1440, "height": 3200})
     ui.page.wait_for_timeout(1200)
     ui.screenshot("accuracy-models-tab")
+
+
+def test_accuracy_page_reestimates_batchnorm_within_folds(ui) -> None:  # noqa: ANN001
+    ui.open("preset=channels")
+    ui.go("Accuracy")
+    main = ui.page.locator('[data-testid="stMain"]')
+    ui.set_number("Items per class (0 = automatic)", 4)
+    ui.select("Test items", "K-fold cross-validation")
+    ui.set_number("Folds (K)", 2)
+    main.get_by_text("Also re-estimate BatchNorm statistics per variant (AdaBN)").click()
+    ui.wait_idle()
+    assert main.get_by_text(re.compile("BatchNorm re-estimation: 2 re-estimations per distinct variant")).count() == 1
+    main.get_by_role("button", name="Run sweep").click()
+    main.get_by_text("BatchNorm re-estimation (AdaBN)").wait_for(timeout=WAIT_MS)
+    ui.wait_idle(timeout_s=WAIT_MS / 1000)
+    ui.assert_no_exception()
+    assert main.get_by_text("Accuracy per fold").count() == 1
+    assert main.get_by_text(re.compile(r"each fold's training side \(BN-shift measured on fold 1's\)")).count() == 1
+    ui.page.set_viewport_size({"width": 1440, "height": 900})
+    main.get_by_text("BatchNorm re-estimation (AdaBN)").scroll_into_view_if_needed()
+    ui.page.wait_for_timeout(800)
+    ui.screenshot("accuracy-adabn")
+    ui.page.set_viewport_size({"width": 1440, "height": 4200})
+    ui.page.wait_for_timeout(1200)
+    ui.screenshot("accuracy-adabn-full")
