@@ -287,3 +287,26 @@ def test_multi_model_cli_records_one_run_per_model_and_every_entry_names_its_mod
     assert [v["model"] for v in run2["variants"]] == ["mobilenet_v3_small"] * 2
     assert run2["variants"] == data["variants"][2:]  # the same numbers as the multi-model JSON
     assert run2["provenance"]["compared_models"]["models"] == ["efficientnet_lite0", "mobilenet_v3_small"]
+
+
+def test_adabn_with_zero_shot_and_a_given_test_set_adapts_on_the_training_set(model, shared_data, tmp_path,
+                                                                               monkeypatch):
+    import core.evaluate.adabn as adabn
+    from core.evaluate.datasets import open_dataset
+
+    extracted = []
+    real = adabn.extract
+
+    def spy(ds, *args, **kwargs):
+        extracted.append(ds)
+        return real(ds, *args, **kwargs)
+
+    monkeypatch.setattr(adabn, "extract", spy)
+    with open_dataset(str(shared_data("hymenoptera", "train"))) as opened:
+        train, test = opened.train.sample_per_class(4, seed=0), opened.train.sample_per_class(3, seed=1)
+        r = evaluate_sweep(train, [Variant(name="rgb", resize=SMALL)], model, test=test, method="zeroshot",
+                           adapt="bn", cache_dir=tmp_path / "c")
+    a = r.variants[0].adapted
+    assert a["n_adaptation_items"] == len(train) == 8 and a["n_test"] == len(test) == 6 == len(a["items"])
+    assert extracted == [test]  # zero-shot reads only the tested items' adapted logits
+    assert a["fold_test_p_vs_unadapted"] is None and r.folds[0]["name"] == "test set"

@@ -192,7 +192,8 @@ def add_adapted(ev, variants: Sequence[Variant], model, scored: list, keys: Sequ
     first_idx = plans[0][1]
     rng = np.random.default_rng(seed)
     shift_idx = np.sort(rng.choice(first_idx, size=min(SHIFT_ITEMS, len(first_idx)), replace=False))
-    sets = [ev.train] if ev.test is ev.train else [ev.train, ev.test]
+    # the datasets whose adapted features the method reads (zero-shot reads only the tested items' logits)
+    sets = [ev.test] if method == "zeroshot" or ev.test is ev.train else [ev.train, ev.test]
     tested = ev.test_idx
     y = ev.test.labels[tested]
     fold_of = ev.fold_of_tested()
@@ -247,10 +248,11 @@ def add_adapted(ev, variants: Sequence[Variant], model, scored: list, keys: Sequ
             if k == 0:
                 shifts = meta
             per_fold_items.append(int(len(idx)))
-            tr, te = feats[id(ev.train)], feats[id(ev.test)]
+            te = feats[id(ev.test)]
             if method == "zeroshot":
                 p, c = zeroshot_predict_confidence(te.logits[f.test_idx], ev.test.classes, matches or {})
             else:
+                tr = feats[id(ev.train)]
                 clf = fit_probe(tr.pooled[f.train_idx], ev.train.labels[f.train_idx], seed)
                 p, c = probe_predict_confidence(clf, te.pooled[f.test_idx])
             at = np.searchsorted(tested, f.test_idx)
