@@ -350,6 +350,9 @@ def _run_streams(job: _Pass, starts: list[int], tick, should_stop: StopCheck | N
     stopped = False
     try:
         while pending and error is None and not stopped:
+            if should_stop is not None and should_stop():
+                stopped = True
+                break
             with model.lock:
                 until = time.perf_counter() + ROUND_SECONDS
                 in_flight = 0

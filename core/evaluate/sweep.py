@@ -27,7 +27,7 @@ import numpy as np
 
 from core.errors import InvalidDataset
 from core.evaluate.datasets import Dataset
-from core.evaluate.features import DEFAULT_BATCH, FeatureCache, extract, model_fingerprint
+from core.evaluate.features import DEFAULT_BATCH, FeatureCache, StageTimes, extract, model_fingerprint, resolve_batch
 from core.evaluate.folds import Evaluation, describe_line, make_evaluation, overlap_warning
 from core.evaluate.methods import (
     METHODS,
@@ -254,7 +254,7 @@ def evaluate_sweep(
     group_split: bool | None = None,
     cv: str | int | None = "auto",
     cache_dir: str | Path | None = None,
-    batch_size: int = DEFAULT_BATCH,
+    batch_size: int | str = DEFAULT_BATCH,
     progress: Progress | None = None,
     should_stop: StopCheck | None = None,
 ) -> SweepResult:
@@ -263,7 +263,8 @@ def evaluate_sweep(
     ``cv`` chooses the folds (``core.evaluate.folds``: ``auto``, ``none``, ``groups`` or K). ``probe`` and
     ``adapter`` train on each fold's training side and score its test side; ``zeroshot`` trains nothing
     and scores the given test set, or every item when none is given. ``progress(fraction, message)``
-    is called as batches finish; ``should_stop()`` is checked between batches (Stopped). Refusals
+    is called as batches finish; ``should_stop()`` is checked between batches (Stopped). ``batch_size`` is
+    an int or ``"auto"`` (measured once per model and machine, ``core.evaluate.tuning``). Refusals
     are InvalidDataset or InvalidVariant with a sentence for the user.
     """
     if method not in METHODS:
@@ -284,10 +285,13 @@ def evaluate_sweep(
         if progress is not None:
             progress(min(1.0, max(0.0, f)), msg)
 
-    if method == "adapter":
-        raws = _run_adapter(ev, variants, model, seed, batch_size, report, should_stop)
+    times = StageTimes()
+    if method == "adapter":  # its batches only group decoding; the network runs inside its training loop
+        batch = 32 if batch_size == "auto" else resolve_batch(batch_size, model)
+        raws = _run_adapter(ev, variants, model, seed, batch, report, should_stop)
     else:
-        raws = _run_frozen(ev, variants, model, cache, method, seed, matches, batch_size, report, should_stop)
+        batch = resolve_batch(batch_size, model)
+        raws = _run_frozen(ev, variants, model, cache, method, seed, matches, batch, report, should_stop, times)
 
     tested = ev.test_idx
     fold_of = ev.fold_of_tested()
@@ -330,6 +334,9 @@ def evaluate_sweep(
         "cache_dir": str(cache.root),
         "variant_set": VariantSet.of(variants).to_dict(),
         "versions": versions(),
+        "extraction": {"device": str(model.device), "batch": batch,
+                       "batch_choice": "measured (auto)" if batch_size == "auto" else "given",
+                       "layout": times.layout or ("all features cached" if method != "adapter" else "adapter")},
     }
     report(1.0, "done")
     folds = [{"name": f.name, "n_train": int(len(f.train_idx)), "n_test": int(len(f.test_idx))} for f in ev.folds]
@@ -376,13 +383,13 @@ def _datasets(ev: Evaluation) -> list[tuple[Dataset, str]]:
 
 def _run_frozen(ev: Evaluation, variants: list[Variant], model, cache: FeatureCache, method: str, seed: int,
                 matches: dict | None, batch_size: int, report: Callable[[float, str], None],
-                should_stop: StopCheck | None) -> list[_Raw]:
+                should_stop: StopCheck | None, times: StageTimes | None = None) -> list[_Raw]:
     sets = _datasets(ev)
     feats: dict[str, dict] = {}
     span = 0.9 / len(sets)
     for k, (ds, role) in enumerate(sets):
         feats[role] = extract(ds, variants, model, cache, batch_size=batch_size, progress=report,
-                              should_stop=should_stop, progress_span=(k * span, (k + 1) * span))
+                              should_stop=should_stop, progress_span=(k * span, (k + 1) * span), profile=times)
     tr_role = "data" if "data" in feats else "train"
     te_role = "data" if "data" in feats else "test"
     tested = ev.test_idx
