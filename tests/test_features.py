@@ -205,6 +205,7 @@ def test_batch_auto_is_measured_once_per_model_and_machine_and_recorded(model, m
     assert set(entry["ms_per_item"]) == {"1", "2", "4", "8"} and all(v > 0 for v in entry["ms_per_item"].values())
     best = min(entry["ms_per_item"].values())
     assert entry["ms_per_item"][str(first["batch"])] <= best * 1.03 + 1e-9  # the fastest, or within 3% of it
+    assert all(v > best * 1.03 for b, v in entry["ms_per_item"].items() if int(b) > first["batch"])  # the largest
 
     from core.evaluate import tuning
 

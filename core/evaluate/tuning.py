@@ -15,7 +15,7 @@ Thread budget (``plan_layout``): the threads that compute never outnumber the us
 Batch size (``choose_batch``, the CLI's ``--batch auto``): candidates are timed on random inputs in the
 layout a sweep uses (CPU: each stream's thread CPU time per item at one intra-op thread, so a busy
 machine does not bias the choice; GPU: wall time per item with the device synchronized), and the
-smallest batch within 3% of the fastest is chosen. The choice and the measurements are recorded in
+largest batch within 3% of the fastest is chosen (fewer, larger batches cost less bookkeeping per item). The choice and the measurements are recorded in
 ``$PREPSCOPE_HOME/tuning.json`` under a key naming the machine (CPU model, usable cores, device, torch
 version) and the model; later sweeps read it, ``python -m core tune`` measures again.
 """
@@ -40,7 +40,7 @@ import torch
 CPU_MAX_CHUNK = 8
 CPU_CANDIDATES = (1, 2, 4, 8)
 GPU_CANDIDATES = (16, 32, 64, 128, 256)
-#: A candidate within this fraction of the fastest counts as as fast (the smaller batch wins).
+#: A candidate within this fraction of the fastest counts as as fast (the larger batch wins).
 TIE = 0.03
 MAX_DECODERS = 8
 TUNING_VERSION = 1
@@ -174,7 +174,7 @@ def choose_batch(model, *, again: bool = False) -> dict:
 
 def _pick(ms: dict[int, float]) -> int:
     best = min(ms.values())
-    return min(b for b, v in ms.items() if v <= best * (1 + TIE))
+    return max(b for b, v in ms.items() if v <= best * (1 + TIE))
 
 
 def probe(model, rounds: int = 2, items: int = 12) -> dict:
