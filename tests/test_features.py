@@ -214,6 +214,22 @@ def test_batch_auto_is_measured_once_per_model_and_machine_and_recorded(model, m
     assert features.resolve_batch("auto", model) == first["batch"]
 
 
+def test_identical_inputs_go_through_the_network_once(shared_data, model, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_evaluate_sweep import _count_forwards
+
+    ds = scan_folder(shared_data("fsdd")).subset(range(6))
+    spec = get_preset("spectrogram")
+    same = [v for v in spec if v.name in ("gray-replicate", "gray-conv-sum")]  # equal inputs under 0.5/0.5 stats
+    alone = {v.name: extract(ds, [v], model, FeatureCache(tmp_path / v.name)) for v in same}
+    calls = _count_forwards(model, monkeypatch)
+    both = extract(ds, same, model, FeatureCache(tmp_path / "both"), layout=Layout(4, streams=2))
+    assert calls[0] == len(ds)  # not 2 x
+    for v in same:
+        got, want = both[v.spec_key()], alone[v.name][v.spec_key()]
+        assert got.pooled.tobytes() == want.pooled.tobytes() and got.logits.tobytes() == want.logits.tobytes()
+
+
 def test_batch_values_are_checked(model) -> None:
     for bad in (0, -3, 2.5, "eight", True):
         with pytest.raises(InvalidDataset, match="batch size"):

@@ -1,7 +1,9 @@
 """Streaming feature extraction for sweeps, with pooled features and logits cached on disk.
 
 One pass over a dataset decodes each batch of items once, prepares it under every variant that is not
-cached yet and runs the network on it per variant. How the pass uses the machine (the *layout*: CPU
+cached yet and runs the network on it per variant (once for variants whose inputs are identical, such as
+gray replicated and gray through the summed first conv under equal per-channel statistics: the same
+input has the same features). How the pass uses the machine (the *layout*: CPU
 streams, or decode threads feeding a GPU; the thread budget) is ``core.evaluate.tuning``'s, and so is
 ``batch_size="auto"`` (a batch size measured once per model and machine). Pooled penultimate features
 (N, D) and ImageNet logits (N, 1000) are written to ``np.lib.format.open_memmap`` files as batches
@@ -242,6 +244,14 @@ def forward_batch(model, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         return pooled.float().cpu().numpy(), logits.float().cpu().numpy()
 
 
+def _same_input(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """True when two prepared batches are the same network input (e.g. gray replicated, and gray through the summed
+    first conv under equal per-channel statistics): a strided sample first, then every value."""
+    if a.shape != b.shape or a.device != b.device:
+        return False
+    return bool(torch.equal(a[..., ::29, ::31], b[..., ::29, ::31])) and bool(torch.equal(a, b))
+
+
 def _decode_batch(ds: Dataset, items: Sequence[Item]) -> list:
     out = []
     for it in items:
@@ -298,6 +308,7 @@ class _Pass:
         from core.preprocess.device import prepare_on_device, to_device
 
         device = self.model.device
+        done: list[tuple[torch.Tensor, np.ndarray, np.ndarray]] = []
         for j, x in enumerate(host):
             t0 = time.perf_counter()
             with self.profile.timed("forward"):
@@ -305,7 +316,12 @@ class _Pass:
                     x = prepare_on_device(to_device(x, device), self.variants[j], self.model.mean, self.model.std)
                 elif device.type == "cuda":
                     x = x.pin_memory().to(device, non_blocking=True)
-                pooled, logits = forward_batch(self.model, x)
+                same = next((r for r in done if _same_input(r[0], x)), None)
+                if same is None:  # an input identical to an earlier variant's has the same features: reuse them
+                    pooled, logits = forward_batch(self.model, x)
+                    done.append((x, pooled, logits))
+                else:
+                    pooled, logits = same[1], same[2]
             with self.profile.timed("write"):
                 self.writers[j].write(start, pooled, logits)
             with self._lock:

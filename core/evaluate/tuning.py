@@ -15,9 +15,10 @@ Thread budget (``plan_layout``): the threads that compute never outnumber the us
 Batch size (``choose_batch``, the CLI's ``--batch auto``): candidates are timed on random inputs in the
 layout a sweep uses (CPU: each stream's thread CPU time per item at one intra-op thread, so a busy
 machine does not bias the choice; GPU: wall time per item with the device synchronized), and the
-largest batch within 3% of the fastest is chosen (fewer, larger batches cost less bookkeeping per item). The choice and the measurements are recorded in
-``$PREPSCOPE_HOME/tuning.json`` under a key naming the machine (CPU model, usable cores, device, torch
-version) and the model; later sweeps read it, ``python -m core tune`` measures again.
+largest batch within 3% of the fastest is chosen (fewer, larger batches cost less bookkeeping per
+item). The choice and the measurements are recorded in ``$PREPSCOPE_HOME/tuning.json`` under a key
+naming the machine (CPU model, usable cores, device, torch version) and the model; later sweeps read
+it, ``python -m core tune`` measures again.
 """
 
 from __future__ import annotations
