@@ -290,6 +290,11 @@ def evaluate_sweep(
         batch = 32 if batch_size == "auto" else resolve_batch(batch_size, model)
         raws = _run_adapter(ev, variants, model, seed, batch, report, should_stop)
     else:
+        if batch_size == "auto":
+            from core.evaluate.tuning import recorded
+
+            if recorded(model) is None:
+                report(0.0, f"measuring the batch size for {model.name} on this machine (once, a few seconds)")
         batch = resolve_batch(batch_size, model)
         raws = _run_frozen(ev, variants, model, cache, method, seed, matches, batch, report, should_stop, times)
 
