@@ -29,10 +29,23 @@ from core.preprocess.pipeline import (
 from core.preprocess.variant import Spectrogram, Variant
 from core.signal import Signal
 
+#: What this path implements. A field it does not know (a later pipeline step) must be at its default for a
+#: variant to take it, so a new step can never be skipped silently: such variants stay on the CPU pipeline.
+_HANDLED = {"name", "resize", "channels", "colormap", "gray", "normalize", "degrade", "spectrogram"}
+_RESIZE_HANDLED = {"size", "method", "antialias", "backend", "fit"}
+_CHANNELS = ("rgb", "replicate", "conv-sum", "zero-pad", "colormap")
+
+
+def _defaults_elsewhere(spec, handled: set[str]) -> bool:
+    return all(getattr(spec, name) == info.get_default(call_default_factory=True)
+               for name, info in type(spec).model_fields.items() if name not in handled)
+
 
 def on_device(variant: Variant) -> bool:
-    """True when every step after the 8-bit channel image can run on the model's device."""
-    return variant.resize.backend == "torch" and not variant.degrade
+    """True when every step after the 8-bit channel image can run on the model's device: a torch resize, no
+    degradations, a channel strategy and fields this path implements (anything else left at its default)."""
+    return (variant.resize.backend == "torch" and not variant.degrade and variant.channels in _CHANNELS
+            and _defaults_elsewhere(variant, _HANDLED) and _defaults_elsewhere(variant.resize, _RESIZE_HANDLED))
 
 
 def host_images(signals: Sequence[Signal], variant: Variant, sources: dict | None = None) -> list[np.ndarray]:
