@@ -1,4 +1,4 @@
-"""Command line: ``python -m core inspect|presets|models|fields|sweep|runs|autoencode``.
+"""Command line: ``python -m core inspect|presets|models|fields|sweep|tune|runs|autoencode``.
 
 A refused input (any PrepscopeError) exits with status 2 and one line ``error: <message>`` on
 stderr, never a traceback.
@@ -151,11 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     fld = sub.add_parser("fields", help="every variant field: type, allowed values, default and help")
     fld.set_defaults(func=cmd_fields)
 
-    from core.evaluate.cli import add_sweep_arguments, run_sweep
+    from core.evaluate.cli import add_sweep_arguments, add_tune_arguments, run_sweep, run_tune
 
     sw = sub.add_parser("sweep", help="accuracy of each variant on a labelled dataset")
     add_sweep_arguments(sw)
     sw.set_defaults(func=run_sweep)
+
+    tu = sub.add_parser("tune", help="the batch size sweeps use on this machine (measured once per model)")
+    add_tune_arguments(tu)
+    tu.set_defaults(func=run_tune)
 
     from core.runs.cli import add_runs_arguments, run_runs
 

@@ -22,12 +22,35 @@ def missing(what: str) -> None:
     pytest.skip(what)
 
 
+#: The batch size every test's home has on record for every model, so ``batch_size="auto"`` (the default) does not
+#: measure it in each test (tests/test_features.py measures it where that is the point).
+SEEDED_BATCH = 8
+
+
+def seed_tuning(home: Path) -> None:
+    """Record ``SEEDED_BATCH`` for every registered model on this machine's CPU under ``home``."""
+    import json
+
+    import torch
+
+    from core.evaluate.tuning import TUNING_VERSION, machine_key
+    from core.models import MODELS
+
+    key = machine_key(torch.device("cpu"))
+    entries = {f"{key} | {name}": {"batch": SEEDED_BATCH, "ms_per_item": {}, "metric": "seeded by tests/conftest.py",
+                                   "machine": key, "model": name, "probed_at": "test", "load_average": None}
+               for name in MODELS}
+    (home / "tuning.json").write_text(json.dumps({"version": TUNING_VERSION, "entries": entries}), encoding="utf-8")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own PREPSCOPE_HOME (runs database, default feature cache), never the user's."""
+    """Every test gets its own PREPSCOPE_HOME (runs database, default feature cache, batch-size record), never the
+    user's; the record holds ``SEEDED_BATCH``."""
     home = tmp_path_factory.mktemp("prepscope-home")
     monkeypatch.setenv("PREPSCOPE_HOME", str(home))
     monkeypatch.delenv("PREPSCOPE_CACHE_DIR", raising=False)
+    seed_tuning(home)
     return home
 
 

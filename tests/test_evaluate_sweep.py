@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -24,14 +25,22 @@ def digits_small():
 
 
 def _count_forwards(model, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the items that go through the network (a sweep's streams call ``pooled_features`` from several threads;
+    ``features_and_logits`` is the single-call forward)."""
     calls = [0]
-    real = model.features_and_logits
+    lock = threading.Lock()
 
-    def counting(x):
-        calls[0] += len(x)
-        return real(x)
+    def counting(name: str):
+        real = getattr(model, name)
 
-    monkeypatch.setattr(model, "features_and_logits", counting)
+        def counted(x):
+            with lock:
+                calls[0] += len(x)
+            return real(x)
+        return counted
+
+    monkeypatch.setattr(model, "features_and_logits", counting("features_and_logits"))
+    monkeypatch.setattr(model, "pooled_features", counting("pooled_features"))
     return calls
 
 
@@ -66,14 +75,19 @@ def test_probe_beats_chance_widely_on_digits_and_a_repeat_hits_the_cache(
 
 
 def test_stop_between_batches_leaves_no_partial_cache(digits_small, model, tmp_path: Path) -> None:
+    import re
+
     checks = [0]
 
     def stop_after_two() -> bool:
         checks[0] += 1
         return checks[0] > 2
 
-    with pytest.raises(Stopped, match="Stopped after 64 of 160 items"):
+    with pytest.raises(Stopped, match="Stopped after") as info:
         evaluate_sweep(digits_small, SMALL[:1], model, cache_dir=tmp_path, batch_size=32, should_stop=stop_after_two)
+    done = int(re.search(r"Stopped after (\d+) of 160 items", str(info.value)).group(1))
+    assert done % 32 == 0 and 64 <= done < 160  # between batches: the running ones finish, no new one starts
+    assert checks[0] == 3
     assert not [p for p in tmp_path.glob("*") if p.is_file()]
 
 

@@ -2,8 +2,8 @@
 
 Usage: ``python -m core sweep --train PATH [--test PATH] [--preset NAME | --variants FILE]
 [--method probe|adapter|zeroshot|finetune] [--adapt bn] [--cv K|groups|none|auto] [--model NAME[,NAME...]]
-[--seed N] [--label-pattern REGEX] [--json OUT] [--items-csv OUT]``, or ``--builtin digits|sounds`` instead
-of ``--train``. PATH is a folder or a zip. Prints a table (variant, accuracy, 95% CI, macro, McNemar p,
+[--seed N] [--label-pattern REGEX] [--batch N|auto] [--json OUT] [--items-csv OUT]``, or ``--builtin digits|sounds``
+instead of ``--train``. PATH is a folder or a zip. Prints a table (variant, accuracy, 95% CI, macro, McNemar p,
 folds, fold test p, seconds; identical inputs as one row), per-fold accuracies under cross-validation,
 the remedies' tables (BatchNorm re-estimation, finetune vs probe), notes on what this size can show, and a
 provenance line; the run is recorded in the runs database. Several models (``--model a,b,c``,
@@ -17,7 +17,6 @@ import sys
 
 from core.cliutil import format_table
 from core.errors import InvalidDataset, PrepscopeError
-from core.evaluate.features import DEFAULT_BATCH
 from core.evaluate.folds import CV_HELP
 from core.evaluate.methods import METHODS
 from core.models import DEFAULT_MODEL
@@ -60,8 +59,9 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", metavar="DIR",
                         help="feature cache (default $PREPSCOPE_CACHE_DIR, else $PREPSCOPE_HOME/features, else "
                              "~/.cache/prepscope/features)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH,
-                        help=f"items per forward batch (default {DEFAULT_BATCH})")
+    parser.add_argument("--batch", "--batch-size", dest="batch", type=batch_value, default="auto", metavar="N|auto",
+                        help="items per batch; auto (default) = measured once per model and machine and recorded in "
+                             "$PREPSCOPE_HOME/tuning.json (python -m core tune shows or redoes it)")
     parser.add_argument("--n-per-class", type=int, default=20, help="built-in sounds per class (default 20)")
     parser.add_argument("--max-per-class", type=int, default=0, metavar="N",
                         help="use at most N items per class (a seeded subset; default 0 = all)")
@@ -71,6 +71,19 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-record", action="store_true", help="do not record the run in the runs database "
                                                                  "($PREPSCOPE_HOME/runs.sqlite)")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def batch_value(text: str) -> int | str:
+    """``--batch``: ``auto`` or a whole number of at least 1."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _variants(args: argparse.Namespace, kind: str) -> list:
@@ -190,8 +203,6 @@ def run_sweep(args: argparse.Namespace) -> int:
         raise InvalidDataset(f"--seed must be between 0 and 2**32 - 1; got {args.seed}.")
     if not 0.0 < args.test_fraction < 1.0:
         raise InvalidDataset(f"--test-fraction must be between 0 and 1; got {args.test_fraction}.")
-    if args.batch_size < 1:
-        raise InvalidDataset(f"--batch-size must be at least 1; got {args.batch_size}.")
     if args.builtin and args.test:
         raise InvalidDataset("--test goes with --train, not with --builtin.")
     cv = normalize_cv(args.cv)
@@ -208,7 +219,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         result = evaluate_sweep(
             train, variants, model, test=test, method=args.method, seed=args.seed,
             test_fraction=args.test_fraction, group_split=args.group_split, cv=cv, cache_dir=args.cache_dir,
-            batch_size=args.batch_size, progress=_progress_printer(args.quiet), adapt=args.adapt,
+            batch_size=args.batch, progress=_progress_printer(args.quiet), adapt=args.adapt,
         )
     if not args.no_record:
         store = RunStore()
@@ -236,3 +247,31 @@ def write_outputs(args: argparse.Namespace, result, split: dict) -> None:  # noq
         write_json(args.json, result.to_dict())
     if args.items_csv:
         write_text(args.items_csv, result.items_csv())
+
+
+def add_tune_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the tune sub-command's options on ``parser``."""
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="registered model (see `models`)")
+    parser.add_argument("--again", action="store_true", help="measure again and record the new choice")
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    """Show the batch size a sweep uses for ``--model`` on this machine (measuring it the first time, or again
+    with ``--again``), the candidates' times and the layout."""
+    import torch
+
+    from core.evaluate.tuning import choose_batch, plan_layout, recorded, tuning_path
+    from core.models import load_model
+
+    model = load_model(args.model)
+    fresh = args.again or recorded(model) is None
+    entry = choose_batch(model, again=args.again)
+    print(f"model {entry['model']} on {entry['machine']}")
+    print(f"batch {entry['batch']} ({'measured now' if fresh else 'recorded ' + entry['probed_at']}; "
+          f"load average then {entry.get('load_average')})")
+    print(format_table([[b, f"{ms:.2f}"] for b, ms in entry["ms_per_item"].items()], ["batch", "ms per item"]))
+    print(f"metric: {entry['metric']}")
+    print(f"layout for a sweep: {plan_layout(model.device, entry['batch'], 10**6).describe(model.device)}; "
+          f"torch intra-op threads otherwise {torch.get_num_threads()}")
+    print(f"recorded in {tuning_path()}")
+    return 0

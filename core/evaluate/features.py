@@ -1,12 +1,25 @@
 """Streaming feature extraction for sweeps, with pooled features and logits cached on disk.
 
-One pass over a dataset decodes each batch of items once (in a background thread, overlapping the
-previous batch's forward pass), prepares it under every variant that is not cached yet, and runs one
-batched forward per variant. Pooled penultimate features (N, D) and ImageNet logits (N, 1000) are
-written to ``np.lib.format.open_memmap`` files as they arrive, so memory stays bounded by one batch
-whatever the dataset size, and renamed into place only when complete (a stopped or failed pass leaves
-no partial entry). Entries are keyed by (dataset content digest, ``variant.spec_key()``, model name,
-a fingerprint of the model's weights, the prepscope version): a repeat is a file read.
+One pass over a dataset decodes each batch of items once, prepares it under every variant that is not
+cached yet and runs the network on it per variant (once for variants whose inputs are identical, such as
+gray replicated and gray through the summed first conv under equal per-channel statistics: the same
+input has the same features). How the pass uses the machine (the *layout*: CPU
+streams, or decode threads feeding a GPU; the thread budget) is ``core.evaluate.tuning``'s, and so is
+``batch_size="auto"`` (a batch size measured once per model and machine). Pooled penultimate features
+(N, D) and ImageNet logits (N, 1000) are written to ``np.lib.format.open_memmap`` files as batches
+finish, so memory stays bounded by a few batches whatever the dataset size, and renamed into place only
+when complete (a stopped or failed pass leaves no partial entry). Entries are keyed by (dataset content
+digest, ``variant.spec_key()``, model name, a fingerprint of the model's weights, the prepscope
+version, and the device type when it is not the CPU): a repeat is a file read.
+
+The arithmetic contract: on the CPU an item's features are the same bytes whatever the layout and the
+batch size (tests/test_features.py). Measured here (oneDNN 3.12, AVX-512): a pointwise convolution
+picks its kernel, and with it the rounding, by batch size and thread count (at two threads a batch of
+1 differs from a batch of 8; at one thread batches of 1 to 12 agree and 16 differs), and the
+classifier's matrix product by the number of rows. So the network always runs at one intra-op thread
+on at most ``CPU_MAX_CHUNK`` items at once, and the classifier on one row at a time (``forward_batch``).
+On a GPU, cuDNN also chooses kernels by shape: features may differ in the last bits between batch
+sizes, and the device type in the cache key keeps them apart from CPU entries.
 
 The cache folder is ``cache_dir`` if given, else ``$PREPSCOPE_CACHE_DIR``, else
 ``$PREPSCOPE_HOME/features`` (default ``~/.cache/prepscope/features``).
@@ -17,11 +30,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
+import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +47,15 @@ import torch
 from core import __version__
 from core.errors import InvalidDataset, PrepscopeError
 from core.evaluate.datasets import Dataset, Item
+from core.evaluate.tuning import CPU_MAX_CHUNK, Layout, choose_batch, plan_layout
 from core.preprocess.variant import Variant
 from core.provenance import Progress, StopCheck, Stopped
 
-DEFAULT_BATCH = 8  # fastest forward on a 2-core CPU (8: 75 img/s, 16: 62, 32: 52) and least memory
+#: ``batch_size`` when none is given: measured once per model and machine (``core.evaluate.tuning``).
+DEFAULT_BATCH = "auto"
+#: Streams hand the model's lock back between rounds of about this many seconds, so other requests get a turn.
+ROUND_SECONDS = 1.0
+STAGES = ("decode", "prepare", "forward", "write")
 
 
 def default_cache_dir() -> Path:
@@ -60,6 +82,15 @@ def model_fingerprint(model) -> str:
     return fp
 
 
+def resolve_batch(batch_size: int | str, model) -> int:
+    """An explicit batch size (at least 1), or ``"auto"``: the measured choice for this model and machine."""
+    if batch_size == "auto":
+        return int(choose_batch(model)["batch"])
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidDataset(f"The batch size must be a whole number of at least 1, or 'auto'; got {batch_size!r}.")
+    return batch_size
+
+
 @dataclass
 class Features:
     """Pooled features (N, D) float32 and logits (N, 1000) float32 for every item of a dataset, in order."""
@@ -70,6 +101,48 @@ class Features:
     seconds: float
 
 
+@dataclass
+class StageTimes:
+    """Where extraction passes spent their time, per stage (``decode``, ``prepare``, ``forward``, ``write``):
+    seconds of the threads doing it (``wall``; threads running side by side each count) and their CPU
+    seconds (``cpu``); ``items`` items went through, in ``seconds`` of pass time, with ``layout``."""
+
+    wall: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    cpu: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    items: int = 0
+    variants: int = 0
+    seconds: float = 0.0
+    layout: str = ""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, stage: str, wall: float, cpu: float) -> None:
+        with self._lock:
+            self.wall[stage] += wall
+            self.cpu[stage] += cpu
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Time the block as ``stage`` (wall and this thread's CPU time)."""
+        w0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            yield
+        finally:
+            self.add(stage, time.perf_counter() - w0, time.thread_time() - c0)
+
+    def per_item_ms(self) -> dict[str, tuple[float, float]]:
+        """(wall ms, CPU ms) per item for each stage (forward and write: summed over the variants)."""
+        n = max(1, self.items)
+        return {s: (self.wall[s] * 1000 / n, self.cpu[s] * 1000 / n) for s in STAGES}
+
+    def summary(self) -> str:
+        """One line per stage plus the pass time per item, for people."""
+        lines = [f"layout: {self.layout}", f"{self.items} items x {self.variants} variant(s) in {self.seconds:.2f} s "
+                 f"({self.seconds * 1000 / max(1, self.items):.2f} ms per item of pass time)"]
+        for s, (w, c) in self.per_item_ms().items():
+            lines.append(f"  {s:<8} {w:7.2f} ms/item in its threads, {c:7.2f} ms CPU")
+        return "\n".join(lines)
+
+
 class FeatureCache:
     """Files ``<key>.pooled.npy``, ``<key>.logits.npy`` and ``<key>.json`` (what the key stands for)."""
 
@@ -78,6 +151,9 @@ class FeatureCache:
 
     def key(self, dataset: Dataset, variant: Variant, model) -> str:
         parts = f"{dataset.digest}|{variant.spec_key()}|{model.name}|{model_fingerprint(model)}|{__version__}"
+        device = getattr(getattr(model, "device", None), "type", "cpu")
+        if device != "cpu":  # CPU keys are unchanged, so earlier CPU entries stay valid
+            parts += f"|{device}"
         return hashlib.sha256(parts.encode()).hexdigest()[:32]
 
     def paths(self, key: str) -> tuple[Path, Path, Path]:
@@ -96,23 +172,25 @@ class FeatureCache:
 
 
 class _Writer:
-    """Memory-mapped arrays filled batch by batch, renamed into the cache when complete."""
+    """Memory-mapped arrays filled batch by batch (from any thread, disjoint rows), renamed into the cache when
+    complete."""
 
     def __init__(self, cache: FeatureCache, key: str, n: int, meta: dict) -> None:
         self.cache, self.key, self.n, self.meta = cache, key, n, meta
         self.pooled: np.ndarray | None = None
         self.logits: np.ndarray | None = None
         self.tmp: list[Path] = []
-        self.seconds = 0.0
+        self._open = threading.Lock()
 
     def write(self, start: int, pooled: np.ndarray, logits: np.ndarray) -> None:
-        if self.pooled is None:
-            self.cache.root.mkdir(parents=True, exist_ok=True)
-            suffix = f".tmp{os.getpid()}-{id(self)}.npy"
-            p, lg, _ = self.cache.paths(self.key)
-            self.tmp = [p.with_name(p.name + suffix), lg.with_name(lg.name + suffix)]
-            self.pooled = np.lib.format.open_memmap(self.tmp[0], "w+", np.float32, (self.n, pooled.shape[1]))
-            self.logits = np.lib.format.open_memmap(self.tmp[1], "w+", np.float32, (self.n, logits.shape[1]))
+        with self._open:
+            if self.pooled is None:
+                self.cache.root.mkdir(parents=True, exist_ok=True)
+                suffix = f".tmp{os.getpid()}-{id(self)}.npy"
+                p, lg, _ = self.cache.paths(self.key)
+                self.tmp = [p.with_name(p.name + suffix), lg.with_name(lg.name + suffix)]
+                self.pooled = np.lib.format.open_memmap(self.tmp[0], "w+", np.float32, (self.n, pooled.shape[1]))
+                self.logits = np.lib.format.open_memmap(self.tmp[1], "w+", np.float32, (self.n, logits.shape[1]))
         self.pooled[start : start + len(pooled)] = pooled
         self.logits[start : start + len(logits)] = logits
 
@@ -134,6 +212,46 @@ class _Writer:
         self.tmp = []
 
 
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run the block at one intra-op thread in this thread (torch's OpenMP setting is per thread), restored after."""
+    saved = torch.get_num_threads()
+    if saved == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def forward_batch(model, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(pooled (N, D), logits (N, 1000)) float32 of a normalized batch. The caller holds ``model.lock``.
+
+    On the CPU the network runs at one intra-op thread on at most ``CPU_MAX_CHUNK`` items at a time and the
+    classifier on one row at a time, so an item's numbers do not depend on the batch it came in (module
+    docstring). On a GPU the batch goes through whole."""
+    with torch.inference_mode():
+        if model.device.type == "cpu":
+            with one_torch_thread():
+                pooled = torch.cat([model.pooled_features(x[i : i + CPU_MAX_CHUNK])
+                                    for i in range(0, x.shape[0], CPU_MAX_CHUNK)])
+                logits = model.logits_by_row(pooled)
+        else:
+            pooled = model.pooled_features(x)
+            logits = model.head(pooled)
+        return pooled.float().cpu().numpy(), logits.float().cpu().numpy()
+
+
+def _same_input(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """True when two prepared batches are the same network input (e.g. gray replicated, and gray through the summed
+    first conv under equal per-channel statistics): a strided sample first, then every value."""
+    if a.shape != b.shape or a.device != b.device:
+        return False
+    return bool(torch.equal(a[..., ::29, ::31], b[..., ::29, ::31])) and bool(torch.equal(a, b))
+
+
 def _decode_batch(ds: Dataset, items: Sequence[Item]) -> list:
     out = []
     for it in items:
@@ -144,14 +262,168 @@ def _decode_batch(ds: Dataset, items: Sequence[Item]) -> list:
     return out
 
 
-def _prepare(ds: Dataset, items: Sequence[Item], variants: Sequence[Variant], model) -> tuple[list, float]:
-    """Decode a batch once and prepare it under every variant: one (N,3,S,S) channels-last tensor per variant."""
-    from core.preprocess.pipeline import prepare_grid
+class _Pass:
+    """One extraction pass: the work for one batch (decode, prepare, forward, write), callable from any thread."""
 
-    t0 = time.perf_counter()
-    grid = prepare_grid(_decode_batch(ds, items), variants, model.mean, model.std)
-    batches = [torch.stack([p.tensor for p in row]).contiguous(memory_format=torch.channels_last) for row in grid]
-    return batches, time.perf_counter() - t0
+    def __init__(self, dataset: Dataset, variants: list[Variant], model, writers: list[_Writer], layout: Layout,
+                 profile: StageTimes) -> None:
+        from core.preprocess.device import on_device
+
+        self.ds, self.variants, self.model, self.writers = dataset, variants, model, writers
+        self.layout, self.profile = layout, profile
+        self.device_side = [layout.device_prep and on_device(v) for v in variants]
+        self.forward_s = [0.0] * len(variants)
+        self.host_s = 0.0
+        self._lock = threading.Lock()
+
+    def host(self, start: int) -> list:
+        """Decode a batch and do the CPU part of its preparation: per variant an (N,3,S,S) channels-last tensor,
+        or (device-side variants) the 8-bit channel images the device path starts from."""
+        from core.preprocess.device import host_images
+        from core.preprocess.pipeline import prepare_grid
+
+        items = self.ds.items[start : start + self.layout.batch]
+        t0 = time.perf_counter()
+        with one_torch_thread():
+            with self.profile.timed("decode"):
+                signals = _decode_batch(self.ds, items)
+            with self.profile.timed("prepare"):
+                on_cpu = [v for v, d in zip(self.variants, self.device_side, strict=True) if not d]
+                grid = iter(prepare_grid(signals, on_cpu, self.model.mean, self.model.std) if on_cpu else [])
+                sources: dict = {}
+                out = []
+                for v, dev in zip(self.variants, self.device_side, strict=True):
+                    if dev:
+                        out.append(host_images(signals, v, sources))
+                    else:
+                        row = next(grid)
+                        out.append(torch.stack([p.tensor for p in row]).contiguous(memory_format=torch.channels_last))
+        with self._lock:
+            self.host_s += time.perf_counter() - t0
+        return out
+
+    def forward_write(self, start: int, host: list) -> None:
+        """Move a prepared batch to the device (device-side preparation there), run the network per variant and
+        write the rows. The caller holds ``model.lock``."""
+        from core.preprocess.device import prepare_on_device, to_device
+
+        device = self.model.device
+        done: list[tuple[torch.Tensor, np.ndarray, np.ndarray]] = []
+        for j, x in enumerate(host):
+            t0 = time.perf_counter()
+            with self.profile.timed("forward"):
+                if self.device_side[j]:
+                    x = prepare_on_device(to_device(x, device), self.variants[j], self.model.mean, self.model.std)
+                elif device.type == "cuda":
+                    x = x.pin_memory().to(device, non_blocking=True)
+                same = next((r for r in done if _same_input(r[0], x)), None)
+                if same is None:  # an input identical to an earlier variant's has the same features: reuse them
+                    pooled, logits = forward_batch(self.model, x)
+                    done.append((x, pooled, logits))
+                else:
+                    pooled, logits = same[1], same[2]
+            with self.profile.timed("write"):
+                self.writers[j].write(start, pooled, logits)
+            with self._lock:
+                self.forward_s[j] += time.perf_counter() - t0
+
+    def run(self, start: int) -> int:
+        """The whole batch in this thread (a CPU stream); returns its number of items."""
+        host = self.host(start)
+        self.forward_write(start, host)
+        return len(host[0]) if host else 0
+
+
+def _run_streams(job: _Pass, starts: list[int], tick, should_stop: StopCheck | None) -> None:
+    """CPU layout: ``streams`` threads each running whole batches at one intra-op thread. The caller's thread holds
+    the model's lock on the streams' behalf, handing it back between rounds of about ``ROUND_SECONDS``."""
+    model, n_streams = job.model, job.layout.streams
+    if n_streams == 1:
+        for start in starts:
+            if should_stop is not None and should_stop():
+                raise Stopped
+            with model.lock:
+                n = job.run(start)
+            tick(n)
+        return
+    work: queue.Queue = queue.Queue()
+    done: queue.Queue = queue.Queue()
+
+    def stream() -> None:
+        torch.set_num_threads(1)
+        while (start := work.get()) is not None:
+            try:
+                done.put((job.run(start), None))
+            except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+                done.put((0, e))
+
+    saved = torch.get_num_threads()
+    threads = [threading.Thread(target=stream, name=f"prepscope-stream-{i}", daemon=True) for i in range(n_streams)]
+    for t in threads:
+        t.start()
+    pending = deque(starts)
+    error: BaseException | None = None
+    stopped = False
+    try:
+        while pending and error is None and not stopped:
+            if should_stop is not None and should_stop():
+                stopped = True
+                break
+            with model.lock:
+                until = time.perf_counter() + ROUND_SECONDS
+                in_flight = 0
+                while pending and in_flight < n_streams:
+                    work.put(pending.popleft())
+                    in_flight += 1
+                while in_flight:
+                    n, e = done.get()
+                    in_flight -= 1
+                    if e is not None:
+                        error = error or e
+                        continue
+                    tick(n)
+                    if should_stop is not None and not stopped and should_stop():
+                        stopped = True
+                    if error is None and not stopped and pending and time.perf_counter() < until:
+                        work.put(pending.popleft())
+                        in_flight += 1
+            time.sleep(0.002)  # let a request waiting for the model take it between rounds
+    finally:
+        for _ in threads:
+            work.put(None)
+        for t in threads:
+            t.join()
+        torch.set_num_threads(saved)  # the streams' setting is per thread, but torch also keeps it as a default
+    if error is not None:
+        raise error
+    if stopped:
+        raise Stopped
+
+
+def _run_pipeline(job: _Pass, starts: list[int], tick, should_stop: StopCheck | None) -> None:
+    """GPU layout: ``decoders`` threads decode and prepare batches ahead (at most two each in flight) while the
+    caller's thread sends them through the network in order."""
+
+    def init() -> None:
+        torch.set_num_threads(1)
+
+    pool = ThreadPoolExecutor(max_workers=job.layout.decoders, thread_name_prefix="prepscope-decode", initializer=init)
+    ahead: deque[tuple[int, Future]] = deque()
+    pending = deque(starts)
+    try:
+        while pending or ahead:
+            while pending and len(ahead) < 2 * job.layout.decoders:
+                s = pending.popleft()
+                ahead.append((s, pool.submit(job.host, s)))
+            if should_stop is not None and should_stop():
+                raise Stopped
+            start, fut = ahead.popleft()
+            host = fut.result()
+            with job.model.lock:
+                job.forward_write(start, host)
+            tick(len(host[0]) if host else 0)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def extract(
@@ -160,18 +432,21 @@ def extract(
     model,
     cache: FeatureCache | None = None,
     *,
-    batch_size: int = DEFAULT_BATCH,
+    batch_size: int | str = DEFAULT_BATCH,
+    layout: Layout | None = None,
     progress: Progress | None = None,
     should_stop: StopCheck | None = None,
     progress_span: tuple[float, float] = (0.0, 1.0),
+    profile: StageTimes | None = None,
 ) -> dict[str, Features]:
     """Features of every item of ``dataset`` under each variant, keyed by ``variant.spec_key()``.
 
-    Cached entries are read from disk; the rest are computed in one streamed pass (decode once per
-    batch, one forward per variant per batch). ``progress(fraction, message)`` is called after each
-    batch, with fractions inside ``progress_span``; ``should_stop()`` is checked between batches and
-    a True answer raises Stopped (nothing partial is kept). ``seconds`` per variant is its share
-    of the pass: its own preparation and forward time plus an equal share of decoding.
+    Cached entries are read from disk; the rest are computed in one streamed pass in ``layout`` (default:
+    ``plan_layout`` for ``batch_size``, an int or ``"auto"``). ``progress(fraction, message)`` is called after
+    each batch, with fractions inside ``progress_span``; ``should_stop()`` is checked between batches and a
+    True answer raises Stopped (nothing partial is kept). ``seconds`` per variant is its share of the pass's
+    time: its own forward time plus an equal share of decoding and preparing. ``profile`` (if given)
+    accumulates the time of each stage.
     """
     cache = cache or FeatureCache()
     lo, hi = progress_span
@@ -194,46 +469,50 @@ def extract(
         return out
 
     n = len(dataset)
-    starts = list(range(0, n, batch_size))
-    todo_variants = [v for _, v, _ in todo]
+    if layout is None:
+        layout = plan_layout(model.device, resolve_batch(batch_size, model), n)
+    profile = profile if profile is not None else StageTimes()
+    profile.layout = layout.describe(model.device)
+    profile.variants = max(profile.variants, len(todo))
+    starts = list(range(0, n, layout.batch))
     writers = [
         _Writer(cache, key, n, {"dataset": dataset.describe(), "variant": v.to_dict(), "model": model.name,
-                                "model_description": model.description, "prepscope": __version__})
+                                "model_description": model.description, "prepscope": __version__,
+                                "device": str(model.device), "layout": layout.to_dict()})
         for _, v, key in todo
     ]
-    forward_s = [0.0] * len(todo)
-    decode_s = 0.0
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepscope-decode")
+    job = _Pass(dataset, [v for _, v, _ in todo], model, writers, layout, profile)
+    finished = [0]
+
+    def tick(items: int) -> None:
+        finished[0] += items
+        if progress:
+            msg = f"{dataset.name}: {finished[0]}/{n} items × {len(todo)} variant(s)"
+            progress(lo + (hi - lo) * finished[0] / n, msg)
+
+    t_pass = time.perf_counter()
     try:
-        nxt: Future = pool.submit(_prepare, dataset, dataset.items[0:batch_size], todo_variants, model)
-        for b, start in enumerate(starts):
-            if should_stop is not None and should_stop():
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):  # numpy's BLAS threads would compete with the streams
+            try:
+                (_run_pipeline if layout.decoders else _run_streams)(job, starts, tick, should_stop)
+            except Stopped:
                 raise Stopped(
-                    f"Stopped after {start} of {n} items of {dataset.name}; nothing of this pass was kept "
+                    f"Stopped after {finished[0]} of {n} items of {dataset.name}; nothing of this pass was kept "
                     "(features cached by earlier runs stay cached)."
-                )
-            batches, prep_s = nxt.result()
-            decode_s += prep_s
-            if b + 1 < len(starts):
-                s2 = starts[b + 1]
-                nxt = pool.submit(_prepare, dataset, dataset.items[s2 : s2 + batch_size], todo_variants, model)
-            for j, x in enumerate(batches):
-                t0 = time.perf_counter()
-                pooled, logits = model.features_and_logits(x)
-                writers[j].write(start, pooled.float().cpu().numpy(), logits.float().cpu().numpy())
-                forward_s[j] += time.perf_counter() - t0
-            if progress:
-                done = min(n, start + batch_size)
-                progress(lo + (hi - lo) * done / n, f"{dataset.name}: {done}/{n} items × {len(todo)} variant(s)")
-        for j, (sk, _, _) in enumerate(todo):
+                ) from None
+        seconds = time.perf_counter() - t_pass
+        share = [f + job.host_s / len(todo) for f in job.forward_s]  # thread seconds; scaled to the pass's time
+        scale = seconds / max(1e-9, sum(share))
+        for j, (sk, _, key) in enumerate(todo):
             writers[j].commit()
-            p, lg, _ = cache.paths(todo[j][2])
-            out[sk] = Features(np.load(p, mmap_mode="r"), np.load(lg, mmap_mode="r"), False,
-                               forward_s[j] + decode_s / len(todo))
+            p, lg, _ = cache.paths(key)
+            out[sk] = Features(np.load(p, mmap_mode="r"), np.load(lg, mmap_mode="r"), False, share[j] * scale)
     except BaseException:
         for w in writers:
             w.discard()
         raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    profile.items += n
+    profile.seconds += seconds
     return out

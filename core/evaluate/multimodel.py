@@ -235,7 +235,7 @@ def run_multi_sweep(args: argparse.Namespace, request, cv) -> int:  # noqa: ANN0
         result = evaluate_models(
             train, variants, models, keep_size=args.keep_size, test=test, method=args.method, seed=args.seed,
             test_fraction=args.test_fraction, group_split=args.group_split, cv=cv, cache_dir=args.cache_dir,
-            batch_size=args.batch_size, progress=_progress_printer(args.quiet), adapt=args.adapt)
+            batch_size=args.batch, progress=_progress_printer(args.quiet), adapt=args.adapt)
     if not args.no_record:
         for warning in result.record("cli"):
             print(f"warning: {warning}", file=sys.stderr)

@@ -30,7 +30,7 @@ import numpy as np
 
 from core.errors import InvalidDataset
 from core.evaluate.datasets import Dataset
-from core.evaluate.features import DEFAULT_BATCH, FeatureCache, extract, model_fingerprint
+from core.evaluate.features import DEFAULT_BATCH, FeatureCache, StageTimes, extract, model_fingerprint, resolve_batch
 from core.evaluate.folds import Evaluation, describe_line, make_evaluation, overlap_warning
 from core.evaluate.methods import (
     METHODS,
@@ -275,7 +275,7 @@ def evaluate_sweep(
     group_split: bool | None = None,
     cv: str | int | None = "auto",
     cache_dir: str | Path | None = None,
-    batch_size: int = DEFAULT_BATCH,
+    batch_size: int | str = DEFAULT_BATCH,
     progress: Progress | None = None,
     should_stop: StopCheck | None = None,
     adapt: str | None = None,
@@ -288,7 +288,8 @@ def evaluate_sweep(
     and head on each fold's training side (``core.evaluate.finetune``) and is compared with the probe on the
     same items; ``adapt="bn"`` adds each variant's scores after BatchNorm re-estimation on each fold's
     training side (``core.evaluate.adabn``). ``progress(fraction, message)`` is called as batches finish;
-    ``should_stop()`` is checked between batches (Stopped). Refusals are InvalidDataset or InvalidVariant
+    ``should_stop()`` is checked between batches (Stopped). ``batch_size`` is an int or ``"auto"`` (measured
+    once per model and machine, ``core.evaluate.tuning``). Refusals are InvalidDataset or InvalidVariant
     with a sentence for the user.
     """
     if method not in METHODS:
@@ -320,15 +321,25 @@ def evaluate_sweep(
     # the long remedies (fine-tuning, re-estimation) get most of the progress bar
     main = span(report, 0.0, 0.3) if adapt or method == "finetune" else report
     probe_raws = None
-    if method == "adapter":
-        raws = _run_adapter(ev, variants, model, seed, batch_size, main, should_stop)
-    elif method == "finetune":
-        from core.evaluate.finetune import run_finetune
-
-        probe_raws = _run_frozen(ev, variants, model, cache, "probe", seed, None, batch_size, main, should_stop)
-        raws = run_finetune(ev, variants, model, seed, batch_size, span(report, 0.3, 1.0), should_stop)
+    times = StageTimes()
+    if method == "adapter":  # its batches only group decoding; the network runs inside its training loop
+        batch = 32 if batch_size == "auto" else resolve_batch(batch_size, model)
+        raws = _run_adapter(ev, variants, model, seed, batch, main, should_stop)
     else:
-        raws = _run_frozen(ev, variants, model, cache, method, seed, matches, batch_size, main, should_stop)
+        if batch_size == "auto":
+            from core.evaluate.tuning import recorded
+
+            if recorded(model) is None:
+                report(0.0, f"measuring the batch size for {model.name} on this machine (once, a few seconds)")
+        batch = resolve_batch(batch_size, model)
+        if method == "finetune":
+            from core.evaluate.finetune import run_finetune
+
+            probe_raws = _run_frozen(ev, variants, model, cache, "probe", seed, None, batch, main, should_stop,
+                                     times)
+            raws = run_finetune(ev, variants, model, seed, batch, span(report, 0.3, 1.0), should_stop)
+        else:
+            raws = _run_frozen(ev, variants, model, cache, method, seed, matches, batch, main, should_stop, times)
 
     tested = ev.test_idx
     fold_of = ev.fold_of_tested()
@@ -350,7 +361,7 @@ def evaluate_sweep(
         from core.evaluate.adabn import add_adapted
 
         add_adapted(ev, variants, model, scored, [r.key for r in raws], items, list(classes), method=method,
-                    seed=seed, cache_dir=cache.root, matches=matches, batch_size=batch_size,
+                    seed=seed, cache_dir=cache.root, matches=matches, batch_size=batch,
                     report=span(report, 0.3, 1.0), should_stop=should_stop)
     identical = []
     for members in group_by([r.key for r in raws]):
@@ -380,6 +391,9 @@ def evaluate_sweep(
         "cache_dir": str(cache.root),
         "variant_set": VariantSet.of(variants).to_dict(),
         "versions": versions(),
+        "extraction": {"device": str(model.device), "batch": batch,
+                       "batch_choice": "measured (auto)" if batch_size == "auto" else "given",
+                       "layout": times.layout or ("all features cached" if method != "adapter" else "adapter")},
     }
     report(1.0, "done")
     folds = [{"name": f.name, "n_train": int(len(f.train_idx)), "n_test": int(len(f.test_idx))} for f in ev.folds]
@@ -455,13 +469,13 @@ def _datasets(ev: Evaluation) -> list[tuple[Dataset, str]]:
 
 def _run_frozen(ev: Evaluation, variants: list[Variant], model, cache: FeatureCache, method: str, seed: int,
                 matches: dict | None, batch_size: int, report: Callable[[float, str], None],
-                should_stop: StopCheck | None) -> list[_Raw]:
+                should_stop: StopCheck | None, times: StageTimes | None = None) -> list[_Raw]:
     sets = _datasets(ev)
     feats: dict[str, dict] = {}
     span = 0.9 / len(sets)
     for k, (ds, role) in enumerate(sets):
         feats[role] = extract(ds, variants, model, cache, batch_size=batch_size, progress=report,
-                              should_stop=should_stop, progress_span=(k * span, (k + 1) * span))
+                              should_stop=should_stop, progress_span=(k * span, (k + 1) * span), profile=times)
     tr_role = "data" if "data" in feats else "train"
     te_role = "data" if "data" in feats else "test"
     tested = ev.test_idx

@@ -16,7 +16,8 @@ FLAC, OGG (Vorbis, Opus), MP3 and AIFF. Rules, documented once here:
 - Resampling: with ``target_sr`` the waveform is resampled (librosa, soxr "HQ") after mixdown;
   otherwise the file's own rate is kept. Each Variant's spectrogram resamples to its own rate anyway.
 - ``Signal.array`` is the default spectrogram (``compute_spectrogram(wave, sr, Spectrogram())``) for
-  display; ``Signal.audio`` is ``(mono float32 waveform, sample rate)``.
+  display, computed on first use (a sweep, which only needs each variant's own spectrogram, never pays
+  for it); ``Signal.audio`` is ``(mono float32 waveform, sample rate)``.
 - ``provenance["digest"]`` is the first 16 hex digits of the SHA-256 of the input bytes. When the
   decode settings differ from the defaults it is instead the SHA-256 of (that hash + the settings),
   so two decodes of one file that give different waveforms never share a cache key. ``sha256`` is
@@ -151,8 +152,8 @@ def waveform_to_signal(
     ``wave`` is float samples shaped (frames,) or (frames, channels) at ``sr`` Hz, already cut to the
     maximum duration (``truncated`` says whether it was, ``original_frames`` how long the source is).
     This applies the non-finite check, the mono mixdown, resampling to ``target_sr``, padding to
-    ``min_seconds`` and the default display spectrogram, and completes ``provenance`` (a copy) with
-    channels, rates, durations, the mixdown rule, notices and ``digest``.
+    ``min_seconds`` and the default display spectrogram (computed when ``Signal.array`` is first read), and
+    completes ``provenance`` (a copy) with channels, rates, durations, the mixdown rule, notices and ``digest``.
     """
     from core.preprocess.spectrogram import compute_spectrogram
     from core.preprocess.variant import Spectrogram
@@ -213,8 +214,8 @@ def waveform_to_signal(
             "digest": digest,
         }
     )
-    array = compute_spectrogram(mono, out_sr, Spectrogram())
-    return Signal(array=array, provenance=prov, audio=(mono, out_sr))
+    display = lambda: compute_spectrogram(mono, out_sr, Spectrogram())  # noqa: E731 - computed on first use
+    return Signal(provenance=prov, audio=(mono, out_sr), display=display)
 
 
 def _check_settings(max_seconds: float, min_seconds: float, target_sr: int | None) -> None:

@@ -157,6 +157,9 @@ class LoadedModel:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     #: Builds a LoadedModel around another module of the same architecture (``private_copy``).
     _wrap: Callable[[nn.Module], LoadedModel] | None = field(default=None, repr=False)
+    #: The network up to the pooled features (no classifier), and the classifier (pooled -> logits).
+    _pooled: Callable[[torch.Tensor], torch.Tensor] | None = None
+    head: nn.Module | None = None
 
     @property
     def name(self) -> str:
@@ -196,6 +199,17 @@ class LoadedModel:
         with self.lock, torch.inference_mode():
             pooled, logits = self._pooled_logits(self._input(x))
             return pooled.cpu(), logits.cpu()
+
+    def pooled_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features of a normalized batch on the model's device, without the classifier. The caller holds
+        ``lock`` and inference mode (sweeps run several of these at once, one per stream, under one hold)."""
+        return self._pooled(self._input(x))
+
+    def logits_by_row(self, pooled: torch.Tensor) -> torch.Tensor:
+        """The classifier on pooled features one row at a time, so a row's logits never depend on how many rows
+        came with it (a matrix product's kernel, and with it the rounding, depends on the number of rows). The
+        caller holds ``lock`` and inference mode."""
+        return torch.cat([self.head(pooled[i : i + 1]) for i in range(pooled.shape[0])])
 
     def pooled_differentiable(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features with autograd enabled for the input (the caller holds the lock); the
@@ -265,12 +279,16 @@ def _wrap_timm(spec: ModelSpec, m: nn.Module, description: str, pretrained: bool
         pooled = m.forward_head(final, pre_logits=True)
         return [*inter, final], pooled, m.classifier(pooled)
 
+    def pooled_only(x: torch.Tensor) -> torch.Tensor:
+        return m.forward_head(m.forward_features(x), pre_logits=True)
+
     def pooled_logits(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pooled = m.forward_head(m.forward_features(x), pre_logits=True)
+        pooled = pooled_only(x)
         return pooled, m.classifier(pooled)
 
     return LoadedModel(spec, m, description, layers, m.conv_stem, m.num_features, intermediates, pooled_logits,
-                       pretrained=pretrained, _wrap=lambda other: _wrap_timm(spec, other, description, pretrained))
+                       pretrained=pretrained, _wrap=lambda other: _wrap_timm(spec, other, description, pretrained),
+                       _pooled=pooled_only, head=m.classifier)
 
 
 def _load_positional(model: nn.Module, spec: ModelSpec) -> None:
@@ -302,6 +320,7 @@ class _TorchvisionLayout:
     logits: str
     first_conv: str
     feature_dim: int
+    head: str  # the module mapping pooled features to logits
 
 
 def _tv_weights(name: str) -> Callable[[], type]:
@@ -312,13 +331,13 @@ _TORCHVISION: dict[str, _TorchvisionLayout] = {
     "resnet18": _TorchvisionLayout(
         _tv_weights("ResNet18_Weights"),
         (("stem", "maxpool", ("bn1",)), *((f"layer{i}", f"layer{i}", (f"layer{i}",)) for i in range(1, 5))),
-        "flatten", "fc", "conv1", 512),
+        "flatten", "fc", "conv1", 512, "fc"),
     "mobilenet_v3_small": _TorchvisionLayout(
         _tv_weights("MobileNet_V3_Small_Weights"),
         tuple((name, f"features.{idx[-1]}", tuple(f"features.{i}" for i in idx)) for name, idx in (
             ("stem", [0]), ("stage1", [1]), ("stage2", [2, 3]), ("stage3", [4, 5, 6]), ("stage4", [7, 8]),
             ("stage5", [9, 10, 11]), ("head", [12]))),
-        "flatten", "classifier.3", "features.0.0", 576),
+        "flatten", "classifier.3", "features.0.0", 576, "classifier"),
 }
 
 
@@ -343,6 +362,7 @@ def _wrap_torchvision(spec: ModelSpec, model: nn.Module, description: str, pretr
     nodes = {node: name for name, node, _ in layout.layers}
     both = create_feature_extractor(model, {**nodes, layout.pooled: "_pooled", layout.logits: "_logits"}).eval()
     head = create_feature_extractor(model, {layout.pooled: "_pooled", layout.logits: "_logits"}).eval()
+    trunk = create_feature_extractor(model, {layout.pooled: "_pooled"}).eval()
     names = [name for name, _, _ in layout.layers]
 
     def intermediates(x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
@@ -357,7 +377,8 @@ def _wrap_torchvision(spec: ModelSpec, model: nn.Module, description: str, pretr
                    for name, node, paths in layout.layers)
     return LoadedModel(spec, model, description, layers, model.get_submodule(layout.first_conv), layout.feature_dim,
                        intermediates, pooled_logits, pretrained=pretrained,
-                       _wrap=lambda other: _wrap_torchvision(spec, other, description, pretrained))
+                       _wrap=lambda other: _wrap_torchvision(spec, other, description, pretrained),
+                       _pooled=lambda x: trunk(x)["_pooled"], head=model.get_submodule(layout.head))
 
 
 # ------------------------------------------------------------------------------------------- loading
