@@ -20,7 +20,6 @@ from core.preprocess.presets import matching_preset
 _W_MODEL = "sb_model"
 _W_SAMPLE = "sb_sample"
 _W_UPLOAD = "sb_upload"
-_UPLOAD_ERR = "sb_upload_error"
 UPLOAD_CAPTION = (
     "Uploads stay in this browser tab: a copied link cannot carry a file, so it opens with the bundled sample."
 )
@@ -32,17 +31,6 @@ def _model_changed() -> None:
 
 def _sample_changed() -> None:
     state.set_sample(st.session_state[_W_SAMPLE])
-
-
-def _upload_changed() -> None:
-    up = st.session_state.get(_W_UPLOAD)
-    if up is None:
-        st.session_state.pop(_UPLOAD_ERR, None)
-        if state.session().source == "upload":
-            state.use_sample_input()
-        return
-    err = state.handle_upload(up.name, up.getvalue(), up.file_id)
-    st.session_state[_UPLOAD_ERR] = None if err is None else f"{up.name}: {err}"
 
 
 def thumbnail(array: np.ndarray, side: int = 192) -> np.ndarray:
@@ -65,8 +53,7 @@ def render_model() -> None:
 def render_input() -> None:
     """Bundled sample or upload (images and sounds); a refused upload shows the engine's message and the
     previous input stays."""
-    s = state.session()
-    st.session_state[_W_SAMPLE] = s.sample
+    st.session_state[_W_SAMPLE] = state.session().sample
     st.selectbox(
         "Bundled sample",
         sample_names(),
@@ -74,15 +61,17 @@ def render_input() -> None:
         key=_W_SAMPLE,
         on_change=_sample_changed,
     )
+    key = state.uploader_key(_W_UPLOAD)
     st.file_uploader(
         "…or upload an image or a sound",
-        key=_W_UPLOAD,
-        on_change=_upload_changed,
+        key=key,
         help="PNG, JPEG, TIFF, BMP, WebP, GIF, … or WAV, FLAC, OGG; the content is checked, not the file name.",
     )
-    if st.session_state.get(_UPLOAD_ERR):
-        st.error(st.session_state[_UPLOAD_ERR], icon=":material/block:")
+    err = state.take_upload(key)
+    if err:
+        st.error(err, icon=":material/block:")
     st.caption(UPLOAD_CAPTION)
+    s = state.session()
     if s.source == "upload":
         st.button(
             f"Use the sample '{s.sample}' instead",

@@ -84,17 +84,20 @@ def get_model() -> LoadedModel:
 
 
 def set_sample(name: str) -> None:
-    """Make a bundled sample the current input (the upload no longer claims it)."""
+    """Make a bundled sample the current input. The upload no longer claims it: every uploader is emptied
+    (a new widget generation), so a file still shown in an uploader cannot take the input back later."""
     if name not in sample_names():
         raise UnknownSample(f"Unknown sample {name!r}; choose one of: {', '.join(sample_names())}.")
     s = session()
     s.sample, s.source = name, "sample"
+    _clear_uploaders()
     sync_url()
 
 
 def use_sample_input() -> None:
-    """Go back from an upload to the chosen bundled sample."""
+    """Go back from an upload to the chosen bundled sample (the uploaders are emptied, as for ``set_sample``)."""
     session().source = "sample"
+    _clear_uploaders()
     sync_url()
 
 
@@ -111,6 +114,48 @@ def handle_upload(name: str, data: bytes, file_id: str | None = None) -> str | N
     s.upload, s.source = Upload(name, signal, file_id), "upload"
     sync_url()
     return None
+
+
+# ----------------------------------------------------------------------------- uploaders
+#
+# An uploader's file is read on every run (not in an on_change callback, which Streamlit can drop when an upload
+# and a page switch arrive together, or replay after a page switch): a file id not seen before is decoded once;
+# a file id already handled changes nothing, so the input is whatever the user chose last. Choosing a sample
+# empties the uploaders by moving them to a new key generation.
+
+_UPLOAD_GEN = "prepscope_upload_gen"
+_UPLOAD_SEEN = "prepscope_upload_seen"
+_UPLOAD_LAST = "prepscope_upload_last"
+
+
+def _clear_uploaders() -> None:
+    st.session_state[_UPLOAD_GEN] = st.session_state.get(_UPLOAD_GEN, 0) + 1
+
+
+def uploader_key(base: str) -> str:
+    """The widget key of an input uploader (``sb_upload``, ``audio_upload``) in the current generation."""
+    return f"{base}_{st.session_state.get(_UPLOAD_GEN, 0)}"
+
+
+def take_upload(key: str) -> str | None:
+    """Read the uploader with widget key ``key`` (from ``uploader_key``) after it was drawn: a new file becomes
+    the input (or is refused with a message, the previous input staying); removing the file that is the input
+    goes back to the sample. Returns the message for the file the uploader holds (``"name: reason"``), or None."""
+    ss = st.session_state
+    up = ss.get(key)
+    seen: dict[str, str | None] = ss.setdefault(_UPLOAD_SEEN, {})
+    last: dict[str, str | None] = ss.setdefault(_UPLOAD_LAST, {})
+    if up is None:
+        removed = last.pop(key, None)
+        current = session().upload
+        if removed is not None and session().source == "upload" and current is not None and current.file_id == removed:
+            use_sample_input()  # the user removed the file that is the input
+        return None
+    last[key] = up.file_id
+    if up.file_id not in seen:
+        err = handle_upload(up.name, up.getvalue(), up.file_id)
+        seen[up.file_id] = None if err is None else f"{up.name}: {err}"
+    return seen[up.file_id]
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)

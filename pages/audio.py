@@ -26,17 +26,17 @@ with st.expander("Sound input: built-in clip or upload", expanded=signal.audio i
     if c2.button("Load clip", key="audio_load_clip"):
         results.guarded(lambda: state.set_sample(SOUND_PREFIX + clip))
         st.rerun()
-    upload = st.file_uploader(
-        "Upload a sound (WAV, FLAC, OGG, MP3)", type=["wav", "flac", "ogg", "mp3"], key="audio_upload",
+    upload_key = state.uploader_key("audio_upload")
+    st.file_uploader(
+        "Upload a sound (WAV, FLAC, OGG, MP3)", type=["wav", "flac", "ogg", "mp3"], key=upload_key,
         help="It becomes the shared input of every page.",
     )
-    current_upload = state.session().upload
-    if upload is not None and (current_upload is None or upload.file_id != current_upload.file_id):
-        message = state.handle_upload(upload.name, upload.getvalue(), upload.file_id)
-        if message:
-            st.error(message)
-        else:
-            st.rerun()
+    before = state.session().input_label
+    message = state.take_upload(upload_key)
+    if message:
+        st.error(message)
+    elif state.session().input_label != before:
+        st.rerun()
 
 label = state.session().input_label
 if signal.audio is None:

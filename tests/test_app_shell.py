@@ -15,7 +15,7 @@ from core.errors import InvalidVariant
 from core.preprocess.presets import get_preset
 from core.preprocess.variant import Blur, Jpeg, Resize, Variant, VariantSet
 from tests.apptest import ok as _ok
-from tests.apptest import open_app, session
+from tests.apptest import open_app, session, uploader
 
 SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect/></svg>'
 
@@ -195,14 +195,14 @@ if st.button("set", key="set"):
 @pytest.mark.parametrize("make", [_app, _harness], ids=["app", "harness"])
 def test_upload_image_then_refused_upload_keeps_previous_input(make) -> None:  # noqa: ANN001
     at = make()
-    at.file_uploader(key="sb_upload").set_value(("photo.png", _png(), "image/png")).run()
+    uploader(at, "sb_upload").set_value(("photo.png", _png(), "image/png")).run()
     _ok(at)
     assert not at.error
     assert any("upload: photo.png" in c.value and "120×80" in c.value for c in at.caption)
     assert "sample" not in at.query_params  # an upload cannot travel in a link
     assert at.query_params["preset"] == "channels"
 
-    at.file_uploader(key="sb_upload").set_value(("drawing.svg", SVG, "image/svg+xml")).run()
+    uploader(at, "sb_upload").set_value(("drawing.svg", SVG, "image/svg+xml")).run()
     _ok(at)
     assert len(at.error) == 1 and at.error[0].value.startswith("drawing.svg: ")
     assert "SVG" in at.error[0].value  # the engine's own message
@@ -216,7 +216,7 @@ def test_upload_image_then_refused_upload_keeps_previous_input(make) -> None:  #
 
 def test_refused_first_upload_keeps_sample() -> None:
     at = _harness({"sample": "astronaut"})
-    at.file_uploader(key="sb_upload").set_value(("empty.png", b"", "image/png")).run()
+    uploader(at, "sb_upload").set_value(("empty.png", b"", "image/png")).run()
     _ok(at)
     assert at.error and "empty.png" in at.error[0].value
     assert any("sample: astronaut" in c.value for c in at.caption)
@@ -380,3 +380,25 @@ def test_builtin_sound_sample_from_link() -> None:
     assert not at.warning
     assert at.selectbox(key="sb_sample").value == sounds[0]
     assert any(f"Current input: sample: {sounds[0]}" in c.value and " Hz" in c.value for c in at.caption)
+
+
+def test_sample_after_upload_empties_the_uploader_and_the_file_cannot_take_the_input_back() -> None:
+    at = _app()
+    uploader(at, "sb_upload").set_value(("photo.png", _png(), "image/png")).run()
+    assert session(at).input_label == "upload: photo.png"
+    old_key = uploader(at, "sb_upload").key
+    at.selectbox(key="sb_sample").set_value("coffee").run()
+    _ok(at)
+    assert session(at).input_label == "sample: coffee"
+    assert uploader(at, "sb_upload").key != old_key and uploader(at, "sb_upload").value is None  # emptied
+    at.run()  # any further run (a toggle, a page switch) keeps the sample
+    assert session(at).input_label == "sample: coffee" and at.query_params["sample"] == "coffee"
+
+
+def test_removing_the_uploaded_file_goes_back_to_the_sample() -> None:
+    at = _app({"sample": "camera"})
+    uploader(at, "sb_upload").set_value(("photo.png", _png(), "image/png")).run()
+    assert session(at).input_label == "upload: photo.png" and "sample" not in at.query_params
+    uploader(at, "sb_upload").set_value(None).run()
+    _ok(at)
+    assert session(at).input_label == "sample: camera" and at.query_params["sample"] == "camera"

@@ -17,7 +17,7 @@ import pytest
 from components import charts, exports, results
 from core.inspect.engine import STATS, InspectResult, LayerResult, Prediction, VariantResult
 from core.preprocess.variant import Resize, Spectrogram, Variant
-from tests.apptest import key_ending, ok, open_app
+from tests.apptest import key_ending, ok, open_app, uploader
 
 LAYERS = ["stem", "stage1", "head"]
 
@@ -339,7 +339,7 @@ def test_audio_page_builtin_clip_and_spectrogram_settings() -> None:
 def test_audio_page_with_an_uploaded_fsdd_wav(shared_data) -> None:
     wavs = sorted(shared_data("fsdd").glob("3_*.wav"))
     at = _seeded("pages/audio.py", SMALL_SET[:2], sample="chelsea").run()
-    at.file_uploader(key="audio_upload").upload(wavs[0].name, wavs[0].read_bytes(), "audio/wav")
+    uploader(at, "audio_upload").upload(wavs[0].name, wavs[0].read_bytes(), "audio/wav")
     at.run()
     _no_exception(at)
     assert not at.error, [e.value for e in at.error]
