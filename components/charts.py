@@ -16,6 +16,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from components.text import plot
+
 if TYPE_CHECKING:
     from core.evaluate.sweep import SweepResult
     from core.inspect.engine import InspectResult
@@ -50,7 +52,7 @@ def feature_map_figure(
     fig = make_subplots(
         rows=len(rows),
         cols=len(shown),
-        subplot_titles=[f"{variants[vi].variant.name}" for vi in shown] + [""] * (len(shown) * (len(rows) - 1)),
+        subplot_titles=[plot(variants[vi].variant.name) for vi in shown] + [""] * (len(shown) * (len(rows) - 1)),
         horizontal_spacing=0.02,
         vertical_spacing=min(0.03, 0.3 / max(len(rows), 1)),
         row_titles=[label for label, _ in rows],
@@ -87,11 +89,11 @@ def feature_map_figure(
                         "tickfont": {"size": 9},
                     },
                     hovertemplate=(
-                        f"{variants[vi].variant.name}<br>{label}<br>x=%{{x}} y=%{{y}}<br>"
+                        f"{plot(variants[vi].variant.name)}<br>{label}<br>x=%{{x}} y=%{{y}}<br>"
                         + ("Δ" if diff else "value")
                         + "=%{z:.4f}<extra></extra>"
                     ),
-                    name=f"{variants[vi].variant.name} {label}",
+                    name=plot(f"{variants[vi].variant.name} {label}"),
                 ),
                 row=r,
                 col=c,
@@ -132,12 +134,12 @@ def statistics_figure(table: pd.DataFrame, layer_names: list[str], measures: lis
                     x=layer_names,
                     y=sub[measure].to_numpy(dtype=float),
                     mode="lines+markers",
-                    name=name,
-                    legendgroup=name,
+                    name=plot(name),
+                    legendgroup=plot(name),
                     showlegend=mi == 0,
                     line={"color": PALETTE[vi % len(PALETTE)], "width": 2},
                     marker={"size": 5},
-                    hovertemplate=f"{name}<br>%{{x}}<br>{measure}=%{{y:.4g}}<extra></extra>",
+                    hovertemplate=f"{plot(name)}<br>%{{x}}<br>{measure}=%{{y:.4g}}<extra></extra>",
                 ),
                 row=r,
                 col=c,
@@ -157,7 +159,7 @@ def measures_heatmap(result: InspectResult) -> go.Figure:
     value written in every cell."""
     from components.results import COMPARISON_MEASURES, measure_matrix
 
-    names = [v.variant.name for v in result.variants]
+    names = [plot(v.variant.name) for v in result.variants]
     fig = make_subplots(rows=3, cols=1, subplot_titles=list(COMPARISON_MEASURES), vertical_spacing=0.12)
     for r, measure in enumerate(COMPARISON_MEASURES, start=1):
         m = measure_matrix(result, measure)
@@ -208,7 +210,7 @@ def colormap_curves(name: str, *, height: int = 190) -> go.Figure:
     fig.update_xaxes(range=[-0.5, len(lut) - 0.5], row=1, col=1)
     fig.update_xaxes(title_text="gray level", title_standoff=2, row=2, col=1)
     fig.update_layout(height=height, margin={"l": 4, "r": 4, "t": 24, "b": 4}, showlegend=False,
-                      title={"text": f"{name}: R, G, B over gray", "font": {"size": 12}, "x": 0.02})
+                      title={"text": f"{plot(name)}: R, G, B over gray", "font": {"size": 12}, "x": 0.02})
     return fig
 
 
@@ -311,7 +313,7 @@ def accuracy_figure(result: SweepResult) -> go.Figure:
     colors = ["#1f4e79" if 0 in m else "#6baed6" for _, _, m in rows]
     fig = go.Figure(go.Bar(
         x=x, y=[v.accuracy for v in vs], marker_color=colors, width=0.5, name="pooled",
-        customdata=[label for label, _, _ in rows],
+        customdata=[plot(label) for label, _, _ in rows],
         error_y={"type": "data", "symmetric": False, "array": [v.ci95[1] - v.accuracy for v in vs],
                  "arrayminus": [v.accuracy - v.ci95[0] for v in vs], "color": "#333"},
         hovertemplate="%{customdata}<br>pooled accuracy %{y:.3f}<extra></extra>"))
@@ -336,7 +338,7 @@ def accuracy_figure(result: SweepResult) -> go.Figure:
     fig.update_layout(yaxis={"title": "accuracy (micro) with 95% Wilson interval", "range": [0, 1.18]},
                       xaxis={"title": "variant (first = reference)" + ("; dots = folds" if result.cross_validated
                                                                        else ""),
-                             "tickvals": x, "ticktext": [short_label(label) for label, _, _ in rows],
+                             "tickvals": x, "ticktext": [plot(short_label(label)) for label, _, _ in rows],
                              "range": [-0.6, len(x) - 0.2]},
                       margin={"t": 30, "b": 40}, height=400, showlegend=False)
     return fig
@@ -364,10 +366,10 @@ def per_class_figure(result: SweepResult) -> go.Figure:
     z = np.array([[np.nan if result.variants[i].per_class.get(c) is None else result.variants[i].per_class[c]
                    for c in result.classes] for _, i, _ in rows], dtype=float)
     fig = go.Figure(go.Heatmap(
-        z=z, x=list(result.classes), y=[short_label(label) for label, _, _ in rows], zmin=0.0, zmax=1.0,
+        z=z, x=[plot(c) for c in result.classes], y=[plot(short_label(label)) for label, _, _ in rows], zmin=0.0, zmax=1.0,
         colorscale="Viridis", text=np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.2f}")(z),
         texttemplate="%{text}", textfont={"size": 12}, colorbar={"title": "recall", "thickness": 12},
-        customdata=[[label] * len(result.classes) for label, _, _ in rows],
+        customdata=[[plot(label)] * len(result.classes) for label, _, _ in rows],
         hovertemplate="%{customdata}<br>class %{x}<br>recall %{z:.3f}<extra></extra>"))
     fig.update_layout(xaxis={"title": "class", "type": "category"}, yaxis={"autorange": "reversed"},
                       height=110 + 44 * len(rows), margin={"t": 20, "l": 10, "r": 10, "b": 40})
@@ -377,12 +379,12 @@ def per_class_figure(result: SweepResult) -> go.Figure:
 def confusion_figure(result: SweepResult, index: int, title: str | None = None) -> go.Figure:
     """Heatmap of one variant's confusion matrix: rows = true class, columns = predicted, counts annotated."""
     v = result.variants[index]
-    classes = list(result.classes)
+    classes = [plot(c) for c in result.classes]
     z = v.confusion
     fig = go.Figure(go.Heatmap(z=z, x=classes, y=classes, colorscale="Blues", showscale=False,
                                text=[[str(c) for c in row] for row in z], texttemplate="%{text}",
                                hovertemplate="true %{y}<br>predicted %{x}<br>%{z} items<extra></extra>"))
-    fig.update_layout(title={"text": f"{title or v.name}: {v.accuracy:.3f}", "font": {"size": 13}},
+    fig.update_layout(title={"text": f"{plot(title or v.name)}: {v.accuracy:.3f}", "font": {"size": 13}},
                       xaxis={"title": "predicted", "type": "category"},
                       yaxis={"title": "true", "autorange": "reversed", "type": "category"},
                       margin={"t": 40, "l": 10, "r": 10, "b": 10}, height=320)
@@ -392,7 +394,7 @@ def confusion_figure(result: SweepResult, index: int, title: str | None = None) 
 def comparison_figure(rows: list) -> go.Figure:
     """Paired comparison of two runs: for each matched variant, run A's and run B's accuracy on the shared items
     with Wilson intervals, side by side (A dark, B light; values on hover and in the table beside it)."""
-    x = [r.a if r.a == r.b else f"{r.a} vs {r.b}" for r in rows]
+    x = [plot(r.a if r.a == r.b else f"{r.a} vs {r.b}") for r in rows]
     fig = go.Figure()
     for side, color in (("a", "#1f4e79"), ("b", "#9ecae1")):
         acc = [getattr(r, f"accuracy_{side}") for r in rows]

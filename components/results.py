@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from components.text import md
+from core.errors import page_message
+
 if TYPE_CHECKING:
     from core.inspect.engine import InspectResult, VariantResult
 
@@ -173,9 +176,9 @@ def provenance_caption(result: InspectResult, input_label: str) -> str:
     digest = result.provenance.get("digest", "")
     names = ", ".join(v.variant.name for v in result.variants)
     return (
-        f"Model **{result.model}** ({result.model_description}) · input **{input_label}**"
+        f"Model **{md(result.model)}** ({md(result.model_description)}) · input **{md(input_label)}**"
         + (f" (digest `{digest}`)" if digest else "")
-        + f" · variants: {names} (reference: {result.variants[0].variant.name})"
+        + f" · variants: {md(names)} (reference: {md(result.variants[0].variant.name)})"
     )
 
 
@@ -255,7 +258,7 @@ def render_variant_grid(result: InspectResult, *, columns: int = GRID_COLUMNS, s
             v = result.variants[vi]
             with col:
                 caption = f"{v.variant.name} (reference)" if vi == 0 else v.variant.name
-                st.image(np.clip(v.display, 0.0, 1.0), caption=caption, width="stretch")
+                st.image(np.clip(v.display, 0.0, 1.0), caption=md(caption), width="stretch")
                 note = recipe_note(result, vi)
                 if note:
                     st.caption(("⚠ " if note.startswith("differs") else "✓ ") + note)
@@ -388,7 +391,7 @@ def guarded(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except PrepscopeError as e:
-        st.error(str(e))
+        st.error(md(page_message(e)))
         st.stop()
 
 
@@ -433,5 +436,5 @@ def render_spectrogram_form(current: Any, *, key: str = "spec_form") -> Any | No
     try:
         return Spectrogram.from_dict(collect_fields(Spectrogram, current, prefix))
     except InvalidVariant as e:
-        st.error(str(e))
+        st.error(md(page_message(e)))
         return None

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 
 import streamlit as st
 
+from core.errors import page_message
+
 #: (file, title, icon) in navigation order; the first is the default page.
 PAGES: tuple[tuple[str, str, str], ...] = (
     ("pages/start.py", "Start", ":material/home:"),
@@ -37,6 +39,12 @@ def pages() -> list[st.Page]:
     return [st.Page(path, title=title, icon=icon, default=(i == 0)) for i, (path, title, icon) in enumerate(PAGES)]
 
 
+def page_name(page: st.Page) -> str:
+    """A page's name: its file name under pages/ (``compare``); the key of ``components.session.PAGE_OPTIONS``."""
+    path = next((path for path, title, _ in PAGES if title == page.title), "")
+    return path.removeprefix("pages/").removesuffix(".py")
+
+
 @contextmanager
 def running_page() -> Iterator[None]:
     """Marks the page run that app.py makes (pages run in the thread of the script run)."""
@@ -51,17 +59,19 @@ def main() -> None:
     """One run of the dashboard: page config, state from the URL, sidebar, then the current page."""
     from components import state
     from components.sidebar import render_sidebar
+    from components.text import md
     from core.errors import PrepscopeError
 
     st.set_page_config(page_title="prepscope", page_icon=":material/biotech:", layout="wide")
     page = st.navigation(pages())
-    state.init()
+    state.init(page_name(page))
+    state.preload_model(state.session().model)  # draws now; the model loads in the background
     render_sidebar()
     try:
         with running_page():
             page.run()
     except PrepscopeError as e:
-        st.error(str(e), icon=":material/error:")
+        st.error(md(page_message(e)), icon=":material/error:")
 
 
 def guard() -> None:

@@ -13,7 +13,8 @@ import streamlit as st
 
 from components import state, variant_editor
 from components.session import sample_description, sample_names
-from core.errors import PrepscopeError
+from components.text import md
+from core.errors import PrepscopeError, page_message
 from core.models import MODELS
 from core.preprocess.presets import matching_preset
 
@@ -44,10 +45,9 @@ def render_model() -> None:
     st.session_state[_W_MODEL] = state.session().model
     st.selectbox("Model", list(MODELS), format_func=lambda n: MODELS[n].label, key=_W_MODEL,
                  on_change=_model_changed)
-    try:
-        st.caption(state.get_model().description)
-    except PrepscopeError as e:
-        st.error(str(e), icon=":material/error:")
+    spec = MODELS[state.session().model]
+    ready = state.model_ready(spec.name)
+    st.caption(md(f"{spec.architecture}, {spec.weights}") + ("" if ready else " · loading in the background…"))
 
 
 def render_input() -> None:
@@ -69,7 +69,7 @@ def render_input() -> None:
     )
     err = state.take_upload(key)
     if err:
-        st.error(err, icon=":material/block:")
+        st.error(md(err), icon=":material/block:")
     st.caption(UPLOAD_CAPTION)
     s = state.session()
     if s.source == "upload":
@@ -82,17 +82,17 @@ def render_input() -> None:
     try:
         signal = state.get_signal()
     except PrepscopeError as e:
-        st.error(str(e), icon=":material/error:")
+        st.error(md(page_message(e)), icon=":material/error:")
         return
     label = state.session().input_label
     if signal.audio is not None:
         wave, sr = signal.audio
         st.audio(np.asarray(wave, dtype=np.float32), sample_rate=int(sr))
-        st.caption(f"Current input: {label} · {len(wave) / sr:.2f} s at {sr} Hz")
+        st.caption(f"Current input: {md(label)} · {len(wave) / sr:.2f} s at {sr} Hz")
     else:
         h, w = signal.array.shape[:2]
         st.image(thumbnail(signal.array), clamp=True, width=192)
-        st.caption(f"Current input: {label} · {w}×{h}{' gray' if signal.is_gray else ''}")
+        st.caption(f"Current input: {md(label)} · {w}×{h}{' gray' if signal.is_gray else ''}")
 
 
 def render_sidebar() -> None:

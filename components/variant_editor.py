@@ -15,8 +15,9 @@ import streamlit as st
 
 from components import state
 from components.session import DEFAULT_PRESET, new_uid
+from components.text import md
 from components.widgets import collect_fields, render_fields
-from core.errors import InvalidVariant
+from core.errors import InvalidVariant, page_message
 from core.preprocess.presets import get_preset, matching_preset, preset_description, preset_names
 from core.preprocess.variant import DEGRADATIONS, MAX_VARIANTS, Variant, VariantSet
 
@@ -53,7 +54,7 @@ def _replace(uid: str, new: Variant, *, structural: bool) -> None:
     try:
         state.set_variants(s.variants.with_variant(found[0], new), s.uids)
     except InvalidVariant as e:
-        st.session_state[_ERR] = (uid, str(e))
+        st.session_state[_ERR] = (uid, page_message(e))
         return
     st.session_state.pop(_ERR, None)
     if structural:
@@ -78,7 +79,7 @@ def _apply(uid: str) -> None:
     try:
         new = Variant.from_dict(collect_fields(Variant, current, _prefix(uid)))
     except InvalidVariant as e:
-        st.session_state[_ERR] = (uid, str(e))
+        st.session_state[_ERR] = (uid, page_message(e))
         return
     _replace(uid, new, structural=_shape(new) != _shape(current))
 
@@ -158,7 +159,7 @@ def import_json(text: str | bytes) -> str | None:
     try:
         state.set_variants(VariantSet.from_json(text))
     except InvalidVariant as e:
-        return str(e)
+        return page_message(e)
     st.session_state[_SEL] = state.session().uids[0]
     return None
 
@@ -195,7 +196,7 @@ def render_variant_set() -> None:
                    on_click=remove_variant, args=(sel,), disabled=len(uids) == 1)
     err = st.session_state.get(_ERR)
     if err and err[0] in (None, sel):
-        st.error(err[1], icon=":material/error:")
+        st.error(md(err[1]), icon=":material/error:")
     cb = {"on_change": _apply, "args": (sel,),
           "list_add": lambda f, key: _list_add(sel, f, key), "list_remove": lambda f, j: _list_remove(sel, f, j)}
     render_fields(Variant, s.variants[i], _prefix(sel), cb)
@@ -218,7 +219,7 @@ def render_presets_and_json() -> None:
     st.text_area("…or paste a variant set", key="ve_import_text", height=100, placeholder='{"variants": [...]}')
     st.button("Apply pasted JSON", key="ve_import_apply", icon=":material/upload:", on_click=_import_from_text)
     if st.session_state.get("ve_import_error"):
-        st.error(st.session_state["ve_import_error"], icon=":material/error:")
+        st.error(md(st.session_state["ve_import_error"]), icon=":material/error:")
 
 
 def _import_from_file() -> None:

@@ -6,6 +6,7 @@ import streamlit as st
 
 from components import charts, exports, results, shell, state
 from components.session import SOUND_PREFIX
+from components.text import md
 from core.io import synth
 from core.models import MODELS
 from core.preprocess.presets import get_preset
@@ -34,14 +35,14 @@ with st.expander("Sound input: built-in clip or upload", expanded=signal.audio i
     before = state.session().input_label
     message = state.take_upload(upload_key)
     if message:
-        st.error(message)
+        st.error(md(message))
     elif state.session().input_label != before:
         st.rerun()
 
 label = state.session().input_label
 if signal.audio is None:
     st.info(
-        f"The current input ({label}) is an image, not a sound. Load a built-in clip here, or upload a "
+        f"The current input ({md(label)}) is an image, not a sound. Load a built-in clip here, or upload a "
         "WAV/FLAC/OGG file above or in the sidebar."
     )
     if st.button(f"Load the built-in sound '{synth.SOUND_CLASSES[0]}'", type="primary", key="audio_load_default"):
@@ -53,7 +54,7 @@ wave, sr = signal.audio
 c1, c2 = st.columns([3, 1], vertical_alignment="center")
 c1.plotly_chart(charts.waveform_figure(wave, sr), width="stretch", key="audio_wave")
 c2.audio(wave, sample_rate=sr)
-c2.caption(f"{label} · {len(wave) / sr:.2f} s · {sr} Hz")
+c2.caption(f"{md(label)} · {len(wave) / sr:.2f} s · {sr} Hz")
 
 variants = state.session().variants
 resolved = resolve(variants, MODELS[state.session().model])  # "resize": "model" is the model's (cropping) recipe

@@ -13,7 +13,7 @@ st.caption("Each variant side by side as the network receives it; the first vari
 result = results.guarded(state.run_inspect)
 label = state.session().input_label
 results.render_provenance(result, label)
-show_diff = st.toggle("Difference images against the reference", value=True, key="compare_diff")
+show_diff = state.bound_widget(st.toggle, "Difference images against the reference", "compare_diff", True)
 results.render_variant_grid(result, show_difference=show_diff)
 
 st.subheader("How far each variant moves the network")

@@ -7,6 +7,7 @@ import streamlit as st
 
 from components import shell, state
 from components.session import to_params
+from components.text import md
 from core.preprocess.presets import get_preset, preset_questions
 
 shell.guard()
@@ -41,10 +42,10 @@ def main() -> None:
             st.markdown(q.look_for)
             if st.button("Open in Compare", key=f"start_{q.preset}", icon=":material/arrow_forward:", type="primary"):
                 open_question(q.preset, q.sample)
-                st.switch_page(COMPARE_PAGE, query_params=to_params(state.session()))
+                st.switch_page(COMPARE_PAGE, query_params=to_params(state.session(), "compare"))
     s = state.session()
     st.caption(
-        f"Current view: {s.input_label} · {len(s.variants)} variants · model "
+        f"Current view: {md(s.input_label)} · {len(s.variants)} variants · model "
         f"{s.model}. The address bar reproduces it; uploaded files cannot travel in a link."
     )
 

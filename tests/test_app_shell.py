@@ -168,25 +168,34 @@ def test_page_options_read_from_and_written_to_url() -> None:
     script = """
 import streamlit as st
 from components import state
-state.init()
-st.text(f"topk={state.get_page_option('topk', 5)!r} diff={state.get_page_option('diff', False)!r}")
+state.init(st.session_state.get("page", "feature_maps"))
+st.text(f"topk={state.get_page_option('fm_k', 5)!r} diff={state.get_page_option('fm_diff', False)!r}")
 if st.button("set", key="set"):
-    state.set_page_option("topk", 7)
+    state.set_page_option("fm_k", 7)
 """
     at = AppTest.from_string(script, default_timeout=60)
-    at.query_params.update({"topk": "3", "diff": "yes", "layer": "stage2"})
+    at.query_params.update({"fm_k": "3", "fm_diff": "yes", "fm_layer": "stage2"})
     at.run()
     _ok(at)
     assert at.text[0].value == "topk=3 diff=True"
-    assert at.query_params["layer"] == "stage2"  # an option no page has read yet is kept in the link
+    assert at.query_params["fm_layer"] == "stage2"  # an option the page has not read yet is kept in the link
     at.button(key="set").click().run()
-    assert at.query_params["topk"] == "7" and at.query_params["diff"] == "1"
+    assert at.query_params["fm_k"] == "7" and at.query_params["fm_diff"] == "1"
+    # on another page, the link carries that page's switches only (the session keeps these for the way back)
+    at.session_state["page"] = "compare"
+    at.run()
+    assert not any(k.startswith("fm_") for k in at.query_params)
+    at.session_state["page"] = "feature_maps"
+    at.run()
+    assert at.query_params["fm_k"] == "7" and at.query_params["fm_layer"] == "stage2"
 
     bad = AppTest.from_string(script, default_timeout=60)
-    bad.query_params["topk"] = "many"
+    bad.query_params.update({"fm_k": "many", "utm_source": "mail"})
     bad.run()
     assert bad.text[0].value == "topk=5 diff=False"
-    assert any("topk" in w.value for w in bad.warning)
+    warnings = " ".join(w.value for w in bad.warning)
+    assert "fm_k" in warnings and "'utm_source'" in warnings and "belong to no page" in warnings
+    assert "utm_source" not in bad.query_params
 
 
 # ----------------------------------------------------------------------------- input

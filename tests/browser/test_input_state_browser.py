@@ -32,7 +32,7 @@ def test_question_after_upload_keeps_its_sample_through_toggles_and_page_switche
     assert "sample=brick" in ui.page.url
 
     # the first click on anything afterwards: a toggle on Compare
-    ui.page.locator(".st-key-compare_diff label").first.click()
+    ui.page.locator(".st-key-compare_diff__widget label").first.click()
     ui.page.wait_for_timeout(500)
     ui.wait_idle()
     ui.assert_no_exception()
