@@ -58,7 +58,7 @@ def running_page() -> Iterator[None]:
 def main() -> None:
     """One run of the dashboard: page config, state from the URL, sidebar, then the current page."""
     from components import state
-    from components.sidebar import render_sidebar
+    from components.sidebar import render_model_status, render_sidebar
     from components.text import md
     from core.errors import PrepscopeError
 
@@ -72,6 +72,9 @@ def main() -> None:
             page.run()
     except PrepscopeError as e:
         st.error(md(page_message(e)), icon=":material/error:")
+    slot = st.session_state.pop("_sb_model_slot", None)
+    if slot is not None and state.model_ready(state.session().model):
+        render_model_status(slot)
 
 
 def guard() -> None:

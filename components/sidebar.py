@@ -45,9 +45,16 @@ def render_model() -> None:
     st.session_state[_W_MODEL] = state.session().model
     st.selectbox("Model", list(MODELS), format_func=lambda n: MODELS[n].label, key=_W_MODEL,
                  on_change=_model_changed)
+    render_model_status(st.empty())
+
+
+def render_model_status(slot) -> None:  # noqa: ANN001 - a st.empty placeholder
+    """The model's description, and whether it is still loading in the background (the shell calls this again
+    after the page, so the line says "ready" as soon as a page has loaded it)."""
     spec = MODELS[state.session().model]
     ready = state.model_ready(spec.name)
-    st.caption(md(f"{spec.architecture}, {spec.weights}") + ("" if ready else " · loading in the background…"))
+    slot.caption(md(f"{spec.architecture}, {spec.weights}") + ("" if ready else " · loading in the background…"))
+    st.session_state["_sb_model_slot"] = None if ready else slot
 
 
 def render_input() -> None:
