@@ -24,6 +24,49 @@ if TYPE_CHECKING:
 
 PALETTE = qualitative.Plotly + qualitative.D3
 ROW_PX = 150
+#: bn_shift values below this are drawn at it on a log scale (a KL divergence can be 0).
+LOG_FLOOR = 1e-3
+
+
+def colorscale(name: str) -> list[list]:
+    """A plotly colorscale (``"Viridis"``, ``"Magma"``, ``"RdBu_r"``, ``"Blues"``) as ``[position, "rgb(r,g,b)"]``
+    pairs. Streamlit's chart frontend rewrites the colors ``#000001`` … ``#000040`` into theme colors (they are
+    its placeholders), and Magma begins with ``#000004``: written as hex, the darkest end of Magma became a
+    mid-pink and the bn_shift heatmap's colors stopped following its numbers. rgb() strings are left alone."""
+    from plotly.colors import get_colorscale, hex_to_rgb
+
+    out = []
+    for pos, color in get_colorscale(name):
+        rgb = hex_to_rgb(color) if color.startswith("#") else tuple(int(float(x)) for x in
+                                                                   color[color.index("(") + 1:-1].split(","))
+        out.append([float(pos), f"rgb({rgb[0]},{rgb[1]},{rgb[2]})"])
+    return out
+
+
+def same_numbers_groups(table: pd.DataFrame, columns: list[str]) -> list[list[str]]:
+    """Variants of a layer table (``components.results.layer_table``) whose numbers in ``columns`` are identical on
+    every layer, as groups of names in table order (a variant alone is a group of one): such variants received the
+    same network input, and drawn separately their lines would hide each other."""
+    groups: dict[tuple, list[str]] = {}
+    for name in dict.fromkeys(table["variant"]):
+        rows = table[table["variant"] == name][columns].to_numpy(dtype=float)
+        key = tuple(np.nan_to_num(rows, nan=np.inf).round(9).ravel().tolist())
+        groups.setdefault(key, []).append(name)
+    return list(groups.values())
+
+
+def _colorbar(fig: go.Figure, row: int, title: str, **extra: object) -> dict:
+    """A color bar beside subplot ``row`` of a one-column ``make_subplots`` figure, as tall as that subplot."""
+    domain = fig.layout[f"yaxis{'' if row == 1 else row}"].domain
+    return {"title": {"text": title, "side": "right"}, "y": (domain[0] + domain[1]) / 2, "yanchor": "middle",
+            "len": domain[1] - domain[0], "thickness": 12, "x": 1.01, **extra}
+
+
+def log_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
+    """Tick positions (log10) and labels (values) for a log color or y scale spanning ``lo`` … ``hi`` (log10)."""
+    first, last = int(np.floor(lo)), int(np.ceil(hi))
+    vals = list(range(first, last + 1))
+    return [float(v) for v in vals], [f"{10.0 ** v:g}" for v in vals]
 
 
 def feature_map_figure(
@@ -67,16 +110,16 @@ def feature_map_figure(
             lo, hi = 0.0, 1.0
         if diff:
             m = max(abs(lo), abs(hi), 1e-6)
-            lo, hi, scale = -m, m, "RdBu_r"
+            lo, hi, scale = -m, m, colorscale("RdBu_r")
         else:
             hi = hi if hi > lo else lo + 1e-6
-            scale = "Viridis"
+            scale = colorscale("Viridis")
         for c, (vi, p) in enumerate(zip(shown, planes, strict=True), start=1):
             if p is None:
                 p = np.full((1, 1), np.nan, dtype=np.float32)
             fig.add_trace(
                 go.Heatmap(
-                    z=p[::-1],
+                    z=p[::-1].tolist(),
                     zmin=lo,
                     zmax=hi,
                     colorscale=scale,
@@ -114,36 +157,46 @@ def feature_map_figure(
     return fig
 
 
-def statistics_figure(table: pd.DataFrame, layer_names: list[str], measures: list[str] | None = None) -> go.Figure:
-    """One small line chart per statistic / measure (x: layer in network order, y: value, one line per
-    variant) from the long table built by ``components.results.layer_table``."""
+def statistics_figure(table: pd.DataFrame, layer_names: list[str], measures: list[str] | None = None, *,
+                      log_bn_shift: bool = True) -> go.Figure:
+    """One small line chart per statistic / measure (x: layer in network order, y: value, one line per variant)
+    from the long table built by ``components.results.layer_table``. Variants with identical numbers on every
+    layer are one line named ``a = b = c`` (``same_numbers_groups``); bn_shift is on a log axis unless
+    ``log_bn_shift`` is False (one layer's large shift would flatten all others)."""
     from components.results import COMPARISON_MEASURES
     from core.inspect.engine import STATS
 
     measures = list(measures or (*STATS, *COMPARISON_MEASURES))
     cols = 2
     nrows = math.ceil(len(measures) / cols)
-    fig = make_subplots(rows=nrows, cols=cols, subplot_titles=measures, vertical_spacing=0.3 / max(nrows, 1) + 0.02)
-    variants = list(dict.fromkeys(table["variant"]))
+    titles = [f"{m} (log scale)" if m == "bn_shift" and log_bn_shift else m for m in measures]
+    fig = make_subplots(rows=nrows, cols=cols, subplot_titles=titles, vertical_spacing=0.3 / max(nrows, 1) + 0.02)
+    groups = same_numbers_groups(table, [*STATS, *COMPARISON_MEASURES])
     for mi, measure in enumerate(measures):
         r, c = mi // cols + 1, mi % cols + 1
-        for vi, name in enumerate(variants):
-            sub = table[table["variant"] == name].set_index("layer").reindex(layer_names)
+        for gi, group in enumerate(groups):
+            label = plot(" = ".join(group))
+            sub = table[table["variant"] == group[0]].set_index("layer").reindex(layer_names)
+            y = sub[measure].to_numpy(dtype=float)
+            if measure == "bn_shift" and log_bn_shift:
+                y = np.maximum(y, LOG_FLOOR)
             fig.add_trace(
                 go.Scatter(
                     x=layer_names,
-                    y=sub[measure].to_numpy(dtype=float),
+                    y=y.tolist(),
                     mode="lines+markers",
-                    name=plot(name),
-                    legendgroup=plot(name),
+                    name=label,
+                    legendgroup=label,
                     showlegend=mi == 0,
-                    line={"color": PALETTE[vi % len(PALETTE)], "width": 2},
+                    line={"color": PALETTE[gi % len(PALETTE)], "width": 2},
                     marker={"size": 5},
-                    hovertemplate=f"{plot(name)}<br>%{{x}}<br>{measure}=%{{y:.4g}}<extra></extra>",
+                    hovertemplate=f"{label}<br>%{{x}}<br>{measure}=%{{y:.4g}}<extra></extra>",
                 ),
                 row=r,
                 col=c,
             )
+        if measure == "bn_shift" and log_bn_shift:
+            fig.update_yaxes(type="log", row=r, col=c)
     fig.update_xaxes(tickfont={"size": 9})
     height = 230 * nrows + 110
     fig.update_layout(
@@ -154,35 +207,57 @@ def statistics_figure(table: pd.DataFrame, layer_names: list[str], measures: lis
     return fig
 
 
-def measures_heatmap(result: InspectResult) -> go.Figure:
-    """Variants x layers heatmaps of similarity (cosine), CKA and BN shift stacked vertically, with the
-    value written in every cell."""
+def measures_heatmap(result: InspectResult, *, log_bn_shift: bool = True) -> go.Figure:
+    """Variants x layers heatmaps of similarity (cosine), CKA and BN shift stacked vertically, the value written in
+    every cell and a color bar beside each. Color follows value monotonically on every one (explicit ranges:
+    similarity from its lowest value or 0 to 1, CKA 0 to 1, bn_shift over its own range); bn_shift is colored on
+    a log10 scale unless ``log_bn_shift`` is False, with the color bar labelled in bn_shift values."""
     from components.results import COMPARISON_MEASURES, measure_matrix
 
     names = [plot(v.variant.name) for v in result.variants]
-    fig = make_subplots(rows=3, cols=1, subplot_titles=list(COMPARISON_MEASURES), vertical_spacing=0.12)
+    fig = make_subplots(rows=3, cols=1, subplot_titles=[
+        f"{m} (log color scale)" if m == "bn_shift" and log_bn_shift else m for m in COMPARISON_MEASURES],
+        vertical_spacing=0.12)
+    ticks: dict[int, dict] = {}
     for r, measure in enumerate(COMPARISON_MEASURES, start=1):
-        m = measure_matrix(result, measure)
-        z = m.to_numpy(dtype=float)
-        bounded = measure != "bn_shift"
+        z = measure_matrix(result, measure).to_numpy(dtype=float)
+        finite = z[np.isfinite(z)]
+        if measure == "bn_shift":
+            scale = colorscale("Magma")
+            if log_bn_shift:
+                color_z = np.log10(np.maximum(z, LOG_FLOOR))
+                lo, hi = ((float(np.log10(max(finite.min(), LOG_FLOOR))), float(np.log10(max(finite.max(), LOG_FLOOR))))
+                          if finite.size else (-1.0, 0.0))
+                vals, labels = log_ticks(lo, hi)
+                ticks[r] = {"tickvals": vals, "ticktext": labels}
+            else:
+                color_z = z
+                lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        else:
+            scale, color_z, hi = colorscale("Viridis"), z, 1.0
+            lo = min(0.0, float(np.floor(finite.min() * 10) / 10)) if finite.size and measure == "similarity" else 0.0
+        text = [["" if np.isnan(x) else f"{x:.2f}" for x in row] for row in z]
         fig.add_trace(
             go.Heatmap(
-                z=z,
+                z=np.where(np.isfinite(color_z), color_z, np.nan).tolist(),
                 x=list(result.layer_names),
                 y=names,
-                zmin=0.0 if bounded else None,
-                zmax=1.0 if bounded else None,
-                colorscale="Viridis" if bounded else "Magma",
-                text=np.vectorize(lambda x: "" if np.isnan(x) else f"{x:.2f}")(z) if z.size else z,
+                zmin=lo,
+                zmax=hi if hi > lo else lo + 1e-6,
+                colorscale=scale,
+                text=text,
                 texttemplate="%{text}",
                 textfont={"size": 9},
-                showscale=False,
-                hovertemplate=f"%{{y}} · %{{x}}<br>{measure}=%{{z:.4f}}<extra></extra>",
+                customdata=[[f"{x:.4g}" if np.isfinite(x) else "—" for x in row] for row in z],
+                hovertemplate=f"%{{y}} · %{{x}}<br>{measure}=%{{customdata}}<extra></extra>",
+                name=measure,
             ),
             row=r,
             col=1,
         )
         fig.update_yaxes(autorange="reversed", row=r, col=1)
+    for r, measure in enumerate(COMPARISON_MEASURES, start=1):
+        fig.data[r - 1].colorbar = _colorbar(fig, r, measure, **ticks.get(r, {}))
     fig.update_layout(height=3 * (40 + 26 * len(names)) + 120, margin={"l": 10, "r": 10, "t": 40, "b": 10})
     return fig
 
@@ -366,8 +441,9 @@ def per_class_figure(result: SweepResult) -> go.Figure:
     z = np.array([[np.nan if result.variants[i].per_class.get(c) is None else result.variants[i].per_class[c]
                    for c in result.classes] for _, i, _ in rows], dtype=float)
     fig = go.Figure(go.Heatmap(
-        z=z, x=[plot(c) for c in result.classes], y=[plot(short_label(label)) for label, _, _ in rows], zmin=0.0, zmax=1.0,
-        colorscale="Viridis", text=np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.2f}")(z),
+        z=z.tolist(), x=[plot(c) for c in result.classes], y=[plot(short_label(label)) for label, _, _ in rows],
+        zmin=0.0, zmax=1.0, colorscale=colorscale("Viridis"),
+        text=np.vectorize(lambda v: "" if np.isnan(v) else f"{v:.2f}")(z),
         texttemplate="%{text}", textfont={"size": 12}, colorbar={"title": "recall", "thickness": 12},
         customdata=[[plot(label)] * len(result.classes) for label, _, _ in rows],
         hovertemplate="%{customdata}<br>class %{x}<br>recall %{z:.3f}<extra></extra>"))
@@ -381,7 +457,9 @@ def confusion_figure(result: SweepResult, index: int, title: str | None = None) 
     v = result.variants[index]
     classes = [plot(c) for c in result.classes]
     z = v.confusion
-    fig = go.Figure(go.Heatmap(z=z, x=classes, y=classes, colorscale="Blues", showscale=False,
+    top = max(1, int(np.max(z))) if np.size(z) else 1
+    fig = go.Figure(go.Heatmap(z=np.asarray(z).tolist(), x=classes, y=classes, colorscale=colorscale("Blues"),
+                               zmin=0, zmax=top, colorbar={"title": "items", "thickness": 10},
                                text=[[str(c) for c in row] for row in z], texttemplate="%{text}",
                                hovertemplate="true %{y}<br>predicted %{x}<br>%{z} items<extra></extra>"))
     fig.update_layout(title={"text": f"{plot(title or v.name)}: {v.accuracy:.3f}", "font": {"size": 13}},

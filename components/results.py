@@ -290,16 +290,30 @@ def _top5_frame(v: VariantResult) -> pd.DataFrame:
     ).rename(columns={"probability": "prob. %"})
 
 
-def render_similarity_summary(result: InspectResult) -> None:
+def render_similarity_summary(result: InspectResult, *, log_bn_shift: bool = True) -> None:
     """Compact table of agreement and similarity per variant and a variants x layers heatmap of the
-    similarity (cosine), CKA and BN-shift measures."""
+    similarity (cosine), CKA and BN-shift measures (BN shift on a log color scale unless ``log_bn_shift`` is False)."""
     import streamlit as st
 
     from components import charts
 
-    st.dataframe(summary_table(result), hide_index=True, width="stretch")
-    st.plotly_chart(charts.measures_heatmap(result), width="stretch", key="similarity_heatmap")
+    st.dataframe(summary_table(result), hide_index=True, width="stretch", column_config=_number_columns(
+        {m: m for m in ("mean similarity", "last-layer similarity", "mean CKA", "mean BN shift")}, "%.3f"))
+    st.plotly_chart(charts.measures_heatmap(result, log_bn_shift=log_bn_shift), width="stretch",
+                    key="similarity_heatmap")
     st.caption(" · ".join(f"**{m}**: {MEASURE_HELP[m]}" for m in COMPARISON_MEASURES))
+
+
+def _number_columns(labels: dict[str, str], fmt: str = "%.4g") -> dict:
+    import streamlit as st
+
+    return {k: st.column_config.NumberColumn(v, format=fmt, width="small") for k, v in labels.items()}
+
+
+#: Short headers so the tables fit their container; the help line under each table says what they mean.
+STAT_LABELS = {"mean": "mean", "std": "std", "min": "min", "max": "max", "zero_fraction": "zero frac.",
+               "saturated_fraction": "saturated", "dead_channel_fraction": "dead ch.", "l2_norm": "L2 norm",
+               "similarity": "similarity", "cka": "CKA", "bn_shift": "BN shift"}
 
 
 def render_feature_map_controls(result: InspectResult, *, prefix: str = "fm_") -> tuple[str, int, bool]:
@@ -368,16 +382,21 @@ def render_feature_maps(result: InspectResult, layer: str, k: int, diff: bool, *
     st.plotly_chart(charts.feature_map_figure(result, li, channels, diff=diff), width="stretch", key=key)
 
 
-def render_statistics(result: InspectResult, *, key: str = "stats") -> pd.DataFrame:
-    """Per layer x variant plotly charts of every activation statistic and comparison measure, and the
-    table of the same numbers. Returns the table (for downloads)."""
+def render_statistics(result: InspectResult, *, key: str = "stats", log_bn_shift: bool = True) -> pd.DataFrame:
+    """Per layer x variant plotly charts of every activation statistic and comparison measure (identical variants
+    as one line, BN shift on a log axis unless ``log_bn_shift`` is False), and the table of the same numbers with
+    short headers that fit the page. Returns the table (for downloads)."""
     import streamlit as st
 
     from components import charts
 
     table = layer_table(result)
-    st.plotly_chart(charts.statistics_figure(table, list(result.layer_names)), width="stretch", key=f"{key}_chart")
-    st.dataframe(table.drop(columns=["variant_index"]), hide_index=True, width="stretch")
+    st.plotly_chart(charts.statistics_figure(table, list(result.layer_names), log_bn_shift=log_bn_shift),
+                    width="stretch", key=f"{key}_chart")
+    st.dataframe(table.drop(columns=["variant_index", "layer_index"]), hide_index=True, width="stretch",
+                 column_config={"variant": st.column_config.TextColumn("variant", width="medium"),
+                                "layer": st.column_config.TextColumn("layer", width="small"),
+                                **_number_columns(STAT_LABELS)})
     st.caption(" · ".join(f"**{m}**: {MEASURE_HELP[m]}" for m in COMPARISON_MEASURES))
     return table
 

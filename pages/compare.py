@@ -17,7 +17,9 @@ show_diff = state.bound_widget(st.toggle, "Difference images against the referen
 results.render_variant_grid(result, show_difference=show_diff)
 
 st.subheader("How far each variant moves the network")
-results.render_similarity_summary(result)
+log_bn = state.bound_widget(st.toggle, "BN shift on a log color scale", "compare_log", True,
+                            help="One layer's large shift (often the stem) flattens every other on a linear scale.")
+results.render_similarity_summary(result, log_bn_shift=log_bn)
 
 st.subheader("Export")
 exports.render_downloads(result, label, table=results.layer_table(result), key="compare_export")
