@@ -8,6 +8,7 @@ min/max envelope so long sounds stay light in the browser.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -69,14 +70,25 @@ def log_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
     return [float(v) for v in vals], [f"{10.0 ** v:g}" for v in vals]
 
 
-def feature_map_figure(
-    result: InspectResult, layer_index: int, channels: np.ndarray, *, diff: bool = False
-) -> go.Figure:
-    """A grid of heatmaps: one row per selected channel plus a last row with the mean over all
-    channels, one column per variant. Without ``diff`` each row has one color scale shared by all
-    variants; with ``diff`` the columns show variant minus reference (non-reference variants only,
-    blank where the spatial size differs) on a symmetric scale per row."""
+@dataclass(frozen=True)
+class MapGrid:
+    """The planes of a feature-map view: ``shown`` variant indices (columns), ``rows`` as (label, channel; -1 =
+    mean over channels), ``planes[r][c]`` (None where a difference is impossible) and each row's color range."""
+
+    shown: list[int]
+    rows: list[tuple[str, int]]
+    planes: list[list[np.ndarray | None]]
+    ranges: list[tuple[float, float]]
+    diff: bool
+
+
+def feature_map_grid(result: InspectResult, layer_index: int, channels: np.ndarray, *, diff: bool = False) -> MapGrid:
+    """The numbers of the feature-map view (shared by the page's chart and its PNG export): one row per selected
+    channel plus the mean over all channels, one column per variant. Without ``diff`` each row has one color range
+    shared by all variants; with ``diff`` the columns are variant minus reference (non-reference variants only, None
+    where the spatial size differs) on a range symmetric around 0."""
     variants = result.variants
+    diff = diff and len(variants) > 1  # a single variant has nothing to differ from
     ref_fmap = np.asarray(variants[0].layers[layer_index].fmap, dtype=np.float32)
     shown = list(range(1, len(variants))) if diff else list(range(len(variants)))
     rows = [(f"ch {int(c)}", int(c)) for c in channels] + [("mean", -1)]
@@ -92,6 +104,30 @@ def feature_map_figure(
             return None if r.shape != p.shape else p - r
         return p
 
+    planes, ranges = [], []
+    for _, ch in rows:
+        row = [plane(vi, ch) for vi in shown]
+        finite = [p for p in row if p is not None]
+        lo = float(min(p.min() for p in finite)) if finite else 0.0
+        hi = float(max(p.max() for p in finite)) if finite else 1.0
+        if diff:
+            m = max(abs(lo), abs(hi), 1e-6)
+            lo, hi = -m, m
+        elif hi <= lo:
+            hi = lo + 1e-6
+        planes.append(row)
+        ranges.append((lo, hi))
+    return MapGrid(shown, rows, planes, ranges, diff)
+
+
+def feature_map_figure(
+    result: InspectResult, layer_index: int, channels: np.ndarray, *, diff: bool = False
+) -> go.Figure:
+    """The feature-map view (``feature_map_grid``) as plotly heatmaps with hover values and one color bar per row."""
+    variants = result.variants
+    grid = feature_map_grid(result, layer_index, channels, diff=diff)
+    shown, rows = grid.shown, grid.rows
+
     fig = make_subplots(
         rows=len(rows),
         cols=len(shown),
@@ -100,20 +136,10 @@ def feature_map_figure(
         vertical_spacing=min(0.03, 0.3 / max(len(rows), 1)),
         row_titles=[label for label, _ in rows],
     )
-    for r, (label, ch) in enumerate(rows, start=1):
-        planes = [plane(vi, ch) for vi in shown]
-        finite = [p for p in planes if p is not None]
-        if finite:
-            lo = float(min(p.min() for p in finite))
-            hi = float(max(p.max() for p in finite))
-        else:
-            lo, hi = 0.0, 1.0
-        if diff:
-            m = max(abs(lo), abs(hi), 1e-6)
-            lo, hi, scale = -m, m, colorscale("RdBu_r")
-        else:
-            hi = hi if hi > lo else lo + 1e-6
-            scale = colorscale("Viridis")
+    for r, (label, _) in enumerate(rows, start=1):
+        planes = grid.planes[r - 1]
+        lo, hi = grid.ranges[r - 1]
+        scale = colorscale("RdBu_r" if diff else "Viridis")
         for c, (vi, p) in enumerate(zip(shown, planes, strict=True), start=1):
             if p is None:
                 p = np.full((1, 1), np.nan, dtype=np.float32)

@@ -288,8 +288,10 @@ def from_params(params: dict[str, str]) -> tuple[Session, list[str]]:
                             f"showing {DEFAULT_SAMPLE}.")
     unknown = [k for k in params if k not in RESERVED_KEYS and option_page(k) is None]
     if unknown:
-        warnings.append(f"The link's {'parameters' if len(unknown) > 1 else 'parameter'} "
+        many = len(unknown) > 1
+        warnings.append(f"The link's {'parameters' if many else 'parameter'} "
                         f"{', '.join(shown(k, 24) for k in unknown[:5])}{' …' if len(unknown) > 5 else ''} "
-                        "belong to no page of prepscope and were ignored.")
+                        f"{'belong' if many else 'belongs'} to no page of prepscope and "
+                        f"{'were' if many else 'was'} ignored.")
     s.url_options = {k: v for k, v in params.items() if k not in RESERVED_KEYS and option_page(k) is not None}
     return s, warnings

@@ -61,6 +61,18 @@ def link_params() -> dict[str, str]:
     return to_params(session(), current_page())
 
 
+def page_link() -> str:
+    """The full link of the current view (the browser's address without its query, plus ``link_params``); only
+    the query when the address is unknown (outside a browser)."""
+    from urllib.parse import urlencode
+
+    try:
+        base = st.context.url or ""
+    except Exception:  # noqa: BLE001 - no browser context (bare scripts, AppTest)
+        base = ""
+    return f"{base}?{urlencode(link_params())}"
+
+
 def sync_url() -> None:
     """Write the session into ``st.query_params``: the shell's keys and the current page's switches; every other
     key (another page's switches, a key no page uses) is removed."""

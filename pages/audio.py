@@ -89,4 +89,6 @@ with tab_maps:
     results.render_feature_maps(result, layer, k, diff, key="audio_fm_chart")
 with tab_stats:
     table = results.render_statistics(result, key="audio_stats")
-exports.render_downloads(result, label, table=table, key="audio_export")
+exports.render_downloads(result, label, table=table, key="audio_export", png_name="audio",
+                         png=lambda prov: exports.comparison_png(result, prov),
+                         figure="Audio: spectrograms as the network receives them, with top-1")

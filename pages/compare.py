@@ -22,4 +22,6 @@ log_bn = state.bound_widget(st.toggle, "BN shift on a log color scale", "compare
 results.render_similarity_summary(result, log_bn_shift=log_bn)
 
 st.subheader("Export")
-exports.render_downloads(result, label, table=results.layer_table(result), key="compare_export")
+exports.render_downloads(result, label, table=results.layer_table(result), key="compare_export", png_name="compare",
+                         png=lambda prov: exports.comparison_png(result, prov),
+                         figure="Compare: inputs as the network receives them, with top-1")

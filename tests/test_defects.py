@@ -66,7 +66,7 @@ LINKS = {
     "unknown model": ({"model": "vgg99"}, "vgg99"),
     "unknown sample": ({"sample": "../../etc/passwd"}, "not bundled"),
     "huge value": ({"sample": "x" * 100_000}, "not bundled"),
-    "unknown key": ({"utm_source": "mail"}, "belong to no page"),
+    "unknown key": ({"utm_source": "mail"}, "belongs to no page"),
     "hostile value": ({"sample": HOSTILE}, "not bundled"),
 }
 

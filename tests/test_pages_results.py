@@ -17,7 +17,7 @@ import pytest
 from components import charts, exports, results
 from core.inspect.engine import STATS, InspectResult, LayerResult, Prediction, VariantResult
 from core.preprocess.variant import Resize, Spectrogram, Variant
-from tests.apptest import key_ending, ok, open_app, uploader
+from tests.apptest import key_ending, ok, open_app, plain, uploader
 
 LAYERS = ["stem", "stage1", "head"]
 
@@ -141,13 +141,60 @@ def test_layer_table_and_csv_have_one_row_per_variant_and_layer() -> None:
     assert summary["same top-1"].tolist() == [True, False, True]
 
 
-def test_comparison_png_is_a_png_of_the_announced_size() -> None:
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_comparison_png_is_the_grid_under_a_header_with_provenance_chunks() -> None:
     for n in (1, 5):
-        data = exports.comparison_png(make_result(n))
-        assert data[:8] == b"\x89PNG\r\n\x1a\n"
-        width, height = struct.unpack(">II", data[16:24])
-        assert (width, height) == exports.png_size(n)
+        result = make_result(n)
+        prov = exports.Provenance("Compare", "sample: test", result, "http://h/compare?sample=test&preset=channels")
+        data = exports.comparison_png(result, prov)
+        width, height = _png_size(data)
+        grid_w, grid_h = exports.png_size(n)
+        assert (width, height) == (grid_w, grid_h + exports.header_px(prov, grid_w))
+        meta = exports.png_metadata(data)
+        record = meta["record"]
+        assert meta["Source"] == prov.link and record["link"] == prov.link and record["figure"] == "Compare"
+        assert record["model"] == "efficientnet_lite0" and record["input"] == "sample: test"
+        assert record["input_digest"] == "abc123" and record["versions"]["torch"]
+        assert [Variant.from_dict(v) for v in record["variants"]] == [v.variant for v in result.variants]
+        assert "v0" in meta["Description"] and "sample: test" in meta["Title"]
     assert exports.png_size(5) == (4 * exports.PNG_CELL_PX, 2 * (exports.PNG_CELL_PX + exports.PNG_TITLE_PX))
+
+
+def test_header_names_title_input_model_and_every_variant() -> None:
+    result = make_result(3)
+    lines = exports.Provenance("Feature maps of layer stem", "upload: a $b$.png", result, settings={"layer": "stem"}
+                               ).lines(800)
+    text = " ".join(lines)
+    assert lines[0] == "prepscope · Feature maps of layer stem"
+    assert "upload: a $b$.png" in text and "abc123" in text and "model efficientnet_lite0" in text
+    assert "1. v0 (reference) · 2. v1 · 3. v2" in text and "layer stem" in text
+    assert exports.mpl_text("a $b$") == r"a \$b\$"  # drawn literally, not as a formula
+
+
+def test_feature_maps_png_is_the_feature_map_grid() -> None:
+    result = make_result(3)
+    channels = results.rank_channels(result.variants[0].layers[0].fmap, 4)
+    prov = exports.Provenance("Feature maps of layer stem", "sample: test", result, "http://h/feature_maps",
+                              {"layer": "stem"})
+    plain = exports.feature_maps_png(result, 0, channels, False, prov)
+    diff = exports.feature_maps_png(result, 0, channels, True, prov)
+    (w_plain, h_plain), (w_diff, h_diff) = _png_size(plain), _png_size(diff)
+    assert h_plain == h_diff and h_plain - exports.header_px(prov, w_plain) > 5 * 100  # 4 channels + the mean
+    assert w_plain - w_diff == 120  # one column per variant; the difference view drops the reference's column
+    assert exports.png_metadata(plain)["record"]["settings"] == {"layer": "stem"}
+
+
+def test_statistics_png_carries_its_provenance() -> None:
+    result = make_result(2)
+    prov = exports.Provenance("Activation statistics per layer", "sample: test", result, "http://h/activations")
+    data = exports.statistics_png(results.layer_table(result), list(result.layer_names), prov)
+    width, height = _png_size(data)
+    assert width == 3 * 380 and height > 4 * 210
+    assert exports.png_metadata(data)["record"]["figure"] == "Activation statistics per layer"
 
 
 def test_result_json_round_trips_variant_specs() -> None:
@@ -164,7 +211,7 @@ def test_statistics_and_measure_figures_cover_every_number() -> None:
     fig = charts.statistics_figure(results.layer_table(result), list(result.layer_names))
     measures = len(STATS) + len(results.COMPARISON_MEASURES)
     assert len(fig.data) == measures * 3
-    assert {a.text for a in fig.layout.annotations} == {*STATS, *results.COMPARISON_MEASURES}
+    assert {a.text for a in fig.layout.annotations} == {*STATS, "similarity", "cka", "bn_shift (log scale)"}
     heat = charts.measures_heatmap(result)
     assert len(heat.data) == 3 and np.asarray(heat.data[0].z).shape == (3, len(LAYERS))
 
@@ -223,8 +270,8 @@ def test_compare_page_shows_each_variant_and_the_reference_top1() -> None:
     assert any("input size differs" in c.value for c in at.caption)
     top1 = [m.value for m in at.markdown if "top-1" in m.value]
     assert top1 and top1[0].startswith("**Reference top-1: ")
-    assert {d.label for d in at.download_button} >= {"Download results (JSON)", "Download comparison (PNG)"}
-    assert any("efficientnet_lite0" in c.value and "chelsea" in c.value for c in at.caption)
+    assert {d.label for d in at.download_button} >= {"Results (JSON)", "Figure (PNG)"}
+    assert any("efficientnet_lite0" in plain(c.value) and "chelsea" in c.value for c in at.caption)
 
 
 @pytest.mark.slow
@@ -286,9 +333,9 @@ def test_statistics_page_table_and_downloads(monkeypatch: pytest.MonkeyPatch) ->
     ref_rows = table[table["variant"] == "rgb"]
     assert np.allclose(ref_rows["similarity"], 1.0, atol=1e-5)
     labels = {d.label for d in at.download_button}
-    assert {"Download results (JSON)", "Download table (CSV)"} <= labels
+    assert {"Results (JSON)", "Table (CSV)", "Figure (PNG)"} <= labels
     assert len(at.get("plotly_chart")) == 1
-    csv_button = next(d for d in at.download_button if d.label == "Download table (CSV)")
+    csv_button = next(d for d in at.download_button if d.label == "Table (CSV)")
     filename, content = served[csv_button.proto.url.rsplit("/", 1)[-1].split(".")[0]]
     assert filename.endswith("-layers.csv")
     rows = list(csv.DictReader(io.StringIO(content.decode("utf-8"))))
@@ -343,7 +390,7 @@ def test_audio_page_with_an_uploaded_fsdd_wav(shared_data) -> None:
     at.run()
     _no_exception(at)
     assert not at.error, [e.value for e in at.error]
-    assert any(wavs[0].name in c.value and "8000 Hz" in c.value for c in at.caption)
+    assert any(wavs[0].name in plain(c.value) and "8000 Hz" in c.value for c in at.caption)
     assert any("top-1" in m.value for m in at.markdown)
     assert len(at.get("plotly_chart")) >= 3  # waveform, similarity heatmap, feature maps, statistics
 
