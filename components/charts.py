@@ -235,9 +235,10 @@ def statistics_figure(table: pd.DataFrame, layer_names: list[str], measures: lis
 
 def measures_heatmap(result: InspectResult, *, log_bn_shift: bool = True) -> go.Figure:
     """Variants x layers heatmaps of similarity (cosine), CKA and BN shift stacked vertically, the value written in
-    every cell and a color bar beside each. Color follows value monotonically on every one (explicit ranges:
-    similarity from its lowest value or 0 to 1, CKA 0 to 1, bn_shift over its own range); bn_shift is colored on
-    a log10 scale unless ``log_bn_shift`` is False, with the color bar labelled in bn_shift values."""
+    every cell and a color bar beside each. Color follows value monotonically on every one, on explicit ranges:
+    similarity and CKA from just below their lowest value (a multiple of 0.05, at most 0.95) to 1, so differences
+    in the third decimal still show; bn_shift over its own range, on a log10 scale unless ``log_bn_shift`` is False,
+    with the color bar labelled in bn_shift values."""
     from components.results import COMPARISON_MEASURES, measure_matrix
 
     names = [plot(v.variant.name) for v in result.variants]
@@ -259,10 +260,11 @@ def measures_heatmap(result: InspectResult, *, log_bn_shift: bool = True) -> go.
             else:
                 color_z = z
                 lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        else:
+        else:  # similarity and CKA: up to 1, from just below the lowest value (small effects get the whole scale)
             scale, color_z, hi = colorscale("Viridis"), z, 1.0
-            lo = min(0.0, float(np.floor(finite.min() * 10) / 10)) if finite.size and measure == "similarity" else 0.0
-        text = [["" if np.isnan(x) else f"{x:.2f}" for x in row] for row in z]
+            lo = min(float(np.floor(finite.min() / 0.05) * 0.05), 0.95) if finite.size else 0.0
+        digits = 2 if measure == "bn_shift" else 3
+        text = [["" if np.isnan(x) else f"{x:.{digits}f}" for x in row] for row in z]
         fig.add_trace(
             go.Heatmap(
                 z=np.where(np.isfinite(color_z), color_z, np.nan).tolist(),

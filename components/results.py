@@ -96,6 +96,40 @@ def difference_maps(result: InspectResult) -> tuple[list[np.ndarray | None], flo
     return maps, max(peak, 1e-6)
 
 
+#: How difference images are scaled: each to its own largest difference, or all to the largest of any.
+DIFF_SCALES = ("per variant", "shared")
+
+
+def difference_scales(maps: list[np.ndarray | None], mode: str) -> list[float | None]:
+    """The upper end of each difference image's color scale: its own largest difference (``per variant``: a
+    small effect is visible whatever the others do) or the largest of all (``shared``: magnitudes compare across
+    variants); at least 1e-6. None where there is no image."""
+    peak = max((float(m.max()) for m in maps if m is not None), default=0.0)
+    return [None if m is None else max(float(m.max()) if mode == DIFF_SCALES[0] else peak, 1e-6) for m in maps]
+
+
+#: Where a zoom inset looks: (x, y) of its center as fractions of the image, by name.
+ZOOM_REGIONS = {"top left": (0.2, 0.2), "top": (0.5, 0.2), "top right": (0.8, 0.2), "left": (0.2, 0.5),
+                "center": (0.5, 0.5), "right": (0.8, 0.5), "bottom left": (0.2, 0.8), "bottom": (0.5, 0.8),
+                "bottom right": (0.8, 0.8)}
+ZOOM_FACTORS = (2, 4, 8)
+
+
+def zoom_crop(image: np.ndarray, region: str, factor: int, out_px: int = 224) -> np.ndarray:
+    """The part of ``image`` (H x W or H x W x C) around ``ZOOM_REGIONS[region]`` covering 1/``factor`` of each side,
+    enlarged by pixel repetition (no interpolation: the pixels as they are) to about ``out_px``. The same
+    fractions are used for every variant, so inputs of different sizes show the same part of the scene."""
+    img = np.asarray(image)
+    h, w = img.shape[:2]
+    cx, cy = ZOOM_REGIONS[region]
+    ch, cw = max(1, round(h / factor)), max(1, round(w / factor))
+    top = int(np.clip(round(cy * h - ch / 2), 0, h - ch))
+    left = int(np.clip(round(cx * w - cw / 2), 0, w - cw))
+    crop = img[top:top + ch, left:left + cw]
+    rep = max(1, out_px // max(ch, cw))
+    return np.repeat(np.repeat(crop, rep, axis=0), rep, axis=1)
+
+
 def colorize_difference(diff: np.ndarray, vmax: float) -> np.ndarray:
     """Map a difference image to RGB with the 'magma' colormap on the shared scale [0, vmax]."""
     from matplotlib import colormaps
@@ -213,9 +247,34 @@ def channel_planes(variant: VariantResult) -> list[tuple[str, np.ndarray]] | Non
     return [(f"channel {c + 1}: {label}", np.clip(disp[..., c], 0.0, 1.0)) for c, label in enumerate(labels)]
 
 
-def specs_json(result: InspectResult) -> str:
-    """The variant set of a result as indented JSON (the format ``--variants`` reads)."""
-    return json.dumps({"variants": [v.variant.to_dict() for v in result.variants]}, indent=2, ensure_ascii=False)
+def provenance_json(result: InspectResult, input_label: str) -> str:
+    """Everything that produced a view as indented JSON: model, input (label and provenance), the variant specs."""
+    return json.dumps({"model": result.model, "model_description": result.model_description, "input": input_label,
+                       "input_provenance": result.provenance,
+                       "variants": [v.variant.to_dict() for v in result.variants]},
+                      indent=2, ensure_ascii=False, default=str)
+
+
+def _flatten(obj: Any, prefix: str = "") -> dict[str, str]:
+    """A spec as ``{"resize.size": "224", "degrade": "[...]", …}``: nested objects by dotted path, lists as JSON."""
+    if isinstance(obj, dict):
+        out: dict[str, str] = {}
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    text = obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False)
+    return {prefix.rstrip("."): text}
+
+
+def differing_fields(result: InspectResult) -> pd.DataFrame:
+    """The fields in which the variants differ, one row per variant (name first): the compact answer to "what
+    produced these numbers" (every other field is the same for all). A field a variant does not set is "—"."""
+    flat = [_flatten({k: v for k, v in r.variant.to_dict().items() if k != "name"}) for r in result.variants]
+    keys = list(dict.fromkeys(k for f in flat for k in f))
+    differ = [k for k in keys if len({f.get(k, "—") for f in flat}) > 1]
+    rows = [{"variant": r.variant.name, **{k: f.get(k, "—") for k in differ}} for r, f in zip(result.variants, flat,
+                                                                                               strict=True)]
+    return pd.DataFrame(rows, columns=["variant", *differ])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,35 +282,37 @@ def specs_json(result: InspectResult) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def render_provenance(result: InspectResult, input_label: str) -> None:
-    """Caption with model, input and variants, plus an expander holding the exact variant specs and
-    the input's provenance."""
+def render_provenance(result: InspectResult, input_label: str, *, key: str = "prov") -> None:
+    """Caption with model, input and variants, plus an expander "What produced these numbers": a compact table of the
+    fields in which the variants differ (``differing_fields``) and the full JSON (specs and input provenance) as a
+    download."""
     import streamlit as st
 
     st.caption(provenance_caption(result, input_label))
-    with st.expander("What produced these numbers (variant specs, input provenance)"):
-        st.code(specs_json(result), language="json")
-        st.json(_jsonable(result.provenance), expanded=False)
+    with st.expander("What produced these numbers: the settings that differ between variants"):
+        table = differing_fields(result)
+        if len(table.columns) > 1:
+            st.dataframe(table, hide_index=True, width="stretch")
+        else:
+            st.caption("The variants differ only in their names.")
+        st.download_button("Full variant specs and input provenance (JSON)", provenance_json(result, input_label),
+                            file_name="prepscope-provenance.json", mime="application/json", on_click="ignore",
+                            icon=":material/download:", key=f"{key}_json")
 
 
-def _jsonable(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, default=str))
-
-
-def render_variant_grid(result: InspectResult, *, columns: int = GRID_COLUMNS, show_difference: bool = True) -> None:
-    """Each variant's input as the network receives it, side by side (wrapping at ``columns`` per
-    row), with its top-1 line, top-5 table, agreement with the reference and, when sizes match, the
-    difference image against the reference on one shared scale."""
+def render_variant_grid(result: InspectResult, *, columns: int = GRID_COLUMNS) -> None:
+    """Each variant's input as the network receives it, side by side (wrapping at ``columns`` per row), with one
+    line on the model's recipe, its top-1, agreement with the reference and its top-5 as compact lines, so four
+    variants fit a laptop screen with their predictions."""
     import streamlit as st
 
     from components import charts
 
     ref = result.variants[0]
-    diffs, vmax = difference_maps(result)
-    st.markdown(f"**Reference {top1_text(ref)}**")
     recipe = model_recipe_caption(result)
+    st.markdown(f"**Reference {md(top1_text(ref))}**")
     if recipe:
-        st.caption(recipe)
+        st.caption(md(recipe))
     for start in range(0, len(result.variants), columns):
         cols = st.columns(columns)
         for col, vi in zip(cols, range(start, min(start + columns, len(result.variants))), strict=False):
@@ -259,9 +320,6 @@ def render_variant_grid(result: InspectResult, *, columns: int = GRID_COLUMNS, s
             with col:
                 caption = f"{v.variant.name} (reference)" if vi == 0 else v.variant.name
                 st.image(np.clip(v.display, 0.0, 1.0), caption=md(caption), width="stretch")
-                note = recipe_note(result, vi)
-                if note:
-                    st.caption(("⚠ " if note.startswith("differs") else "✓ ") + note)
                 planes = channel_planes(v)
                 if planes:
                     for label, plane in planes:
@@ -269,25 +327,52 @@ def render_variant_grid(result: InspectResult, *, columns: int = GRID_COLUMNS, s
                 if v.variant.channels == "colormap" and v.variant.colormap:
                     st.plotly_chart(charts.colormap_curves(v.variant.colormap), width="stretch",
                                     key=f"cmap_{vi}_{v.variant.colormap}", config={"displayModeBar": False})
-                st.markdown(f"**{top1_text(v)}**")
-                st.caption("reference" if vi == 0 else agreement(v, ref).sentence())
-                st.dataframe(_top5_frame(v), hide_index=True, width="stretch")
-                if show_difference and vi > 0:
-                    d = diffs[vi]
-                    if d is None:
-                        st.caption("No difference image: the input size differs from the reference.")
-                    else:
-                        st.image(
-                            colorize_difference(d, vmax),
-                            caption=f"|Δ| vs reference, mean {d.mean():.3f} (scale 0–{vmax:.3f})",
-                            width="stretch",
-                        )
+                note = recipe_note(result, vi)
+                agree = "reference" if vi == 0 else agreement(v, ref).sentence()
+                recipe_short = "" if not note else (
+                    " · ⚠ recipe: " + note.split(": ", 1)[-1] if note.startswith("differs") else " · ✓ recipe")
+                st.markdown(f"**{md(top1_text(v))}**")
+                st.caption("  \n".join([md(agree + recipe_short)] + [f"{i + 1}\\. {md(p.label)} — {100 * p.prob:.1f}%"
+                                                                    for i, p in enumerate(v.top5)]))
 
 
-def _top5_frame(v: VariantResult) -> pd.DataFrame:
-    return pd.DataFrame(
-        {"class": [p.label for p in v.top5], "probability": [round(100 * p.prob, 1) for p in v.top5]}
-    ).rename(columns={"probability": "prob. %"})
+def render_differences(result: InspectResult, mode: str, *, columns: int = GRID_COLUMNS) -> None:
+    """The difference image of every variant against the reference, each on the scale ``mode`` says
+    (``DIFF_SCALES``) with that scale printed under it; none where the input size differs."""
+    import streamlit as st
+
+    st.markdown("**Difference images against the reference** — " + (
+        "each on its own color scale (its largest difference = brightest), printed under it"
+        if mode == DIFF_SCALES[0] else "all on one color scale, so brightness compares across variants"))
+    maps, _ = difference_maps(result)
+    scales = difference_scales(maps, mode)
+    others = list(range(1, len(result.variants)))
+    for start in range(0, len(others), columns):
+        cols = st.columns(columns)
+        for col, vi in zip(cols, others[start:start + columns], strict=False):
+            d, vmax, name = maps[vi], scales[vi], result.variants[vi].variant.name
+            with col:
+                if d is None:
+                    st.caption(md(f"{name}: no difference image (the input size differs from the reference)."))
+                    continue
+                st.image(colorize_difference(d, vmax), width="stretch",
+                         caption=md(f"{name}: |Δ| mean {d.mean():.4f} · color scale 0–{vmax:.4f}"
+                                    + (" (its own)" if mode == DIFF_SCALES[0] else " (shared)")))
+
+
+def render_zoom(result: InspectResult, region: str, factor: int, *, columns: int = GRID_COLUMNS) -> None:
+    """The same region of every variant's input (``zoom_crop``), side by side, pixels enlarged without smoothing."""
+    import streamlit as st
+
+    st.markdown(f"**Zoom: {region}, {factor}×** — the same part of every input, pixels enlarged without smoothing")
+    for start in range(0, len(result.variants), columns):
+        cols = st.columns(columns)
+        for col, vi in zip(cols, range(start, min(start + columns, len(result.variants))), strict=False):
+            v = result.variants[vi]
+            h, w = v.display.shape[:2]
+            col.image(np.clip(zoom_crop(v.display, region, factor), 0.0, 1.0), width="stretch",
+                      caption=md(f"{v.variant.name}: {region}, {factor}× ({round(w / factor)}×{round(h / factor)} px "
+                                 "of its input)"))
 
 
 def render_similarity_summary(result: InspectResult, *, log_bn_shift: bool = True) -> None:

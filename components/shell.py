@@ -32,6 +32,11 @@ PAGES: tuple[tuple[str, str, str], ...] = (
 )
 
 _RUN = threading.local()
+#: Less empty space above the page and the sidebar's content, so a page's first screen holds its results.
+COMPACT_CSS = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 2.2rem; padding-bottom: 3rem; }
+[data-testid="stSidebarUserContent"] { padding-top: 0.5rem; }
+</style>"""
 
 
 def pages() -> list[st.Page]:
@@ -63,6 +68,7 @@ def main() -> None:
     from core.errors import PrepscopeError
 
     st.set_page_config(page_title="prepscope", page_icon=":material/biotech:", layout="wide")
+    st.html(COMPACT_CSS)
     page = st.navigation(pages())
     state.init(page_name(page))
     state.preload_model(state.session().model)  # draws now; the model loads in the background

@@ -16,7 +16,6 @@ from components.session import sample_description, sample_names
 from components.text import md
 from core.errors import PrepscopeError, page_message
 from core.models import MODELS
-from core.preprocess.presets import matching_preset
 
 _W_MODEL = "sb_model"
 _W_SAMPLE = "sb_sample"
@@ -98,7 +97,7 @@ def render_input() -> None:
         st.caption(f"Current input: {md(label)} · {len(wave) / sr:.2f} s at {sr} Hz")
     else:
         h, w = signal.array.shape[:2]
-        st.image(thumbnail(signal.array), clamp=True, width=192)
+        st.image(thumbnail(signal.array, 144), clamp=True, width=144)
         st.caption(f"Current input: {md(label)} · {w}×{h}{' gray' if signal.is_gray else ''}")
 
 
@@ -109,10 +108,9 @@ def render_sidebar() -> None:
         render_model()
         st.markdown("**Input**")
         render_input()
-        variants = state.session().variants
-        preset = matching_preset(variants)
-        with st.expander("Variant set", expanded=True, icon=":material/tune:"):
-            st.caption(f"{len(variants)} variants · " + (f"preset '{preset}'" if preset else "edited"))
+        st.markdown("**Variant set**")
+        variant_editor.render_summary()
+        with st.expander("Edit variants", icon=":material/edit:", expanded=False):
             variant_editor.render_variant_set()
         with st.expander("Presets · import / export", icon=":material/folder_open:"):
             variant_editor.render_presets_and_json()

@@ -168,12 +168,20 @@ def _select_changed() -> None:
     st.session_state[_SEL] = st.session_state[_W_SEL]
 
 
+def render_summary() -> None:
+    """The variant set at a glance (always shown): how many, which preset, and the names in order as plain text."""
+    s = state.session()
+    preset = matching_preset(s.variants)
+    st.caption(f"{len(s.variants)} variants · " + (f"preset '{preset}'" if preset else "edited")
+               + " · the first is the reference")
+    with st.container(key="ve_names"):
+        st.text(" · ".join(f"{i + 1}. {n}" for i, n in enumerate(s.variants.names)))
+
+
 def render_variant_set() -> None:
     """The variant list (select, add, duplicate, move, remove) and the field editor of the selected variant."""
     s = state.session()
     uids, names = s.uids, dict(zip(s.uids, s.variants.names, strict=True))
-    with st.container(key="ve_names"):
-        st.text(" · ".join(f"{i + 1}. {n}" for i, n in enumerate(s.variants.names)))
     sel = st.session_state.get(_SEL)
     if sel not in uids:
         sel = st.session_state[_SEL] = uids[0]

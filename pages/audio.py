@@ -83,6 +83,8 @@ results.render_provenance(result, label)
 tab_inputs, tab_maps, tab_stats = st.tabs(["Inputs & predictions", "Feature maps", "Statistics"])
 with tab_inputs:
     results.render_variant_grid(result)
+    if len(result.variants) > 1:
+        results.render_differences(result, results.DIFF_SCALES[0])
     results.render_similarity_summary(result)
 with tab_maps:
     layer, k, diff = results.render_feature_map_controls(result, prefix="audio_fm_")

@@ -24,7 +24,8 @@ def test_a_link_as_the_first_request_of_a_fresh_server_gets_the_full_app(browser
         assert ui.nav_titles()[:2] == ["Start", "Compare"] and "Accuracy" in ui.nav_titles()
         assert ui.page.locator(".st-key-sb_model").count() == 1  # model choice
         assert sidebar.get_by_text("upload an image or a sound").count() == 1  # upload
-        assert ui.page.locator(".st-key-ve_names").count() == 1  # variant editor
+        assert ui.page.locator(".st-key-ve_names").count() == 1  # the variant set, and its editor behind "Edit"
+        assert sidebar.locator("summary").filter(has_text="Edit variants").count() == 1
         assert sidebar.get_by_text("Current input: sample: coffee").count() == 1
         main = ui.page.locator('[data-testid="stMain"]')
         assert main.locator("h1").first.inner_text().strip() == "Compare"
