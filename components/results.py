@@ -262,7 +262,7 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, str]:
         for k, v in obj.items():
             out.update(_flatten(v, f"{prefix}{k}."))
         return out
-    text = obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False)
+    text = "—" if obj is None else obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False)
     return {prefix.rstrip("."): text}
 
 

@@ -17,7 +17,7 @@ import pytest
 from components import charts, exports, results
 from core.inspect.engine import STATS, InspectResult, LayerResult, Prediction, VariantResult
 from core.preprocess.variant import Resize, Spectrogram, Variant
-from tests.apptest import key_ending, ok, open_app, plain, uploader
+from tests.apptest import key_ending, ok, open_app, plain, session, uploader
 
 LAYERS = ["stem", "stage1", "head"]
 
@@ -260,14 +260,20 @@ _no_exception = ok
 def test_compare_page_shows_each_variant_and_the_reference_top1() -> None:
     at = _seeded("pages/compare.py", SMALL_SET, sample="chelsea").run()
     _no_exception(at)
-    captions = [c for img in at.image for c in img.captions]
+    captions = [plain(c) for img in at.image for c in img.captions]
     assert captions.count("rgb (reference)") == 1
     for v in SMALL_SET[1:]:
         assert captions.count(v.name) == 1, captions
     assert any("top-5 overlap" in c.value for c in at.caption)
     # difference image only where the size matches the reference (160 px variant has none)
-    assert sum(c.startswith("|Δ| vs reference") for c in captions) == 1
+    assert sum(": |Δ| mean" in c and "(its own)" in c for c in captions) == 1  # per-variant scale by default
     assert any("input size differs" in c.value for c in at.caption)
+    at.selectbox(key="compare_scale__widget").set_value("shared").run()
+    assert sum(": |Δ| mean" in plain(c) and "(shared)" in c for img in at.image for c in img.captions) == 1
+    assert at.query_params["compare_scale"] == "shared"
+    at.selectbox(key="compare_zoom__widget").set_value("center").run()
+    zoomed = [c for img in at.image for c in img.captions if ": center, 4×" in c]
+    assert len(zoomed) == len(SMALL_SET) and at.query_params["compare_zoom"] == "center"
     top1 = [m.value for m in at.markdown if "top-1" in m.value]
     assert top1 and top1[0].startswith("**Reference top-1: ")
     assert {d.label for d in at.download_button} >= {"Results (JSON)", "Figure (PNG)"}
@@ -322,7 +328,7 @@ def test_statistics_page_table_and_downloads(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", recording)
     at = _seeded("pages/activations.py", SMALL_SET, sample="chelsea").run()
     _no_exception(at)
-    table = at.dataframe[0].value
+    table = next(d.value for d in at.dataframe if "layer" in d.value.columns)
     from core.models import load_model
 
     n_layers = len(load_model("efficientnet_lite0").layer_names)
@@ -378,8 +384,8 @@ def test_audio_page_builtin_clip_and_spectrogram_settings() -> None:
     at.form_submit_button[0].click()
     at.run()
     _no_exception(at)
-    spec = json.loads(at.code[0].value)["variants"]
-    assert all(v["spectrogram"]["kind"] == "stft" and v["spectrogram"]["n_fft"] == 512 for v in spec)
+    spec = session(at).variants
+    assert all(v.spectrogram.kind == "stft" and v.spectrogram.n_fft == 512 for v in spec)
 
 
 @pytest.mark.slow
@@ -404,7 +410,7 @@ def test_audio_page_warns_about_cropping_and_switches_to_the_spectrogram_preset(
     at.run()
     _no_exception(at)
     assert not any("center-crop" in w.value for w in at.warning)
-    names = [v["name"] for v in json.loads(at.code[0].value)["variants"]]
+    names = list(session(at).variants.names)
     from core.preprocess.presets import get_preset
 
     assert names == [v.name for v in get_preset("spectrogram")]
@@ -422,3 +428,38 @@ def test_audio_spectrogram_form_follows_the_variant_set() -> None:
     spec = get_preset("spectrogram")[0].spectrogram
     assert at.number_input(key=key_ending(at, "number_input", ":n_fft")).value == spec.n_fft
     assert at.number_input(key=key_ending(at, "number_input", ":n_mels")).value == spec.n_mels
+
+
+def test_per_variant_difference_scales_make_small_effects_visible() -> None:
+    small, large = np.full((4, 4), 0.01, np.float32), np.full((4, 4), 0.5, np.float32)
+    small[0, 0] = 0.02
+    assert results.difference_scales([None, small, large], "per variant") == [None, pytest.approx(0.02), 0.5]
+    assert results.difference_scales([None, small, large], "shared") == [None, 0.5, 0.5]
+    # on its own scale the small difference's brightest pixel is as bright as the large one's
+    own = results.colorize_difference(small, 0.02)
+    assert own[0, 0].tolist() == pytest.approx(results.colorize_difference(large, 0.5)[0, 0].tolist())
+
+
+def test_zoom_crop_takes_the_same_region_of_inputs_of_any_size() -> None:
+    big = np.zeros((320, 320), np.float32)
+    big[140:180, 140:180] = 1.0  # a square in the middle
+    small = big[::2, ::2]  # the same scene at half the size
+    a, b = results.zoom_crop(big, "center", 4, out_px=160), results.zoom_crop(small, "center", 4, out_px=160)
+    assert a.shape == b.shape == (160, 160)
+    assert a.mean() == pytest.approx(b.mean())  # the same part of the scene
+    assert results.zoom_crop(big, "top left", 8, out_px=160).max() == 0.0  # far from the square
+    corner = results.zoom_crop(np.arange(64 * 64, dtype=np.float32).reshape(64, 64), "bottom right", 2, out_px=64)
+    assert corner[-1, -1] == 64 * 64 - 1  # clamped inside the image, pixels repeated, not interpolated
+    assert np.all(corner[::2, ::2] == corner[1::2, 1::2])
+
+
+def test_differing_fields_table_keeps_only_what_differs() -> None:
+    result = make_result(3)
+    result.variants[1].variant = result.variants[1].variant.replace(resize=Resize(size=160))
+    table = results.differing_fields(result)
+    assert list(table.columns) == ["variant", "resize.size"]
+    assert table["resize.size"].tolist() == ["224", "160", "224"]
+    same = make_result(2)
+    assert list(results.differing_fields(same).columns) == ["variant"]
+    prov = json.loads(results.provenance_json(result, "sample: x"))
+    assert prov["input"] == "sample: x" and len(prov["variants"]) == 3 and prov["input_provenance"]["digest"]
