@@ -201,6 +201,22 @@ def summary_table(result: InspectResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def upload_summary(result: InspectResult) -> str:
+    """One line on how far the variants move the network from the reference on this input: how many change the
+    top-1 (naming up to three) and the range of the head's similarity (cosine of pooled features) to the reference."""
+    ref, others = result.variants[0], result.variants[1:]
+    if not others:
+        return "One variant only: add variants in the sidebar to see what preprocessing changes."
+    changed = [v.variant.name for v in others if not agreement(v, ref).same_top1]
+    if changed:
+        names = ", ".join(changed[:3]) + (" …" if len(changed) > 3 else "")
+        first = f"{len(changed)} of {len(others)} variants change the top-1 ({names})"
+    else:
+        first = f"None of the {len(others)} other variants changes the top-1"
+    head = [v.layers[-1].similarity for v in others]
+    return f"{first}; the head's similarity to the reference ranges {min(head):.3f}–{max(head):.3f}."
+
+
 def _nanmean(a: np.ndarray) -> float:
     return float(np.nanmean(a)) if len(a) and not np.all(np.isnan(a)) else float("nan")
 

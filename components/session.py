@@ -17,6 +17,8 @@ import zlib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from core.errors import InvalidVariant, PrepscopeError, page_message
 from core.models import DEFAULT_MODEL, MODELS
 from core.preprocess.presets import get_preset, matching_preset
@@ -32,7 +34,10 @@ IMAGE_SAMPLES: dict[str, str] = {
     "astronaut": "an astronaut portrait (color photo)",
     "camera": "a cameraman (grayscale photo)",
     "brick": "a brick wall (repetitive grayscale texture)",
+    "zoneplate": "a zone plate (rings ever finer outward: aliases visibly when shrunk without antialiasing)",
 }
+#: Bundled images that are synthesized rather than read from scikit-image.
+SYNTH_IMAGES = ("zoneplate",)
 SOUND_PREFIX = "sound:"
 #: URL keys owned by the shell; page options use the keys of ``PAGE_OPTIONS``.
 RESERVED_KEYS = ("sample", "preset", "v", "model")
@@ -132,8 +137,14 @@ def decode_sample(name: str) -> Signal:
         import skimage.data
         from PIL import Image
 
+        if name in SYNTH_IMAGES:
+            from core.io.synth import zone_plate
+
+            pixels = np.round(zone_plate() * 255).astype(np.uint8)
+        else:
+            pixels = getattr(skimage.data, name)()
         buf = io.BytesIO()
-        Image.fromarray(getattr(skimage.data, name)()).save(buf, format="PNG")
+        Image.fromarray(pixels).save(buf, format="PNG")
         return load_input(buf.getvalue(), name=f"{name}.png")
     label = name.removeprefix(SOUND_PREFIX)
     if name.startswith(SOUND_PREFIX) and label in sound_labels():

@@ -20,6 +20,8 @@ from core.models import MODELS
 _W_MODEL = "sb_model"
 _W_SAMPLE = "sb_sample"
 _W_UPLOAD = "sb_upload"
+#: Pages that show what the network makes of the input (elsewhere an upload gets a link to Compare).
+RESULT_PAGES = ("start", "compare", "feature_maps", "activations", "audio")
 UPLOAD_CAPTION = (
     "Uploads stay in this browser tab: a copied link cannot carry a file, so it opens with the bundled sample."
 )
@@ -99,6 +101,8 @@ def render_input() -> None:
         h, w = signal.array.shape[:2]
         st.image(thumbnail(signal.array, 144), clamp=True, width=144)
         st.caption(f"Current input: {md(label)} · {w}×{h}{' gray' if signal.is_gray else ''}")
+    if state.session().source == "upload" and state.current_page() not in RESULT_PAGES:
+        st.page_link("pages/compare.py", label="What the network makes of it: Compare", icon=":material/compare:")
 
 
 def render_sidebar() -> None:
