@@ -101,7 +101,7 @@ def render_input() -> None:
         h, w = signal.array.shape[:2]
         st.image(thumbnail(signal.array, 144), clamp=True, width=144)
         st.caption(f"Current input: {md(label)} · {w}×{h}{' gray' if signal.is_gray else ''}")
-    if state.session().source == "upload" and state.current_page() not in RESULT_PAGES:
+    if state.session().source == "upload" and state.current_page() not in (None, *RESULT_PAGES):
         st.page_link("pages/compare.py", label="What the network makes of it: Compare", icon=":material/compare:")
 
 
