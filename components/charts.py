@@ -317,6 +317,91 @@ def colormap_curves(name: str, *, height: int = 190) -> go.Figure:
     return fig
 
 
+@dataclass(frozen=True)
+class SpectrogramAxes:
+    """Tick positions (display pixels) and labels of a spectrogram as the network receives it: time in seconds
+    along x, frequency in Hz (or the MFCC coefficient) along y, row 0 at the top."""
+
+    x_ticks: list[float]
+    x_labels: list[str]
+    y_ticks: list[float]
+    y_labels: list[str]
+    y_title: str
+
+
+def _display_to_source(n_display: int, n_source: int, n_scaled: int, offset: int) -> np.ndarray:
+    """Source coordinate (cell centers, fractional) of every display pixel along one axis: the source of ``n_source``
+    cells was scaled to ``n_scaled`` and the display starts ``offset`` scaled pixels in (negative: padding)."""
+    scaled = np.arange(n_display) + offset + 0.5
+    return scaled * n_source / n_scaled - 0.5
+
+
+def spectrogram_axes(variant, n_samples: int, sr: int, side: int) -> SpectrogramAxes:  # noqa: ANN001 - a Variant
+    """Where seconds and hertz fall on a variant's ``side`` x ``side`` network input made from a sound of
+    ``n_samples`` at ``sr`` Hz: the spectrogram's frames are ``hop / sample_rate`` apart (centred STFT) and its rows
+    are mel band centres, FFT bin frequencies or MFCC coefficients (``core.preprocess.spectrogram``), low at the
+    bottom; the variant's fit (stretch, center crop, letterbox) maps them to display pixels."""
+    import librosa
+
+    from core.preprocess.spectrogram import _band, spectrogram_shape
+    from core.preprocess.variant import Resize, Spectrogram
+
+    spec = variant.spectrogram or Spectrogram()
+    rows, frames = spectrogram_shape(n_samples, sr, spec)
+    r = variant.resize if isinstance(variant.resize, Resize) else Resize()
+    s = r.scale_size
+    if r.fit == "stretch":
+        hw = (s, s)
+    else:
+        scale = s / min(rows, frames) if r.fit == "shorter-side+center-crop" else s / max(rows, frames)
+        hw = (max(1, round(rows * scale)), max(1, round(frames * scale)))
+    if r.fit == "letterbox":
+        top, left = -((r.size - hw[0]) // 2), -((r.size - hw[1]) // 2)
+    else:
+        top, left = (hw[0] - r.size) // 2, (hw[1] - r.size) // 2
+    xs = _display_to_source(side, frames, hw[1], left) * spec.hop / spec.sample_rate  # seconds
+    ys = _display_to_source(side, rows, hw[0], top)  # source row, 0 = top = highest
+    duration = n_samples / sr
+    step = next(st for st in (0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 30, 60) if duration / st <= 6)
+    shown = [float(t) for t in np.arange(0, duration + 1e-9, step) if xs[0] <= t <= xs[-1]]
+    x_ticks = [float(np.interp(t, xs, np.arange(side))) for t in shown]
+    x_labels = [f"{t:g}" for t in shown]
+    if spec.kind == "mfcc":
+        values, title = np.arange(rows)[::-1].astype(float), "MFCC coefficient"
+        wanted = list(range(0, rows, max(1, rows // 6)))
+    else:
+        lo, hi = _band(spec)
+        if spec.kind == "stft":
+            freqs = np.arange(1 + spec.n_fft // 2) * (spec.sample_rate / spec.n_fft)
+            centers = freqs[(freqs >= lo) & (freqs <= hi)]
+        else:
+            centers = librosa.mel_frequencies(n_mels=spec.n_mels + 2, fmin=lo, fmax=hi)[1:-1]
+        values, title = centers[::-1], "frequency (Hz)"
+        wanted = [f for f in (0, 250, 500, 1000, 2000, 4000, 6000, 8000, 12000, 16000, 24000)
+                  if centers[0] <= f <= centers[-1]]
+    y_ticks, y_labels = [], []
+    row_of = np.interp(ys, np.arange(rows), values)  # the value at each display row (clamped at the edges)
+    for f in wanted:
+        if min(row_of) <= f <= max(row_of):
+            y_ticks.append(float(np.interp(f, row_of[::-1], np.arange(side)[::-1])))
+            y_labels.append(f"{f:g}" if spec.kind == "mfcc" or f < 1000 else f"{f / 1000:g}k")
+    return SpectrogramAxes(x_ticks, x_labels, y_ticks, y_labels, title)
+
+
+def spectrogram_figure(display: np.ndarray, axes: SpectrogramAxes, *, height: int = 260) -> go.Figure:
+    """A network input made from a sound, as an image with its time (s) and frequency (Hz) axes."""
+    img = np.round(np.clip(np.asarray(display, dtype=np.float32), 0, 1) * 255).astype(np.uint8)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    fig = go.Figure(go.Image(z=img, hovertemplate="x %{x} · y %{y}<extra></extra>"))
+    fig.update_xaxes(tickvals=axes.x_ticks, ticktext=axes.x_labels, title_text="time (s)", title_standoff=2,
+                     tickfont={"size": 9}, showgrid=False)
+    fig.update_yaxes(tickvals=axes.y_ticks, ticktext=axes.y_labels, title_text=axes.y_title, title_standoff=2,
+                     tickfont={"size": 9}, showgrid=False)
+    fig.update_layout(height=height, margin={"l": 4, "r": 4, "t": 4, "b": 4})
+    return fig
+
+
 def decimate_envelope(waveform: np.ndarray, sr: int, max_points: int = 4000) -> tuple[np.ndarray, np.ndarray]:
     """Reduce a waveform to at most ``max_points`` (time in seconds, amplitude) pairs by keeping the
     minimum and maximum of each block, so peaks survive. Short waveforms are returned unchanged."""

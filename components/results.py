@@ -251,6 +251,14 @@ def model_recipe_caption(result: InspectResult) -> str | None:
     return None if spec is None else f"{result.model}'s training recipe: {recipe_text(spec)}"
 
 
+def sound_length(result: InspectResult) -> tuple[int, int] | None:
+    """(samples, sample rate) of the sound a result was computed from, or None for an image."""
+    p = result.provenance
+    if p.get("kind") != "audio" or not p.get("sample_rate"):
+        return None
+    return round(float(p["duration_s"]) * int(p["sample_rate"])), int(p["sample_rate"])
+
+
 def channel_planes(variant: VariantResult) -> list[tuple[str, np.ndarray]] | None:
     """For a ``multi-window`` or ``deltas`` variant, its three channels as (label, H x W image in [0, 1]) as
     the network receives them (before normalization); None for other channel strategies."""
@@ -325,6 +333,7 @@ def render_variant_grid(result: InspectResult, *, columns: int = GRID_COLUMNS) -
     from components import charts
 
     ref = result.variants[0]
+    sound = sound_length(result)
     recipe = model_recipe_caption(result)
     st.markdown(f"**Reference {md(top1_text(ref))}**")
     if recipe:
@@ -335,7 +344,13 @@ def render_variant_grid(result: InspectResult, *, columns: int = GRID_COLUMNS) -
             v = result.variants[vi]
             with col:
                 caption = f"{v.variant.name} (reference)" if vi == 0 else v.variant.name
-                st.image(np.clip(v.display, 0.0, 1.0), caption=md(caption), width="stretch")
+                if sound is not None:  # a spectrogram: with its time and frequency axes
+                    st.plotly_chart(charts.spectrogram_figure(v.display, charts.spectrogram_axes(
+                        v.variant, sound[0], sound[1], v.display.shape[1])), width="stretch", key=f"spec_{vi}",
+                        config={"displayModeBar": False})
+                    st.caption(md(caption))
+                else:
+                    st.image(np.clip(v.display, 0.0, 1.0), caption=md(caption), width="stretch")
                 planes = channel_planes(v)
                 if planes:
                     for label, plane in planes:
@@ -534,27 +549,71 @@ def with_spectrogram(variants: list, spec: Any) -> list:
     return [v.replace(spectrogram=spec) for v in variants]
 
 
-def render_spectrogram_form(current: Any, *, key: str = "spec_form") -> Any | None:
-    """A form with one widget per Spectrogram field, drawn by the shared widget dispatch from the field
-    declarations. Returns the new, validated Spectrogram when submitted, None otherwise; a combination
-    the spec refuses is shown as an error. Widget keys carry a digest of ``current``, so when the
-    variant set's spec changes elsewhere (a preset, the editor) the form shows the new one."""
+def shared_resize(variants: list, model_spec: Any) -> tuple[Any, bool]:
+    """The resize and fit the form starts from (the reference's, with ``"model"`` spelled out as the model's recipe)
+    and whether all variants use it."""
+    from core.preprocess.recipe import resolve
+
+    sizes = [v.resize for v in resolve(variants, model_spec)]
+    return sizes[0], all(r == sizes[0] for r in sizes)
+
+
+def with_resize(variants: list, resize: Any) -> list:
+    """The variant set with one resize and fit on every variant (names and order kept)."""
+    return [v.replace(resize=resize) for v in variants]
+
+
+def analysis_rate_notice(variants: list, file_rate: int) -> str | None:
+    """One sentence when a spectrogram analyses the sound at another rate than the file's: above a low file rate's
+    Nyquist frequency there is nothing (an empty band at the top); a lower analysis rate drops the file's highs."""
+    from core.preprocess.variant import Spectrogram
+
+    rates = sorted({(v.spectrogram or Spectrogram()).sample_rate for v in variants})
+    if rates == [file_rate]:
+        return None
+    said = " and ".join(f"{r} Hz" for r in rates)
+    text = f"The sound is sampled at {file_rate} Hz; the spectrogram analyses it at {said}. "
+    if rates[-1] > file_rate:
+        text += (f"Above {file_rate / 2:g} Hz (the file's Nyquist frequency) the file holds nothing, so the top "
+                 f"of the spectrogram is an empty band.")
+    else:
+        text += f"Everything the file holds above {rates[0] / 2:g} Hz is dropped."
+    return text
+
+
+def at_file_rate(variants: list, file_rate: int) -> list:
+    """Every variant's spectrogram analysing the sound at the file's own rate (an ``fmax`` above the new Nyquist
+    frequency is cleared: Nyquist)."""
+    from core.preprocess.variant import Spectrogram
+
+    out = []
+    for v in variants:
+        spec = v.spectrogram or Spectrogram()
+        fmax = spec.fmax if spec.fmax is not None and spec.fmax <= file_rate / 2 else None
+        out.append(v.replace(spectrogram=spec.replace(sample_rate=file_rate, fmax=fmax)))
+    return out
+
+
+def render_spec_form(cls: type, current: Any, *, key: str, columns: int = 4) -> Any | None:
+    """A form with one widget per field of the spec class ``cls`` (``Spectrogram``, ``Resize``), drawn by the shared
+    widget dispatch from the field declarations, and "Apply to all variants". Returns the new, validated spec when
+    submitted, None otherwise; a combination the spec refuses is shown as an error. Widget keys carry a digest of
+    ``current``, so when the variant set's spec changes elsewhere (a preset, the editor) the form shows the new one."""
     import hashlib
 
     import streamlit as st
 
     from components.widgets import collect_fields, render_fields
     from core.errors import InvalidVariant
-    from core.preprocess.variant import Spectrogram
 
     prefix = f"{key}:{hashlib.sha256(current.to_json().encode()).hexdigest()[:8]}:"
     with st.form(key):
-        render_fields(Spectrogram, current, prefix, {}, columns=4)
+        render_fields(cls, current, prefix, {}, columns=columns)
         submitted = st.form_submit_button("Apply to all variants", type="primary")
     if not submitted:
         return None
     try:
-        return Spectrogram.from_dict(collect_fields(Spectrogram, current, prefix))
+        return cls.from_dict(collect_fields(cls, current, prefix))
     except InvalidVariant as e:
         st.error(md(page_message(e)))
         return None

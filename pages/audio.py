@@ -11,6 +11,7 @@ from core.io import synth
 from core.models import MODELS
 from core.preprocess.presets import get_preset
 from core.preprocess.recipe import resolve
+from core.preprocess.variant import Resize, Spectrogram
 
 shell.guard()
 
@@ -69,14 +70,33 @@ if cropped:
         results.guarded(lambda: state.set_variants(get_preset("spectrogram")))
         st.rerun()
 
-st.subheader("Spectrogram settings")
-current, uniform = results.shared_spectrogram(variants)
-if not uniform:
-    st.caption("The variants use different spectrogram settings; the form starts from the reference's.")
-new_spec = results.render_spectrogram_form(current, key="audio_spec")
-if new_spec is not None and (new_spec != current or not uniform):
-    results.guarded(lambda: state.set_variants(results.with_spectrogram(variants, new_spec)))
-    st.rerun()
+notice = results.analysis_rate_notice(variants, int(sr))
+if notice:
+    st.warning(notice, icon=":material/graphic_eq:")
+    if st.button(f"Analyse at {sr} Hz (every variant)", key="audio_use_file_rate", icon=":material/tune:"):
+        results.guarded(lambda: state.set_variants(results.at_file_rate(variants, int(sr))))
+        st.rerun()
+
+spec_col, fit_col = st.columns([3, 2])
+with spec_col:
+    st.subheader("Spectrogram settings")
+    current, uniform = results.shared_spectrogram(variants)
+    if not uniform:
+        st.caption("The variants use different spectrogram settings; the form starts from the reference's.")
+    new_spec = results.render_spec_form(Spectrogram, current, key="audio_spec", columns=3)
+    if new_spec is not None and (new_spec != current or not uniform):
+        results.guarded(lambda: state.set_variants(results.with_spectrogram(variants, new_spec)))
+        st.rerun()
+with fit_col:
+    st.subheader("Resize and fit")
+    current_fit, uniform_fit = results.shared_resize(variants, MODELS[state.session().model])
+    st.caption("stretch keeps the whole spectrogram (time and frequency); shorter-side+center-crop keeps only the "
+               "middle of the longer axis." + ("" if uniform_fit else " The variants differ; the form starts from "
+                                                                      "the reference's."))
+    new_fit = results.render_spec_form(Resize, current_fit, key="audio_fit", columns=2)
+    if new_fit is not None and (new_fit != current_fit or not uniform_fit):
+        results.guarded(lambda: state.set_variants(results.with_resize(variants, new_fit)))
+        st.rerun()
 
 result = results.guarded(state.run_inspect)
 results.render_provenance(result, label)
