@@ -411,3 +411,17 @@ def test_removing_the_uploaded_file_goes_back_to_the_sample() -> None:
     uploader(at, "sb_upload").set_value(None).run()
     _ok(at)
     assert session(at).input_label == "sample: camera" and at.query_params["sample"] == "camera"
+
+
+def test_an_upload_arriving_with_a_page_switch_is_taken_not_dropped() -> None:
+    """The upload's widget value is read on every run (not in an on_change callback that Streamlit can drop when a
+    page switch arrives in the same rerun), so it becomes the input whatever else the run does."""
+    at = _app({"sample": "camera"})
+    at.switch_page("pages/runs.py")
+    uploader(at, "sb_upload").set_value(("photo.png", _png(3), "image/png"))
+    at.run()
+    _ok(at)
+    assert at.title[0].value == "Runs"
+    assert session(at).input_label == "upload: photo.png" and "sample" not in at.query_params
+    at.switch_page("pages/start.py").run()  # and it stays the input afterwards
+    assert session(at).input_label == "upload: photo.png"
