@@ -23,7 +23,8 @@ import pandas as pd
 import streamlit as st
 
 from components import charts, state
-from core.errors import PrepscopeError
+from components.text import md
+from core.errors import PrepscopeError, page_message
 from core.evaluate.datasets import (
     BUILTINS,
     DEFAULT_MAX_ITEMS,
@@ -205,7 +206,7 @@ def plan(request: DatasetRequest, method: str, cv: str | int, test_fraction: flo
                     "suggest_k": max(2, min(10, min(counts.values()))), "given_test": test is not None,
                     "error": None}
     except PrepscopeError as e:
-        return {"error": str(e)}
+        return {"error": page_message(e)}
 
 
 def _use_all_items(max_class: int) -> None:
@@ -220,7 +221,7 @@ def _use_cross_validation(k: int, groups: bool) -> None:
 def render_plan(p: dict) -> None:
     """Before running: how many items the settings test, and what that size cannot show, with offers to fix it."""
     if p.get("error"):
-        st.error(p["error"], icon=":material/error:")
+        st.error(md(p["error"]), icon=":material/error:")
         return
     sub = p["subsample"]
     subset = (f" (a seeded subset: at most {sub['per_class']} per class of {sub['of']:,} items)" if sub else "")
@@ -287,24 +288,25 @@ def run(request: DatasetRequest | None, settings: Settings, signature: dict) -> 
                 result = evaluate_sweep(train, state.session().variants, model, test=test, **common)
     except Stopped as e:
         _forget_result()
-        st.session_state["acc_notice"] = f"{e} Earlier results stay in the Runs page."
+        st.session_state["acc_notice"] = f"{md(page_message(e))} Earlier results stay in the Runs page."
         status.update(label="Stopped.", state="error")
         return
     except PrepscopeError as e:
         _forget_result()
         status.update(label="The sweep could not run.", state="error")
-        st.error(f"{e} Earlier results stay in the Runs page.", icon=":material/error:")
+        st.error(f"{md(page_message(e))} Earlier results stay in the Runs page.", icon=":material/error:")
         return
     if hasattr(result, "results"):  # several models: one run each
         for warning in result.record("page"):
-            st.warning(f"The run was not recorded in the runs database: {warning}", icon=":material/database:")
+            st.warning(f"The run was not recorded in the runs database: {md(warning)}", icon=":material/database:")
         ids = [i for i in result.run_ids if i is not None]
         recorded = f" — runs {', '.join(f'#{i}' for i in ids)}" if ids else ""
     else:
         try:
             RunStore().record(result, origin="page")
         except PrepscopeError as e:
-            st.warning(f"The run was not recorded in the runs database: {e}", icon=":material/database:")
+            st.warning(f"The run was not recorded in the runs database: {md(page_message(e))}",
+                       icon=":material/database:")
         recorded = f" — run #{result.run_id}" if result.run_id else ""
     st.session_state["acc_result"] = result
     st.session_state["acc_settings"] = signature
@@ -363,7 +365,7 @@ def render_result(result: SweepResult, *, key: str = "acc", zip_bytes: bytes | N
     for note in result.notes:
         st.warning(note, icon=":material/warning:")
     for group in result.identical:
-        st.info(f"Shown as one row: {group['reason']}", icon=":material/join_inner:")
+        st.info(f"Shown as one row: {md(group['reason'])}", icon=":material/join_inner:")
     column_config = {
         "accuracy": st.column_config.NumberColumn("accuracy (pooled)" if result.cross_validated
                                                   else "accuracy (micro)", format="%.3f"),
@@ -418,7 +420,7 @@ def render_result(result: SweepResult, *, key: str = "acc", zip_bytes: bytes | N
     c3.download_button("Download JSON", lambda: json.dumps(result.to_dict(), indent=2, ensure_ascii=False),
                        file_name=f"{stem}.json", mime="application/json", key=f"{key}_dl_json",
                        icon=":material/download:", on_click="ignore")
-    st.caption("Provenance: " + result.provenance_line())
+    st.caption("Provenance: " + md(result.provenance_line()))
 
 
 # ------------------------------------------------------------------------------------------------ items
@@ -519,9 +521,9 @@ def render_items(result: SweepResult, *, key: str, zip_bytes: bytes | None = Non
         for j, (_, r) in enumerate(view.head(PLAYERS).iterrows()):
             signal, why = try_open(desc, r["path"], zip_bytes)
             with cols[j % 4]:
-                st.caption(f"{r['item']} · {r['class']} → {r['predicted']} ({r['confidence']:.2f})")
+                st.caption(md(f"{r['item']} · {r['class']} → {r['predicted']} ({r['confidence']:.2f})"))
                 if signal is None:
-                    st.caption(why)
+                    st.caption(md(why))
                 else:
                     wave, sr = item_audio(signal)
                     st.audio(wave, sample_rate=sr)

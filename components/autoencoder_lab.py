@@ -20,10 +20,11 @@ import streamlit as st
 
 from components import state
 from components.charts import PALETTE
+from components.text import md
 from core.autoencode import store
 from core.autoencode.gray import GrayConfig, GrayResult, isoluminant_pattern
 from core.autoencode.single import REGIMES, SingleConfig, SingleResult, builtin_texture
-from core.errors import InvalidVariant, PrepscopeError
+from core.errors import InvalidVariant, PrepscopeError, page_message
 from core.preprocess.variant import MAX_VARIANTS, Variant
 from core.provenance import Stopped
 
@@ -113,11 +114,11 @@ def _run(key: str, label: str, work: Callable[[Callable[[float, str], None], Cal
     try:
         out = work(lambda f, m: bar.progress(min(1.0, max(0.0, f)), text=m), event.is_set)
     except Stopped as e:
-        status.update(label=str(e), state="error")
+        status.update(label=md(page_message(e)), state="error")
         return None
     except PrepscopeError as e:
         status.update(label="Training could not run.", state="error")
-        st.error(str(e), icon=":material/error:")
+        st.error(md(page_message(e)), icon=":material/error:")
         return None
     status.update(label="Done.", state="complete", expanded=False)
     return out
@@ -132,7 +133,7 @@ def _append_variant(data: dict) -> None:
         v = Variant.from_dict({**data, "name": s.variants.unique_name(data["name"])})
         state.set_variants(s.variants.appended(v))
     except InvalidVariant as e:
-        st.session_state["ael_use_msg"] = ("error", str(e))
+        st.session_state["ael_use_msg"] = ("error", page_message(e))
         return
     st.session_state["ael_use_msg"] = ("success", f"Added the variant '{v.name}' to the variant set (sidebar).")
 
@@ -140,7 +141,7 @@ def _append_variant(data: dict) -> None:
 def _use_message() -> None:
     msg = st.session_state.pop("ael_use_msg", None)
     if msg:
-        (st.success if msg[0] == "success" else st.error)(msg[1])
+        (st.success if msg[0] == "success" else st.error)(md(msg[1]))
 
 
 def _model_downloads(name: str, key: str) -> None:
@@ -222,7 +223,7 @@ def render_gray() -> None:
 
 def render_gray_result(result: GrayResult) -> None:
     """The comparison table, the isoluminant pattern, held-out reconstructions, losses, downloads, use."""
-    st.subheader(f"learned:{result.name} vs the luma rules")
+    st.subheader(md(f"learned:{result.name} vs the luma rules"))
     st.dataframe(gray_frame(result), hide_index=True, width="stretch", column_config={
         c: st.column_config.NumberColumn(c, format="%.3f" if "contrast" in c else "%.2f")
         for c in ("reconstruction PSNR (dB)", "95% CI low", "95% CI high", "isoluminant contrast")})
@@ -286,7 +287,8 @@ def render_probe(result: GrayResult, dataset: str) -> None:
         from components import charts
 
         st.dataframe(charts.results_frame(sweep), hide_index=True, width="stretch")
-        st.caption("Accuracy micro with 95% Wilson intervals; McNemar p vs 601. Provenance: " + sweep.provenance_line())
+        st.caption("Accuracy micro with 95% Wilson intervals; McNemar p vs 601. Provenance: "
+                   + md(sweep.provenance_line()))
 
 
 # ----------------------------------------------------------------------------- single image
@@ -421,7 +423,7 @@ def _save_and_use() -> None:
     try:
         store.save(result.regime(regime).model, lab_card(result, regime, name.strip()), overwrite=True)
     except PrepscopeError as e:
-        st.session_state["ael_use_msg"] = ("error", str(e))
+        st.session_state["ael_use_msg"] = ("error", page_message(e))
         return
     st.session_state["ael_s_saved"] = name.strip()
     _append_variant(denoiser_variant(name.strip()))

@@ -161,8 +161,10 @@ def compute(signal, variants, model, method: str, layer: str, target) -> CamRepo
     return report
 
 
-def render(result, *, key: str = "cam") -> CamReport | None:
-    """Settings, the maps side by side on one scale, the numbers and downloads; returns the report shown."""
+def render(result, *, key: str = "compare_cam") -> CamReport | None:
+    """Settings, the maps side by side on one scale, the numbers and downloads; returns the report shown. The
+    settings are page options named ``{key}_method`` etc. (``key`` starts with the page's prefix), so the
+    page's link reproduces them."""
     from components import state
     from core.errors import PrepscopeError
     from core.explain import METHODS
@@ -170,21 +172,20 @@ def render(result, *, key: str = "cam") -> CamReport | None:
     model = state.get_model()
     names = list(result.layer_names)
     c1, c2, c3, c4 = st.columns([2, 2, 3, 2])
-    method_default = state.get_page_option(f"{key}_method", "gradcam")
-    method = c1.selectbox("Method", list(METHODS), format_func=METHODS.get, key=f"{key}_method_w",
-                          index=list(METHODS).index(method_default) if method_default in METHODS else 0)
-    layer_default = state.get_page_option(f"{key}_layer", names[-1])
-    layer = c2.selectbox("Layer", names, index=names.index(layer_default) if layer_default in names else len(names) - 1,
-                         key=f"{key}_layer_w", help="Default: the last named layer (the last convolutional stage).")
-    target_default = state.get_page_option(f"{key}_target", "reference")
-    target_kind = c3.selectbox("Target class", TARGETS, format_func=TARGET_LABELS.get, key=f"{key}_target_w",
-                               index=TARGETS.index(target_default) if target_default in TARGETS else 0)
-    class_index = int(c4.number_input("ImageNet class index", 0, len(model.labels) - 1,
-                                      int(state.get_page_option(f"{key}_class", 285)), key=f"{key}_class_w",
-                                      disabled=target_kind != "class",
-                                      help="Used when the target is an ImageNet class (e.g. 285 Egyptian cat)."))
-    for k, val in (("method", method), ("layer", layer), ("target", target_kind), ("class", class_index)):
-        state.set_page_option(f"{key}_{k}", val)
+    with c1:
+        method = state.bound_widget(st.selectbox, "Method", f"{key}_method", "gradcam", options=list(METHODS),
+                                    format_func=METHODS.get)
+    with c2:
+        layer = state.bound_widget(st.selectbox, "Layer", f"{key}_layer", names[-1], options=names,
+                                   help="Default: the last named layer (the last convolutional stage).")
+    with c3:
+        target_kind = state.bound_widget(st.selectbox, "Target class", f"{key}_target", "reference",
+                                         options=TARGETS, format_func=TARGET_LABELS.get)
+    with c4:
+        class_index = int(state.bound_widget(
+            st.number_input, "ImageNet class index", f"{key}_class", 285, min_value=0,
+            max_value=len(model.labels) - 1, step=1, disabled=target_kind != "class",
+            help="Used when the target is an ImageNet class (e.g. 285 Egyptian cat)."))
     target = class_index if target_kind == "class" else target_kind
     try:
         report = compute(state.get_signal(), state.session().variants, model, method, layer, target)

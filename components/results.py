@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from components.text import md
+from core.errors import page_message
+
 if TYPE_CHECKING:
     from core.inspect.engine import InspectResult, VariantResult
 
@@ -93,6 +96,40 @@ def difference_maps(result: InspectResult) -> tuple[list[np.ndarray | None], flo
     return maps, max(peak, 1e-6)
 
 
+#: How difference images are scaled: each to its own largest difference, or all to the largest of any.
+DIFF_SCALES = ("per variant", "shared")
+
+
+def difference_scales(maps: list[np.ndarray | None], mode: str) -> list[float | None]:
+    """The upper end of each difference image's color scale: its own largest difference (``per variant``: a
+    small effect is visible whatever the others do) or the largest of all (``shared``: magnitudes compare across
+    variants); at least 1e-6. None where there is no image."""
+    peak = max((float(m.max()) for m in maps if m is not None), default=0.0)
+    return [None if m is None else max(float(m.max()) if mode == DIFF_SCALES[0] else peak, 1e-6) for m in maps]
+
+
+#: Where a zoom inset looks: (x, y) of its center as fractions of the image, by name.
+ZOOM_REGIONS = {"top left": (0.2, 0.2), "top": (0.5, 0.2), "top right": (0.8, 0.2), "left": (0.2, 0.5),
+                "center": (0.5, 0.5), "right": (0.8, 0.5), "bottom left": (0.2, 0.8), "bottom": (0.5, 0.8),
+                "bottom right": (0.8, 0.8)}
+ZOOM_FACTORS = (2, 4, 8)
+
+
+def zoom_crop(image: np.ndarray, region: str, factor: int, out_px: int = 224) -> np.ndarray:
+    """The part of ``image`` (H x W or H x W x C) around ``ZOOM_REGIONS[region]`` covering 1/``factor`` of each side,
+    enlarged by pixel repetition (no interpolation: the pixels as they are) to about ``out_px``. The same
+    fractions are used for every variant, so inputs of different sizes show the same part of the scene."""
+    img = np.asarray(image)
+    h, w = img.shape[:2]
+    cx, cy = ZOOM_REGIONS[region]
+    ch, cw = max(1, round(h / factor)), max(1, round(w / factor))
+    top = int(np.clip(round(cy * h - ch / 2), 0, h - ch))
+    left = int(np.clip(round(cx * w - cw / 2), 0, w - cw))
+    crop = img[top:top + ch, left:left + cw]
+    rep = max(1, out_px // max(ch, cw))
+    return np.repeat(np.repeat(crop, rep, axis=0), rep, axis=1)
+
+
 def colorize_difference(diff: np.ndarray, vmax: float) -> np.ndarray:
     """Map a difference image to RGB with the 'magma' colormap on the shared scale [0, vmax]."""
     from matplotlib import colormaps
@@ -164,6 +201,22 @@ def summary_table(result: InspectResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def upload_summary(result: InspectResult) -> str:
+    """One line on how far the variants move the network from the reference on this input: how many change the
+    top-1 (naming up to three) and the range of the head's similarity (cosine of pooled features) to the reference."""
+    ref, others = result.variants[0], result.variants[1:]
+    if not others:
+        return "One variant only: add variants in the sidebar to see what preprocessing changes."
+    changed = [v.variant.name for v in others if not agreement(v, ref).same_top1]
+    if changed:
+        names = ", ".join(changed[:3]) + (" …" if len(changed) > 3 else "")
+        first = f"{len(changed)} of {len(others)} variants change the top-1 ({names})"
+    else:
+        first = f"None of the {len(others)} other variants changes the top-1"
+    head = [v.layers[-1].similarity for v in others]
+    return f"{first}; the head's similarity to the reference ranges {min(head):.3f}–{max(head):.3f}."
+
+
 def _nanmean(a: np.ndarray) -> float:
     return float(np.nanmean(a)) if len(a) and not np.all(np.isnan(a)) else float("nan")
 
@@ -173,9 +226,9 @@ def provenance_caption(result: InspectResult, input_label: str) -> str:
     digest = result.provenance.get("digest", "")
     names = ", ".join(v.variant.name for v in result.variants)
     return (
-        f"Model **{result.model}** ({result.model_description}) · input **{input_label}**"
+        f"Model **{md(result.model)}** ({md(result.model_description)}) · input **{md(input_label)}**"
         + (f" (digest `{digest}`)" if digest else "")
-        + f" · variants: {names} (reference: {result.variants[0].variant.name})"
+        + f" · variants: {md(names)} (reference: {md(result.variants[0].variant.name)})"
     )
 
 
@@ -198,6 +251,14 @@ def model_recipe_caption(result: InspectResult) -> str | None:
     return None if spec is None else f"{result.model}'s training recipe: {recipe_text(spec)}"
 
 
+def sound_length(result: InspectResult) -> tuple[int, int] | None:
+    """(samples, sample rate) of the sound a result was computed from, or None for an image."""
+    p = result.provenance
+    if p.get("kind") != "audio" or not p.get("sample_rate"):
+        return None
+    return round(float(p["duration_s"]) * int(p["sample_rate"])), int(p["sample_rate"])
+
+
 def channel_planes(variant: VariantResult) -> list[tuple[str, np.ndarray]] | None:
     """For a ``multi-window`` or ``deltas`` variant, its three channels as (label, H x W image in [0, 1]) as
     the network receives them (before normalization); None for other channel strategies."""
@@ -210,9 +271,34 @@ def channel_planes(variant: VariantResult) -> list[tuple[str, np.ndarray]] | Non
     return [(f"channel {c + 1}: {label}", np.clip(disp[..., c], 0.0, 1.0)) for c, label in enumerate(labels)]
 
 
-def specs_json(result: InspectResult) -> str:
-    """The variant set of a result as indented JSON (the format ``--variants`` reads)."""
-    return json.dumps({"variants": [v.variant.to_dict() for v in result.variants]}, indent=2, ensure_ascii=False)
+def provenance_json(result: InspectResult, input_label: str) -> str:
+    """Everything that produced a view as indented JSON: model, input (label and provenance), the variant specs."""
+    return json.dumps({"model": result.model, "model_description": result.model_description, "input": input_label,
+                       "input_provenance": result.provenance,
+                       "variants": [v.variant.to_dict() for v in result.variants]},
+                      indent=2, ensure_ascii=False, default=str)
+
+
+def _flatten(obj: Any, prefix: str = "") -> dict[str, str]:
+    """A spec as ``{"resize.size": "224", "degrade": "[...]", …}``: nested objects by dotted path, lists as JSON."""
+    if isinstance(obj, dict):
+        out: dict[str, str] = {}
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    text = "—" if obj is None else obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False)
+    return {prefix.rstrip("."): text}
+
+
+def differing_fields(result: InspectResult) -> pd.DataFrame:
+    """The fields in which the variants differ, one row per variant (name first): the compact answer to "what
+    produced these numbers" (every other field is the same for all). A field a variant does not set is "—"."""
+    flat = [_flatten({k: v for k, v in r.variant.to_dict().items() if k != "name"}) for r in result.variants]
+    keys = list(dict.fromkeys(k for f in flat for k in f))
+    differ = [k for k in keys if len({f.get(k, "—") for f in flat}) > 1]
+    rows = [{"variant": r.variant.name, **{k: f.get(k, "—") for k in differ}} for r, f in zip(result.variants, flat,
+                                                                                               strict=True)]
+    return pd.DataFrame(rows, columns=["variant", *differ])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,45 +306,51 @@ def specs_json(result: InspectResult) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def render_provenance(result: InspectResult, input_label: str) -> None:
-    """Caption with model, input and variants, plus an expander holding the exact variant specs and
-    the input's provenance."""
+def render_provenance(result: InspectResult, input_label: str, *, key: str = "prov") -> None:
+    """Caption with model, input and variants, plus an expander "What produced these numbers": a compact table of the
+    fields in which the variants differ (``differing_fields``) and the full JSON (specs and input provenance) as a
+    download."""
     import streamlit as st
 
     st.caption(provenance_caption(result, input_label))
-    with st.expander("What produced these numbers (variant specs, input provenance)"):
-        st.code(specs_json(result), language="json")
-        st.json(_jsonable(result.provenance), expanded=False)
+    with st.expander("What produced these numbers: the settings that differ between variants"):
+        table = differing_fields(result)
+        if len(table.columns) > 1:
+            st.dataframe(table, hide_index=True, width="stretch")
+        else:
+            st.caption("The variants differ only in their names.")
+        st.download_button("Full variant specs and input provenance (JSON)", provenance_json(result, input_label),
+                            file_name="prepscope-provenance.json", mime="application/json", on_click="ignore",
+                            icon=":material/download:", key=f"{key}_json")
 
 
-def _jsonable(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, default=str))
-
-
-def render_variant_grid(result: InspectResult, *, columns: int = GRID_COLUMNS, show_difference: bool = True) -> None:
-    """Each variant's input as the network receives it, side by side (wrapping at ``columns`` per
-    row), with its top-1 line, top-5 table, agreement with the reference and, when sizes match, the
-    difference image against the reference on one shared scale."""
+def render_variant_grid(result: InspectResult, *, columns: int = GRID_COLUMNS) -> None:
+    """Each variant's input as the network receives it, side by side (wrapping at ``columns`` per row), with one
+    line on the model's recipe, its top-1, agreement with the reference and its top-5 as compact lines, so four
+    variants fit a laptop screen with their predictions."""
     import streamlit as st
 
     from components import charts
 
     ref = result.variants[0]
-    diffs, vmax = difference_maps(result)
-    st.markdown(f"**Reference {top1_text(ref)}**")
+    sound = sound_length(result)
     recipe = model_recipe_caption(result)
+    st.markdown(f"**Reference {md(top1_text(ref))}**")
     if recipe:
-        st.caption(recipe)
+        st.caption(md(recipe))
     for start in range(0, len(result.variants), columns):
         cols = st.columns(columns)
         for col, vi in zip(cols, range(start, min(start + columns, len(result.variants))), strict=False):
             v = result.variants[vi]
             with col:
                 caption = f"{v.variant.name} (reference)" if vi == 0 else v.variant.name
-                st.image(np.clip(v.display, 0.0, 1.0), caption=caption, width="stretch")
-                note = recipe_note(result, vi)
-                if note:
-                    st.caption(("⚠ " if note.startswith("differs") else "✓ ") + note)
+                if sound is not None:  # a spectrogram: with its time and frequency axes
+                    st.plotly_chart(charts.spectrogram_figure(v.display, charts.spectrogram_axes(
+                        v.variant, sound[0], sound[1], v.display.shape[1])), width="stretch", key=f"spec_{vi}",
+                        config={"displayModeBar": False})
+                    st.caption(md(caption))
+                else:
+                    st.image(np.clip(v.display, 0.0, 1.0), caption=md(caption), width="stretch")
                 planes = channel_planes(v)
                 if planes:
                     for label, plane in planes:
@@ -266,37 +358,78 @@ def render_variant_grid(result: InspectResult, *, columns: int = GRID_COLUMNS, s
                 if v.variant.channels == "colormap" and v.variant.colormap:
                     st.plotly_chart(charts.colormap_curves(v.variant.colormap), width="stretch",
                                     key=f"cmap_{vi}_{v.variant.colormap}", config={"displayModeBar": False})
-                st.markdown(f"**{top1_text(v)}**")
-                st.caption("reference" if vi == 0 else agreement(v, ref).sentence())
-                st.dataframe(_top5_frame(v), hide_index=True, width="stretch")
-                if show_difference and vi > 0:
-                    d = diffs[vi]
-                    if d is None:
-                        st.caption("No difference image: the input size differs from the reference.")
-                    else:
-                        st.image(
-                            colorize_difference(d, vmax),
-                            caption=f"|Δ| vs reference, mean {d.mean():.3f} (scale 0–{vmax:.3f})",
-                            width="stretch",
-                        )
+                note = recipe_note(result, vi)
+                agree = "reference" if vi == 0 else agreement(v, ref).sentence()
+                recipe_short = "" if not note else (
+                    " · ⚠ recipe: " + note.split(": ", 1)[-1] if note.startswith("differs") else " · ✓ recipe")
+                st.markdown(f"**{md(top1_text(v))}**")
+                st.caption("  \n".join([md(agree + recipe_short)] + [f"{i + 1}\\. {md(p.label)} — {100 * p.prob:.1f}%"
+                                                                    for i, p in enumerate(v.top5)]))
 
 
-def _top5_frame(v: VariantResult) -> pd.DataFrame:
-    return pd.DataFrame(
-        {"class": [p.label for p in v.top5], "probability": [round(100 * p.prob, 1) for p in v.top5]}
-    ).rename(columns={"probability": "prob. %"})
+def render_differences(result: InspectResult, mode: str, *, columns: int = GRID_COLUMNS) -> None:
+    """The difference image of every variant against the reference, each on the scale ``mode`` says
+    (``DIFF_SCALES``) with that scale printed under it; none where the input size differs."""
+    import streamlit as st
+
+    st.markdown("**Difference images against the reference** — " + (
+        "each on its own color scale (its largest difference = brightest), printed under it"
+        if mode == DIFF_SCALES[0] else "all on one color scale, so brightness compares across variants"))
+    maps, _ = difference_maps(result)
+    scales = difference_scales(maps, mode)
+    others = list(range(1, len(result.variants)))
+    for start in range(0, len(others), columns):
+        cols = st.columns(columns)
+        for col, vi in zip(cols, others[start:start + columns], strict=False):
+            d, vmax, name = maps[vi], scales[vi], result.variants[vi].variant.name
+            with col:
+                if d is None:
+                    st.caption(md(f"{name}: no difference image (the input size differs from the reference)."))
+                    continue
+                st.image(colorize_difference(d, vmax), width="stretch",
+                         caption=md(f"{name}: |Δ| mean {d.mean():.4f} · color scale 0–{vmax:.4f}"
+                                    + (" (its own)" if mode == DIFF_SCALES[0] else " (shared)")))
 
 
-def render_similarity_summary(result: InspectResult) -> None:
+def render_zoom(result: InspectResult, region: str, factor: int, *, columns: int = GRID_COLUMNS) -> None:
+    """The same region of every variant's input (``zoom_crop``), side by side, pixels enlarged without smoothing."""
+    import streamlit as st
+
+    st.markdown(f"**Zoom: {region}, {factor}×** — the same part of every input, pixels enlarged without smoothing")
+    for start in range(0, len(result.variants), columns):
+        cols = st.columns(columns)
+        for col, vi in zip(cols, range(start, min(start + columns, len(result.variants))), strict=False):
+            v = result.variants[vi]
+            h, w = v.display.shape[:2]
+            col.image(np.clip(zoom_crop(v.display, region, factor), 0.0, 1.0), width="stretch",
+                      caption=md(f"{v.variant.name}: {region}, {factor}× ({round(w / factor)}×{round(h / factor)} px "
+                                 "of its input)"))
+
+
+def render_similarity_summary(result: InspectResult, *, log_bn_shift: bool = True) -> None:
     """Compact table of agreement and similarity per variant and a variants x layers heatmap of the
-    similarity (cosine), CKA and BN-shift measures."""
+    similarity (cosine), CKA and BN-shift measures (BN shift on a log color scale unless ``log_bn_shift`` is False)."""
     import streamlit as st
 
     from components import charts
 
-    st.dataframe(summary_table(result), hide_index=True, width="stretch")
-    st.plotly_chart(charts.measures_heatmap(result), width="stretch", key="similarity_heatmap")
+    st.dataframe(summary_table(result), hide_index=True, width="stretch", column_config=_number_columns(
+        {m: m for m in ("mean similarity", "last-layer similarity", "mean CKA", "mean BN shift")}, "%.3f"))
+    st.plotly_chart(charts.measures_heatmap(result, log_bn_shift=log_bn_shift), width="stretch",
+                    key="similarity_heatmap")
     st.caption(" · ".join(f"**{m}**: {MEASURE_HELP[m]}" for m in COMPARISON_MEASURES))
+
+
+def _number_columns(labels: dict[str, str], fmt: str = "%.4g") -> dict:
+    import streamlit as st
+
+    return {k: st.column_config.NumberColumn(v, format=fmt, width="small") for k, v in labels.items()}
+
+
+#: Short headers so the tables fit their container; the help line under each table says what they mean.
+STAT_LABELS = {"mean": "mean", "std": "std", "min": "min", "max": "max", "zero_fraction": "zero frac.",
+               "saturated_fraction": "saturated", "dead_channel_fraction": "dead ch.", "l2_norm": "L2 norm",
+               "similarity": "similarity", "cka": "CKA", "bn_shift": "BN shift"}
 
 
 def render_feature_map_controls(result: InspectResult, *, prefix: str = "fm_") -> tuple[str, int, bool]:
@@ -365,16 +498,21 @@ def render_feature_maps(result: InspectResult, layer: str, k: int, diff: bool, *
     st.plotly_chart(charts.feature_map_figure(result, li, channels, diff=diff), width="stretch", key=key)
 
 
-def render_statistics(result: InspectResult, *, key: str = "stats") -> pd.DataFrame:
-    """Per layer x variant plotly charts of every activation statistic and comparison measure, and the
-    table of the same numbers. Returns the table (for downloads)."""
+def render_statistics(result: InspectResult, *, key: str = "stats", log_bn_shift: bool = True) -> pd.DataFrame:
+    """Per layer x variant plotly charts of every activation statistic and comparison measure (identical variants
+    as one line, BN shift on a log axis unless ``log_bn_shift`` is False), and the table of the same numbers with
+    short headers that fit the page. Returns the table (for downloads)."""
     import streamlit as st
 
     from components import charts
 
     table = layer_table(result)
-    st.plotly_chart(charts.statistics_figure(table, list(result.layer_names)), width="stretch", key=f"{key}_chart")
-    st.dataframe(table.drop(columns=["variant_index"]), hide_index=True, width="stretch")
+    st.plotly_chart(charts.statistics_figure(table, list(result.layer_names), log_bn_shift=log_bn_shift),
+                    width="stretch", key=f"{key}_chart")
+    st.dataframe(table.drop(columns=["variant_index", "layer_index"]), hide_index=True, width="stretch",
+                 column_config={"variant": st.column_config.TextColumn("variant", width="medium"),
+                                "layer": st.column_config.TextColumn("layer", width="small"),
+                                **_number_columns(STAT_LABELS)})
     st.caption(" · ".join(f"**{m}**: {MEASURE_HELP[m]}" for m in COMPARISON_MEASURES))
     return table
 
@@ -388,7 +526,7 @@ def guarded(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except PrepscopeError as e:
-        st.error(str(e))
+        st.error(md(page_message(e)))
         st.stop()
 
 
@@ -411,27 +549,71 @@ def with_spectrogram(variants: list, spec: Any) -> list:
     return [v.replace(spectrogram=spec) for v in variants]
 
 
-def render_spectrogram_form(current: Any, *, key: str = "spec_form") -> Any | None:
-    """A form with one widget per Spectrogram field, drawn by the shared widget dispatch from the field
-    declarations. Returns the new, validated Spectrogram when submitted, None otherwise; a combination
-    the spec refuses is shown as an error. Widget keys carry a digest of ``current``, so when the
-    variant set's spec changes elsewhere (a preset, the editor) the form shows the new one."""
+def shared_resize(variants: list, model_spec: Any) -> tuple[Any, bool]:
+    """The resize and fit the form starts from (the reference's, with ``"model"`` spelled out as the model's recipe)
+    and whether all variants use it."""
+    from core.preprocess.recipe import resolve
+
+    sizes = [v.resize for v in resolve(variants, model_spec)]
+    return sizes[0], all(r == sizes[0] for r in sizes)
+
+
+def with_resize(variants: list, resize: Any) -> list:
+    """The variant set with one resize and fit on every variant (names and order kept)."""
+    return [v.replace(resize=resize) for v in variants]
+
+
+def analysis_rate_notice(variants: list, file_rate: int) -> str | None:
+    """One sentence when a spectrogram analyses the sound at another rate than the file's: above a low file rate's
+    Nyquist frequency there is nothing (an empty band at the top); a lower analysis rate drops the file's highs."""
+    from core.preprocess.variant import Spectrogram
+
+    rates = sorted({(v.spectrogram or Spectrogram()).sample_rate for v in variants})
+    if rates == [file_rate]:
+        return None
+    said = " and ".join(f"{r} Hz" for r in rates)
+    text = f"The sound is sampled at {file_rate} Hz; the spectrogram analyses it at {said}. "
+    if rates[-1] > file_rate:
+        text += (f"Above {file_rate / 2:g} Hz (the file's Nyquist frequency) the file holds nothing, so the top "
+                 f"of the spectrogram is an empty band.")
+    else:
+        text += f"Everything the file holds above {rates[0] / 2:g} Hz is dropped."
+    return text
+
+
+def at_file_rate(variants: list, file_rate: int) -> list:
+    """Every variant's spectrogram analysing the sound at the file's own rate (an ``fmax`` above the new Nyquist
+    frequency is cleared: Nyquist)."""
+    from core.preprocess.variant import Spectrogram
+
+    out = []
+    for v in variants:
+        spec = v.spectrogram or Spectrogram()
+        fmax = spec.fmax if spec.fmax is not None and spec.fmax <= file_rate / 2 else None
+        out.append(v.replace(spectrogram=spec.replace(sample_rate=file_rate, fmax=fmax)))
+    return out
+
+
+def render_spec_form(cls: type, current: Any, *, key: str, columns: int = 4) -> Any | None:
+    """A form with one widget per field of the spec class ``cls`` (``Spectrogram``, ``Resize``), drawn by the shared
+    widget dispatch from the field declarations, and "Apply to all variants". Returns the new, validated spec when
+    submitted, None otherwise; a combination the spec refuses is shown as an error. Widget keys carry a digest of
+    ``current``, so when the variant set's spec changes elsewhere (a preset, the editor) the form shows the new one."""
     import hashlib
 
     import streamlit as st
 
     from components.widgets import collect_fields, render_fields
     from core.errors import InvalidVariant
-    from core.preprocess.variant import Spectrogram
 
     prefix = f"{key}:{hashlib.sha256(current.to_json().encode()).hexdigest()[:8]}:"
     with st.form(key):
-        render_fields(Spectrogram, current, prefix, {}, columns=4)
+        render_fields(cls, current, prefix, {}, columns=columns)
         submitted = st.form_submit_button("Apply to all variants", type="primary")
     if not submitted:
         return None
     try:
-        return Spectrogram.from_dict(collect_fields(Spectrogram, current, prefix))
+        return cls.from_dict(collect_fields(cls, current, prefix))
     except InvalidVariant as e:
-        st.error(str(e))
+        st.error(md(page_message(e)))
         return None

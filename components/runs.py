@@ -11,7 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from components import accuracy, charts, state
-from core.errors import PrepscopeError
+from components.text import md
+from core.errors import PrepscopeError, page_message
 from core.evaluate.methods import METHODS
 from core.runs import RunStore, RunSummary
 
@@ -69,9 +70,9 @@ def render_page() -> None:
     try:
         every = store.list(limit=2000)
     except PrepscopeError as e:
-        st.error(str(e), icon=":material/database:")
+        st.error(md(page_message(e)), icon=":material/database:")
         return
-    st.caption(f"Runs database: {store.path} ({len(every)} run{'s' * (len(every) != 1)})")
+    st.caption(f"Runs database: {md(store.path)} ({len(every)} run{'s' * (len(every) != 1)})")
     if not every:
         st.info("No runs yet: every sweep from the Accuracy page or `python -m core sweep` is recorded here.",
                 icon=":material/history:")
@@ -87,6 +88,10 @@ def render_page() -> None:
     by_id = {r.id: r for r in every}
     ids = [r.id for r in runs]
     wanted = int(state.get_page_option("run", 0) or 0)
+    if wanted and wanted not in by_id:
+        st.warning(f"The link asks for run #{wanted}, which is not in this runs database (deleted, or recorded on "
+                   "another machine); showing the newest run instead.", icon=":material/link_off:")
+        state.set_page_option("run", 0)
     if st.session_state.get("runs_open") not in ids:
         st.session_state["runs_open"] = wanted if wanted in ids else ids[0]
     c1, c2 = st.columns(2)
@@ -95,7 +100,7 @@ def render_page() -> None:
     try:
         result = load(int(open_id))
     except PrepscopeError as e:
-        st.error(str(e))
+        st.error(md(page_message(e)))
         return
     same = [r.id for r in every if r.id != open_id and (r.dataset_digest == by_id[open_id].dataset_digest
                                                          or r.dataset_source == by_id[open_id].dataset_source)]
@@ -127,13 +132,13 @@ def render_comparison(a: SweepResult, b: SweepResult) -> None:
     try:
         rows = compare_table(a, b)
     except NotComparable as e:
-        st.warning(str(e))
+        st.warning(md(page_message(e)))
         return
     n = rows[0].n_shared
     st.markdown(f"**Run A = #{a.run_id}, run B = #{b.run_id}: {n} shared items** (of {len(a.items)} and "
                 f"{len(b.items)} tested)")
     differ = [f"{k}: {fa} → {fb}" for k, fa, fb in _differences(a, b) if fa != fb]
-    st.caption("What differs: " + ("; ".join(differ) if differ else "nothing but the run"))
+    st.caption("What differs: " + (md("; ".join(differ)) if differ else "nothing but the run"))
     frame = pd.DataFrame([{"variant A": r.a, "variant B": r.b, "accuracy A": r.accuracy_a, "accuracy B": r.accuracy_b,
                            "B − A": r.accuracy_b - r.accuracy_a, "only A right": r.a_only, "only B right": r.b_only,
                            "McNemar p": charts.fmt_p(r.mcnemar_p)} for r in rows])

@@ -17,7 +17,9 @@ import zlib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from core.errors import InvalidVariant, PrepscopeError
+import numpy as np
+
+from core.errors import InvalidVariant, PrepscopeError, page_message
 from core.models import DEFAULT_MODEL, MODELS
 from core.preprocess.presets import get_preset, matching_preset
 from core.preprocess.variant import VariantSet
@@ -32,10 +34,22 @@ IMAGE_SAMPLES: dict[str, str] = {
     "astronaut": "an astronaut portrait (color photo)",
     "camera": "a cameraman (grayscale photo)",
     "brick": "a brick wall (repetitive grayscale texture)",
+    "zoneplate": "a zone plate (rings ever finer outward: aliases visibly when shrunk without antialiasing)",
 }
+#: Bundled images that are synthesized rather than read from scikit-image.
+SYNTH_IMAGES = ("zoneplate",)
 SOUND_PREFIX = "sound:"
-#: URL keys owned by the shell; page options may use any other key.
+#: URL keys owned by the shell; page options use the keys of ``PAGE_OPTIONS``.
 RESERVED_KEYS = ("sample", "preset", "v", "model")
+#: Each page's own switches in the URL, by page (its file name under pages/): a key ending in "_" is a prefix.
+#: A page's link carries the shell's keys and its own switches only.
+PAGE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "compare": ("compare_",),
+    "feature_maps": ("fm_",),
+    "activations": ("stats_",),
+    "audio": ("audio_",),
+    "runs": ("run",),
+}
 #: Bounds on a link's variant blob: encoded characters, decompressed bytes, JSON nesting depth.
 MAX_LINK_CHARS = 16_384
 MAX_LINK_BYTES = 65_536
@@ -123,8 +137,14 @@ def decode_sample(name: str) -> Signal:
         import skimage.data
         from PIL import Image
 
+        if name in SYNTH_IMAGES:
+            from core.io.synth import zone_plate
+
+            pixels = np.round(zone_plate() * 255).astype(np.uint8)
+        else:
+            pixels = getattr(skimage.data, name)()
         buf = io.BytesIO()
-        Image.fromarray(getattr(skimage.data, name)()).save(buf, format="PNG")
+        Image.fromarray(pixels).save(buf, format="PNG")
         return load_input(buf.getvalue(), name=f"{name}.png")
     label = name.removeprefix(SOUND_PREFIX)
     if name.startswith(SOUND_PREFIX) and label in sound_labels():
@@ -226,15 +246,31 @@ def coerce_option(raw: str, default: Any) -> Any:
     return raw
 
 
-def to_params(s: Session) -> dict[str, str]:
-    """The URL parameters that reproduce a session (an upload cannot travel: the sample is then left out)."""
+def shown(value: str, limit: int = 40) -> str:
+    """A value from a link for a message: quoted, and cut to ``limit`` characters (a link can be huge)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "…" + text[-1]
+
+
+def option_page(key: str) -> str | None:
+    """The page whose switch the URL key ``key`` is (``PAGE_OPTIONS``), or None for no page."""
+    for page, keys in PAGE_OPTIONS.items():
+        if any(key.startswith(k) if k.endswith("_") else key == k for k in keys):
+            return page
+    return None
+
+
+def to_params(s: Session, page: str | None = None) -> dict[str, str]:
+    """The URL parameters that reproduce a session on ``page`` (a ``PAGE_OPTIONS`` name): the shell's keys and that
+    page's own switches only, never another page's (``page`` None: every option). An upload cannot travel: the
+    sample is then left out."""
     out: dict[str, str] = {}
     if s.source == "sample":
         out["sample"] = s.sample
     out.update(encode_variants(s.variants))
     out["model"] = s.model
-    out.update(s.url_options)
-    out.update({k: option_to_url(v) for k, v in s.options.items()})
+    options = {**s.url_options, **{k: option_to_url(v) for k, v in s.options.items()}}
+    out.update({k: v for k, v in options.items() if page is None or option_page(k) == page})
     return out
 
 
@@ -247,18 +283,26 @@ def from_params(params: dict[str, str]) -> tuple[Session, list[str]]:
         if variants is not None:
             s = s.with_variants(variants)
     except PrepscopeError as e:
-        warnings.append(f"The link's variant set was not used: {e} Showing the '{DEFAULT_PRESET}' preset instead.")
+        warnings.append(f"The link's variant set was not used: {page_message(e)} Showing the '{DEFAULT_PRESET}' "
+                        "preset instead.")
     if "model" in params:
         if params["model"] in MODELS:
             s.model = params["model"]
         else:
-            warnings.append(f"The link asks for model {params['model']!r}, which is not available "
+            warnings.append(f"The link asks for model {shown(params['model'])}, which is not available "
                             f"({', '.join(MODELS)}); using {DEFAULT_MODEL}.")
     if "sample" in params:
         if params["sample"] in sample_names():
             s.sample = params["sample"]
         else:
-            warnings.append(f"The link asks for sample {params['sample']!r}, which is not bundled; "
+            warnings.append(f"The link asks for sample {shown(params['sample'])}, which is not bundled; "
                             f"showing {DEFAULT_SAMPLE}.")
-    s.url_options = {k: v for k, v in params.items() if k not in RESERVED_KEYS}
+    unknown = [k for k in params if k not in RESERVED_KEYS and option_page(k) is None]
+    if unknown:
+        many = len(unknown) > 1
+        warnings.append(f"The link's {'parameters' if many else 'parameter'} "
+                        f"{', '.join(shown(k, 24) for k in unknown[:5])}{' …' if len(unknown) > 5 else ''} "
+                        f"{'belong' if many else 'belongs'} to no page of prepscope and "
+                        f"{'were' if many else 'was'} ignored.")
+    s.url_options = {k: v for k, v in params.items() if k not in RESERVED_KEYS and option_page(k) is not None}
     return s, warnings

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 
 import streamlit as st
 
+from core.errors import page_message
+
 #: (file, title, icon) in navigation order; the first is the default page.
 PAGES: tuple[tuple[str, str, str], ...] = (
     ("pages/start.py", "Start", ":material/home:"),
@@ -30,11 +32,22 @@ PAGES: tuple[tuple[str, str, str], ...] = (
 )
 
 _RUN = threading.local()
+#: Less empty space above the page and the sidebar's content, so a page's first screen holds its results.
+COMPACT_CSS = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 2.2rem; padding-bottom: 3rem; }
+[data-testid="stSidebarUserContent"] { padding-top: 0.5rem; }
+</style>"""
 
 
 def pages() -> list[st.Page]:
     """The pages in navigation order (Start is the default)."""
     return [st.Page(path, title=title, icon=icon, default=(i == 0)) for i, (path, title, icon) in enumerate(PAGES)]
+
+
+def page_name(page: st.Page) -> str:
+    """A page's name: its file name under pages/ (``compare``); the key of ``components.session.PAGE_OPTIONS``."""
+    path = next((path for path, title, _ in PAGES if title == page.title), "")
+    return path.removeprefix("pages/").removesuffix(".py")
 
 
 @contextmanager
@@ -50,18 +63,24 @@ def running_page() -> Iterator[None]:
 def main() -> None:
     """One run of the dashboard: page config, state from the URL, sidebar, then the current page."""
     from components import state
-    from components.sidebar import render_sidebar
+    from components.sidebar import render_model_status, render_sidebar
+    from components.text import md
     from core.errors import PrepscopeError
 
     st.set_page_config(page_title="prepscope", page_icon=":material/biotech:", layout="wide")
+    st.html(COMPACT_CSS)
     page = st.navigation(pages())
-    state.init()
+    state.init(page_name(page))
+    state.preload_model(state.session().model)  # draws now; the model loads in the background
     render_sidebar()
     try:
         with running_page():
             page.run()
     except PrepscopeError as e:
-        st.error(str(e), icon=":material/error:")
+        st.error(md(page_message(e)), icon=":material/error:")
+    slot = st.session_state.pop("_sb_model_slot", None)
+    if slot is not None and state.model_ready(state.session().model):
+        render_model_status(slot)
 
 
 def guard() -> None:

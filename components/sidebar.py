@@ -13,14 +13,15 @@ import streamlit as st
 
 from components import state, variant_editor
 from components.session import sample_description, sample_names
-from core.errors import PrepscopeError
+from components.text import md
+from core.errors import PrepscopeError, page_message
 from core.models import MODELS
-from core.preprocess.presets import matching_preset
 
 _W_MODEL = "sb_model"
 _W_SAMPLE = "sb_sample"
 _W_UPLOAD = "sb_upload"
-_UPLOAD_ERR = "sb_upload_error"
+#: Pages that show what the network makes of the input (elsewhere an upload gets a link to Compare).
+RESULT_PAGES = ("start", "compare", "feature_maps", "activations", "audio")
 UPLOAD_CAPTION = (
     "Uploads stay in this browser tab: a copied link cannot carry a file, so it opens with the bundled sample."
 )
@@ -34,17 +35,6 @@ def _sample_changed() -> None:
     state.set_sample(st.session_state[_W_SAMPLE])
 
 
-def _upload_changed() -> None:
-    up = st.session_state.get(_W_UPLOAD)
-    if up is None:
-        st.session_state.pop(_UPLOAD_ERR, None)
-        if state.session().source == "upload":
-            state.use_sample_input()
-        return
-    err = state.handle_upload(up.name, up.getvalue(), up.file_id)
-    st.session_state[_UPLOAD_ERR] = None if err is None else f"{up.name}: {err}"
-
-
 def thumbnail(array: np.ndarray, side: int = 192) -> np.ndarray:
     """A cheap strided thumbnail of a Signal array (for the sidebar preview)."""
     step = max(1, int(np.ceil(max(array.shape[:2]) / side)))
@@ -56,17 +46,22 @@ def render_model() -> None:
     st.session_state[_W_MODEL] = state.session().model
     st.selectbox("Model", list(MODELS), format_func=lambda n: MODELS[n].label, key=_W_MODEL,
                  on_change=_model_changed)
-    try:
-        st.caption(state.get_model().description)
-    except PrepscopeError as e:
-        st.error(str(e), icon=":material/error:")
+    render_model_status(st.empty())
+
+
+def render_model_status(slot) -> None:  # noqa: ANN001 - a st.empty placeholder
+    """The model's description, and whether it is still loading in the background (the shell calls this again
+    after the page, so the line says "ready" as soon as a page has loaded it)."""
+    spec = MODELS[state.session().model]
+    ready = state.model_ready(spec.name)
+    slot.caption(md(f"{spec.architecture}, {spec.weights}") + ("" if ready else " · loading in the background…"))
+    st.session_state["_sb_model_slot"] = None if ready else slot
 
 
 def render_input() -> None:
     """Bundled sample or upload (images and sounds); a refused upload shows the engine's message and the
     previous input stays."""
-    s = state.session()
-    st.session_state[_W_SAMPLE] = s.sample
+    st.session_state[_W_SAMPLE] = state.session().sample
     st.selectbox(
         "Bundled sample",
         sample_names(),
@@ -74,15 +69,17 @@ def render_input() -> None:
         key=_W_SAMPLE,
         on_change=_sample_changed,
     )
+    key = state.uploader_key(_W_UPLOAD)
     st.file_uploader(
         "…or upload an image or a sound",
-        key=_W_UPLOAD,
-        on_change=_upload_changed,
+        key=key,
         help="PNG, JPEG, TIFF, BMP, WebP, GIF, … or WAV, FLAC, OGG; the content is checked, not the file name.",
     )
-    if st.session_state.get(_UPLOAD_ERR):
-        st.error(st.session_state[_UPLOAD_ERR], icon=":material/block:")
+    err = state.take_upload(key)
+    if err:
+        st.error(md(err), icon=":material/block:")
     st.caption(UPLOAD_CAPTION)
+    s = state.session()
     if s.source == "upload":
         st.button(
             f"Use the sample '{s.sample}' instead",
@@ -93,17 +90,19 @@ def render_input() -> None:
     try:
         signal = state.get_signal()
     except PrepscopeError as e:
-        st.error(str(e), icon=":material/error:")
+        st.error(md(page_message(e)), icon=":material/error:")
         return
     label = state.session().input_label
     if signal.audio is not None:
         wave, sr = signal.audio
         st.audio(np.asarray(wave, dtype=np.float32), sample_rate=int(sr))
-        st.caption(f"Current input: {label} · {len(wave) / sr:.2f} s at {sr} Hz")
+        st.caption(f"Current input: {md(label)} · {len(wave) / sr:.2f} s at {sr} Hz")
     else:
         h, w = signal.array.shape[:2]
-        st.image(thumbnail(signal.array), clamp=True, width=192)
-        st.caption(f"Current input: {label} · {w}×{h}{' gray' if signal.is_gray else ''}")
+        st.image(thumbnail(signal.array, 144), clamp=True, width=144)
+        st.caption(f"Current input: {md(label)} · {w}×{h}{' gray' if signal.is_gray else ''}")
+    if state.session().source == "upload" and state.current_page() not in (None, *RESULT_PAGES):
+        st.page_link("pages/compare.py", label="What the network makes of it: Compare", icon=":material/compare:")
 
 
 def render_sidebar() -> None:
@@ -113,10 +112,9 @@ def render_sidebar() -> None:
         render_model()
         st.markdown("**Input**")
         render_input()
-        variants = state.session().variants
-        preset = matching_preset(variants)
-        with st.expander("Variant set", expanded=True, icon=":material/tune:"):
-            st.caption(f"{len(variants)} variants · " + (f"preset '{preset}'" if preset else "edited"))
+        st.markdown("**Variant set**")
+        variant_editor.render_summary()
+        with st.expander("Edit variants", icon=":material/edit:", expanded=False):
             variant_editor.render_variant_set()
         with st.expander("Presets · import / export", icon=":material/folder_open:"):
             variant_editor.render_presets_and_json()

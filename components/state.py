@@ -9,22 +9,25 @@ model, held in ``st.cache_resource`` (shared by every session, read-only).
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from components.session import (
-    RESERVED_KEYS,
     Session,
     UnknownSample,
     Upload,
     coerce_option,
     decode_sample,
     from_params,
+    option_page,
     sample_names,
+    shown,
     to_params,
 )
-from core.errors import PrepscopeError, UnknownModel
+from components.text import md
+from core.errors import PrepscopeError, UnknownModel, page_message
 from core.models import MODELS, load_model
 from core.preprocess.variant import VariantSet
 from core.signal import Signal
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
     from core.models import LoadedModel
 
 _KEY = "prepscope_session"
+_PAGE = "prepscope_page"
 
 
 def session() -> Session:
@@ -43,21 +47,42 @@ def session() -> Session:
         s, warnings = from_params(st.query_params.to_dict())
         ss[_KEY] = s
         for msg in warnings:
-            st.warning(msg, icon=":material/link_off:")
+            st.warning(md(msg), icon=":material/link_off:")
     return ss[_KEY]
 
 
+def current_page() -> str | None:
+    """The page this run shows (its file name under pages/, e.g. ``compare``), set by the shell; None outside it."""
+    return st.session_state.get(_PAGE)
+
+
+def link_params() -> dict[str, str]:
+    """The URL parameters of the current view: the shell's keys and the current page's own switches."""
+    return to_params(session(), current_page())
+
+
+def page_link() -> str:
+    """The full link of the current view (the browser's address without its query, plus ``link_params``); only
+    the query when the address is unknown (outside a browser)."""
+    from urllib.parse import urlencode
+
+    try:
+        base = st.context.url or ""
+    except Exception:  # noqa: BLE001 - no browser context (bare scripts, AppTest)
+        base = ""
+    return f"{base}?{urlencode(link_params())}"
+
+
 def sync_url() -> None:
-    """Write the session into ``st.query_params``, touching only the keys the dashboard manages."""
-    s = session()
-    desired = to_params(s)
-    managed = set(RESERVED_KEYS) | set(s.options) | set(desired)
+    """Write the session into ``st.query_params``: the shell's keys and the current page's switches; every other
+    key (another page's switches, a key no page uses) is removed."""
+    desired = link_params()
     current = st.query_params.to_dict()
     changes = {k: v for k, v in desired.items() if current.get(k) != v}
     if changes:
         st.query_params.update(changes)
-    for k in managed:
-        if k in current and k not in desired:
+    for k in current:
+        if k not in desired and not k.startswith("embed"):
             del st.query_params[k]
 
 
@@ -76,25 +101,69 @@ def set_model(name: str) -> None:
     sync_url()
 
 
+# ----------------------------------------------------------------------------- the model, loaded in the background
+#
+# Building a model takes seconds; nothing on the shell or the Start page needs it, so the shell starts loading it in
+# a background thread (``preload_model``) and draws at once; a page that needs numbers waits for it (``get_model``).
+# Loads are serialized by one lock (the registry's own cache is not thread-safe for a first load).
+
+_LOAD_LOCK = threading.Lock()
+_READY: set[str] = set()
+_STARTED: set[str] = set()
+
+
+def _load(name: str) -> LoadedModel:
+    with _LOAD_LOCK:
+        model = load_model(name)
+    _READY.add(name)
+    return model
+
+
+def preload_model(name: str) -> None:
+    """Start loading model ``name`` in a background thread (once per server process); returns at once."""
+    if name in _STARTED or name not in MODELS:
+        return
+    _STARTED.add(name)
+
+    def job() -> None:
+        try:
+            _load(name)
+        except Exception:  # noqa: BLE001 - reported by get_model when a page asks for the model
+            _STARTED.discard(name)
+
+    threading.Thread(target=job, name=f"prepscope-load-{name}", daemon=True).start()
+
+
+def model_ready(name: str) -> bool:
+    """Whether model ``name`` is loaded in this server process."""
+    return name in _READY
+
+
 def get_model() -> LoadedModel:
-    """The chosen model, built once per server process by the registry (shared read-only)."""
+    """The chosen model, built once per server process by the registry (shared read-only); waits for a load
+    in progress, with a visible spinner when it is not ready yet."""
     name = session().model
+    if model_ready(name):
+        return _load(name)
     with st.spinner(f"Loading {name}…", show_time=True):
-        return load_model(name)
+        return _load(name)
 
 
 def set_sample(name: str) -> None:
-    """Make a bundled sample the current input (the upload no longer claims it)."""
+    """Make a bundled sample the current input. The upload no longer claims it: every uploader is emptied
+    (a new widget generation), so a file still shown in an uploader cannot take the input back later."""
     if name not in sample_names():
         raise UnknownSample(f"Unknown sample {name!r}; choose one of: {', '.join(sample_names())}.")
     s = session()
     s.sample, s.source = name, "sample"
+    _clear_uploaders()
     sync_url()
 
 
 def use_sample_input() -> None:
-    """Go back from an upload to the chosen bundled sample."""
+    """Go back from an upload to the chosen bundled sample (the uploaders are emptied, as for ``set_sample``)."""
     session().source = "sample"
+    _clear_uploaders()
     sync_url()
 
 
@@ -106,11 +175,53 @@ def handle_upload(name: str, data: bytes, file_id: str | None = None) -> str | N
     try:
         signal = load_input(bytes(data), name=name)
     except PrepscopeError as e:
-        return str(e)
+        return page_message(e)
     s = session()
     s.upload, s.source = Upload(name, signal, file_id), "upload"
     sync_url()
     return None
+
+
+# ----------------------------------------------------------------------------- uploaders
+#
+# An uploader's file is read on every run (not in an on_change callback, which Streamlit can drop when an upload
+# and a page switch arrive together, or replay after a page switch): a file id not seen before is decoded once;
+# a file id already handled changes nothing, so the input is whatever the user chose last. Choosing a sample
+# empties the uploaders by moving them to a new key generation.
+
+_UPLOAD_GEN = "prepscope_upload_gen"
+_UPLOAD_SEEN = "prepscope_upload_seen"
+_UPLOAD_LAST = "prepscope_upload_last"
+
+
+def _clear_uploaders() -> None:
+    st.session_state[_UPLOAD_GEN] = st.session_state.get(_UPLOAD_GEN, 0) + 1
+
+
+def uploader_key(base: str) -> str:
+    """The widget key of an input uploader (``sb_upload``, ``audio_upload``) in the current generation."""
+    return f"{base}_{st.session_state.get(_UPLOAD_GEN, 0)}"
+
+
+def take_upload(key: str) -> str | None:
+    """Read the uploader with widget key ``key`` (from ``uploader_key``) after it was drawn: a new file becomes
+    the input (or is refused with a message, the previous input staying); removing the file that is the input
+    goes back to the sample. Returns the message for the file the uploader holds (``"name: reason"``), or None."""
+    ss = st.session_state
+    up = ss.get(key)
+    seen: dict[str, str | None] = ss.setdefault(_UPLOAD_SEEN, {})
+    last: dict[str, str | None] = ss.setdefault(_UPLOAD_LAST, {})
+    if up is None:
+        removed = last.pop(key, None)
+        current = session().upload
+        if removed is not None and session().source == "upload" and current is not None and current.file_id == removed:
+            use_sample_input()  # the user removed the file that is the input
+        return None
+    last[key] = up.file_id
+    if up.file_id not in seen:
+        err = handle_upload(up.name, up.getvalue(), up.file_id)
+        seen[up.file_id] = None if err is None else f"{up.name}: {err}"
+    return seen[up.file_id]
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -138,7 +249,8 @@ def get_page_option(key: str, default: Any) -> Any:
         try:
             value = coerce_option(raw, default) if default is not None else raw
         except ValueError:
-            st.warning(f"The link's option {key}={raw!r} could not be read; using {default!r}.")
+            st.warning(md(f"The link's option {key}={shown(raw)} could not be read; using {default!r}."),
+                       icon=":material/link_off:")
             sync_url()
             return default
         s.options[key] = value
@@ -148,12 +260,27 @@ def get_page_option(key: str, default: Any) -> Any:
 
 def set_page_option(key: str, value: Any) -> None:
     """Set a page option for this session and mirror it in the URL."""
-    if key in RESERVED_KEYS:
-        raise ValueError(f"{key!r} is reserved for the dashboard's own URL state")
+    if option_page(key) is None:
+        raise ValueError(f"{key!r} is no page's option (components.session.PAGE_OPTIONS)")
     s = session()
     s.options[key] = value
     s.url_options.pop(key, None)
     sync_url()
+
+
+def bound_widget(widget: Any, label: str, key: str, default: Any, **kwargs: Any) -> Any:
+    """Draw ``widget`` (``st.toggle``, ``st.selectbox``, …) as the page option ``key``: it starts from the option
+    (the link's value on a tab's first visit, else this session's, else ``default``) and writes its value back,
+    so the page's link reproduces the switch. A value a selectbox does not offer falls back to ``default``."""
+    wkey = f"{key}__widget"
+    value = get_page_option(key, default)
+    if "options" in kwargs and value not in list(kwargs["options"]):
+        value = default
+    if wkey not in st.session_state:
+        st.session_state[wkey] = value
+    out = widget(label, key=wkey, **kwargs)
+    set_page_option(key, out)
+    return out
 
 
 @st.cache_resource(show_spinner=False)
@@ -191,8 +318,10 @@ def run_inspect(signal: Signal | None = None, variants: Any = None) -> InspectRe
     return result
 
 
-def init() -> Session:
-    """Once per run, before the page: the session (from the link on a tab's first run) and the URL mirror."""
+def init(page: str | None = None) -> Session:
+    """Once per run, before the page: the session (from the link on a tab's first run), the page being shown
+    (``PAGE_OPTIONS`` name) and the URL mirror."""
+    st.session_state[_PAGE] = page
     s = session()
     sync_url()
     return s

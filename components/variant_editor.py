@@ -15,8 +15,9 @@ import streamlit as st
 
 from components import state
 from components.session import DEFAULT_PRESET, new_uid
+from components.text import md
 from components.widgets import collect_fields, render_fields
-from core.errors import InvalidVariant
+from core.errors import InvalidVariant, page_message
 from core.preprocess.presets import get_preset, matching_preset, preset_description, preset_names
 from core.preprocess.variant import DEGRADATIONS, MAX_VARIANTS, Variant, VariantSet
 
@@ -53,7 +54,7 @@ def _replace(uid: str, new: Variant, *, structural: bool) -> None:
     try:
         state.set_variants(s.variants.with_variant(found[0], new), s.uids)
     except InvalidVariant as e:
-        st.session_state[_ERR] = (uid, str(e))
+        st.session_state[_ERR] = (uid, page_message(e))
         return
     st.session_state.pop(_ERR, None)
     if structural:
@@ -78,7 +79,7 @@ def _apply(uid: str) -> None:
     try:
         new = Variant.from_dict(collect_fields(Variant, current, _prefix(uid)))
     except InvalidVariant as e:
-        st.session_state[_ERR] = (uid, str(e))
+        st.session_state[_ERR] = (uid, page_message(e))
         return
     _replace(uid, new, structural=_shape(new) != _shape(current))
 
@@ -158,7 +159,7 @@ def import_json(text: str | bytes) -> str | None:
     try:
         state.set_variants(VariantSet.from_json(text))
     except InvalidVariant as e:
-        return str(e)
+        return page_message(e)
     st.session_state[_SEL] = state.session().uids[0]
     return None
 
@@ -167,12 +168,20 @@ def _select_changed() -> None:
     st.session_state[_SEL] = st.session_state[_W_SEL]
 
 
+def render_summary() -> None:
+    """The variant set at a glance (always shown): how many, which preset, and the names in order as plain text."""
+    s = state.session()
+    preset = matching_preset(s.variants)
+    st.caption(f"{len(s.variants)} variants · " + (f"preset '{preset}'" if preset else "edited")
+               + " · the first is the reference")
+    with st.container(key="ve_names"):
+        st.text(" · ".join(f"{i + 1}. {n}" for i, n in enumerate(s.variants.names)))
+
+
 def render_variant_set() -> None:
     """The variant list (select, add, duplicate, move, remove) and the field editor of the selected variant."""
     s = state.session()
     uids, names = s.uids, dict(zip(s.uids, s.variants.names, strict=True))
-    with st.container(key="ve_names"):
-        st.text(" · ".join(f"{i + 1}. {n}" for i, n in enumerate(s.variants.names)))
     sel = st.session_state.get(_SEL)
     if sel not in uids:
         sel = st.session_state[_SEL] = uids[0]
@@ -195,7 +204,7 @@ def render_variant_set() -> None:
                    on_click=remove_variant, args=(sel,), disabled=len(uids) == 1)
     err = st.session_state.get(_ERR)
     if err and err[0] in (None, sel):
-        st.error(err[1], icon=":material/error:")
+        st.error(md(err[1]), icon=":material/error:")
     cb = {"on_change": _apply, "args": (sel,),
           "list_add": lambda f, key: _list_add(sel, f, key), "list_remove": lambda f, j: _list_remove(sel, f, j)}
     render_fields(Variant, s.variants[i], _prefix(sel), cb)
@@ -218,7 +227,7 @@ def render_presets_and_json() -> None:
     st.text_area("…or paste a variant set", key="ve_import_text", height=100, placeholder='{"variants": [...]}')
     st.button("Apply pasted JSON", key="ve_import_apply", icon=":material/upload:", on_click=_import_from_text)
     if st.session_state.get("ve_import_error"):
-        st.error(st.session_state["ve_import_error"], icon=":material/error:")
+        st.error(md(st.session_state["ve_import_error"]), icon=":material/error:")
 
 
 def _import_from_file() -> None:

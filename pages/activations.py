@@ -13,5 +13,10 @@ st.caption("Per layer, for every variant: activation statistics and how the laye
 result = results.guarded(state.run_inspect)
 label = state.session().input_label
 results.render_provenance(result, label)
-table = results.render_statistics(result, key="stats")
-exports.render_downloads(result, label, table=table, png=False, key="stats_export")
+log_bn = state.bound_widget(st.toggle, "BN shift on a log scale", "stats_log", True,
+                            help="One layer's large shift (often the stem) flattens every other on a linear scale.")
+table = results.render_statistics(result, key="stats", log_bn_shift=log_bn)
+exports.render_downloads(
+    result, label, table=table, key="stats_export", png_name="statistics",
+    figure="Activation statistics per layer", settings={"bn_shift": "log scale" if log_bn else "linear"},
+    png=lambda prov: exports.statistics_png(table, list(result.layer_names), prov, log_bn_shift=log_bn))

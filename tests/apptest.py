@@ -40,3 +40,17 @@ def key_ending(at: AppTest, kind: str, suffix: str) -> str:
     keys = [w.key for w in at.get(kind) if w.key and w.key.endswith(suffix)]
     assert len(keys) == 1, keys
     return keys[0]
+
+
+def uploader(at: AppTest, base: str):  # noqa: ANN201 - AppTest FileUploader
+    """The input uploader whose key is ``base`` in its current generation (``sb_upload_0``, …)."""
+    found = [u for u in at.get("file_uploader") if u.key and u.key.rsplit("_", 1)[0] == base]
+    assert len(found) == 1, [u.key for u in at.get("file_uploader")]
+    return found[0]
+
+
+def plain(text: str) -> str:
+    """Markdown text from the page as the user reads it (``components.text.md`` escapes and breaks removed)."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", text.replace("\u200b", ""))

@@ -15,7 +15,7 @@ from core.errors import InvalidVariant
 from core.preprocess.presets import get_preset
 from core.preprocess.variant import Blur, Jpeg, Resize, Variant, VariantSet
 from tests.apptest import ok as _ok
-from tests.apptest import open_app, session
+from tests.apptest import open_app, plain, session, uploader
 
 SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect/></svg>'
 
@@ -168,25 +168,34 @@ def test_page_options_read_from_and_written_to_url() -> None:
     script = """
 import streamlit as st
 from components import state
-state.init()
-st.text(f"topk={state.get_page_option('topk', 5)!r} diff={state.get_page_option('diff', False)!r}")
+state.init(st.session_state.get("page", "feature_maps"))
+st.text(f"topk={state.get_page_option('fm_k', 5)!r} diff={state.get_page_option('fm_diff', False)!r}")
 if st.button("set", key="set"):
-    state.set_page_option("topk", 7)
+    state.set_page_option("fm_k", 7)
 """
     at = AppTest.from_string(script, default_timeout=60)
-    at.query_params.update({"topk": "3", "diff": "yes", "layer": "stage2"})
+    at.query_params.update({"fm_k": "3", "fm_diff": "yes", "fm_layer": "stage2"})
     at.run()
     _ok(at)
     assert at.text[0].value == "topk=3 diff=True"
-    assert at.query_params["layer"] == "stage2"  # an option no page has read yet is kept in the link
+    assert at.query_params["fm_layer"] == "stage2"  # an option the page has not read yet is kept in the link
     at.button(key="set").click().run()
-    assert at.query_params["topk"] == "7" and at.query_params["diff"] == "1"
+    assert at.query_params["fm_k"] == "7" and at.query_params["fm_diff"] == "1"
+    # on another page, the link carries that page's switches only (the session keeps these for the way back)
+    at.session_state["page"] = "compare"
+    at.run()
+    assert not any(k.startswith("fm_") for k in at.query_params)
+    at.session_state["page"] = "feature_maps"
+    at.run()
+    assert at.query_params["fm_k"] == "7" and at.query_params["fm_layer"] == "stage2"
 
     bad = AppTest.from_string(script, default_timeout=60)
-    bad.query_params["topk"] = "many"
+    bad.query_params.update({"fm_k": "many", "utm_source": "mail"})
     bad.run()
     assert bad.text[0].value == "topk=5 diff=False"
-    assert any("topk" in w.value for w in bad.warning)
+    warnings = plain(" ".join(w.value for w in bad.warning))
+    assert "fm_k='many'" in warnings and "'utm_source' belongs to no page" in warnings
+    assert "utm_source" not in bad.query_params
 
 
 # ----------------------------------------------------------------------------- input
@@ -195,14 +204,14 @@ if st.button("set", key="set"):
 @pytest.mark.parametrize("make", [_app, _harness], ids=["app", "harness"])
 def test_upload_image_then_refused_upload_keeps_previous_input(make) -> None:  # noqa: ANN001
     at = make()
-    at.file_uploader(key="sb_upload").set_value(("photo.png", _png(), "image/png")).run()
+    uploader(at, "sb_upload").set_value(("photo.png", _png(), "image/png")).run()
     _ok(at)
     assert not at.error
     assert any("upload: photo.png" in c.value and "120×80" in c.value for c in at.caption)
     assert "sample" not in at.query_params  # an upload cannot travel in a link
     assert at.query_params["preset"] == "channels"
 
-    at.file_uploader(key="sb_upload").set_value(("drawing.svg", SVG, "image/svg+xml")).run()
+    uploader(at, "sb_upload").set_value(("drawing.svg", SVG, "image/svg+xml")).run()
     _ok(at)
     assert len(at.error) == 1 and at.error[0].value.startswith("drawing.svg: ")
     assert "SVG" in at.error[0].value  # the engine's own message
@@ -216,7 +225,7 @@ def test_upload_image_then_refused_upload_keeps_previous_input(make) -> None:  #
 
 def test_refused_first_upload_keeps_sample() -> None:
     at = _harness({"sample": "astronaut"})
-    at.file_uploader(key="sb_upload").set_value(("empty.png", b"", "image/png")).run()
+    uploader(at, "sb_upload").set_value(("empty.png", b"", "image/png")).run()
     _ok(at)
     assert at.error and "empty.png" in at.error[0].value
     assert any("sample: astronaut" in c.value for c in at.caption)
@@ -379,4 +388,40 @@ def test_builtin_sound_sample_from_link() -> None:
     _ok(at)
     assert not at.warning
     assert at.selectbox(key="sb_sample").value == sounds[0]
-    assert any(f"Current input: sample: {sounds[0]}" in c.value and " Hz" in c.value for c in at.caption)
+    assert any(f"Current input: sample: {sounds[0]}" in plain(c.value) and " Hz" in c.value for c in at.caption)
+
+
+def test_sample_after_upload_empties_the_uploader_and_the_file_cannot_take_the_input_back() -> None:
+    at = _app()
+    uploader(at, "sb_upload").set_value(("photo.png", _png(), "image/png")).run()
+    assert session(at).input_label == "upload: photo.png"
+    old_key = uploader(at, "sb_upload").key
+    at.selectbox(key="sb_sample").set_value("coffee").run()
+    _ok(at)
+    assert session(at).input_label == "sample: coffee"
+    assert uploader(at, "sb_upload").key != old_key and uploader(at, "sb_upload").value is None  # emptied
+    at.run()  # any further run (a toggle, a page switch) keeps the sample
+    assert session(at).input_label == "sample: coffee" and at.query_params["sample"] == "coffee"
+
+
+def test_removing_the_uploaded_file_goes_back_to_the_sample() -> None:
+    at = _app({"sample": "camera"})
+    uploader(at, "sb_upload").set_value(("photo.png", _png(), "image/png")).run()
+    assert session(at).input_label == "upload: photo.png" and "sample" not in at.query_params
+    uploader(at, "sb_upload").set_value(None).run()
+    _ok(at)
+    assert session(at).input_label == "sample: camera" and at.query_params["sample"] == "camera"
+
+
+def test_an_upload_arriving_with_a_page_switch_is_taken_not_dropped() -> None:
+    """The upload's widget value is read on every run (not in an on_change callback that Streamlit can drop when a
+    page switch arrives in the same rerun), so it becomes the input whatever else the run does."""
+    at = _app({"sample": "camera"})
+    at.switch_page("pages/runs.py")
+    uploader(at, "sb_upload").set_value(("photo.png", _png(3), "image/png"))
+    at.run()
+    _ok(at)
+    assert at.title[0].value == "Runs"
+    assert session(at).input_label == "upload: photo.png" and "sample" not in at.query_params
+    at.switch_page("pages/start.py").run()  # and it stays the input afterwards
+    assert session(at).input_label == "upload: photo.png"

@@ -32,7 +32,7 @@ def test_maps_share_one_color_scale_with_one_color_bar(report):
 
 
 def test_compare_export_json_carries_the_map_summaries(report, model, chelsea_signal):
-    data = json.loads(exports.result_json(inspect(chelsea_signal, VARIANTS, model), "chelsea", report))
+    data = json.loads(exports.result_json(inspect(chelsea_signal, VARIANTS, model), "chelsea", cams=report))
     cam = data["variants"][1]["cam"]
     assert cam["method"] == "gradcam" and cam["layer"] == "stage7"
     assert cam["agreement_iou"] == report.variants[1].agreement_iou
@@ -44,17 +44,17 @@ def test_compare_page_shows_maps_when_the_toggle_is_on(tmp_path, monkeypatch):
     monkeypatch.setenv("PREPSCOPE_HOME", str(tmp_path))
     at = open_app("pages/compare.py", VARIANTS)
     ok(at)
-    toggle = next(t for t in at.toggle if t.key == "compare_cam")
+    toggle = next(t for t in at.toggle if t.key == "compare_cam__widget")
     assert toggle.value is False and not any(s.value == "Activation maps" for s in at.subheader)
     toggle.set_value(True).run()
     ok(at)
     assert any(s.value == "Activation maps" for s in at.subheader)
-    assert at.query_params["cam"] in ("1", ["1"])  # the link reproduces the view with the maps on
-    layer = next(s for s in at.selectbox if s.key == "cam_layer_w")
+    assert at.query_params["compare_cam"] in ("1", ["1"])  # the link reproduces the view with the maps on
+    layer = next(s for s in at.selectbox if s.key == "compare_cam_layer__widget")
     assert layer.value == "head"
     frame = next(d for d in at.dataframe if "deletion AUC" in d.value.columns).value
     assert list(frame["variant"]) == ["rgb", "turbo"]
-    next(s for s in at.selectbox if s.key == "cam_method_w").set_value("eigencam").run()
+    next(s for s in at.selectbox if s.key == "compare_cam_method__widget").set_value("eigencam").run()
     ok(at)
     assert any("EigenCAM" in c.value for c in at.caption)
 

@@ -17,7 +17,7 @@ import pytest
 from components import charts, exports, results
 from core.inspect.engine import STATS, InspectResult, LayerResult, Prediction, VariantResult
 from core.preprocess.variant import Resize, Spectrogram, Variant
-from tests.apptest import key_ending, ok, open_app
+from tests.apptest import key_ending, ok, open_app, plain, session, uploader
 
 LAYERS = ["stem", "stage1", "head"]
 
@@ -141,13 +141,60 @@ def test_layer_table_and_csv_have_one_row_per_variant_and_layer() -> None:
     assert summary["same top-1"].tolist() == [True, False, True]
 
 
-def test_comparison_png_is_a_png_of_the_announced_size() -> None:
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_comparison_png_is_the_grid_under_a_header_with_provenance_chunks() -> None:
     for n in (1, 5):
-        data = exports.comparison_png(make_result(n))
-        assert data[:8] == b"\x89PNG\r\n\x1a\n"
-        width, height = struct.unpack(">II", data[16:24])
-        assert (width, height) == exports.png_size(n)
+        result = make_result(n)
+        prov = exports.Provenance("Compare", "sample: test", result, "http://h/compare?sample=test&preset=channels")
+        data = exports.comparison_png(result, prov)
+        width, height = _png_size(data)
+        grid_w, grid_h = exports.png_size(n)
+        assert (width, height) == (grid_w, grid_h + exports.header_px(prov, grid_w))
+        meta = exports.png_metadata(data)
+        record = meta["record"]
+        assert meta["Source"] == prov.link and record["link"] == prov.link and record["figure"] == "Compare"
+        assert record["model"] == "efficientnet_lite0" and record["input"] == "sample: test"
+        assert record["input_digest"] == "abc123" and record["versions"]["torch"]
+        assert [Variant.from_dict(v) for v in record["variants"]] == [v.variant for v in result.variants]
+        assert "v0" in meta["Description"] and "sample: test" in meta["Title"]
     assert exports.png_size(5) == (4 * exports.PNG_CELL_PX, 2 * (exports.PNG_CELL_PX + exports.PNG_TITLE_PX))
+
+
+def test_header_names_title_input_model_and_every_variant() -> None:
+    result = make_result(3)
+    lines = exports.Provenance("Feature maps of layer stem", "upload: a $b$.png", result, settings={"layer": "stem"}
+                               ).lines(800)
+    text = " ".join(lines)
+    assert lines[0] == "prepscope · Feature maps of layer stem"
+    assert "upload: a $b$.png" in text and "abc123" in text and "model efficientnet_lite0" in text
+    assert "1. v0 (reference) · 2. v1 · 3. v2" in text and "layer stem" in text
+    assert exports.mpl_text("a $b$") == r"a \$b\$"  # drawn literally, not as a formula
+
+
+def test_feature_maps_png_is_the_feature_map_grid() -> None:
+    result = make_result(3)
+    channels = results.rank_channels(result.variants[0].layers[0].fmap, 4)
+    prov = exports.Provenance("Feature maps of layer stem", "sample: test", result, "http://h/feature_maps",
+                              {"layer": "stem"})
+    plain = exports.feature_maps_png(result, 0, channels, False, prov)
+    diff = exports.feature_maps_png(result, 0, channels, True, prov)
+    (w_plain, h_plain), (w_diff, h_diff) = _png_size(plain), _png_size(diff)
+    assert h_plain == h_diff and h_plain - exports.header_px(prov, w_plain) > 5 * 100  # 4 channels + the mean
+    assert w_plain - w_diff == 120  # one column per variant; the difference view drops the reference's column
+    assert exports.png_metadata(plain)["record"]["settings"] == {"layer": "stem"}
+
+
+def test_statistics_png_carries_its_provenance() -> None:
+    result = make_result(2)
+    prov = exports.Provenance("Activation statistics per layer", "sample: test", result, "http://h/activations")
+    data = exports.statistics_png(results.layer_table(result), list(result.layer_names), prov)
+    width, height = _png_size(data)
+    assert width == 3 * 380 and height > 4 * 210
+    assert exports.png_metadata(data)["record"]["figure"] == "Activation statistics per layer"
 
 
 def test_result_json_round_trips_variant_specs() -> None:
@@ -164,7 +211,7 @@ def test_statistics_and_measure_figures_cover_every_number() -> None:
     fig = charts.statistics_figure(results.layer_table(result), list(result.layer_names))
     measures = len(STATS) + len(results.COMPARISON_MEASURES)
     assert len(fig.data) == measures * 3
-    assert {a.text for a in fig.layout.annotations} == {*STATS, *results.COMPARISON_MEASURES}
+    assert {a.text for a in fig.layout.annotations} == {*STATS, "similarity", "cka", "bn_shift (log scale)"}
     heat = charts.measures_heatmap(result)
     assert len(heat.data) == 3 and np.asarray(heat.data[0].z).shape == (3, len(LAYERS))
 
@@ -213,18 +260,24 @@ _no_exception = ok
 def test_compare_page_shows_each_variant_and_the_reference_top1() -> None:
     at = _seeded("pages/compare.py", SMALL_SET, sample="chelsea").run()
     _no_exception(at)
-    captions = [c for img in at.image for c in img.captions]
+    captions = [plain(c) for img in at.image for c in img.captions]
     assert captions.count("rgb (reference)") == 1
     for v in SMALL_SET[1:]:
         assert captions.count(v.name) == 1, captions
     assert any("top-5 overlap" in c.value for c in at.caption)
     # difference image only where the size matches the reference (160 px variant has none)
-    assert sum(c.startswith("|Δ| vs reference") for c in captions) == 1
+    assert sum(": |Δ| mean" in c and "(its own)" in c for c in captions) == 1  # per-variant scale by default
     assert any("input size differs" in c.value for c in at.caption)
+    at.selectbox(key="compare_scale__widget").set_value("shared").run()
+    assert sum(": |Δ| mean" in plain(c) and "(shared)" in c for img in at.image for c in img.captions) == 1
+    assert at.query_params["compare_scale"] == "shared"
+    at.selectbox(key="compare_zoom__widget").set_value("center").run()
+    zoomed = [c for img in at.image for c in img.captions if ": center, 4×" in c]
+    assert len(zoomed) == len(SMALL_SET) and at.query_params["compare_zoom"] == "center"
     top1 = [m.value for m in at.markdown if "top-1" in m.value]
     assert top1 and top1[0].startswith("**Reference top-1: ")
-    assert {d.label for d in at.download_button} >= {"Download results (JSON)", "Download comparison (PNG)"}
-    assert any("efficientnet_lite0" in c.value and "chelsea" in c.value for c in at.caption)
+    assert {d.label for d in at.download_button} >= {"Results (JSON)", "Figure (PNG)"}
+    assert any("efficientnet_lite0" in plain(c.value) and "chelsea" in c.value for c in at.caption)
 
 
 @pytest.mark.slow
@@ -275,7 +328,7 @@ def test_statistics_page_table_and_downloads(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", recording)
     at = _seeded("pages/activations.py", SMALL_SET, sample="chelsea").run()
     _no_exception(at)
-    table = at.dataframe[0].value
+    table = next(d.value for d in at.dataframe if "layer" in d.value.columns)
     from core.models import load_model
 
     n_layers = len(load_model("efficientnet_lite0").layer_names)
@@ -286,9 +339,9 @@ def test_statistics_page_table_and_downloads(monkeypatch: pytest.MonkeyPatch) ->
     ref_rows = table[table["variant"] == "rgb"]
     assert np.allclose(ref_rows["similarity"], 1.0, atol=1e-5)
     labels = {d.label for d in at.download_button}
-    assert {"Download results (JSON)", "Download table (CSV)"} <= labels
+    assert {"Results (JSON)", "Table (CSV)", "Figure (PNG)"} <= labels
     assert len(at.get("plotly_chart")) == 1
-    csv_button = next(d for d in at.download_button if d.label == "Download table (CSV)")
+    csv_button = next(d for d in at.download_button if d.label == "Table (CSV)")
     filename, content = served[csv_button.proto.url.rsplit("/", 1)[-1].split(".")[0]]
     assert filename.endswith("-layers.csv")
     rows = list(csv.DictReader(io.StringIO(content.decode("utf-8"))))
@@ -331,19 +384,19 @@ def test_audio_page_builtin_clip_and_spectrogram_settings() -> None:
     at.form_submit_button[0].click()
     at.run()
     _no_exception(at)
-    spec = json.loads(at.code[0].value)["variants"]
-    assert all(v["spectrogram"]["kind"] == "stft" and v["spectrogram"]["n_fft"] == 512 for v in spec)
+    spec = session(at).variants
+    assert all(v.spectrogram.kind == "stft" and v.spectrogram.n_fft == 512 for v in spec)
 
 
 @pytest.mark.slow
 def test_audio_page_with_an_uploaded_fsdd_wav(shared_data) -> None:
     wavs = sorted(shared_data("fsdd").glob("3_*.wav"))
     at = _seeded("pages/audio.py", SMALL_SET[:2], sample="chelsea").run()
-    at.file_uploader(key="audio_upload").upload(wavs[0].name, wavs[0].read_bytes(), "audio/wav")
+    uploader(at, "audio_upload").upload(wavs[0].name, wavs[0].read_bytes(), "audio/wav")
     at.run()
     _no_exception(at)
     assert not at.error, [e.value for e in at.error]
-    assert any(wavs[0].name in c.value and "8000 Hz" in c.value for c in at.caption)
+    assert any(wavs[0].name in plain(c.value) and "8000 Hz" in c.value for c in at.caption)
     assert any("top-1" in m.value for m in at.markdown)
     assert len(at.get("plotly_chart")) >= 3  # waveform, similarity heatmap, feature maps, statistics
 
@@ -357,7 +410,7 @@ def test_audio_page_warns_about_cropping_and_switches_to_the_spectrogram_preset(
     at.run()
     _no_exception(at)
     assert not any("center-crop" in w.value for w in at.warning)
-    names = [v["name"] for v in json.loads(at.code[0].value)["variants"]]
+    names = list(session(at).variants.names)
     from core.preprocess.presets import get_preset
 
     assert names == [v.name for v in get_preset("spectrogram")]
@@ -375,3 +428,38 @@ def test_audio_spectrogram_form_follows_the_variant_set() -> None:
     spec = get_preset("spectrogram")[0].spectrogram
     assert at.number_input(key=key_ending(at, "number_input", ":n_fft")).value == spec.n_fft
     assert at.number_input(key=key_ending(at, "number_input", ":n_mels")).value == spec.n_mels
+
+
+def test_per_variant_difference_scales_make_small_effects_visible() -> None:
+    small, large = np.full((4, 4), 0.01, np.float32), np.full((4, 4), 0.5, np.float32)
+    small[0, 0] = 0.02
+    assert results.difference_scales([None, small, large], "per variant") == [None, pytest.approx(0.02), 0.5]
+    assert results.difference_scales([None, small, large], "shared") == [None, 0.5, 0.5]
+    # on its own scale the small difference's brightest pixel is as bright as the large one's
+    own = results.colorize_difference(small, 0.02)
+    assert own[0, 0].tolist() == pytest.approx(results.colorize_difference(large, 0.5)[0, 0].tolist())
+
+
+def test_zoom_crop_takes_the_same_region_of_inputs_of_any_size() -> None:
+    big = np.zeros((320, 320), np.float32)
+    big[140:180, 140:180] = 1.0  # a square in the middle
+    small = big[::2, ::2]  # the same scene at half the size
+    a, b = results.zoom_crop(big, "center", 4, out_px=160), results.zoom_crop(small, "center", 4, out_px=160)
+    assert a.shape == b.shape == (160, 160)
+    assert a.mean() == pytest.approx(b.mean())  # the same part of the scene
+    assert results.zoom_crop(big, "top left", 8, out_px=160).max() == 0.0  # far from the square
+    corner = results.zoom_crop(np.arange(64 * 64, dtype=np.float32).reshape(64, 64), "bottom right", 2, out_px=64)
+    assert corner[-1, -1] == 64 * 64 - 1  # clamped inside the image, pixels repeated, not interpolated
+    assert np.all(corner[::2, ::2] == corner[1::2, 1::2])
+
+
+def test_differing_fields_table_keeps_only_what_differs() -> None:
+    result = make_result(3)
+    result.variants[1].variant = result.variants[1].variant.replace(resize=Resize(size=160))
+    table = results.differing_fields(result)
+    assert list(table.columns) == ["variant", "resize.size"]
+    assert table["resize.size"].tolist() == ["224", "160", "224"]
+    same = make_result(2)
+    assert list(results.differing_fields(same).columns) == ["variant"]
+    prov = json.loads(results.provenance_json(result, "sample: x"))
+    assert prov["input"] == "sample: x" and len(prov["variants"]) == 3 and prov["input_provenance"]["digest"]

@@ -208,3 +208,18 @@ def test_noise_is_independent_across_inputs_and_repeatable_per_input():
     assert abs(np.corrcoef(na[..., 0].ravel(), nb[..., 0].ravel())[0, 1]) < 0.2  # not the same noise pattern
     again = prepare_many([a, b], v, (0,) * 3, (1,) * 3)
     assert np.allclose(again[0].permute(1, 2, 0).numpy() - 0.5, na, atol=1e-6)
+
+
+def test_the_zone_plate_sample_aliases_visibly_without_antialiasing() -> None:
+    from components.session import decode_sample
+    from core.preprocess.pipeline import prepare_grid
+    from core.preprocess.variant import Resize, Variant
+
+    plate = decode_sample("zoneplate")
+    variants = [Variant(name="aa", resize=Resize(size=224, method="bilinear", antialias=True)),
+                Variant(name="no-aa", resize=Resize(size=224, method="bilinear", antialias=False))]
+    (aa,), (no_aa,) = prepare_grid([plate], variants, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    ring = np.s_[96:128, 200:224]  # near the right edge: rings finer than the 224-px grid can hold
+    aa_contrast, no_aa_contrast = aa.display[ring].std(), no_aa.display[ring].std()
+    assert aa_contrast < 0.1  # filtered away to near-uniform gray
+    assert no_aa_contrast > 3 * aa_contrast  # false rings (moire) instead

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from core import __version__
-from core.errors import InvalidDataset
+from core.errors import InvalidDataset, on_surface
 from core.evaluate.datasets import Dataset
 from core.evaluate.features import FeatureCache, extract, model_fingerprint
 from core.evaluate.metrics import score
@@ -153,7 +153,8 @@ def check_adaptation(adapt: str, method: str) -> None:
     if adapt not in ADAPTATIONS:
         raise InvalidDataset(f"Unknown adaptation {adapt!r}; the one available is 'bn' (BatchNorm re-estimation).")
     if method not in ("probe", "zeroshot"):
-        raise InvalidDataset(f"BatchNorm re-estimation goes with --method probe or zeroshot, not {method} "
+        raise InvalidDataset(f"BatchNorm re-estimation goes with {on_surface('--method', 'the Method')} probe or "
+                             f"zeroshot, not {method} "
                              "(finetune trains the BatchNorm layers itself; the adapter has its own input layer).")
 
 
@@ -166,8 +167,9 @@ def adaptation_items(ev, fold, seed: int = 0) -> np.ndarray:
     elif ev.test is not ev.train:
         idx = np.arange(len(ev.train))
     else:
-        raise InvalidDataset("BatchNorm re-estimation needs training items; zero-shot without --test scores every "
-                             "item and has none. Give a separate test set or use --method probe.")
+        raise InvalidDataset("BatchNorm re-estimation needs training items; zero-shot without "
+                             + on_surface("--test", "a test set") + " scores every item and has none. Give a "
+                             "separate test set or use " + on_surface("--method probe", "the probe method") + ".")
     if len(idx) > MAX_ADAPT_ITEMS:
         idx = np.sort(np.random.default_rng([seed, 1]).choice(idx, size=MAX_ADAPT_ITEMS, replace=False))
     return idx

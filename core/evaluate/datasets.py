@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from core.errors import InvalidDataset
+from core.errors import InvalidDataset, on_surface
 from core.io.formats import media_kind
 from core.signal import Signal
 
@@ -348,7 +348,9 @@ def _scan_flat(root: Path, name: str, source: str, pattern: str | None) -> Datas
             continue
         m = rx.search(p.stem)
         if m is None or not m.group("label"):
-            how = "--label-pattern" if pattern else "the default pattern label_group_n (or pass --label-pattern)"
+            how = (on_surface("--label-pattern", "the Label pattern field") if pattern else
+                   "the default pattern label_group_n (or " + on_surface("pass --label-pattern", "give a pattern in "
+                                                                         "the Label pattern field") + ")")
             raise InvalidDataset(f"{name}: the file name {p.name!r} does not match {how}.")
         group = m.group("group") if "group" in rx.groupindex else None
         rows.append((p, m.group("label"), group or None))
@@ -390,7 +392,9 @@ def _from_root(root: Path, label_pattern: str | None, source: str, base: Path | 
     elif train_dir is not None:
         train, test = scan_folder(train_dir, label_pattern, name=f"{root.name}/{train_dir.name}"), None
     else:
-        train, test = scan_folder(root, label_pattern), None
+        # files at the top of an archive: the dataset is named after the zip, not its temporary folder
+        top = archive is not None and base is not None and root == base
+        train, test = scan_folder(root, label_pattern, name=Path(archive).stem if top else None), None
     for ds in (train, test):
         if ds is not None:
             ds.root = str(base or root)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.errors import InvalidDataset
+from core.errors import InvalidDataset, on_surface
 from core.evaluate.datasets import Dataset
 from core.evaluate.splits import Split, all_items, given_split, make_split
 
@@ -129,9 +129,11 @@ def normalize_cv(cv: str | int | None) -> str | int:
         try:
             cv = int(text)
         except ValueError:
-            raise InvalidDataset(f"--cv takes a number of folds K, 'groups', 'none' or 'auto'; got {cv!r}.") from None
+            raise InvalidDataset(on_surface("--cv", "Test items")
+                                 + f" takes a number of folds K, 'groups', 'none' or 'auto'; got {cv!r}.") from None
     if isinstance(cv, bool) or not isinstance(cv, int):
-        raise InvalidDataset(f"--cv takes a number of folds K, 'groups', 'none' or 'auto'; got {cv!r}.")
+        raise InvalidDataset(on_surface("--cv", "Test items")
+                                 + f" takes a number of folds K, 'groups', 'none' or 'auto'; got {cv!r}.")
     if cv in (0, 1):
         return "none"
     if not 2 <= cv <= MAX_FOLDS:
@@ -169,7 +171,8 @@ def make_evaluation(train: Dataset, test: Dataset | None = None, *, method: str 
     if method == "zeroshot":
         if explicit:
             raise InvalidDataset("Zero-shot trains nothing: every item is already scored once, so cross-validation "
-                                 "does not apply; drop --cv (or choose probe or adapter).")
+                                 "does not apply; " + on_surface("drop --cv", "set Test items to automatic")
+                                 + " (or choose probe or adapter).")
         if test is not None:
             split = given_split(train, test)
             split.train_idx = np.zeros(0, dtype=np.int64)
@@ -182,7 +185,8 @@ def make_evaluation(train: Dataset, test: Dataset | None = None, *, method: str 
         return _from_split(given_split(train, test), "test set")
     if group_split and not train.has_groups:
         raise InvalidDataset("A grouped split was requested but the items carry no groups (use a flat folder "
-                             "named label_group_n, or --label-pattern with a 'group' field).")
+                             "named label_group_n, or " + on_surface("--label-pattern", "a Label pattern")
+                                 + " with a 'group' field).")
     use_groups = train.has_groups and group_split is not False
     n_groups = len(set(train.groups)) if use_groups else 0
     if cv == "auto":
@@ -194,10 +198,12 @@ def make_evaluation(train: Dataset, test: Dataset | None = None, *, method: str 
     if cv == "groups":
         if not use_groups:
             raise InvalidDataset("Leave-one-group-out needs items that carry groups (a flat folder named "
-                                 "label_group_n, or --label-pattern with a 'group' field); use --cv K instead.")
+                                 "label_group_n, or " + on_surface("--label-pattern", "a Label pattern")
+                                 + " with a 'group' field); use " + on_surface("--cv K", "K-fold cross-validation")
+                                 + " instead.")
         if n_groups > MAX_FOLDS:
             raise InvalidDataset(f"{n_groups} groups would make {n_groups} folds (at most {MAX_FOLDS}); "
-                                 f"use --cv K for grouped K-fold.")
+                                 "use " + on_surface("--cv K", "K-fold cross-validation") + " for grouped K-fold.")
         from sklearn.model_selection import LeaveOneGroupOut
 
         groups = _group_array(train)

@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from core.errors import InvalidDataset
+from core.errors import InvalidDataset, on_surface
 
 PROBE_C = 1.0
 PROBE_MAX_ITER = 2000
@@ -116,7 +116,7 @@ def match_imagenet(classes: list[str], labels: list[str]) -> dict[str, list[int]
         raise InvalidDataset(
             f"Zero-shot needs every class to name an ImageNet class; no match for "
             f"{', '.join(repr(c) for c in unmatched[:8])}. Rename the class folders to ImageNet names "
-            f"(e.g. 'ant', 'bee', 'tabby') or use --method probe."
+            f"(e.g. 'ant', 'bee', 'tabby') or use " + on_surface("--method probe", "the method probe") + "."
         )
     owners: dict[int, str] = {}
     for c, idx in matches.items():

@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.errors import InvalidDataset
+from core.errors import InvalidDataset, on_surface
 from core.preprocess.variant import Variant
 from core.provenance import Progress, StopCheck, versions
 
@@ -33,7 +33,7 @@ def parse_models(text: str) -> list[str]:
 
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
-        raise InvalidDataset("--model needs at least one model name.")
+        raise InvalidDataset(on_surface("--model", "The models picker") + " needs at least one model name.")
     unknown = [n for n in names if n not in MODELS]
     if unknown:
         raise InvalidDataset(f"Unknown model(s) {', '.join(unknown)}; available: {', '.join(MODELS)}.")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.errors import InvalidDataset
+from core.errors import InvalidDataset, on_surface
 from core.evaluate.datasets import Dataset
 
 
@@ -126,7 +126,8 @@ def make_split(train: Dataset, test: Dataset | None = None, *, test_fraction: fl
     use_groups = train.has_groups if group_split is None else group_split
     if use_groups and not train.has_groups:
         raise InvalidDataset("A grouped split was requested but the items carry no groups (use a flat folder "
-                             "named label_group_n, or --label-pattern with a 'group' field).")
+                             "named label_group_n, or " + on_surface("--label-pattern", "a Label pattern")
+                             + " with a 'group' field).")
     return grouped_split(train, test_fraction, seed) if use_groups else stratified_split(train, test_fraction, seed)
 
 

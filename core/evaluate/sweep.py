@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InvalidDataset
+from core.evaluate.cachefiles import remove_orphans
 from core.evaluate.datasets import Dataset
 from core.evaluate.features import DEFAULT_BATCH, FeatureCache, StageTimes, extract, model_fingerprint, resolve_batch
 from core.evaluate.folds import Evaluation, describe_line, make_evaluation, overlap_warning
@@ -301,6 +302,7 @@ def evaluate_sweep(
     variants = list(resolve(VariantSet.of(variants), model))  # "resize": "model" -> the model's recipe
     t_start = time.perf_counter()
     cache = FeatureCache(cache_dir)
+    remove_orphans(cache.root)  # temporaries of sweeps that were killed (kill -9) are never read: delete them
     classes = train.classes
     if test is not None and test.classes != classes:
         from core.evaluate.splits import given_split

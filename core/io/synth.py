@@ -186,3 +186,15 @@ def _fade(n: int, sr: int) -> np.ndarray:
         ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(k) / k)
         env[:k], env[n - k :] = ramp, ramp[::-1]
     return env
+
+
+def zone_plate(size: int = 512) -> np.ndarray:
+    """A zone plate: concentric rings whose spatial frequency grows linearly from the center, reaching the pixel
+    grid's Nyquist limit (0.5 cycles per pixel) at the middle of each edge. Shrunk without low-pass filtering, the
+    fine outer rings alias into false, coarser rings (moiré); an antialiased resize turns them into flat gray.
+    An (size, size) float array in [0, 1], deterministic."""
+    c = (size - 1) / 2.0
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
+    r2 = (x - c) ** 2 + (y - c) ** 2
+    return (0.5 + 0.5 * np.cos(np.pi * r2 / size)).astype(np.float32)
+

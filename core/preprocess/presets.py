@@ -3,7 +3,8 @@
 Each file is ``{"description": str, "variants": [...]}`` in exactly the format ``--variants``
 accepts, so ``python -m core presets NAME > f.json`` round-trips. Add a preset by adding a file.
 A preset that answers a question also says so: ``"question"`` (one line), ``"sample"`` (the bundled
-input it opens on) and ``"look_for"`` (what to look at); the Start page lists those presets.
+input it opens on), ``"look_for"`` (what to look at) and ``"where"`` (the page, its switches and one sentence: where
+the effect shows best); the Start page lists those presets.
 
 A preset may also name saved models to add when present: ``"append_learned": {"task": "gray" |
 "denoise", "limit": N, "template": {variant fields with "{name}"}}`` appends one variant per saved
@@ -27,13 +28,24 @@ PRESET_DIR = Path(__file__).with_name("presets")
 
 
 @dataclass(frozen=True)
+class WhereToLook:
+    """Where a question's effect shows best: a dashboard page (its file name under pages/), the page's switches to
+    set (``{"fm_layer": "stem", "fm_diff": true}``) and one sentence saying what to see there."""
+
+    page: str
+    options: tuple[tuple[str, Any], ...]
+    text: str
+
+
+@dataclass(frozen=True)
 class PresetQuestion:
-    """The question a preset answers, the bundled sample it opens on and what to look for."""
+    """The question a preset answers, the bundled sample it opens on, what to look for and where to look."""
 
     preset: str
     question: str
     sample: str
     look_for: str
+    where: WhereToLook | None = None
 
 
 @cache
@@ -41,7 +53,11 @@ def _load(name: str) -> tuple[str, VariantSet, PresetQuestion | None, dict | Non
     data = json.loads((PRESET_DIR / f"{name}.json").read_text(encoding="utf-8"))
     q = None
     if data.get("question"):
-        q = PresetQuestion(name, str(data["question"]), str(data.get("sample", "")), str(data.get("look_for", "")))
+        w = data.get("where")
+        where = None if not w else WhereToLook(str(w["page"]), tuple(dict(w.get("options", {})).items()),
+                                               str(w.get("text", "")))
+        q = PresetQuestion(name, str(data["question"]), str(data.get("sample", "")), str(data.get("look_for", "")),
+                           where)
     return data.get("description", ""), VariantSet.from_obj(data), q, data.get("append_learned")
 
 

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -55,10 +56,10 @@ def _tail(path: Path, n: int = 3000) -> str:
     return path.read_text(errors="replace")[-n:]
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a dashboard server started for this test session (stopped at teardown), with its own
-    PREPSCOPE_HOME (runs database and feature cache) under the test's temporary folder."""
+@contextmanager
+def running_server(home: Path, log_name: str = "streamlit-server.log") -> Iterator[str]:
+    """Start ``streamlit run app.py`` on 127.0.0.1 (a free port, PREPSCOPE_HOME=``home``), wait until it is healthy
+    (no request to the app itself is made), yield its base URL and always stop its process group."""
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
@@ -67,14 +68,14 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         missing(f"{CHROMIUM} is missing (apt-get install chromium)")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     port = _free_port()
-    log_path = ARTIFACTS / "streamlit-server.log"
+    log_path = ARTIFACTS / log_name
     cmd = [
         _python(), "-m", "streamlit", "run", "app.py",
         "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
     ]  # fmt: skip
     with log_path.open("wb") as log:
         # its own PREPSCOPE_HOME: runs database, feature cache and trained lab models stay out of ~/.cache
-        env = {**_clean_env(), "PREPSCOPE_HOME": str(tmp_path_factory.mktemp("browser-home"))}
+        env = {**_clean_env(), "PREPSCOPE_HOME": str(home)}
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -101,6 +102,21 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a dashboard server started for this test session (stopped at teardown), with its own
+    PREPSCOPE_HOME (runs database and feature cache) under the test's temporary folder."""
+    with running_server(tmp_path_factory.mktemp("browser-home")) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a dashboard server started for this one test, which has not served any page yet."""
+    with running_server(tmp_path_factory.mktemp("fresh-home"), "streamlit-fresh-server.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

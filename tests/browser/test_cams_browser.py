@@ -28,7 +28,7 @@ def test_toggle_turns_on_activation_maps_for_the_channels_preset(ui) -> None:  #
     maps = main.locator('[data-testid="stPlotlyChart"]').nth(charts_before)
     maps.scroll_into_view_if_needed()
     assert maps.locator(".colorbar").count() == 1  # one color scale for every map
-    assert "cam=1" in ui.page.url
+    assert "compare_cam=1" in ui.page.url
     ui.page.set_viewport_size({"width": 1440, "height": 900})
     ui.page.wait_for_timeout(1200)
     ui.screenshot("compare-activation-maps")

@@ -54,9 +54,9 @@ def test_result_pages_render_for_the_default_image(ui) -> None:  # noqa: ANN001
     _shot(ui, "results-feature-maps")
 
     ui.go("Activation statistics")
-    main.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=WAIT_MS)
+    main.get_by_text("Table (CSV)").first.wait_for(timeout=WAIT_MS)
     ui.assert_no_exception()
-    assert main.get_by_text("Download table (CSV)").count() == 1
+    assert main.get_by_text("Table (CSV)").count() == 1
     _shot(ui, "results-statistics")
 
 

@@ -101,7 +101,9 @@ def test_refused_upload_shows_error_and_keeps_input(ui, tmp_path: Path) -> None:
 def test_copied_link_reproduces_variant_set(ui, new_ui) -> None:  # noqa: ANN001
     ui.open("preset=interpolation&sample=brick")
     assert _variant_names(ui).startswith("1. bicubic aa (torch)")
-    # Edit the set: add a default variant, then duplicate it (both go to the link as v=...).
+    # Edit the set (the editor is collapsed to the summary): add a default variant, then duplicate it (both go to
+    # the link as v=...).
+    ui.page.locator('[data-testid="stSidebar"] summary').filter(has_text="Edit variants").click()
     ui.page.locator(".st-key-ve_add button").first.click()
     ui.page.wait_for_timeout(300)
     ui.wait_idle()
