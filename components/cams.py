@@ -17,6 +17,10 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from components.charts import colorscale
+from components.exports import mpl_text
+from components.text import plot
+
 if TYPE_CHECKING:
     from core.explain import CamReport
 
@@ -49,7 +53,7 @@ def cam_figure(report: CamReport, columns: int = COLUMNS) -> go.Figure:
     for i, v in enumerate(report.variants):
         extra = "reference" if i == 0 else (f"ρ {v.agreement_spearman:.2f} · IoU {v.agreement_iou:.2f}"
                                             if v.agreement_spearman is not None else f"IoU {v.agreement_iou:.2f}")
-        titles.append(f"{v.name}<br><sup>{v.class_label} · {extra}</sup>")
+        titles.append(f"{plot(v.name)}<br><sup>{plot(v.class_label)} · {plot(extra)}</sup>")
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.02,
                         vertical_spacing=0.08 / rows)
     vmax = report.vmax
@@ -57,14 +61,14 @@ def cam_figure(report: CamReport, columns: int = COLUMNS) -> go.Figure:
         r, c = divmod(i, cols)
         h, w = v.map.shape
         disp = (np.clip(v.display, 0, 1) * 255).astype(np.uint8)
-        fig.add_trace(go.Image(z=disp, hoverinfo="skip", name=v.name), row=r + 1, col=c + 1)
+        fig.add_trace(go.Image(z=disp, hoverinfo="skip", name=plot(v.name)), row=r + 1, col=c + 1)
         small = _pooled(v.map)
         step_y, step_x = h / small.shape[0], w / small.shape[1]
         fig.add_trace(go.Heatmap(
             z=small, x0=step_x / 2 - 0.5, dx=step_x, y0=step_y / 2 - 0.5, dy=step_y, zmin=0.0, zmax=vmax,
-            colorscale=COLORSCALE, opacity=OPACITY, showscale=i == 0, name=v.name,
+            colorscale=colorscale(COLORSCALE), opacity=OPACITY, showscale=i == 0, name=plot(v.name),
             colorbar={"title": {"text": "map value", "side": "right"}, "thickness": 12, "len": 0.9},
-            hovertemplate=f"{v.name}<br>x=%{{x:.0f}} y=%{{y:.0f}}<br>map=%{{z:.4f}}<extra></extra>"),
+            hovertemplate=f"{plot(v.name)}<br>x=%{{x:.0f}} y=%{{y:.0f}}<br>map=%{{z:.4f}}<extra></extra>"),
             row=r + 1, col=c + 1)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="")
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="", autorange="reversed")
@@ -82,8 +86,8 @@ def curves_figure(report: CamReport) -> go.Figure:
         for name, curve, dash in (("deletion", v.deletion_curve, "solid"), ("insertion", v.insertion_curve, "dash")):
             x = np.linspace(0, 1, len(curve))
             fig.add_trace(go.Scatter(x=x, y=curve, mode="lines", line={"color": color, "dash": dash},
-                                     name=f"{v.name} {name}", legendgroup=v.name,
-                                     hovertemplate=f"{v.name} {name}<br>%{{x:.0%}} of pixels<br>p=%{{y:.3f}}"
+                                     name=plot(f"{v.name} {name}"), legendgroup=plot(v.name),
+                                     hovertemplate=f"{plot(v.name)} {name}<br>%{{x:.0%}} of pixels<br>p=%{{y:.3f}}"
                                                    "<extra></extra>"))
     fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 30, "b": 10},
                       xaxis={"title": "fraction of pixels removed (deletion) / inserted (insertion)",
@@ -124,7 +128,7 @@ def maps_png(report: CamReport, columns: int = COLUMNS) -> bytes:
         image = ax.imshow(v.map, cmap=colormaps["turbo"], norm=norm, alpha=OPACITY)
         rho = "-" if v.agreement_spearman is None else f"{v.agreement_spearman:.2f}"
         sub = "reference" if i == 0 else f"rho {rho}, IoU {v.agreement_iou:.2f}"
-        ax.set_title(f"{v.name[:28]}\n{v.class_label[:24]} · {sub}", fontsize=8)
+        ax.set_title(mpl_text(f"{v.name[:28]}\n{v.class_label[:24]} · {sub}"), fontsize=8)
     if image is not None:
         fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="map value")
     fig.suptitle(report.conventions()[:140], fontsize=7)

@@ -1,5 +1,6 @@
 """Activation maps on the Compare page: the toggle, one color scale, the numbers and the exports."""
 
+import dataclasses
 import json
 
 import pytest
@@ -25,6 +26,12 @@ def test_maps_share_one_color_scale_with_one_color_bar(report):
     assert {(t.zmin, t.zmax) for t in heat} == {(0.0, report.vmax)}
     assert report.vmax == pytest.approx(max(float(v.map.max()) for v in report.variants))
     assert [t.showscale for t in heat] == [True, False]
+    # rgb() colors only: Streamlit's frontend rewrites the hex colors #000001-#000040
+    assert all(str(c).startswith("rgb(") for t in heat for _, c in t.colorscale)
+    hostile = dataclasses.replace(report, variants=[dataclasses.replace(report.variants[0], name="<b>x</b> %{y}"),
+                                                    *report.variants[1:]])
+    shown = cams.cam_figure(hostile)
+    assert "<b>x</b>" not in shown.layout.annotations[0].text and "%{y}" not in shown.data[1].hovertemplate
     frame = cams.summary_frame(report)
     assert list(frame["variant"]) == ["rgb", "turbo"] and frame["Spearman vs ref"].iloc[0] == pytest.approx(1.0)
     png = cams.maps_png(report)

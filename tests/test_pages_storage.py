@@ -3,8 +3,6 @@ transfer curves on Compare, the three channels of sound strategies on Audio."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -68,12 +66,14 @@ def test_compare_shows_the_recipe_line_and_colormap_curves_and_records_the_recip
     at = open_app("pages/compare.py", vs, sample="chelsea")
     ok(at)
     captions = [c.value for c in at.caption]
-    assert captions.count("✓ follows the model's training recipe") == 2
-    assert "⚠ differs from the model's training recipe in: interpolation, antialias, crop" in captions
-    assert any("training recipe: 224 px, bicubic, crop_pct 0.875 (shorter side to 256" in c for c in captions)
+    assert sum(c.endswith(" · ✓ recipe") for c in (c.split("  \n")[0] for c in captions)) == 2
+    assert sum("⚠ recipe: interpolation, antialias, crop" in c for c in captions) == 1
+    assert any("training recipe: 224 px, bicubic, crop_pct 0.875 (shorter side to 256" in c.replace("\\", "")
+               for c in captions)  # shown as plain text: Markdown characters escaped
     assert len(at.get("plotly_chart")) == 2  # one colormap curve chart + the similarity heatmap
-    spec = json.loads(at.code[0].value)["variants"]
-    assert spec[0]["resize"]["crop_pct"] == 0.875 and spec[0]["resize"]["size"] == 224  # expanded
+    # "What produced these numbers": the recipe expanded (crop_pct differs from the OpenCV variant's 1.0)
+    table = next(d.value for d in at.dataframe if "variant" in d.value.columns).set_index("variant")
+    assert table.loc["recipe", "resize.crop_pct"] == "0.875" and table.loc["cv linear", "resize.crop_pct"] == "1.0"
     assert session(at).variants[0].resize == "model"  # the set itself keeps the shorthand
 
 

@@ -27,7 +27,8 @@ def test_compare_with_four_variants_fits_a_laptop_screen(browser, app_server: st
         ui.wait_idle()
         main.get_by_text("Reference top-1:").first.wait_for(timeout=60_000)
         ui.assert_no_exception()
-        predictions = main.get_by_text("5. ", exact=False)
+        # each variant's caption under its input: agreement, then its top-5 lines
+        predictions = main.locator('[data-testid="stCaptionContainer"]').filter(has_text="5. ")
         boxes = [predictions.nth(i).bounding_box() for i in range(predictions.count())]
         boxes = [b for b in boxes if b is not None]
         assert len(boxes) >= 4  # the top-5 lines of all four variants

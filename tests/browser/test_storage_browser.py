@@ -31,10 +31,12 @@ def test_storage_question_opens_compare_with_curves_and_channels(ui) -> None:  #
     ui.page.wait_for_timeout(800)
     ui.screenshot("storage-compare-1440x900")
     n_colormaps = sum(v.channels == "colormap" for v in get_preset("storage"))
-    assert main.locator('[data-testid="stPlotlyChart"]').count() == n_colormaps + 1  # + the similarity heatmap
+    n_variants = len(get_preset("storage"))
+    # each variant's spectrogram (with time and frequency axes), each colormap's curves, the similarity heatmap
+    assert main.locator('[data-testid="stPlotlyChart"]').count() == n_variants + n_colormaps + 1
     assert main.get_by_text("channel 2: 50 ms window, 25 ms hop").count() == 1
     assert main.get_by_text("channel 3: delta-delta").count() == 1
-    assert main.get_by_text("differs from the model's training recipe in:").count() == len(get_preset("storage"))
+    assert main.get_by_text("⚠ recipe:").count() == len(get_preset("storage"))  # none follows the recipe
     ui.page.set_viewport_size({"width": 1440, "height": 3400})
     ui.page.wait_for_timeout(1000)
     ui.screenshot("storage-compare-full")
