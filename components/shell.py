@@ -71,13 +71,16 @@ def main() -> None:
     st.html(COMPACT_CSS)
     page = st.navigation(pages())
     state.init(page_name(page))
-    state.preload_model(state.session().model)  # draws now; the model loads in the background
     render_sidebar()
     try:
         with running_page():
             page.run()
     except PrepscopeError as e:
         st.error(md(page_message(e)), icon=":material/error:")
+    finally:
+        # after the page has drawn (or stopped): importing torch and building the model would compete with the
+        # first paint for the interpreter; a page that needs numbers before this loads the model itself (spinner)
+        state.preload_model(state.session().model)
     slot = st.session_state.pop("_sb_model_slot", None)
     if slot is not None and state.model_ready(state.session().model):
         render_model_status(slot)

@@ -28,7 +28,7 @@ from components.session import (
 )
 from components.text import md
 from core.errors import PrepscopeError, UnknownModel, page_message
-from core.models import MODELS, load_model
+from core.models import MODELS
 from core.preprocess.variant import VariantSet
 from core.signal import Signal
 
@@ -113,6 +113,8 @@ _STARTED: set[str] = set()
 
 
 def _load(name: str) -> LoadedModel:
+    from core.models import load_model  # imports torch: the first call runs in preload_model's thread
+
     with _LOAD_LOCK:
         model = load_model(name)
     _READY.add(name)

@@ -425,3 +425,30 @@ def test_an_upload_arriving_with_a_page_switch_is_taken_not_dropped() -> None:
     assert session(at).input_label == "upload: photo.png" and "sample" not in at.query_params
     at.switch_page("pages/start.py").run()  # and it stays the input afterwards
     assert session(at).input_label == "upload: photo.png"
+
+
+def test_the_shell_and_the_start_page_modules_import_no_torch() -> None:
+    """First paint does not wait for torch: the shell, sidebar, session and Start page's modules list models from
+    ``core.models.specs``; torch is imported by the model's background load (or a page that needs numbers)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys; import components.shell, components.state, components.sidebar, components.results, "
+            "components.variant_editor, core.preprocess.presets, core.io.synth; "
+            "from core.models import MODELS; MODELS['efficientnet_lite0'].label; "
+            "print(sorted(m for m in ('torch', 'timm', 'torchvision') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                         text=True, timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+
+
+def test_light_model_metadata_agrees_with_the_libraries() -> None:
+    from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+    from core.models import MODELS, load_model
+    from core.models.specs import IMAGENET_MEAN, IMAGENET_STD
+
+    assert IMAGENET_MEAN == tuple(IMAGENET_DEFAULT_MEAN) and IMAGENET_STD == tuple(IMAGENET_DEFAULT_STD)
+    assert MODELS["efficientnet_lite0"].data_config.crop_pct == 0.875
+    assert load_model("efficientnet_lite0").spec is MODELS["efficientnet_lite0"]

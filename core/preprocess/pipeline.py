@@ -68,7 +68,7 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 
 from core.errors import InvalidVariant, UnsupportedInput
-from core.models.registry import IMAGENET_MEAN, IMAGENET_STD
+from core.models.specs import IMAGENET_MEAN, IMAGENET_STD
 from core.preprocess.variant import OPENCV_FLAGS, Blur, Jpeg, JpegStorage, Median, Noise, Resize, Spectrogram, Variant
 from core.signal import Signal
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from core.errors import InvalidVariant
-from core.models.registry import IMAGENET_MEAN, IMAGENET_STD, DataConfig
+from core.models.specs import IMAGENET_MEAN, IMAGENET_STD, DataConfig
 from core.preprocess.variant import BACKEND_CAPS, Resize, Variant, VariantSet
 
 T = TypeVar("T", VariantSet, list)
