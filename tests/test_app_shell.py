@@ -437,6 +437,7 @@ def test_the_shell_and_the_start_page_modules_import_no_torch() -> None:
     code = ("import sys; import components.shell, components.state, components.sidebar, components.results, "
             "components.variant_editor, core.preprocess.presets, core.io.synth; "
             "from core.models import MODELS; MODELS['efficientnet_lite0'].label; "
+            "from core.preprocess.variant import DYNAMIC_CHOICES; [f() for f in DYNAMIC_CHOICES.values()]; "
             "print(sorted(m for m in ('torch', 'timm', 'torchvision') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
                          text=True, timeout=120, check=True)

@@ -21,13 +21,13 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-
-from core.autoencode.nets import build
 from core.errors import PrepscopeError
+
+if TYPE_CHECKING:  # torch is imported where weights are read or written: listing models (the sidebar) needs none
+    import torch
+    from torch import nn
 
 TASKS = ("gray", "denoise")
 CARD_FORMAT = "prepscope-autoencoder-card"
@@ -75,6 +75,8 @@ def sha256_bytes(data: bytes) -> str:
 
 def state_dict_bytes(module: nn.Module) -> bytes:
     """The module's state_dict serialized by ``torch.save`` (CPU tensors), as bytes."""
+    import torch
+
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, buf)
     return buf.getvalue()
@@ -207,6 +209,8 @@ def weights_digest(name: str, folder: Path | None = None) -> str:
 
 def load_state_dict_bytes(data: bytes, label: str) -> dict[str, torch.Tensor]:
     """A state_dict from bytes, read with ``weights_only=True``; refuses pickles and non-state_dicts."""
+    import torch
+
     try:
         obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure of the safe unpickler means: not a safe state_dict
@@ -259,6 +263,8 @@ def _load_pair(w_path: Path, c_path: Path) -> tuple[nn.Module, dict]:
 
 def module_from_state(state: dict[str, torch.Tensor], card: dict, label: str) -> nn.Module:
     """Build the card's architecture and load ``state`` strictly; refuse keys or shapes that differ."""
+    from core.autoencode.nets import build
+
     try:
         module = build(card.get("architecture"))
     except InvalidModelFile:
