@@ -259,12 +259,16 @@ MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$"
 _SIGMA_HELP = "Noise standard deviation (0-1 scale); empty = estimated from the image (estimate_sigma)."
 
 
+def _sigma_field() -> Any:
+    """The ``sigma`` field every scikit-image denoiser declares: one range, default and help for all four."""
+    return Field(default=None, ge=0.001, le=0.5, description=_SIGMA_HELP, json_schema_extra={"default_when_set": 0.05})
+
+
 class NlMeans(Spec):
     """Non-local means (scikit-image ``denoise_nl_means``, fast mode)."""
 
     kind: Literal["nl_means"] = "nl_means"
-    sigma: Float | None = Field(default=None, ge=0.001, le=0.5, description=_SIGMA_HELP,
-                                json_schema_extra={"default_when_set": 0.05})
+    sigma: Float | None = _sigma_field()
     h: Float = Field(default=0.6, ge=0.05, le=5.0, description="Filter strength as a multiple of sigma.")
     patch_size: Int = Field(default=5, ge=3, le=9, description="Patch side in pixels.")
     patch_distance: Int = Field(default=6, ge=1, le=15, description="Search distance in pixels.")
@@ -274,8 +278,7 @@ class TvChambolle(Spec):
     """Total-variation denoising (scikit-image ``denoise_tv_chambolle``)."""
 
     kind: Literal["tv_chambolle"] = "tv_chambolle"
-    sigma: Float | None = Field(default=None, ge=0.001, le=0.5, description=_SIGMA_HELP,
-                                json_schema_extra={"default_when_set": 0.05})
+    sigma: Float | None = _sigma_field()
     weight: Float = Field(default=1.0, ge=0.05, le=10.0, description="TV weight as a multiple of sigma.")
 
 
@@ -283,8 +286,7 @@ class Wavelet(Spec):
     """Wavelet shrinkage (scikit-image ``denoise_wavelet``, soft thresholds, color in YCbCr)."""
 
     kind: Literal["wavelet"] = "wavelet"
-    sigma: Float | None = Field(default=None, ge=0.001, le=0.5, description=_SIGMA_HELP,
-                                json_schema_extra={"default_when_set": 0.05})
+    sigma: Float | None = _sigma_field()
     wavelet: Literal["db1", "db2", "db4", "sym4", "coif1"] = Field(default="db1", description="Wavelet family.")
     method: Literal["BayesShrink", "VisuShrink"] = Field(default="BayesShrink", description="Threshold rule.")
 
@@ -293,8 +295,7 @@ class Bilateral(Spec):
     """Bilateral filter (scikit-image ``denoise_bilateral``)."""
 
     kind: Literal["bilateral"] = "bilateral"
-    sigma: Float | None = Field(default=None, ge=0.001, le=0.5, description=_SIGMA_HELP,
-                                json_schema_extra={"default_when_set": 0.05})
+    sigma: Float | None = _sigma_field()
     color: Float = Field(default=1.0, ge=0.05, le=10.0, description="Range (color) std as a multiple of sigma.")
     sigma_spatial: Float = Field(default=2.0, ge=0.5, le=10.0, description="Spatial std in pixels.")
 
