@@ -127,6 +127,8 @@ def test_adapter_trains_deterministically_from_the_probe_start(model, tmp_path: 
     assert a.variants[0].accuracy > 0.3  # chance is 0.1
     losses = a.variants[0].details["epoch_loss"]
     assert len(losses) == 2 and all(np.isfinite(losses))
+    # batch "auto" is not measured for the adapter (its network runs in its own training loop): said so
+    assert a.provenance["extraction"]["batch_choice"] == "fixed for the adapter"
 
 
 def test_builtin_sounds_leave_one_group_out_by_default_or_use_a_grouped_split(model, tmp_path: Path) -> None:

@@ -264,6 +264,11 @@ class _Raw:
     details: dict = field(default_factory=dict)
 
 
+#: With ``batch_size="auto"`` the adapter groups decoding in batches of this size (its network runs inside its own
+#: training loop, so the measured forward batch does not apply).
+ADAPTER_DECODE_BATCH = 32
+
+
 def evaluate_sweep(
     train: Dataset,
     variants: Sequence[Variant],
@@ -325,7 +330,7 @@ def evaluate_sweep(
     probe_raws = None
     times = StageTimes()
     if method == "adapter":  # its batches only group decoding; the network runs inside its training loop
-        batch = 32 if batch_size == "auto" else resolve_batch(batch_size, model)
+        batch = ADAPTER_DECODE_BATCH if batch_size == "auto" else resolve_batch(batch_size, model)
         raws = _run_adapter(ev, variants, model, seed, batch, main, should_stop)
     else:
         if batch_size == "auto":
@@ -394,7 +399,8 @@ def evaluate_sweep(
         "variant_set": VariantSet.of(variants).to_dict(),
         "versions": versions(),
         "extraction": {"device": str(model.device), "batch": batch,
-                       "batch_choice": "measured (auto)" if batch_size == "auto" else "given",
+                       "batch_choice": "given" if batch_size != "auto" else (
+                           "fixed for the adapter" if method == "adapter" else "measured (auto)"),
                        "layout": times.layout or ("all features cached" if method != "adapter" else "adapter")},
     }
     report(1.0, "done")
