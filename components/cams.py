@@ -29,6 +29,10 @@ COLUMNS = 4
 DISPLAY_SIDE = 112
 COLORSCALE = "Turbo"
 OPACITY = 0.55
+#: The map opacities the page offers (a page option, so a link carries the choice).
+OPACITIES = (0.25, 0.4, 0.55, 0.7, 0.85, 1.0)
+#: Rec. 601 luma weights: the gray a map is drawn over, so a turbo map stays readable over a colormapped input.
+LUMA = (0.299, 0.587, 0.114)
 TARGETS = ("reference", "own", "class")
 TARGET_LABELS = {"reference": "the reference's top-1 (same class for all)", "own": "each variant's own top-1",
                  "class": "an ImageNet class"}
@@ -43,9 +47,25 @@ def _pooled(m: np.ndarray, side: int = DISPLAY_SIDE) -> np.ndarray:
     return (F.avg_pool2d(t, k, ceil_mode=True) if k > 1 else t)[0, 0].numpy()
 
 
-def cam_figure(report: CamReport, columns: int = COLUMNS) -> go.Figure:
-    """One panel per variant: its network input with its map drawn over it (opacity ``OPACITY``), every map on
-    the same color scale [0, report.vmax] and one color bar; titles carry the class and the agreement."""
+def base_image(display: np.ndarray, gray: bool = True) -> np.ndarray:
+    """What a map is drawn over, as (H, W, 3) in [0, 1]: the variant's network input, or by default its gray
+    (601 luma) version, so a rainbow map over a rainbow input (turbo, jet) stays readable."""
+    rgb = np.clip(np.asarray(display, dtype=np.float32), 0.0, 1.0)
+    if rgb.ndim == 2:
+        rgb = rgb[..., None]
+    if rgb.shape[-1] == 1:
+        rgb = np.repeat(rgb, 3, axis=-1)
+    if not gray:
+        return rgb
+    luma = rgb @ np.asarray(LUMA, dtype=np.float32)
+    return np.repeat(luma[..., None], 3, axis=-1)
+
+
+def cam_figure(report: CamReport, columns: int = COLUMNS, *, gray: bool = True,
+               opacity: float = OPACITY) -> go.Figure:
+    """One panel per variant: its network input (gray by default, ``base_image``) with its map drawn over it at
+    ``opacity``, every map on the same color scale [0, report.vmax] and one color bar; titles carry the class and
+    the agreement."""
     n = len(report.variants)
     cols = max(1, min(columns, n))
     rows = -(-n // cols)
@@ -60,13 +80,13 @@ def cam_figure(report: CamReport, columns: int = COLUMNS) -> go.Figure:
     for i, v in enumerate(report.variants):
         r, c = divmod(i, cols)
         h, w = v.map.shape
-        disp = (np.clip(v.display, 0, 1) * 255).astype(np.uint8)
+        disp = np.round(base_image(v.display, gray) * 255).astype(np.uint8)
         fig.add_trace(go.Image(z=disp, hoverinfo="skip", name=plot(v.name)), row=r + 1, col=c + 1)
         small = _pooled(v.map)
         step_y, step_x = h / small.shape[0], w / small.shape[1]
         fig.add_trace(go.Heatmap(
             z=small, x0=step_x / 2 - 0.5, dx=step_x, y0=step_y / 2 - 0.5, dy=step_y, zmin=0.0, zmax=vmax,
-            colorscale=colorscale(COLORSCALE), opacity=OPACITY, showscale=i == 0, name=plot(v.name),
+            colorscale=colorscale(COLORSCALE), opacity=opacity, showscale=i == 0, name=plot(v.name),
             colorbar={"title": {"text": "map value", "side": "right"}, "thickness": 12, "len": 0.9},
             hovertemplate=f"{plot(v.name)}<br>x=%{{x:.0f}} y=%{{y:.0f}}<br>map=%{{z:.4f}}<extra></extra>"),
             row=r + 1, col=c + 1)
@@ -74,6 +94,19 @@ def cam_figure(report: CamReport, columns: int = COLUMNS) -> go.Figure:
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="", autorange="reversed")
     fig.update_layout(height=300 * rows + 60, margin={"l": 10, "r": 10, "t": 70, "b": 10})
     return fig
+
+
+def merged(report: CamReport, groups: list) -> CamReport:
+    """The report with each group of variants that gave the network identical inputs (``results.SameInput``) as
+    one map named ``a = b`` (their maps are the same), as the rest of the Compare page shows them."""
+    from dataclasses import replace
+
+    if not groups:
+        return report
+    owner = {g.members[0]: g.label for g in groups}
+    dropped = {m for g in groups for m in g.members[1:]}
+    return replace(report, variants=[v if i not in owner else replace(v, name=owner[i])
+                                     for i, v in enumerate(report.variants) if i not in dropped])
 
 
 def curves_figure(report: CamReport) -> go.Figure:
@@ -105,8 +138,9 @@ def summary_frame(report: CamReport) -> pd.DataFrame:
         "map peak": v.peak} for v in report.variants])
 
 
-def maps_png(report: CamReport, columns: int = COLUMNS) -> bytes:
-    """The map grid as a PNG (matplotlib Figure, never pyplot), one color scale and its color bar."""
+def maps_png(report: CamReport, columns: int = COLUMNS, *, gray: bool = True, opacity: float = OPACITY) -> bytes:
+    """The map grid as a PNG (matplotlib Figure, never pyplot), one color scale and its color bar, each map over
+    its variant's input (gray by default) at ``opacity``, as on the page."""
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import Normalize
@@ -124,8 +158,8 @@ def maps_png(report: CamReport, columns: int = COLUMNS) -> bytes:
         ax.set_axis_off()
     for i, v in enumerate(report.variants):
         ax = axes.ravel()[i]
-        ax.imshow(np.clip(v.display, 0, 1))
-        image = ax.imshow(v.map, cmap=colormaps["turbo"], norm=norm, alpha=OPACITY)
+        ax.imshow(base_image(v.display, gray))
+        image = ax.imshow(v.map, cmap=colormaps["turbo"], norm=norm, alpha=opacity)
         rho = "-" if v.agreement_spearman is None else f"{v.agreement_spearman:.2f}"
         sub = "reference" if i == 0 else f"rho {rho}, IoU {v.agreement_iou:.2f}"
         ax.set_title(mpl_text(f"{v.name[:28]}\n{v.class_label[:24]} · {sub}"), fontsize=8)
@@ -165,10 +199,11 @@ def compute(signal, variants, model, method: str, layer: str, target) -> CamRepo
     return report
 
 
-def render(result, *, key: str = "compare_cam") -> CamReport | None:
-    """Settings, the maps side by side on one scale, the numbers and downloads; returns the report shown. The
-    settings are page options named ``{key}_method`` etc. (``key`` starts with the page's prefix), so the
-    page's link reproduces them."""
+def render(result, *, key: str = "compare_cam", same: list | None = None) -> CamReport | None:
+    """Settings, the maps side by side on one scale, the numbers and downloads; returns the report (every variant,
+    for the page's JSON). Variants with identical network inputs (``same``: ``results.SameInput`` groups) are
+    shown as one map and one row. The settings are page options named ``{key}_method`` etc. (``key`` starts with
+    the page's prefix), so the page's link reproduces them."""
     from components import state
     from core.errors import PrepscopeError
     from core.explain import METHODS
@@ -191,23 +226,35 @@ def render(result, *, key: str = "compare_cam") -> CamReport | None:
             max_value=len(model.labels) - 1, step=1, disabled=target_kind != "class",
             help="Used when the target is an ImageNet class (e.g. 285 Egyptian cat)."))
     target = class_index if target_kind == "class" else target_kind
+    c5, c6 = st.columns([2, 3], vertical_alignment="bottom")
+    with c5:
+        gray = state.bound_widget(st.toggle, "Maps over a gray input", f"{key}_gray", True,
+                                  help="Draw each map over the gray (601 luma) version of the variant's input, so a "
+                                       "turbo map stays readable over a colormapped input (turbo, jet, viridis). Off: "
+                                       "over the input as the network receives it.")
+    with c6:
+        opacity = state.bound_widget(st.select_slider, "Map opacity", f"{key}_opacity", OPACITY, options=OPACITIES,
+                                     format_func=lambda x: f"{x:.0%}")
     try:
         report = compute(state.get_signal(), state.session().variants, model, method, layer, target)
     except PrepscopeError as e:
         st.error(str(e))
         return None
     st.caption(report.conventions() + ". Every map is drawn on the same color scale (0 to the largest value "
-               "over all variants), over that variant's network input.")
-    st.plotly_chart(cam_figure(report), width="stretch", key=f"{key}_maps")
-    st.dataframe(summary_frame(report), hide_index=True, width="stretch", column_config={
+               f"over all variants) at {opacity:.0%} opacity, over that variant's network input"
+               + (" in gray." if gray else "."))
+    shown = merged(report, same or [])
+    st.plotly_chart(cam_figure(shown, gray=gray, opacity=opacity), width="stretch", key=f"{key}_maps")
+    st.dataframe(summary_frame(shown), hide_index=True, width="stretch", column_config={
         c: st.column_config.NumberColumn(c, format="%.3f") for c in
         ("probability", "Spearman vs ref", "IoU top 15%", "deletion AUC", "insertion AUC", "map peak")})
     with st.expander("Deletion and insertion curves"):
-        st.plotly_chart(curves_figure(report), width="stretch", key=f"{key}_curves")
+        st.plotly_chart(curves_figure(shown), width="stretch", key=f"{key}_curves")
     d1, d2 = st.columns(2)
     d1.download_button("Download map summaries (JSON)", data=lambda: json.dumps(report.to_dict(), indent=2),
                        file_name="prepscope-maps.json", mime="application/json", key=f"{key}_dl_json",
                        on_click="ignore", icon=":material/download:")
-    d2.download_button("Download maps (PNG)", data=lambda: maps_png(report), file_name="prepscope-maps.png",
+    d2.download_button("Download maps (PNG)", data=lambda: maps_png(shown, gray=gray, opacity=opacity),
+                       file_name="prepscope-maps.png",
                        mime="image/png", key=f"{key}_dl_png", on_click="ignore", icon=":material/download:")
     return report

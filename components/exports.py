@@ -16,7 +16,7 @@ import json
 import math
 import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,15 +47,21 @@ class Provenance:
     result: Any
     link: str = ""
     settings: dict = field(default_factory=dict)
+    #: What the figure draws where: one entry per image panel (``section``, ``variant``, ``box`` in pixels from the
+    #: top left as [left, top, right, bottom], and what its colors or axes mean), for readers of the PNG.
+    panels: list = field(default_factory=list)
 
     def record(self) -> dict:
         from core.provenance import versions
 
         r = self.result
-        return {"figure": self.figure, "settings": self.settings, "link": self.link, "input": self.input_label,
-                "input_digest": r.provenance.get("digest", ""), "input_provenance": r.provenance, "model": r.model,
-                "model_description": r.model_description, "variants": [v.variant.to_dict() for v in r.variants],
-                "versions": versions(), "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        out = {"figure": self.figure, "settings": self.settings, "link": self.link, "input": self.input_label,
+               "input_digest": r.provenance.get("digest", ""), "input_provenance": r.provenance, "model": r.model,
+               "model_description": r.model_description, "variants": [v.variant.to_dict() for v in r.variants],
+               "versions": versions(), "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        if self.panels:
+            out["panels"] = self.panels
+        return out
 
     def lines(self, width_px: int) -> list[str]:
         """The header drawn at the top of the PNG (wrapped to ``width_px``): title, input and model, settings,
@@ -175,39 +181,161 @@ def png_metadata(png: bytes) -> dict:
 # ---------------------------------------------------------------------------------------------- the figures
 
 
-def png_size(n_variants: int, columns: int = PNG_COLUMNS) -> tuple[int, int]:
-    """(width, height) in pixels of the Compare grid, without the header band."""
+#: Height of the heading band above the difference and zoom sections of the Compare PNG.
+PNG_SECTION_PX = 30
+#: Room for a spectrogram's tick labels and axis titles (left, bottom) inside a Compare PNG cell.
+PNG_AXIS_LEFT_PX, PNG_AXIS_BOTTOM_PX = 46, 34
+
+
+@dataclass(frozen=True)
+class ComparePanels:
+    """What the Compare PNG shows under the inputs, as chosen on the page: the difference images against the
+    reference on a ``results.DIFF_SCALES`` scale (None: none) and the zoom inset of region ``zoom`` at ``factor``
+    (None: none)."""
+
+    differences: str | None = None
+    zoom: str | None = None
+    factor: int = 4
+
+    def sections(self, n_variants: int) -> list[str]:
+        """The figure's sections in order: ``input``, then ``difference`` (with a second variant), then ``zoom``."""
+        out = ["input"]
+        if self.differences is not None and n_variants > 1:
+            out.append("difference")
+        if self.zoom is not None:
+            out.append("zoom")
+        return out
+
+    def settings(self) -> dict:
+        """The switches as the PNG's header and metadata name them."""
+        return {"difference images": "off" if self.differences is None else f"{self.differences} scale",
+                "zoom": "off" if self.zoom is None else f"{self.zoom} {self.factor}×"}
+
+
+def png_size(n_variants: int, columns: int = PNG_COLUMNS, sections: int = 1) -> tuple[int, int]:
+    """(width, height) in pixels of the Compare grid, without the header band: ``sections`` grids of one cell per
+    variant (inputs, difference images, zoom insets), each after the first under a heading band."""
     cols = max(1, min(columns, n_variants))
     rows = max(1, math.ceil(n_variants / cols))
-    return cols * PNG_CELL_PX, rows * (PNG_CELL_PX + PNG_TITLE_PX)
+    return cols * PNG_CELL_PX, sections * rows * (PNG_CELL_PX + PNG_TITLE_PX) + (sections - 1) * PNG_SECTION_PX
 
 
-def comparison_png(result: InspectResult, prov: Provenance | None = None, columns: int = PNG_COLUMNS) -> bytes:
-    """The Compare grid as a PNG: a header (title, input, model, variants), then every variant's input as the
-    network receives it, titled with its name and top-1 prediction, wrapping at ``columns`` per row."""
-    prov = prov or Provenance("Compare: inputs as the network receives them", "", result)
+def _sound_settings(result: InspectResult) -> dict:
+    """For a result computed from a sound: the file's sampling rate and the rate(s) its spectrograms analyse it at."""
+    from components.results import sound_length
+    from core.preprocess.variant import Spectrogram
+
+    sound = sound_length(result)
+    if sound is None:
+        return {}
+    rates = sorted({(v.variant.spectrogram or Spectrogram()).sample_rate for v in result.variants})
+    return {"sound": f"{sound[1]} Hz", "analysis rate": " and ".join(f"{r} Hz" for r in rates)}
+
+
+def comparison_figure(result: InspectResult, prov: Provenance, columns: int = PNG_COLUMNS,
+                      panels: ComparePanels | None = None) -> tuple[Figure, Provenance]:
+    """The Compare (and Audio) figure and its provenance with every panel listed: a header, every variant's input
+    as the network receives it titled with its name and top-1, then, as ``panels`` asks, each variant's difference
+    image against the reference in the same column (magma, 0 to the scale printed under it) and the zoom inset of
+    the chosen region. Inputs made from a sound keep their time (s) and frequency (Hz) axes and name the rate the
+    spectrogram analyses the sound at."""
+    from components import charts
+    from components.results import colorize_difference, difference_maps, difference_scales, sound_length, zoom_crop
+
+    panels = panels or ComparePanels()
+    sections = panels.sections(len(result.variants))
+    prov = replace(prov, settings={**prov.settings, **_sound_settings(result),
+                                   **({k: v for k, v in panels.settings().items() if v != "off"})})
     n = len(result.variants)
-    width, grid_h = png_size(n, columns)
+    cols = max(1, min(columns, n))
+    rows = max(1, math.ceil(n / cols))
+    width, grid_h = png_size(n, columns, len(sections))
     head = header_px(prov, width)
     height = grid_h + head
-    cols = max(1, min(columns, n))
     fig = _figure(width, height)
     _draw_header(fig, prov, width, height)
-    cell_h = (PNG_CELL_PX + PNG_TITLE_PX) / height
-    cell_w = PNG_CELL_PX / width
-    img_h = PNG_CELL_PX / height
-    top_y = 1.0 - head / height
-    for i, v in enumerate(result.variants):
-        r, c = divmod(i, cols)
-        bottom = top_y - (r + 1) * cell_h
-        ax = fig.add_axes((c * cell_w + 0.01 * cell_w, bottom + 0.01 * img_h, 0.98 * cell_w, 0.98 * img_h))
-        ax.imshow(np.clip(v.display, 0.0, 1.0), interpolation="nearest")
-        ax.set_axis_off()
-        top = v.top5[0] if v.top5 else None
-        pred = f"{top.label[:28]} ({100 * top.prob:.1f}%)" if top else "(no prediction)"
-        fig.text(c * cell_w + cell_w / 2, bottom + img_h + (cell_h - img_h) / 2,
-                 mpl_text(f"{v.variant.name[:34]}{' (reference)' if i == 0 else ''}\n{pred}"),
-                 ha="center", va="center", fontsize=8)
+    sound = sound_length(result)
+    maps, _ = difference_maps(result)
+    scales = difference_scales(maps, panels.differences or "shared")
+    listed: list[dict] = []
+    y = head  # pixels from the top
+    for section in sections:
+        if section != "input":
+            heading = ("Difference images |variant − reference|: magma, black 0 to white = the scale under each ("
+                       + ("its own)" if panels.differences == "per variant" else "one shared scale)")
+                       if section == "difference" else
+                       f"Zoom: {panels.zoom}, {panels.factor}× — the same part of every input, pixels enlarged")
+            lines = textwrap.wrap(heading, max(40, width * HEADER_CHARS_PER_100PX // 100), max_lines=2,
+                                  placeholder="…")
+            fig.text(8 / width, 1 - (y + PNG_SECTION_PX / 2) / height, mpl_text("\n".join(lines)), ha="left",
+                     va="center", fontsize=8.5, fontweight="bold")
+            y += PNG_SECTION_PX
+        for i, v in enumerate(result.variants):
+            r, c = divmod(i, cols)
+            top = y + r * (PNG_CELL_PX + PNG_TITLE_PX)
+            name = "\n".join(textwrap.wrap(v.variant.name + (" (reference)" if i == 0 else ""), 44, max_lines=2,
+                                            placeholder="…"))
+            axes_for = None
+            if section == "input":
+                image = np.clip(v.display, 0.0, 1.0)
+                pred = v.top5[0] if v.top5 else None
+                title = f"{name}\n" + (f"{pred.label[:28]} ({100 * pred.prob:.1f}%)" if pred else "(no prediction)")
+                entry = {"section": "input", "variant": v.variant.name}
+            elif section == "difference":
+                if i == 0:
+                    fig.text((c + 0.5) * PNG_CELL_PX / width, 1 - (top + PNG_TITLE_PX + PNG_CELL_PX / 2) / height,
+                             "reference:\nthe others are\ncompared with it", ha="center", va="center", fontsize=8)
+                    continue
+                if maps[i] is None:
+                    fig.text((c + 0.5) * PNG_CELL_PX / width, 1 - (top + PNG_TITLE_PX + PNG_CELL_PX / 2) / height,
+                             mpl_text(f"{name}\nno difference image:\nits size differs"), ha="center",
+                             va="center", fontsize=8)
+                    continue
+                image = colorize_difference(maps[i], scales[i])
+                title = f"{name}\n|Δ| mean {maps[i].mean():.4f} · scale 0–{scales[i]:.4f}"
+                entry = {"section": "difference", "variant": v.variant.name, "colormap": "magma",
+                         "scale": [0.0, round(float(scales[i]), 6)], "mean": round(float(maps[i].mean()), 6)}
+            else:
+                h, w = v.display.shape[:2]
+                image = np.clip(zoom_crop(v.display, panels.zoom, panels.factor), 0.0, 1.0)
+                title = f"{name}\n{panels.zoom}, {panels.factor}× ({round(w / panels.factor)}×" \
+                        f"{round(h / panels.factor)} px of its input)"
+                entry = {"section": "zoom", "variant": v.variant.name, "region": panels.zoom, "factor": panels.factor}
+            if sound is not None and section != "zoom":
+                axes_for = charts.spectrogram_axes(v.variant, sound[0], sound[1], v.display.shape[1])
+            if section == "input" and sound is not None:
+                from core.preprocess.variant import Spectrogram
+
+                title += f" · analysed at {(v.variant.spectrogram or Spectrogram()).sample_rate} Hz"
+            left_in, bottom_in = (PNG_AXIS_LEFT_PX, PNG_AXIS_BOTTOM_PX) if axes_for is not None else (3, 3)
+            side = PNG_CELL_PX - max(left_in, bottom_in) - 3
+            box = [c * PNG_CELL_PX + left_in, top + PNG_TITLE_PX + 3, c * PNG_CELL_PX + left_in + side,
+                   top + PNG_TITLE_PX + 3 + side]
+            ax = fig.add_axes((box[0] / width, 1 - box[3] / height, side / width, side / height))
+            ax.imshow(image, interpolation="nearest", aspect="auto")
+            if axes_for is None:
+                ax.set_axis_off()
+            else:
+                ax.set_xticks(axes_for.x_ticks, axes_for.x_labels, fontsize=6.5)
+                ax.set_yticks(axes_for.y_ticks, axes_for.y_labels, fontsize=6.5)
+                ax.set_xlabel("time (s)", fontsize=7, labelpad=1)
+                ax.set_ylabel(axes_for.y_title, fontsize=7, labelpad=1)
+                entry["axes"] = {"x": "time (s)", "x_ticks": list(axes_for.x_labels), "y": axes_for.y_title,
+                                 "y_ticks": list(axes_for.y_labels)}
+            fig.text((c + 0.5) * PNG_CELL_PX / width, 1 - (top + PNG_TITLE_PX / 2) / height, mpl_text(title),
+                     ha="center", va="center", fontsize=7.5)
+            listed.append({**entry, "box": box})
+        y += rows * (PNG_CELL_PX + PNG_TITLE_PX)
+    return fig, replace(prov, panels=listed)
+
+
+def comparison_png(result: InspectResult, prov: Provenance | None = None, columns: int = PNG_COLUMNS,
+                   panels: ComparePanels | None = None) -> bytes:
+    """The Compare grid as a PNG (``comparison_figure``) with its provenance and panel list in the text chunks.
+    ``result`` is what the figure draws (identical variants merged as ``a = b``); ``prov.result`` what the record
+    lists (every variant's spec)."""
+    prov = prov or Provenance("Compare: inputs as the network receives them", "", result)
+    fig, prov = comparison_figure(result, prov, columns, panels)
     return _save(fig, prov)
 
 

@@ -96,6 +96,68 @@ def difference_maps(result: InspectResult) -> tuple[list[np.ndarray | None], flo
     return maps, max(peak, 1e-6)
 
 
+@dataclass(frozen=True)
+class SameInput:
+    """Variants that gave the network bit-identical inputs: their indices in the result, the label ``a = b`` they are
+    shown under (as on the Activation statistics and Accuracy pages) and the sentence saying why."""
+
+    members: tuple[int, ...]
+    label: str
+    reason: str
+
+
+def same_input_groups(result: InspectResult) -> list[SameInput]:
+    """The groups of two or more variants whose displayed input, pooled features and every layer's feature map are
+    bit-identical (``core.evaluate.sameinput``'s fingerprint): the network received the same input from them. The
+    reason comes from their specs where they say it (``sameinput.spec_reason``), else it names the settings in which
+    they differ and says that on this input they coincide."""
+    from core.evaluate.sameinput import display_rows, feature_fingerprint, group_by, spec_reason
+    from core.models import MODELS
+
+    keys = [feature_fingerprint(v.display, v.pooled, *(layer.fmap for layer in v.layers if layer.fmap is not None))
+            for v in result.variants]
+    names = [v.variant.name for v in result.variants]
+    groups = group_by(keys)
+    spec = MODELS.get(result.model)
+    # an unknown model: channel means assumed unequal, so no reason rests on equal normalization
+    mean, std = (spec.data_config.mean, spec.data_config.std) if spec is not None else ((0.0, 1.0), (1.0, 2.0))
+    out = []
+    for label, _, members in display_rows(names, [[names[i] for i in g] for g in groups]):
+        if len(members) < 2:
+            continue
+        variants = [result.variants[i].variant for i in members]
+        reason = spec_reason(variants, mean=mean, std=std)
+        if reason is None:
+            flat = [_flatten({k: v for k, v in x.to_dict().items() if k != "name"}) for x in variants]
+            differ = [k for k in dict.fromkeys(k for f in flat for k in f) if len({f.get(k, "—") for f in flat}) > 1]
+            settings = "; ".join(f"{k} {' vs '.join(f.get(k, '—') for f in flat)}" for k in differ)
+            what = "sound" if result.provenance.get("kind") == "audio" else "image"
+            said = (" and " if len(members) == 2 else ", ").join(names[i] for i in members)
+            reason = (f"{said} differ in their settings ({settings}) but give the "
+                      f"network bit-identical inputs on this {what}, so their outputs are the same.")
+        out.append(SameInput(tuple(members), label, reason))
+    return out
+
+
+def merge_same_inputs(result: InspectResult, groups: list[SameInput]) -> InspectResult:
+    """The result with each group of identical variants as one variant named ``a = b`` (its first member's numbers
+    and spec), in variant order; the result itself when there is no group."""
+    from dataclasses import replace
+
+    if not groups:
+        return result
+    owner = {g.members[0]: g for g in groups}
+    dropped = {m for g in groups for m in g.members[1:]}
+    variants = []
+    for i, v in enumerate(result.variants):
+        if i in dropped:
+            continue
+        g = owner.get(i)
+        # the label may pass the 80-character limit of a name a user types: not validated again
+        variants.append(v if g is None else replace(v, variant=v.variant.model_copy(update={"name": g.label})))
+    return replace(result, variants=variants)
+
+
 #: How difference images are scaled: each to its own largest difference, or all to the largest of any.
 DIFF_SCALES = ("per variant", "shared")
 
@@ -322,6 +384,14 @@ def render_provenance(result: InspectResult, input_label: str, *, key: str = "pr
         st.download_button("Full variant specs and input provenance (JSON)", provenance_json(result, input_label),
                             file_name="prepscope-provenance.json", mime="application/json", on_click="ignore",
                             icon=":material/download:", key=f"{key}_json")
+
+
+def render_same_inputs(groups: list[SameInput]) -> None:
+    """One line per group of variants with identical network inputs: shown as one column named ``a = b``, and why."""
+    import streamlit as st
+
+    for g in groups:
+        st.info(f"**{md(g.label)}** (one column and one row below): {md(g.reason)}", icon=":material/merge:")
 
 
 def render_variant_grid(result: InspectResult, *, columns: int = GRID_COLUMNS) -> None:

@@ -111,6 +111,7 @@ with tab_maps:
     results.render_feature_maps(result, layer, k, diff, key="audio_fm_chart")
 with tab_stats:
     table = results.render_statistics(result, key="audio_stats")
+panels = exports.ComparePanels(differences=results.DIFF_SCALES[0])  # as the Inputs tab shows them
 exports.render_downloads(result, label, table=table, key="audio_export", png_name="audio",
-                         png=lambda prov: exports.comparison_png(result, prov),
+                         png=lambda prov: exports.comparison_png(result, prov, panels=panels),
                          figure="Audio: spectrograms as the network receives them, with top-1")

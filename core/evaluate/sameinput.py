@@ -76,6 +76,16 @@ def explain(variants: Sequence[Variant], *, method: str, mean: Sequence[float], 
     if method == "finetune" and all(v.channels in ("replicate", "conv-sum", "zero-pad") for v in variants):
         return (f"{names} give fine-tuning the same input: every gray channel strategy feeds the gray image as one "
                 "channel to a one-channel stem started by conv-sum, so the strategy does not matter there.")
+    return spec_reason(variants, mean=mean, std=std) or (
+        f"{names} differ in their settings but gave bit-identical features on all {n_items} items of this "
+        "dataset, so they are the same input to the network here.")
+
+
+def spec_reason(variants: Sequence[Variant], *, mean: Sequence[float], std: Sequence[float]) -> str | None:
+    """The sentence saying why these variants give the network the same input whatever the data, read from their
+    specs alone (same preprocessing under other names, or channel strategies that reduce to gray replication);
+    None when the specs do not say (the inputs coincide on the data at hand only)."""
+    names = ", ".join(v.name for v in variants)
     first = variants[0]
     if all(v.spec_key() == first.spec_key() for v in variants):
         return f"{names} are the same preprocessing under different names."
@@ -88,8 +98,7 @@ def explain(variants: Sequence[Variant], *, method: str, mean: Sequence[float], 
             reasons = [s for _, s in routes if s]
             if reasons:
                 return f"{names} give identical network inputs on this data: " + "; ".join(reasons) + "."
-    return (f"{names} differ in their settings but gave bit-identical features on all {n_items} items of this "
-            "dataset, so they are the same input to the network here.")
+    return None
 
 
 def display_rows(names: Sequence[str], groups: Sequence[Sequence[str]]) -> list[tuple[str, int, list[int]]]:
