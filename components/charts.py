@@ -70,6 +70,31 @@ def log_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
     return [float(v) for v in vals], [f"{10.0 ** v:g}" for v in vals]
 
 
+def log_axis_ticks(lo: float, hi: float, most: int = 8) -> tuple[list[float], list[str]]:
+    """Tick values and labels for a plotly log axis over data from ``lo`` to ``hi`` (> 0): 1, 2 and 5 times the
+    powers of ten in range (only the powers when that gives more than ``most``; 1-9 times them when fewer than two
+    fall inside; else the range's ends and middle), each labelled with its full value, so the labels read as numbers in order ("0.005, 0.01, 0.02")
+    instead of plotly's default, where the in-between ticks are cut to their first digit ("5, 2, 0.01, 5, 2")."""
+    lo, hi = float(lo), float(hi)
+    if not (lo > 0 and hi > 0 and math.isfinite(lo) and math.isfinite(hi)):
+        return [], []
+    lo, hi = min(lo, hi), max(lo, hi)
+    decades = range(math.floor(math.log10(lo)), math.floor(math.log10(hi)) + 1)
+
+    def within(mults: tuple[int, ...]) -> list[float]:
+        vals = [float(f"{m}e{k}") for k in decades for m in mults]
+        return [v for v in vals if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9)]
+
+    vals = within((1, 2, 5))
+    if len(vals) > most:
+        vals = within((1,))
+    if len(vals) < 2:
+        vals = within(tuple(range(1, 10)))
+    if len(vals) < 2:  # within one step of a decade: its ends and middle, to two significant digits
+        vals = sorted({float(f"{v:.2g}") for v in np.geomspace(lo, hi, 3)})
+    return vals, [f"{v:g}" for v in vals]
+
+
 @dataclass(frozen=True)
 class MapGrid:
     """The planes of a feature-map view: ``shown`` variant indices (columns), ``rows`` as (label, channel; -1 =

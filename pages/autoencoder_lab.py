@@ -11,8 +11,9 @@ from components import shell
 shell.guard()
 
 st.title("Autoencoder lab")
-st.caption("Can an autoencoder make a better gray than luma? Why does a CAE trained on one noisy image not denoise "
-           "it, and what does? Trained models are saved with a card and can be used in any variant.")
+st.caption("Can an autoencoder make a better gray than luma? How far does a CAE trained on one noisy image denoise "
+           "it, and when does it learn the noise instead? Trained models are saved with a card and can be used in "
+           "any variant.")
 gray_tab, single_tab, models_tab = st.tabs(["Learned grayscale", "Single noisy image", "Saved models"])
 with gray_tab:
     lab.render_gray()
