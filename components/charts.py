@@ -73,8 +73,9 @@ def log_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
 def log_axis_ticks(lo: float, hi: float, most: int = 8) -> tuple[list[float], list[str]]:
     """Tick values and labels for a plotly log axis over data from ``lo`` to ``hi`` (> 0): 1, 2 and 5 times the
     powers of ten in range (only the powers when that gives more than ``most``; 1-9 times them when fewer than two
-    fall inside; else the range's ends and middle), each labelled with its full value, so the labels read as numbers in order ("0.005, 0.01, 0.02")
-    instead of plotly's default, where the in-between ticks are cut to their first digit ("5, 2, 0.01, 5, 2")."""
+    fall inside; else the range's ends and middle), each labelled with its full value, so the labels read as
+    numbers in order ("0.005, 0.01, 0.02") instead of plotly's default, where the in-between ticks are cut to
+    their first digit ("5, 2, 0.01, 5, 2")."""
     lo, hi = float(lo), float(hi)
     if not (lo > 0 and hi > 0 and math.isfinite(lo) and math.isfinite(hi)):
         return [], []
