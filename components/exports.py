@@ -81,15 +81,18 @@ class Provenance:
 
 
 def result_json(result: InspectResult, input_label: str | None = None, link: str | None = None,
-                cams=None) -> bytes:  # noqa: ANN001
+                cams=None, identical: list[dict] | None = None) -> bytes:  # noqa: ANN001
     """The full result as indented UTF-8 JSON: ``InspectResult.to_dict()`` (model, provenance, versions, variants
-    with spec, top-5 and per-layer numbers) plus the input label and the page's link when given, and with ``cams``
-    (a ``core.explain.CamReport``) each variant's ``"cam"`` summary, as the CLI writes it."""
+    with spec, top-5 and per-layer numbers) plus the input label and the page's link when given, with ``cams``
+    (a ``core.explain.CamReport``) each variant's ``"cam"`` summary, as the CLI writes it, and with ``identical``
+    the groups of variants that gave the network identical inputs (``"identical_inputs"``: names and reason)."""
     data = result.to_dict()
     if cams is not None:
         from core.explain import attach
 
         attach(data, cams)
+    if identical:
+        data["identical_inputs"] = identical
     if link:
         data = {"link": link, **data}
     if input_label is not None:
@@ -135,8 +138,10 @@ def _figure(width_px: int, height_px: int) -> Figure:
 def _draw_header(fig: Figure, prov: Provenance, width_px: int, height_px: int) -> None:
     y = height_px - 10
     for i, line in enumerate(prov.lines(width_px)):
+        # the title in 12 pt bold (about 9.5 px a character), smaller where a narrow figure would cut it
+        title_pt = min(12.0, max(7.5, 12.0 * (width_px - 16) / (9.5 * max(1, len(line)))))
         fig.text(8 / width_px, y / height_px, mpl_text(line), ha="left", va="top",
-                 fontsize=12 if i == 0 else 8.5, fontweight="bold" if i == 0 else "normal")
+                 fontsize=title_pt if i == 0 else 8.5, fontweight="bold" if i == 0 else "normal")
         y -= HEADER_LINE_PX + (5 if i == 0 else 0)
 
 
@@ -265,8 +270,7 @@ def comparison_figure(result: InspectResult, prov: Provenance, columns: int = PN
                        + ("its own)" if panels.differences == "per variant" else "one shared scale)")
                        if section == "difference" else
                        f"Zoom: {panels.zoom}, {panels.factor}× — the same part of every input, pixels enlarged")
-            lines = textwrap.wrap(heading, max(40, width * HEADER_CHARS_PER_100PX // 100), max_lines=2,
-                                  placeholder="…")
+            lines = textwrap.wrap(heading, max(30, width * 12 // 100), max_lines=2, placeholder="…")  # bold
             fig.text(8 / width, 1 - (y + PNG_SECTION_PX / 2) / height, mpl_text("\n".join(lines)), ha="left",
                      va="center", fontsize=8.5, fontweight="bold")
             y += PNG_SECTION_PX
@@ -308,7 +312,7 @@ def comparison_figure(result: InspectResult, prov: Provenance, columns: int = PN
 
                 title += f" · analysed at {(v.variant.spectrogram or Spectrogram()).sample_rate} Hz"
             left_in, bottom_in = (PNG_AXIS_LEFT_PX, PNG_AXIS_BOTTOM_PX) if axes_for is not None else (3, 3)
-            side = PNG_CELL_PX - max(left_in, bottom_in) - 3
+            side = PNG_CELL_PX - max(left_in, bottom_in) - (12 if axes_for is not None else 3)  # room for a tick
             box = [c * PNG_CELL_PX + left_in, top + PNG_TITLE_PX + 3, c * PNG_CELL_PX + left_in + side,
                    top + PNG_TITLE_PX + 3 + side]
             ax = fig.add_axes((box[0] / width, 1 - box[3] / height, side / width, side / height))
@@ -437,12 +441,13 @@ def _legend_patch(fig: Figure, x: float, y: float, width: int, height: int, colo
 
 def render_downloads(result: InspectResult, input_label: str, *, table: pd.DataFrame | None = None,
                      png: Callable[[Provenance], bytes] | None = None, figure: str = "", settings: dict | None = None,
-                     png_name: str = "figure", key: str = "export", cams=None) -> None:  # noqa: ANN001
+                     png_name: str = "figure", key: str = "export", cams=None,  # noqa: ANN001
+                     identical: list[dict] | None = None) -> None:
     """Download buttons: the result JSON (with the page's link), the layer table as CSV (when ``table`` is given)
     and the page's own figure as PNG (``png`` draws it from a ``Provenance`` naming ``figure`` and the page's
     ``settings``), then the Copy link button. ``cams`` (the activation maps shown) adds each variant's map
-    summary to the JSON. JSON and PNG are built only when clicked (deferred downloads);
-    clicking does not rerun the page."""
+    summary to the JSON, ``identical`` the groups of identical inputs (``result_json``). JSON and PNG are built
+    only when clicked (deferred downloads); clicking does not rerun the page."""
     import streamlit as st
 
     from components import state
@@ -450,7 +455,7 @@ def render_downloads(result: InspectResult, input_label: str, *, table: pd.DataF
     link = state.page_link()
     stem = _safe_stem(input_label)
     cols = st.columns([1, 1, 1, 1])
-    cols[0].download_button("Results (JSON)", data=lambda: result_json(result, input_label, link, cams),
+    cols[0].download_button("Results (JSON)", data=lambda: result_json(result, input_label, link, cams, identical),
                             file_name=f"prepscope-{stem}.json", mime="application/json", key=f"{key}_json",
                             on_click="ignore", icon=":material/download:")
     if table is not None:

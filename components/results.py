@@ -105,6 +105,10 @@ class SameInput:
     label: str
     reason: str
 
+    def record(self, result: InspectResult) -> dict:
+        """The group as the JSON exports write it (``"identical_inputs"``, as in a sweep's JSON)."""
+        return {"variants": [result.variants[i].variant.name for i in self.members], "reason": self.reason}
+
 
 def same_input_groups(result: InspectResult) -> list[SameInput]:
     """The groups of two or more variants whose displayed input, pooled features and every layer's feature map are
@@ -130,11 +134,10 @@ def same_input_groups(result: InspectResult) -> list[SameInput]:
         if reason is None:
             flat = [_flatten({k: v for k, v in x.to_dict().items() if k != "name"}) for x in variants]
             differ = [k for k in dict.fromkeys(k for f in flat for k in f) if len({f.get(k, "—") for f in flat}) > 1]
-            settings = "; ".join(f"{k} {' vs '.join(f.get(k, '—') for f in flat)}" for k in differ)
+            settings = ", ".join(f"{k} ({' vs '.join(f.get(k, '—') for f in flat)})" for k in differ)
             what = "sound" if result.provenance.get("kind") == "audio" else "image"
             said = (" and " if len(members) == 2 else ", ").join(names[i] for i in members)
-            reason = (f"{said} differ in their settings ({settings}) but give the "
-                      f"network bit-identical inputs on this {what}, so their outputs are the same.")
+            reason = f"{said} differ in {settings} but give the network bit-identical inputs on this {what}."
         out.append(SameInput(tuple(members), label, reason))
     return out
 
@@ -387,11 +390,13 @@ def render_provenance(result: InspectResult, input_label: str, *, key: str = "pr
 
 
 def render_same_inputs(groups: list[SameInput]) -> None:
-    """One line per group of variants with identical network inputs: shown as one column named ``a = b``, and why."""
+    """One note naming the groups of variants with identical network inputs (each shown as one column and row named
+    ``a = b`` below), a line per group saying why; nothing when there is none."""
     import streamlit as st
 
-    for g in groups:
-        st.info(f"**{md(g.label)}** (one column and one row below): {md(g.reason)}", icon=":material/merge:")
+    if groups:
+        st.info("  \n".join(["Identical network inputs, shown as one column and one row below:"]
+                            + [f"**{md(g.label)}**: {md(g.reason)}" for g in groups]), icon=":material/merge:")
 
 
 def render_variant_grid(result: InspectResult, *, columns: int = GRID_COLUMNS) -> None:

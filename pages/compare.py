@@ -56,4 +56,5 @@ exports.render_downloads(result, label, table=results.layer_table(result), key="
                          png=lambda prov: exports.comparison_png(view, prov, panels=panels),
                          settings={**panels.settings(), **({"identical inputs": "; ".join(g.label for g in same)}
                                                            if same else {})},
-                         figure="Compare: inputs as the network receives them, with top-1", cams=report)
+                         figure="Compare: inputs as the network receives them, with top-1", cams=report,
+                         identical=[g.record(result) for g in same])

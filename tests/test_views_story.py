@@ -63,6 +63,11 @@ def test_identical_variants_merge_into_one_named_a_equals_b_with_a_reason() -> N
     assert [v.variant.name for v in view.variants] == ["v0", "v1 = v1 again", "v2"]
     assert len(result.variants) == 4  # the full result (JSON, CSV, provenance) keeps every variant
     assert results.same_input_groups(gray_ramp_result(3)) == []
+    import json
+
+    data = json.loads(exports.result_json(result, "x", identical=[g.record(result) for g in groups]))
+    assert data["identical_inputs"] == [{"variants": ["v1", "v1 again"], "reason": groups[0].reason}]
+    assert len(data["variants"]) == 4
 
 
 @pytest.mark.slow
@@ -82,7 +87,7 @@ def test_compare_page_shows_variants_with_identical_inputs_as_one_column() -> No
     assert sum(c.startswith("OpenCV linear = OpenCV area: |Δ| mean") for c in captions) == 1
     notes = [plain(i.value) for i in at.info if "OpenCV linear = OpenCV area" in plain(i.value)]
     assert len(notes) == 1 and "bit-identical inputs on this image" in notes[0]
-    assert "resize.method bilinear vs area" in notes[0]
+    assert "differ in resize.method (bilinear vs area), resize.antialias (false vs true)" in notes[0]
     summary = at.dataframe[-1].value if "top-5 overlap" in at.dataframe[-1].value else next(
         d.value for d in at.dataframe if "top-5 overlap" in d.value)
     assert list(summary["variant"]) == ["reference", "OpenCV linear = OpenCV area"]
