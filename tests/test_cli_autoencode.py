@@ -46,6 +46,17 @@ def test_single_on_the_builtin_texture_writes_the_contract_keys(tmp_path: Path, 
     assert (folders / "bs.pt").is_file() and json.loads((folders / "bs.json").read_text())["regime"] == "blindspot"
 
 
+def test_save_keeps_the_one_regime_trained_when_no_save_regime_is_given(folders: Path,
+                                                                         capsys: pytest.CaptureFixture) -> None:
+    assert main(["autoencode", "single", "--builtin", "texture", "--steps", "2", "--regimes", "plain", "--save", "p",
+                 "--quiet"]) == 0
+    assert "saved the plain model as the lab denoiser 'p'" in capsys.readouterr().out
+    assert json.loads((folders / "p.json").read_text())["regime"] == "plain"
+    assert main(["autoencode", "single", "--builtin", "texture", "--steps", "2", "--regimes", "augmented,plain",
+                 "--save", "a", "--quiet"]) == 0
+    assert json.loads((folders / "a.json").read_text())["regime"] == "augmented"  # the first one trained
+
+
 def test_single_without_a_clean_image_reports_null(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from core.autoencode.single import builtin_texture
 
