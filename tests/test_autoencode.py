@@ -179,9 +179,17 @@ def _replace_weights(w: Path, c: Path, data: bytes) -> None:
 def test_a_pickle_is_refused_even_with_a_matching_card(capsys: pytest.CaptureFixture) -> None:
     w, c = _saved_gray()
     _replace_weights(w, c, pickle.dumps({"encoder.net.0.weight": Payload()}))
-    with pytest.raises(store.InvalidModelFile, match="weights_only"):
+    with pytest.raises(store.InvalidModelFile, match="weights_only") as refused:
         store.load("g1", "gray")
     assert "pickle code ran" not in capsys.readouterr().out
+    # one clean sentence of ours, not PyTorch's cut-off advice
+    message = str(refused.value)
+    assert message.endswith(".") and "\n" not in message and "PyTorch 2.6" not in message, message
+    assert "pickled Python objects" in message
+    _replace_weights(w, c, b"not a torch file at all" * 8)
+    with pytest.raises(store.InvalidModelFile, match="not a file written by torch.save") as refused:
+        store.load("g1", "gray")
+    assert str(refused.value).endswith(".")
 
 
 def test_a_file_that_is_not_a_state_dict_is_refused() -> None:

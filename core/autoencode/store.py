@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import re
 import threading
 import time
@@ -211,12 +212,18 @@ def load_state_dict_bytes(data: bytes, label: str) -> dict[str, torch.Tensor]:
     """A state_dict from bytes, read with ``weights_only=True``; refuses pickles and non-state_dicts."""
     import torch
 
+    not_torch = (f"{label} is not a file written by torch.save (it is damaged or in another format), so it "
+                 "cannot be read as a state_dict.")
     try:
         obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any failure of the safe unpickler means: not a safe state_dict
-        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise InvalidModelFile(f"{label} is not a state_dict that loads safely (weights_only=True refused it: "
-                               f"{reason}).") from None
+    except pickle.UnpicklingError:  # PyTorch's own text is a page of advice to load it unsafely: not ours to give
+        if not data.startswith((b"PK\x03\x04", b"\x80")):  # neither torch.save's zip nor a pickle
+            raise InvalidModelFile(not_torch) from None
+        raise InvalidModelFile(f"{label} is not a plain state_dict: it holds pickled Python objects, which "
+                               "torch.load(weights_only=True) refuses to run; save only the tensors, as "
+                               "torch.save(model.state_dict(), path) does.") from None
+    except Exception:  # noqa: BLE001 - any other failure of the safe loader: not a torch.save file at all
+        raise InvalidModelFile(not_torch) from None
     if not isinstance(obj, dict) or not obj or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
         raise InvalidModelFile(f"{label} is not a state_dict (a mapping of parameter names to tensors).")
