@@ -128,6 +128,9 @@ def save(module: nn.Module, card: dict, *, overwrite: bool = False, folder: Path
     finally:
         tmp_w.unlink(missing_ok=True)
         tmp_c.unlink(missing_ok=True)
+    from core.shared import audit
+
+    audit("model saved", name=name, task=card.get("task"), overwrite=overwrite, folder=str(folder))
     return c_path
 
 

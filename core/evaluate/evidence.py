@@ -35,9 +35,14 @@ def unavailable_reason(desc: dict, zip_bytes: bytes | None = None) -> str | None
     if desc.get("archive"):
         return None if zip_bytes is not None else (f"The items came from the uploaded zip {desc['archive']}, which "
                                                    "is not kept; upload it again on the Accuracy page to see them.")
+    from core.shared import public_path, shared_mode, under_data_root
+
     root = desc.get("root")
+    if shared_mode() and not under_data_root(root):
+        return ("The items came from a folder outside this server's data root; on a shared server they are listed "
+                "by name only.")
     if not root or not Path(root).is_dir():
-        return f"The dataset folder {root or desc['source']} is no longer there."
+        return f"The dataset folder {public_path(root or desc['source'])} is no longer there."
     return None
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from core.errors import PrepscopeError
 from core.paths import prepscope_home
+from core.shared import audit
 
 if TYPE_CHECKING:
     from core.evaluate.sweep import SweepResult
@@ -315,6 +316,8 @@ class RunStore:
                              for i, v in enumerate(result.variants)
                              for j, (pr, c) in enumerate(zip(v.predicted, v.confidence, strict=True))])
         result.run_id = run_id
+        audit("run recorded", run=run_id, origin=origin, dataset=ds["name"], model=p["model"], method=result.method,
+              n_test=ref.n_test)
         return run_id
 
     def load_dict(self, run_id: int) -> dict:
@@ -415,3 +418,4 @@ class RunStore:
             for table, col in (("predictions", "run_id"), ("items", "run_id"), ("variant_results", "run_id"),
                                ("runs", "id")):
                 con.execute(f"DELETE FROM {table} WHERE {col} = ?", (int(run_id),))
+        audit("run deleted", run=int(run_id), database=str(self.path))

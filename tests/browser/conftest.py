@@ -60,9 +60,11 @@ def _tail(path: Path, n: int = 3000) -> str:
 
 
 @contextmanager
-def running_server(home: Path, log_name: str = "streamlit-server.log") -> Iterator[str]:
-    """Start ``streamlit run app.py`` on 127.0.0.1 (a free port, PREPSCOPE_HOME=``home``), wait until it is healthy
-    (no request to the app itself is made), yield its base URL and always stop its process group."""
+def running_server(home: Path, log_name: str = "streamlit-server.log",
+                   env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start ``streamlit run app.py`` on 127.0.0.1 (a free port, PREPSCOPE_HOME=``home``, and ``env`` added to a
+    clean environment), wait until it is healthy (no request to the app itself is made), yield its base URL and
+    always stop its process group."""
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
@@ -78,8 +80,9 @@ def running_server(home: Path, log_name: str = "streamlit-server.log") -> Iterat
     ]  # fmt: skip
     with log_path.open("wb") as log:
         # its own PREPSCOPE_HOME: runs database, feature cache and trained lab models stay out of ~/.cache
-        env = {**_clean_env(), "PREPSCOPE_HOME": str(home)}
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        server_env = {**_clean_env(), "PREPSCOPE_HOME": str(home), **(env or {})}
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=server_env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
