@@ -83,10 +83,13 @@ def open_item(desc: dict, path: str, zip_bytes: bytes | None = None) -> Signal:
         except (KeyError, zipfile.BadZipFile, OSError):
             raise UnsupportedInput(f"{path} is not in the zip {desc['archive']} supplied.") from None
         return load_input(data, name=rel.name)
-    root = Path(desc["root"]).resolve()
-    full = (root / rel).resolve()
-    if root not in full.parents:
-        raise UnsupportedInput(f"{path!r} is not a path inside the dataset.")
+    from core.evaluate.datasets import link_boundary
+
+    root = Path(desc["root"])
+    full = root / rel  # inside the dataset (checked above); a link in it is followed as the sweep followed it,
+    boundary = link_boundary(root)  # but never out of the data root when the dataset lies under it
+    if boundary is not None and boundary not in full.resolve().parents:
+        raise UnsupportedInput(f"{path!r} leads outside the data root.")
     return load_input(full)
 
 
