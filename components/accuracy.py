@@ -36,6 +36,7 @@ from core.evaluate.datasets import (
 )
 from core.evaluate.methods import METHODS
 from core.provenance import Stopped
+from core.shared import public_path
 
 if TYPE_CHECKING:
     from core.evaluate.sweep import SweepResult
@@ -98,7 +99,7 @@ def render_dataset_picker() -> None:
         root = data_root()
         folders = list_data_folders(root)
         if folders:
-            st.selectbox(f"Folder under {root}", folders, key="acc_folder")
+            st.selectbox(f"Folder under {public_path(root)}", folders, key="acc_folder")
         else:
             st.info("No data root: set PREPSCOPE_DATA_ROOT to a folder of datasets, or upload a zip.")
     else:

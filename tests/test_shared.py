@@ -108,3 +108,33 @@ def test_no_server_paths_and_items_outside_the_data_root_by_name_only(shared_ser
     link = shared_server / "escape"
     link.symlink_to(outside)  # a link inside the root that leads out of it is outside
     assert unavailable_reason({"source": str(link), "root": str(link)}) is not None
+
+
+def test_the_page_status_says_it_waits_then_runs(shared_server: Path) -> None:
+    from components.shared import heavy
+
+    class Status:  # stands in for st.status: records its labels
+        def __init__(self) -> None:
+            self.labels: list[tuple[str, str]] = []
+
+        def update(self, *, label: str, state: str) -> None:
+            self.labels.append((label, state))
+
+    started, release = threading.Event(), threading.Event()
+
+    def other_visitor() -> None:
+        with shared.heavy_work("sweep"):
+            started.set()
+            release.wait(10)
+
+    t = threading.Thread(target=other_visitor)
+    t.start()
+    started.wait(10)
+    threading.Timer(0.6, release.set).start()
+    status = Status()
+    with heavy("training", status, lambda: False):
+        ran = True
+    t.join(10)
+    assert ran and [label for label, _ in status.labels] == [
+        "Waiting for another sweep to finish (this server runs at most 1 sweep or training at a time)…",
+        "Running the training…"]

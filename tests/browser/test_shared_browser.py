@@ -68,6 +68,12 @@ def _train_single(ui: UI) -> None:
     ui.wait_idle()
 
 
+def _shows_no_server_path(ui: UI, *folders: Path) -> None:
+    text = ui.page.locator('[data-testid="stApp"]').inner_text()
+    for secret in (*map(str, folders), os.fspath(ROOT)):
+        assert secret not in text, secret
+
+
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -107,10 +113,12 @@ def test_visitor_b_cannot_overwrite_a_model_nor_delete_a_run(browser, shared, tm
         main.get_by_text("listed by name only").first.wait_for(timeout=30_000)
         assert main.locator('[data-testid="stDataFrame"]').filter(has_text="ants0.png").count() >= 1
         b.screenshot("shared-runs-delete-refused")
-        text = b.page.locator('[data-testid="stApp"]').inner_text()
-        for secret in (str(tmp_path), str(home), os.fspath(ROOT)):
-            assert secret not in text, secret
+        _shows_no_server_path(b, tmp_path, home)
         b.assert_no_exception()
+        b.go("Accuracy")
+        _shows_no_server_path(b, tmp_path, home)
+        b.go("Autoencoder lab")
+        _shows_no_server_path(b, tmp_path, home)
     finally:
         for c in contexts:
             c.close()
