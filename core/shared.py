@@ -107,7 +107,7 @@ def heavy_work(kind: str, *, on_wait: Callable[[str], None] | None = None,
 
     While all slots are taken, ``on_wait`` is told once ("Waiting for another sweep to finish…") and
     ``should_stop`` is polled: True raises Stopped without running anything. The start and the end (finished,
-    stopped or failed) are audit lines carrying ``fields``."""
+    stopped, failed or interrupted) are audit lines carrying ``fields``."""
     limit = max_heavy()
     with _SLOTS:
         told = False
@@ -121,12 +121,15 @@ def heavy_work(kind: str, *, on_wait: Callable[[str], None] | None = None,
             _SLOTS.wait(WAIT_POLL_S)
         _RUNNING.append(kind)
     audit(f"{kind} started", **fields)
-    outcome = "failed"
+    outcome = "interrupted"  # a page left mid-run (the script's rerun or stop passes through here)
     try:
         yield
         outcome = "finished"
     except Stopped:
         outcome = "stopped"
+        raise
+    except Exception:
+        outcome = "failed"
         raise
     finally:
         with _SLOTS:
