@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from components import charts, state
+from components import charts, shared, state
 from components.text import md
 from core.errors import PrepscopeError, page_message
 from core.evaluate.datasets import (
@@ -36,6 +36,7 @@ from core.evaluate.datasets import (
 )
 from core.evaluate.methods import METHODS
 from core.provenance import Stopped
+from core.shared import public_path
 
 if TYPE_CHECKING:
     from core.evaluate.sweep import SweepResult
@@ -98,7 +99,7 @@ def render_dataset_picker() -> None:
         root = data_root()
         folders = list_data_folders(root)
         if folders:
-            st.selectbox(f"Folder under {root}", folders, key="acc_folder")
+            st.selectbox(f"Folder under {public_path(root)}", folders, key="acc_folder")
         else:
             st.info("No data root: set PREPSCOPE_DATA_ROOT to a folder of datasets, or upload a zip.")
     else:
@@ -279,7 +280,8 @@ def run(request: DatasetRequest | None, settings: Settings, signature: dict) -> 
               "cv": settings.cv, "adapt": settings.adapt, "should_stop": event.is_set,
               "progress": lambda f, msg: bar.progress(min(1.0, f), text=msg)}
     try:
-        with open_request(request) as (train, test):
+        with shared.heavy("sweep", status, event.is_set, models=models, method=settings.method), \
+                open_request(request) as (train, test):
             if len(models) > 1:
                 result = evaluate_models(train, state.session().variants, [load_model(n) for n in models], test=test,
                                          **common)
@@ -297,13 +299,16 @@ def run(request: DatasetRequest | None, settings: Settings, signature: dict) -> 
         st.error(f"{md(page_message(e))} Earlier results stay in the Runs page.", icon=":material/error:")
         return
     if hasattr(result, "results"):  # several models: one run each
-        for warning in result.record("page"):
+        with shared.as_visitor():  # the audit line of each recorded run names the visitor
+            warnings = result.record("page")
+        for warning in warnings:
             st.warning(f"The run was not recorded in the runs database: {md(warning)}", icon=":material/database:")
         ids = [i for i in result.run_ids if i is not None]
         recorded = f" — runs {', '.join(f'#{i}' for i in ids)}" if ids else ""
     else:
         try:
-            RunStore().record(result, origin="page")
+            with shared.as_visitor():
+                RunStore().record(result, origin="page")
         except PrepscopeError as e:
             st.warning(f"The run was not recorded in the runs database: {md(page_message(e))}",
                        icon=":material/database:")

@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from components import state
+from components import shared, state
 from components.charts import PALETTE, log_axis_ticks
 from components.text import md
 from core.autoencode import store
@@ -27,6 +27,7 @@ from core.autoencode.single import REGIMES, SingleConfig, SingleResult, builtin_
 from core.errors import InvalidVariant, PrepscopeError, page_message
 from core.preprocess.variant import MAX_VARIANTS, Variant
 from core.provenance import Stopped
+from core.shared import public_path
 
 GRAY_SOURCES = ("Built-in photos", "Folder under the data root", "Upload a zip")
 SINGLE_SOURCES = ("Built-in noisy texture", "The sidebar's current input", "Upload an image")
@@ -162,7 +163,8 @@ def _run(key: str, label: str, work: Callable[[Callable[[float, str], None], Cal
     bar = status.progress(0.0, text="Starting")
     status.button("Stop", key=f"{key}_stop", on_click=_stop, args=(key,), icon=":material/stop:")
     try:
-        out = work(lambda f, m: bar.progress(min(1.0, max(0.0, f)), text=m), event.is_set)
+        with shared.heavy("training", status, event.is_set, what=label.rstrip("…")):
+            out = work(lambda f, m: bar.progress(min(1.0, max(0.0, f)), text=m), event.is_set)
     except Stopped as e:
         status.update(label=md(page_message(e)), state="error")
         return None
@@ -225,7 +227,7 @@ def render_gray() -> None:
             root = data_root()
             names = list_data_folders(root)
             if names:
-                folder = st.selectbox(f"Folder under {root}", names, key="ael_g_folder")
+                folder = st.selectbox(f"Folder under {public_path(root)}", names, key="ael_g_folder")
                 sub = st.text_input("Subfolder (optional)", key="ael_g_sub", placeholder="e.g. train")
             else:
                 st.info("No data root: set PREPSCOPE_DATA_ROOT to a folder of datasets, or upload a zip.")
@@ -240,8 +242,12 @@ def render_gray() -> None:
         luma_w = float(c2.number_input("Luma weight", 0.0, 100.0, defaults.luma_weight, 0.05, key="ael_g_luma",
                                        help="Keeps the gray close to 601 luma so it still looks like a photo."))
         seed = int(c3.number_input("Seed", 0, 2**31 - 1, 0, key="ael_g_seed"))
-        overwrite = st.checkbox("Overwrite a model of the same name", key="ael_g_overwrite")
-        st.caption(f"Models folder: {store.models_dir()}")
+        refused = shared.refused_line("overwriting a saved model")
+        overwrite = st.checkbox("Overwrite a model of the same name", key="ael_g_overwrite",
+                                disabled=bool(refused)) and not refused
+        if refused:
+            st.caption(refused)
+        st.caption(f"Models folder: {md(public_path(store.models_dir()))}")
     if st.button("Train learned gray", type="primary", key="ael_g_train", icon=":material/play_arrow:"):
         cfg = replace(defaults, epochs=epochs, luma_weight=luma_w, seed=seed)
         path = None
@@ -280,7 +286,7 @@ def render_gray_result(result: GrayResult) -> None:
     st.caption("Reconstruction PSNR: mean per held-out image of the color reconstructed from the rule's gray "
                "(95% bootstrap interval over images). Isoluminant contrast: standard deviation of the gray of 8 "
                "colors of equal 601 luma (0 = the rule cannot tell them apart). "
-               f"Data: {result.data['source']} ({result.data['n_images']} color images, digest "
+               f"Data: {md(public_path(result.data['source']))} ({result.data['n_images']} color images, digest "
                f"{result.data['digest'][:12]}; {result.n_train} train / {result.n_test} held out) · "
                f"{result.config.epochs} epochs · seed {result.config.seed} · {result.seconds:.1f} s")
     pattern = isoluminant_pattern()
@@ -471,8 +477,13 @@ def _save_and_use() -> None:
     name = str(st.session_state.get("ael_s_keep_name") or "")
     if result is None or regime is None:
         return
+    refused = shared.refused_line("overwriting a saved model")
+    if refused and store.exists(name.strip()):
+        st.session_state["ael_use_msg"] = ("error", f"A model named '{name.strip()}' already exists. {refused}")
+        return
     try:
-        store.save(result.regime(regime).model, lab_card(result, regime, name.strip()), overwrite=True)
+        with shared.as_visitor():
+            store.save(result.regime(regime).model, lab_card(result, regime, name.strip()), overwrite=not refused)
     except PrepscopeError as e:
         st.session_state["ael_use_msg"] = ("error", page_message(e))
         return
@@ -485,9 +496,14 @@ def _save_and_use() -> None:
 
 def render_models() -> None:
     """The models folder: every saved model with its card, and downloads."""
-    cards = store.list_models()
-    st.caption(f"Models folder: {store.models_dir()} (set PREPSCOPE_MODELS_DIR to move it). Learned gray rules "
-               "appear in the sidebar editor's gray choices; lab denoisers in its denoise and degrade kinds.")
+    cards, broken = store.scan_models()
+    st.caption(f"Models folder: {md(public_path(store.models_dir()))} (set PREPSCOPE_MODELS_DIR to move it). "
+               "Learned gray rules appear in the sidebar editor's gray choices; lab denoisers in its denoise and "
+               "degrade kinds.")
+    if broken:
+        lines = "\n".join(f"- **{md(b.name)}**: {md(b.reason)}" for b in broken)
+        st.warning(f"Not offered anywhere, because they cannot be used ({len(broken)}):\n\n{lines}",
+                   icon=":material/broken_image:")
     if not cards:
         st.info("No saved models yet: train a learned gray rule or keep a single-image denoiser.")
         return

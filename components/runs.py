@@ -1,6 +1,7 @@
 """The Runs page's pieces: the list of recorded sweeps with filters, opening one (read from the runs database,
 nothing recomputed, no model loaded), comparing two runs of one dataset paired on their shared items, and
-deleting a run. Page state keys start with ``runs_``; the open run is also the link's ``run`` option.
+deleting a run (refused on a shared server, ``core.shared``). Page state keys start with ``runs_``; the open
+run is also the link's ``run`` option.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import streamlit as st
 
-from components import accuracy, charts, state
+from components import accuracy, charts, shared, state
 from components.text import md
 from core.errors import PrepscopeError, page_message
 from core.evaluate.methods import METHODS
 from core.runs import RunStore, RunSummary
+from core.shared import public_path
 
 if TYPE_CHECKING:
     from core.evaluate.sweep import SweepResult
@@ -72,7 +74,7 @@ def render_page() -> None:
     except PrepscopeError as e:
         st.error(md(page_message(e)), icon=":material/database:")
         return
-    st.caption(f"Runs database: {md(store.path)} ({len(every)} run{'s' * (len(every) != 1)})")
+    st.caption(f"Runs database: {md(public_path(store.path))} ({len(every)} run{'s' * (len(every) != 1)})")
     if not every:
         st.info("No runs yet: every sweep from the Accuracy page or `python -m core sweep` is recorded here.",
                 icon=":material/history:")
@@ -116,9 +118,16 @@ def render_page() -> None:
     with tab_run:
         accuracy.render_result(result, key="runs")
         with st.expander(f"Delete run #{open_id}"):
-            sure = st.checkbox("Yes, delete it from the runs database", key="runs_delete_sure")
-            if st.button("Delete", key="runs_delete", disabled=not sure, icon=":material/delete:"):
-                store.delete(int(open_id))
+            refused = shared.refused_line("deleting runs")
+            if refused:
+                st.info(refused, icon=":material/lock:")
+            sure = st.checkbox("Yes, delete it from the runs database", key="runs_delete_sure",
+                               disabled=bool(refused))
+            if st.button("Delete", key="runs_delete", disabled=not sure or bool(refused), icon=":material/delete:"):
+                if refused:  # a stale click from before the server became shared
+                    return
+                with shared.as_visitor():
+                    store.delete(int(open_id))
                 _forget(int(open_id))
                 st.session_state.pop("runs_open", None)
                 state.set_page_option("run", 0)

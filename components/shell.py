@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import streamlit as st
 
@@ -30,6 +31,10 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("pages/runs.py", "Runs", ":material/history:"),
     ("pages/autoencoder_lab.py", "Autoencoder lab", ":material/auto_fix_high:"),
 )
+
+#: The tab icon, an SVG beside this file that Streamlit inlines as a data: URL (a ``:material/…:`` page icon is
+#: fetched from a third-party font host, which an offline server cannot reach).
+FAVICON = Path(__file__).with_name("favicon.svg")
 
 _RUN = threading.local()
 #: Less empty space above the page and the sidebar's content, so a page's first screen holds its results.
@@ -67,7 +72,7 @@ def main() -> None:
     from components.text import md
     from core.errors import PrepscopeError
 
-    st.set_page_config(page_title="prepscope", page_icon=":material/biotech:", layout="wide")
+    st.set_page_config(page_title="prepscope", page_icon=FAVICON, layout="wide")
     st.html(COMPACT_CSS)
     page = st.navigation(pages())
     state.init(page_name(page))

@@ -315,7 +315,11 @@ def run_inspect(signal: Signal | None = None, variants: Any = None) -> InspectRe
         def progress(fraction: float, message: str) -> None:
             status.update(label=f"{message} ({100 * min(max(fraction, 0.0), 1.0):.0f}%)")
 
-        result = inspect(signal, variants, model, cache=cache, progress=progress)
+        try:
+            result = inspect(signal, variants, model, cache=cache, progress=progress)
+        except PrepscopeError:  # the page shows the reason; the status must not stay at its last percentage
+            status.update(label="Could not compute the variants (the reason is below).", state="error")
+            raise
         status.update(label=f"Computed {n} variant{'s' * (n != 1)} in {result.seconds:.1f} s", state="complete")
     return result
 

@@ -179,9 +179,17 @@ def _replace_weights(w: Path, c: Path, data: bytes) -> None:
 def test_a_pickle_is_refused_even_with_a_matching_card(capsys: pytest.CaptureFixture) -> None:
     w, c = _saved_gray()
     _replace_weights(w, c, pickle.dumps({"encoder.net.0.weight": Payload()}))
-    with pytest.raises(store.InvalidModelFile, match="weights_only"):
+    with pytest.raises(store.InvalidModelFile, match="weights_only") as refused:
         store.load("g1", "gray")
     assert "pickle code ran" not in capsys.readouterr().out
+    # one clean sentence of ours, not PyTorch's cut-off advice
+    message = str(refused.value)
+    assert message.endswith(".") and "\n" not in message and "PyTorch 2.6" not in message, message
+    assert "pickled Python objects" in message
+    _replace_weights(w, c, b"not a torch file at all" * 8)
+    with pytest.raises(store.InvalidModelFile, match="not a file written by torch.save") as refused:
+        store.load("g1", "gray")
+    assert str(refused.value).endswith(".")
 
 
 def test_a_file_that_is_not_a_state_dict_is_refused() -> None:
@@ -193,6 +201,64 @@ def test_a_file_that_is_not_a_state_dict_is_refused() -> None:
     _replace_weights(w, c, buf.getvalue())
     with pytest.raises(store.InvalidModelFile, match="not a state_dict"):
         store.load("g1", "gray")
+
+
+def test_damaged_models_are_listed_as_broken_with_the_reason_and_never_offered(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import shutil
+
+    from core.preprocess.variant import gray_rules
+
+    w1, c1 = _saved_gray("g1")
+    for name in ("flipped", "pickled", "badcard", "badarch", "forged"):
+        w, c = store.paths(name)
+        shutil.copy(w1, w)
+        card = json.loads(c1.read_text())
+        c.write_text(json.dumps({**card, "name": name}))
+    w, _ = store.paths("flipped")
+    data = bytearray(w.read_bytes())
+    data[-20] ^= 0xFF
+    w.write_bytes(bytes(data))
+    _replace_weights(*store.paths("pickled"), pickle.dumps({"encoder.net.0.weight": Payload()}))
+    store.paths("badcard")[1].write_text('{"format": "prepscope-autoencoder-card", "name": ')
+    _, c = store.paths("badarch")
+    c.write_text(json.dumps({**json.loads(c.read_text()), "architecture": {**json.loads(c.read_text())[
+        "architecture"], "width": 8}}))
+    buf = io.BytesIO()
+    torch.save([torch.zeros(3)], buf)  # a torch.save file, digest forged to match, that is no state_dict
+    _replace_weights(*store.paths("forged"), buf.getvalue())
+
+    assert store.model_names("gray") == ("g1",)
+    assert [r for r in gray_rules() if r.startswith("learned:")] == ["learned:g1"]
+    reasons = {b.name: b.reason for b in store.broken_models("gray")}
+    assert set(reasons) == {"flipped", "pickled", "badcard", "badarch", "forged"}
+    assert "does not match its weights" in reasons["flipped"]
+    assert "pickle" in reasons["pickled"] and "not a readable JSON model card" in reasons["badcard"]
+    assert "does not fit the architecture" in reasons["badarch"] and "not a state_dict" in reasons["forged"]
+
+    hashed = []
+    monkeypatch.setattr(store, "sha256_bytes", lambda data: hashed.append(1) or "0" * 64)
+    assert store.model_names("gray") == ("g1",) and not hashed  # checked once per file state (mtime, size)
+    w1.write_bytes(w1.read_bytes() + b"\0")  # a changed file is checked again
+    assert store.model_names("gray") == () and hashed
+
+
+def test_listing_without_torch_checks_digest_and_format_and_imports_no_torch(home: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    w1, c1 = _saved_gray("g1")
+    w, c = store.paths("pickled")
+    c.write_text(c1.read_text().replace('"name": "g1"', '"name": "pickled"'))
+    _replace_weights(w, c, pickle.dumps({"encoder.net.0.weight": Payload()}))
+    code = ("import sys; from core.autoencode import store; print(store.model_names('gray')); "
+            "print([b.name for b in store.broken_models('gray')]); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={"PATH": "/usr/bin:/bin", "PREPSCOPE_MODELS_DIR": str(home)}).stdout.split("\n")
+    assert out[:3] == ["('g1',)", "['pickled']", "False"], out
 
 
 def test_model_names_are_checked() -> None:

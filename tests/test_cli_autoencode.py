@@ -46,6 +46,17 @@ def test_single_on_the_builtin_texture_writes_the_contract_keys(tmp_path: Path, 
     assert (folders / "bs.pt").is_file() and json.loads((folders / "bs.json").read_text())["regime"] == "blindspot"
 
 
+def test_save_keeps_the_one_regime_trained_when_no_save_regime_is_given(folders: Path,
+                                                                         capsys: pytest.CaptureFixture) -> None:
+    assert main(["autoencode", "single", "--builtin", "texture", "--steps", "2", "--regimes", "plain", "--save", "p",
+                 "--quiet"]) == 0
+    assert "saved the plain model as the lab denoiser 'p'" in capsys.readouterr().out
+    assert json.loads((folders / "p.json").read_text())["regime"] == "plain"
+    assert main(["autoencode", "single", "--builtin", "texture", "--steps", "2", "--regimes", "augmented,plain",
+                 "--save", "a", "--quiet"]) == 0
+    assert json.loads((folders / "a.json").read_text())["regime"] == "augmented"  # the first one trained
+
+
 def test_single_without_a_clean_image_reports_null(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from core.autoencode.single import builtin_texture
 
@@ -89,3 +100,21 @@ def test_gray_in_a_subprocess_saves_the_rule_and_writes_the_contract_keys(tmp_pa
     assert (folders / "lg.pt").is_file() and (folders / "lg.json").is_file()
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert again.returncode == 2 and again.stderr.strip().startswith("error: A model named 'lg' already exists")
+
+
+@pytest.mark.slow
+def test_progress_lines_reach_a_pipe_while_the_work_runs(tmp_path: Path, folders: Path) -> None:
+    import time
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PREPSCOPE_MODELS_DIR": str(folders)}
+    cmd = [sys.executable, "-m", "core", "autoencode", "single", "--builtin", "texture", "--regimes", "plain",
+           "--steps", "200"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    arrived = []
+    for line in proc.stderr:  # stderr is a pipe, not a terminal: one line per 10%, each as it happens
+        arrived.append((time.monotonic(), line))
+    proc.wait(timeout=300)
+    end = time.monotonic()
+    assert proc.returncode == 0 and len(arrived) >= 5, arrived
+    assert all(line.startswith("[") for _, line in arrived)
+    assert end - arrived[0][0] > 1.0, "the first progress line came only at the end"

@@ -269,6 +269,70 @@ def test_zip_of_one_class_folder_says_so(tmp_path):
             pass
 
 
+def test_zip_of_one_class_folder_names_the_pages_field_on_the_page(tmp_path: Path) -> None:
+    from core.errors import page_message
+
+    path = _zip(tmp_path / "oneclass.zip", [(f"cats/photo{i}.png", _png(40 * i)) for i in range(3)])
+    with pytest.raises(InvalidDataset, match="holds one folder, 'cats'") as refused:
+        with open_dataset(path):
+            pass
+    page = page_message(refused.value)
+    assert "--label-pattern" not in page and "Label pattern field" in page, page
+    assert "--label-pattern" in str(refused.value)  # the command line keeps its own wording
+
+
+# ----------------------------------------------------------------------------- symbolic links
+
+
+def test_linked_files_and_folders_are_followed(tmp_path: Path) -> None:
+    store = _class_folders(tmp_path / "store", {"ants": 20, "bees": 20})
+    ds_dir = tmp_path / "data" / "links"
+    (ds_dir / "ants").mkdir(parents=True)
+    for i, f in enumerate(sorted((store / "ants").iterdir())):  # 10 real files and 10 links in one class folder
+        target = ds_dir / "ants" / f.name
+        if i % 2:
+            target.symlink_to(f)
+        else:
+            target.write_bytes(f.read_bytes())
+    (ds_dir / "bees").symlink_to(store / "bees", target_is_directory=True)  # a linked class folder
+    ds = scan_folder(ds_dir)
+    assert ds.classes == ["ants", "bees"] and len(ds) == 40 and ds.skipped == 0
+    from core.evaluate.evidence import open_item
+
+    desc = {"source": str(ds_dir), "root": str(ds_dir)}  # a linked item is found again for its thumbnail
+    assert open_item(desc, "ants/1.png").array.shape[:2] == (8, 8)
+    assert open_item(desc, "bees/3.png").array.shape[:2] == (8, 8)
+    flat = tmp_path / "data" / "flat"
+    flat.mkdir()
+    for f in sorted((store / "ants").iterdir())[:3]:
+        (flat / f"ant_s1_{f.stem}.png").symlink_to(f)
+    for f in sorted((store / "bees").iterdir())[:3]:
+        (flat / f"bee_s2_{f.stem}.png").symlink_to(f)
+    assert len(scan_folder(flat)) == 6
+
+
+def test_link_loops_and_broken_links_are_skipped_and_counted(tmp_path: Path) -> None:
+    ds_dir = _class_folders(tmp_path / "ds", {"a": 2, "b": 2})
+    (ds_dir / "a" / "loop").symlink_to(ds_dir / "a", target_is_directory=True)  # a folder linking to itself
+    (ds_dir / "b" / "up").symlink_to(ds_dir, target_is_directory=True)  # back to the dataset's root
+    (ds_dir / "b" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    ds = scan_folder(ds_dir)
+    assert len(ds) == 4 and ds.skipped == 3
+
+
+def test_links_leaving_the_data_root_are_refused_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "data"
+    ds_dir = _class_folders(root / "ds", {"a": 2, "b": 2})
+    outside = _class_folders(tmp_path / "private", {"a": 1})
+    (ds_dir / "a" / "secret.png").symlink_to(outside / "a" / "0.png")
+    monkeypatch.setenv("PREPSCOPE_DATA_ROOT", str(root))
+    with pytest.raises(InvalidDataset, match=r"a/secret\.png links to a file outside the data root"):
+        scan_folder(ds_dir)
+    monkeypatch.delenv("PREPSCOPE_DATA_ROOT")
+    monkeypatch.setattr("core.evaluate.datasets.data_root", lambda: None)
+    assert len(scan_folder(ds_dir)) == 5  # no data root (the command line on any path): followed
+
+
 def test_a_given_test_set_sharing_files_with_training_is_flagged(tmp_path, capsys):
     import shutil
 

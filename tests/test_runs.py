@@ -207,3 +207,17 @@ def test_a_version_1_database_is_migrated_and_its_runs_read_back_unchanged(resul
         assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert "adapted_json" in [r[1] for r in con.execute("PRAGMA table_info(variant_results)")]
     con.close()
+
+
+def test_an_empty_file_is_refused_untouched_and_a_new_database_appears_whole(capsys: pytest.CaptureFixture,
+                                                                             _isolated_home: Path) -> None:
+    empty = _isolated_home / "runs.sqlite"
+    empty.touch()
+    assert main(["runs", "list"]) == 2
+    err = capsys.readouterr().err
+    assert "not a prepscope runs database" in err and "empty" in err and "Traceback" not in err
+    assert empty.stat().st_size == 0  # no schema written into someone's file
+    empty.unlink()
+    assert main(["runs", "list"]) == 0 and "no recorded runs" in capsys.readouterr().out
+    assert empty.stat().st_size > 0  # created whole (migrated), never left as an empty file
+    assert not [p.name for p in _isolated_home.iterdir() if p.name.endswith(".tmp")]  # no temporary file left

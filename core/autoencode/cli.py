@@ -6,7 +6,8 @@
   601/709/mean (and, with ``--probe``, each rule's probe accuracy on PATH's labelled images).
 - ``single IMAGE | --builtin texture [--clean IMAGE] [--regimes plain,augmented,prefiltered,blindspot]
   [--steps N] [--seed N] [--prefilter KIND] [--save NAME [--save-regime R]] [--json OUT]``: the four
-  regimes on one image, optionally saving one regime's model as a lab denoiser.
+  regimes on one image, optionally saving one regime's model as a lab denoiser (by default blindspot when it
+  was trained, else the first regime trained).
 
 Same error contract as the other commands: a refusal is one ``error:`` line on stderr and exit 2.
 """
@@ -59,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--prefilter", default="nl_means", choices=("nl_means", "tv_chambolle", "wavelet", "bilateral"),
                    help="the pre-filtered regime's denoiser (default nl_means, sigma estimated)")
     s.add_argument("--save", metavar="NAME", help="save one regime's model as the lab denoiser NAME")
-    s.add_argument("--save-regime", default="blindspot", choices=REGIMES, help="which regime --save keeps")
+    s.add_argument("--save-regime", choices=REGIMES,
+                   help="which regime --save keeps (default: blindspot when trained, else the first regime trained)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing model of the same name")
     s.add_argument("--json", metavar="OUT", help="write the result as JSON ('-' for stdout)")
     s.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -143,6 +145,8 @@ def run_single(args: argparse.Namespace) -> int:
     if args.builtin and args.clean:
         raise PrepscopeError("--clean goes with an IMAGE; the built-in texture's clean version is known already.")
     regimes = tuple(r.strip() for r in args.regimes.split(",") if r.strip())
+    if args.save_regime is None and regimes:
+        args.save_regime = "blindspot" if "blindspot" in regimes else regimes[0]
     if args.save:
         store.check_name(args.save)
         if not args.overwrite and store.exists(args.save):

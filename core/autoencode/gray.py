@@ -377,8 +377,10 @@ def _train_gray(data: GrayData, name: str, config: GrayConfig | None, *, overwri
     cfg = (config or GrayConfig()).check()
     store.check_name(name)
     if save and not overwrite and store.exists(name):
-        raise store.InvalidModelFile(f"A model named {name!r} already exists in {store.models_dir()}; choose "
-                                     "another name or overwrite it.")
+        from core.shared import public_path
+
+        raise store.InvalidModelFile(f"A model named {name!r} already exists in {public_path(store.models_dir())}; "
+                                     "choose another name or overwrite it.")
     t_start = time.perf_counter()
     n = len(data.images)
     perm = np.random.default_rng([cfg.seed, 3]).permutation(n)

@@ -17,9 +17,12 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import re
+import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -125,6 +128,9 @@ def save(module: nn.Module, card: dict, *, overwrite: bool = False, folder: Path
     finally:
         tmp_w.unlink(missing_ok=True)
         tmp_c.unlink(missing_ok=True)
+    from core.shared import audit
+
+    audit("model saved", name=name, task=card.get("task"), overwrite=overwrite, folder=str(folder))
     return c_path
 
 
@@ -151,21 +157,96 @@ def read_card(path: Path) -> dict:
     return card
 
 
+@dataclass(frozen=True)
+class BrokenModel:
+    """A saved model that is listed but never offered for use: its name, its task when its card says, and why."""
+
+    name: str
+    task: str | None
+    reason: str
+
+
 def list_models(task: str | None = None, folder: Path | None = None) -> list[dict]:
-    """Cards of the models in the folder (of one task, if given) whose weights file exists, newest first.
-    Unreadable cards are skipped here (loading one by name says what is wrong)."""
+    """Cards of the intact models in the folder (of one task, if given), newest first: the card reads, its
+    weights file exists and matches the card's SHA-256 and is a torch.save archive (with torch already imported,
+    the pair also loads into its card's architecture). ``broken_models`` lists the others with the reason."""
+    return [card for card in scan_models(folder)[0] if task is None or card["task"] == task]
+
+
+def broken_models(task: str | None = None, folder: Path | None = None) -> list[BrokenModel]:
+    """The models in the folder that ``list_models`` leaves out, each with a sentence saying what is wrong
+    (those whose card cannot say its task are listed for every task)."""
+    return [b for b in scan_models(folder)[1] if task is None or b.task in (None, task)]
+
+
+def scan_models(folder: Path | None = None) -> tuple[list[dict], list[BrokenModel]]:
+    """(intact cards newest first, broken models by name) in the folder; each pair is checked once per state
+    (modification time and size) of its two files."""
     folder = models_dir() if folder is None else folder
     if not folder.is_dir():
-        return []
-    found = []
-    for c in folder.glob("*.json"):
-        try:
-            card = read_card(c)
-        except (InvalidModelFile, OSError):
+        return [], []
+    intact, broken = [], []
+    names = {p.stem for p in folder.glob("*.json")} | {p.stem for p in folder.glob("*.pt")}
+    for name in sorted(names):
+        if not NAME_RE.match(name):
             continue
-        if (task is None or card["task"] == task) and c.with_suffix(".pt").is_file():
-            found.append((c.stat().st_mtime_ns, card))
-    return [card for _, card in sorted(found, key=lambda t: (-t[0], t[1]["name"]))]
+        w_path, c_path = folder / f"{name}.pt", folder / f"{name}.json"
+        card, reason = _checked(w_path, c_path)
+        if reason is None:
+            intact.append((c_path.stat().st_mtime_ns, card))
+        else:
+            broken.append(BrokenModel(name, card.get("task") if card else None, reason))
+    return [card for _, card in sorted(intact, key=lambda t: (-t[0], t[1]["name"]))], broken
+
+
+def _pair_signature(w_path: Path, c_path: Path) -> tuple:
+    out = []
+    for f in (w_path, c_path):
+        try:
+            st = f.stat()
+            out.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+def _checked(w_path: Path, c_path: Path) -> tuple[dict | None, str | None]:
+    """(card, None) for an intact pair, (card or None, reason) for a broken one; cached per file state."""
+    sig = _pair_signature(w_path, c_path)
+    with _LOCK:
+        hit = _CHECKED.get(str(c_path))
+    if hit is not None and hit[0] == sig:
+        return hit[1], hit[2]
+    card = None
+    try:
+        if sig[1] is None:
+            raise InvalidModelFile(f"{w_path.name} has no card {c_path.name} beside it (a model is the pair); "
+                                   "retrain it or restore the card.")
+        card = read_card(c_path)
+        if sig[0] is None:
+            raise InvalidModelFile(f"The card {c_path.name} has no weights file {w_path.name} beside it; retrain "
+                                   "the model or restore its weights.")
+        if "torch" in sys.modules:  # loading is cheap once torch is there: check the whole pair (and keep it)
+            module, card = _load_pair(w_path, c_path)
+            with _LOCK:
+                _LOADED[str(w_path)] = (_signature(w_path, c_path), module, card)
+        else:  # listing without torch (the sidebar's first paint): digest and archive format
+            data = _verified_bytes(w_path, c_path, card)
+            if not data.startswith(b"PK\x03\x04"):
+                raise InvalidModelFile(_not_torch(w_path.name) if not data.startswith(b"\x80")
+                                       else _pickled(w_path.name))
+        reason = None
+    except InvalidModelFile as e:
+        reason = str(e)
+    except OSError as e:
+        reason = f"{w_path.name} cannot be read ({e.strerror})."
+    _remember(w_path, c_path, sig, card, reason)
+    return card, reason
+
+
+def _remember(w_path: Path, c_path: Path, sig: tuple, card: dict | None, reason: str | None) -> None:
+    with _LOCK:
+        _CHECKED[str(c_path)] = (sig, card, reason)
 
 
 def model_names(task: str, folder: Path | None = None) -> tuple[str, ...]:
@@ -184,6 +265,8 @@ def _signature(*files: Path) -> tuple:
 _LOCK = threading.Lock()
 _LOADED: dict[str, tuple[tuple, nn.Module, dict]] = {}
 _DIGESTS: dict[str, tuple[tuple, str]] = {}
+#: card path -> (state of the pair, card or None, reason it is broken or None): what ``scan_models`` found
+_CHECKED: dict[str, tuple[tuple, dict | None, str | None]] = {}
 
 
 def weights_digest(name: str, folder: Path | None = None) -> str:
@@ -207,16 +290,29 @@ def weights_digest(name: str, folder: Path | None = None) -> str:
     return digest
 
 
+def _not_torch(label: str) -> str:
+    return (f"{label} is not a file written by torch.save (it is damaged or in another format), so it cannot be "
+            "read as a state_dict.")
+
+
+def _pickled(label: str) -> str:
+    return (f"{label} is not a plain state_dict: it holds pickled Python objects, which "
+            "torch.load(weights_only=True) refuses to run; save only the tensors, as "
+            "torch.save(model.state_dict(), path) does.")
+
+
 def load_state_dict_bytes(data: bytes, label: str) -> dict[str, torch.Tensor]:
     """A state_dict from bytes, read with ``weights_only=True``; refuses pickles and non-state_dicts."""
     import torch
 
     try:
         obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any failure of the safe unpickler means: not a safe state_dict
-        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise InvalidModelFile(f"{label} is not a state_dict that loads safely (weights_only=True refused it: "
-                               f"{reason}).") from None
+    except pickle.UnpicklingError:  # PyTorch's own text is a page of advice to load it unsafely: not ours to give
+        if not data.startswith((b"PK\x03\x04", b"\x80")):  # neither torch.save's zip nor a pickle
+            raise InvalidModelFile(_not_torch(label)) from None
+        raise InvalidModelFile(_pickled(label)) from None
+    except Exception:  # noqa: BLE001 - any other failure of the safe loader: not a torch.save file at all
+        raise InvalidModelFile(_not_torch(label)) from None
     if not isinstance(obj, dict) or not obj or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
         raise InvalidModelFile(f"{label} is not a state_dict (a mapping of parameter names to tensors).")
@@ -241,7 +337,11 @@ def load(name: str, task: str, folder: Path | None = None) -> tuple[nn.Module, d
     if hit is not None and hit[0] == sig:
         module, card = hit[1], hit[2]
     else:
-        module, card = _load_pair(w_path, c_path)
+        try:
+            module, card = _load_pair(w_path, c_path)
+        except InvalidModelFile as e:  # listed as broken from now on, never offered again in this state
+            _remember(w_path, c_path, _pair_signature(w_path, c_path), None, str(e))
+            raise
         with _LOCK:
             _LOADED[str(w_path)] = (sig, module, card)
     if card["task"] != task:
@@ -249,8 +349,8 @@ def load(name: str, task: str, folder: Path | None = None) -> tuple[nn.Module, d
     return module, card
 
 
-def _load_pair(w_path: Path, c_path: Path) -> tuple[nn.Module, dict]:
-    card = read_card(c_path)
+def _verified_bytes(w_path: Path, c_path: Path, card: dict) -> bytes:
+    """The weights file's bytes, refused when too large or when their SHA-256 is not the card's."""
     if w_path.stat().st_size > MAX_WEIGHTS_BYTES:
         raise InvalidModelFile(f"{w_path.name} is larger than {MAX_WEIGHTS_BYTES // 2**20} MiB; not a lab model.")
     data = w_path.read_bytes()
@@ -258,6 +358,12 @@ def _load_pair(w_path: Path, c_path: Path) -> tuple[nn.Module, dict]:
         raise InvalidModelFile(f"The card {c_path.name} does not match its weights {w_path.name} (their SHA-256 "
                                "differs): one of the two was changed or replaced. Retrain the model or restore "
                                "the pair.")
+    return data
+
+
+def _load_pair(w_path: Path, c_path: Path) -> tuple[nn.Module, dict]:
+    card = read_card(c_path)
+    data = _verified_bytes(w_path, c_path, card)
     return module_from_state(load_state_dict_bytes(data, w_path.name), card, w_path.name), card
 
 

@@ -12,6 +12,10 @@ top-level folder inside a zip is entered):
   the file name without its extension.
 
 Files that are neither images nor sounds, dot files and ``__MACOSX/`` are ignored (and counted).
+Symbolic links to files and folders are followed; each real folder is entered once (a link back up is
+skipped and counted, as is a broken link). A dataset under the data root reads nothing outside it: a link
+that leads out of the data root is refused, naming the link. Elsewhere (the command line on any folder)
+links are followed wherever they lead.
 Items are decoded lazily, one batch at a time, so memory does not grow with the dataset. Every
 dataset carries a content digest (file bytes, labels, groups and order) that keys the feature cache.
 """
@@ -311,18 +315,80 @@ def _finish(name: str, source: str, rows: list[tuple[Path, str, str | None]], sk
     return Dataset(name, classes, items, kinds.pop() or "image", source, h.hexdigest()[:24], _decode_file, skipped)
 
 
+def link_boundary(root: Path) -> Path | None:
+    """The folder links may not leave: the data root, when the dataset lies under it; else None (the command
+    line on any folder follows links wherever they go)."""
+    base = data_root()
+    if base is None:
+        return None
+    try:
+        base, real = base.resolve(), root.resolve()
+    except (OSError, RuntimeError):
+        return None
+    return base if real == base or base in real.parents else None
+
+
+def _follow(p: Path, root: Path, name: str, boundary: Path | None) -> Path | None:
+    """Where the link ``p`` leads (resolved), None when it leads nowhere (broken, or a loop); InvalidDataset when
+    it leaves ``boundary``."""
+    try:
+        target = p.resolve(strict=True)
+    except (OSError, RuntimeError):  # broken, or a loop of links
+        return None
+    if boundary is not None and target != boundary and boundary not in target.parents:
+        kind = "folder" if target.is_dir() else "file"
+        raise InvalidDataset(f"{name}: {p.relative_to(root).as_posix()} links to a {kind} outside the data root; "
+                             "copy it into the data root or remove the link (a dataset under the data root reads "
+                             "nothing outside it).")
+    return target
+
+
+def _media_files(top: Path, root: Path, name: str, boundary: Path | None) -> tuple[list[Path], int]:
+    """The image and sound files under ``top`` (links to files and folders followed, each real folder entered
+    once, so a link back up never loops), in sorted order, and how many entries were skipped (other files,
+    dot files, broken links, links to a folder already entered)."""
+    out: list[Path] = []
+    skipped = 0
+    entered = {root.resolve()}
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        real = folder.resolve()
+        if real in entered and folder != root:
+            skipped += 1
+            continue
+        entered.add(real)
+        files, dirs = [], []
+        for p in sorted(folder.iterdir()):
+            if p.name == "__MACOSX" or (p.name.startswith(".") and p.is_dir()):
+                continue
+            if p.name.startswith("."):
+                skipped += 1
+                continue
+            target = _follow(p, root, name, boundary) if p.is_symlink() else p
+            if target is None:
+                skipped += 1
+            elif target.is_dir():
+                dirs.append(p)
+            elif media_kind(p) is None:
+                skipped += 1
+            else:
+                files.append(p)
+        out.extend(files)
+        stack.extend(reversed(dirs))
+    return out, skipped
+
+
 def _scan_class_folders(root: Path, name: str, source: str) -> Dataset:
     rows: list[tuple[Path, str, str | None]] = []
     skipped = 0
+    boundary = link_boundary(root)
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and _visible(p)):
-        for dirpath, dirnames, filenames in os.walk(sub):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
-            for fn in sorted(filenames):
-                p = Path(dirpath) / fn
-                if fn.startswith(".") or p.is_symlink() or media_kind(p) is None:
-                    skipped += 1
-                    continue
-                rows.append((p, sub.name, None))
+        if sub.is_symlink() and _follow(sub, root, name, boundary) is None:
+            continue
+        files, n = _media_files(sub, root, name, boundary)
+        rows += [(p, sub.name, None) for p in files]
+        skipped += n
     return _finish(name, source, rows, skipped)
 
 
@@ -342,8 +408,12 @@ def _scan_flat(root: Path, name: str, source: str, pattern: str | None) -> Datas
     rx = _compile_pattern(pattern)
     rows: list[tuple[Path, str, str | None]] = []
     skipped = 0
+    boundary = link_boundary(root)
     for p in sorted(root.iterdir()):
-        if not p.is_file() or not _visible(p) or p.is_symlink() or media_kind(p) is None:
+        if p.is_symlink() and _follow(p, root, name, boundary) is None:
+            skipped += 1
+            continue
+        if not p.is_file() or not _visible(p) or media_kind(p) is None:
             skipped += 1
             continue
         m = rx.search(p.stem)
@@ -442,9 +512,9 @@ def open_dataset(path: str | Path, label_pattern: str | None = None, *, max_entr
         except InvalidDataset as e:
             if root == Path(tmp) or any(p.is_dir() for p in root.iterdir() if _visible(p)):
                 raise
-            raise InvalidDataset(
-                f"{e} The archive holds one folder, '{root.name}', of files: if that is one class, add a folder "
-                "per other class beside it (a dataset needs at least two classes)."
+            raise InvalidDataset(  # the message as raised: its phrases keep both wordings (page and command line)
+                f"{Exception.__str__(e)} The archive holds one folder, '{root.name}', of files: if that is one "
+                "class, add a folder per other class beside it (a dataset needs at least two classes)."
             ) from None
         yield src
     finally:
@@ -529,12 +599,15 @@ def list_data_folders(root: str | Path | None) -> list[str]:
 
 def resolve_data_folder(root: str | Path, name: str) -> Path:
     """``root/name`` after checking that it stays inside ``root`` and is a folder."""
+    from core.shared import public_path
+
     base = Path(root).resolve()
     path = (base / name).resolve()
     if base != path and base not in path.parents:
-        raise InvalidDataset(f"{name!r} is outside the data root {base}.")
+        raise InvalidDataset(f"{name!r} is outside the data root {public_path(base)} (a link out of it is not "
+                             "followed).")
     if not path.is_dir():
-        raise InvalidDataset(f"{name!r} is not a folder under the data root {base}.")
+        raise InvalidDataset(f"{name!r} is not a folder under the data root {public_path(base)}.")
     return path
 
 

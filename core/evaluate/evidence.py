@@ -35,9 +35,14 @@ def unavailable_reason(desc: dict, zip_bytes: bytes | None = None) -> str | None
     if desc.get("archive"):
         return None if zip_bytes is not None else (f"The items came from the uploaded zip {desc['archive']}, which "
                                                    "is not kept; upload it again on the Accuracy page to see them.")
+    from core.shared import public_path, shared_mode, under_data_root
+
     root = desc.get("root")
+    if shared_mode() and not under_data_root(root):
+        return ("The items came from a folder outside this server's data root; on a shared server they are listed "
+                "by name only.")
     if not root or not Path(root).is_dir():
-        return f"The dataset folder {root or desc['source']} is no longer there."
+        return f"The dataset folder {public_path(root or desc['source'])} is no longer there."
     return None
 
 
@@ -78,10 +83,13 @@ def open_item(desc: dict, path: str, zip_bytes: bytes | None = None) -> Signal:
         except (KeyError, zipfile.BadZipFile, OSError):
             raise UnsupportedInput(f"{path} is not in the zip {desc['archive']} supplied.") from None
         return load_input(data, name=rel.name)
-    root = Path(desc["root"]).resolve()
-    full = (root / rel).resolve()
-    if root not in full.parents:
-        raise UnsupportedInput(f"{path!r} is not a path inside the dataset.")
+    from core.evaluate.datasets import link_boundary
+
+    root = Path(desc["root"])
+    full = root / rel  # inside the dataset (checked above); a link in it is followed as the sweep followed it,
+    boundary = link_boundary(root)  # but never out of the data root when the dataset lies under it
+    if boundary is not None and boundary not in full.resolve().parents:
+        raise UnsupportedInput(f"{path!r} leads outside the data root.")
     return load_input(full)
 
 

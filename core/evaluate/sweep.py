@@ -47,6 +47,7 @@ from core.evaluate.sameinput import explain, feature_fingerprint, group_by
 from core.preprocess.recipe import resolve
 from core.preprocess.variant import Variant, VariantSet
 from core.provenance import Progress, StopCheck, versions
+from core.shared import public_path
 
 CONVENTIONS = ("accuracy = micro (correct / all test items); macro = mean per-class recall; "
                "ci95 = Wilson 95% interval of the micro accuracy; mcnemar_p = exact McNemar test "
@@ -238,7 +239,8 @@ class SweepResult:
         subset = "" if not sub else (f" · subset: at most {sub['per_class']} per class of {sub['of']} items, seed "
                                      f"{sub['seed']}")
         run = "" if self.run_id is None else f" · run #{self.run_id}"
-        return (f"model {p['model']} · dataset {ds['source']} ({ds['n_items']} items, {len(ds['classes'])} classes, "
+        source = public_path(ds["source"])  # a shared server shows no server paths
+        return (f"model {p['model']} · dataset {source} ({ds['n_items']} items, {len(ds['classes'])} classes, "
                 f"digest {ds['digest'][:12]}){subset} · {describe_line(p['split'])} · method {p['method']['name']} "
                 f"· seed {p['seed']}{run}")
 

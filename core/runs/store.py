@@ -15,7 +15,9 @@ with a busy timeout, and every write is one ``BEGIN IMMEDIATE`` transaction.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from core.errors import PrepscopeError
 from core.paths import prepscope_home
+from core.shared import audit
 
 if TYPE_CHECKING:
     from core.evaluate.sweep import SweepResult
@@ -183,8 +186,12 @@ class RunStore:
             raise RunsError(f"Cannot create the folder for the runs database {self.path}: {e.strerror}. "
                             "Set PREPSCOPE_HOME to a writable folder.") from None
         try:
+            if not self.path.exists():
+                self._create()
+            elif self.path.is_file() and self.path.stat().st_size == 0:
+                raise self._foreign("it is an empty file")
             con = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError) as e:
             raise RunsError(f"Cannot open the runs database {self.path}: {e}. "
                             "Set PREPSCOPE_HOME to a writable folder.") from None
         try:
@@ -205,6 +212,23 @@ class RunStore:
                                 "or set PREPSCOPE_HOME to another folder.") from None
         finally:
             con.close()
+
+    def _create(self) -> None:
+        """Create the database whole: migrate a private file, then link it into place (never replacing one that
+        another process created meanwhile). So an empty file at ``path`` is never prepscope's and is refused."""
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            con = sqlite3.connect(tmp, timeout=self.timeout_s, isolation_level=None)
+            try:
+                self._migrate(con)
+            finally:
+                con.close()
+            os.link(tmp, self.path)
+        except FileExistsError:
+            pass
+        finally:
+            for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+                leftover.unlink(missing_ok=True)
 
     def _foreign(self, what: str) -> RunsError:
         return RunsError(f"{self.path} is not a prepscope runs database ({what}); prepscope leaves it untouched. "
@@ -292,6 +316,8 @@ class RunStore:
                              for i, v in enumerate(result.variants)
                              for j, (pr, c) in enumerate(zip(v.predicted, v.confidence, strict=True))])
         result.run_id = run_id
+        audit("run recorded", run=run_id, origin=origin, dataset=ds["name"], model=p["model"], method=result.method,
+              n_test=ref.n_test)
         return run_id
 
     def load_dict(self, run_id: int) -> dict:
@@ -392,3 +418,4 @@ class RunStore:
             for table, col in (("predictions", "run_id"), ("items", "run_id"), ("variant_results", "run_id"),
                                ("runs", "id")):
                 con.execute(f"DELETE FROM {table} WHERE {col} = ?", (int(run_id),))
+        audit("run deleted", run=int(run_id), database=str(self.path))

@@ -4,6 +4,8 @@
 waits for ``/_stcore/health`` and always terminates the server's process group at teardown.
 ``ui`` wraps a fresh page with helpers: open a URL, wait until the app is idle, navigate, assert that
 no exception element is shown, and save a screenshot under test-artifacts/screenshots/.
+``record_requests`` (fixture ``request_log``) records every request a page makes, to assert that none leaves
+the server's own address.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,9 +60,11 @@ def _tail(path: Path, n: int = 3000) -> str:
 
 
 @contextmanager
-def running_server(home: Path, log_name: str = "streamlit-server.log") -> Iterator[str]:
-    """Start ``streamlit run app.py`` on 127.0.0.1 (a free port, PREPSCOPE_HOME=``home``), wait until it is healthy
-    (no request to the app itself is made), yield its base URL and always stop its process group."""
+def running_server(home: Path, log_name: str = "streamlit-server.log",
+                   env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start ``streamlit run app.py`` on 127.0.0.1 (a free port, PREPSCOPE_HOME=``home``, and ``env`` added to a
+    clean environment), wait until it is healthy (no request to the app itself is made), yield its base URL and
+    always stop its process group."""
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
@@ -75,8 +80,9 @@ def running_server(home: Path, log_name: str = "streamlit-server.log") -> Iterat
     ]  # fmt: skip
     with log_path.open("wb") as log:
         # its own PREPSCOPE_HOME: runs database, feature cache and trained lab models stay out of ~/.cache
-        env = {**_clean_env(), "PREPSCOPE_HOME": str(home)}
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        server_env = {**_clean_env(), "PREPSCOPE_HOME": str(home), **(env or {})}
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=server_env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -204,6 +210,34 @@ class UI:
         return path
 
 
+class RequestLog:
+    """Every request a browser page makes from the moment this is attached (playwright ``page.on("request")``)."""
+
+    def __init__(self, page, base_url: str) -> None:  # noqa: ANN001 - playwright Page
+        self.host = urllib.parse.urlsplit(base_url).hostname
+        self.urls: list[str] = []
+        page.on("request", lambda request: self.urls.append(request.url))
+
+    def foreign(self) -> list[str]:
+        """The distinct requested URLs whose host is not the server's (data: and blob: URLs never leave the page)."""
+        out = []
+        for url in self.urls:
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme not in ("data", "blob") and parts.hostname != self.host and url not in out:
+                out.append(url)
+        return out
+
+    def assert_all_local(self) -> None:
+        """No request went to a host other than the server's own address."""
+        foreign = self.foreign()
+        assert not foreign, f"{len(foreign)} request(s) left {self.host}: {foreign[:5]}"
+
+
+def record_requests(ui: UI) -> RequestLog:
+    """Start recording every request of ``ui``'s page (attach it before the first ``ui.open``)."""
+    return RequestLog(ui.page, ui.base_url)
+
+
 @pytest.fixture
 def ui(browser, app_server: str) -> Iterator[UI]:  # noqa: ANN001
     """A fresh browser context and page on the dashboard (closed after the test)."""
@@ -229,3 +263,9 @@ def new_ui(browser, app_server: str) -> Iterator:  # noqa: ANN001
     finally:
         for context in contexts:
             context.close()
+
+
+@pytest.fixture
+def request_log(ui: UI) -> RequestLog:
+    """The requests of the ``ui`` page, recorded from before its first load."""
+    return record_requests(ui)
