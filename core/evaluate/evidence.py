@@ -68,21 +68,27 @@ def open_item(desc: dict, path: str, zip_bytes: bytes | None = None) -> Signal:
         if not 0 <= index < len(ds):
             raise UnsupportedInput(f"{path!r} is not an item of {desc['source']}.")
         return ds.load(Item(index, 0))
+    source = item_file(desc, path, zip_bytes)
+    return load_input(source, name=PurePosixPath(path).name) if isinstance(source, bytes) else load_input(source)
+
+
+def item_file(desc: dict, path: str, zip_bytes: bytes | None = None) -> bytes | Path:
+    """A file item of the described dataset: the zip member's bytes, or the path under the recorded root folder;
+    UnsupportedInput when ``path`` leaves the dataset or is not in the zip supplied."""
     rel = PurePosixPath(path)
     if rel.is_absolute() or ".." in rel.parts:
         raise UnsupportedInput(f"{path!r} is not a path inside the dataset.")
     if desc.get("archive"):
         try:
             with zipfile.ZipFile(io.BytesIO(zip_bytes or b"")) as zf:
-                data = zf.read(str(rel))
+                return zf.read(str(rel))
         except (KeyError, zipfile.BadZipFile, OSError):
             raise UnsupportedInput(f"{path} is not in the zip {desc['archive']} supplied.") from None
-        return load_input(data, name=rel.name)
     root = Path(desc["root"]).resolve()
     full = (root / rel).resolve()
     if root not in full.parents:
         raise UnsupportedInput(f"{path!r} is not a path inside the dataset.")
-    return load_input(full)
+    return full
 
 
 def thumbnail_png(signal: Signal, size: int = THUMB_PX) -> bytes:
