@@ -178,6 +178,11 @@ def test_relabelled_items_are_flagged_end_to_end_on_the_network_features(tmp_pat
     assert {"checks00.png", "checks01.png"} <= {it["name"] for it in label.items}
     assert label.count <= 4
     assert "bn_shift" in report.recipe and report.recipe["folds"]["n_folds"] == 5
+    # a repeat reads the features and the BN-shift back from the cache beside them
+    assert len(list((tmp_path.parent / "cache").glob("*.bnshift.json"))) == 1
+    again = _check(tmp_path, small_model, features=True, cache_dir=tmp_path.parent / "cache")
+    assert again.recipe["bn_shift"] == report.recipe["bn_shift"]
+    assert [it["name"] for it in again.finding("label").items] == [it["name"] for it in label.items]
 
 
 def test_fail_on_exit_codes_json_and_items_csv(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -241,3 +246,27 @@ def test_a_version_2_runs_database_gains_the_checks_table(tmp_path: Path) -> Non
     with sqlite3.connect(path) as con:
         assert con.execute("PRAGMA user_version").fetchone()[0] == 3
     con.close()
+
+
+@pytest.mark.parametrize("quality", [30, 75, 95])
+def test_jpeg_quality_is_estimated_from_the_header(tmp_path: Path, quality: int) -> None:
+    from core.check.files import image_header
+
+    path = _save(_texture("checks", np.random.default_rng(0)), tmp_path / "q.jpg", "JPEG", quality=quality)
+    assert abs(image_header(path)["jpeg_quality"] - quality) <= 1
+
+
+def test_a_stopped_check_raises_stopped_and_records_nothing(tmp_path: Path, small_model) -> None:
+    from core.provenance import Stopped
+    from core.runs.store import RunStore, list_checks
+
+    _textures(tmp_path / "set", n=4)
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) > 3  # after three files
+
+    with pytest.raises(Stopped, match="after reading 3 of 8 files"):
+        _check(tmp_path / "set", small_model, should_stop=stop)
+    assert list_checks(RunStore()) == []

@@ -4,7 +4,8 @@ Geometry is computed from each image's size (after its EXIF orientation), exactl
 ``core.preprocess.pipeline.resize_batch`` fits it: shorter side scaled to ``Resize.scale_size`` and the center
 ``size`` kept, or stretched to a square, or letterboxed. Nothing is decoded for it. The channel statistics are
 the file pass's (decoded arrays); the dataset BN-shift per layer is ``core.evaluate.adabn``'s measurement on a
-seeded subset of readable items under the reference variant, on a private copy of the model.
+seeded subset of readable items under the reference variant, on a private copy of the model, kept beside
+the feature cache.
 """
 
 from __future__ import annotations
@@ -136,16 +137,38 @@ def _audio(ok: list[dict], variants: list[Variant]) -> tuple[list[Finding], dict
     return out, recipe
 
 
-def bn_shift(train: Dataset, readable: list[int], variant: Variant, model, seed: int = 0,
-             should_stop=None) -> dict[str, float]:  # noqa: ANN001 - StopCheck
-    """Dataset BN-shift per named layer under ``variant`` over at most ``BN_ITEMS`` readable items (seeded)."""
+def bn_shift(train: Dataset, readable: list[int], variant: Variant, model, seed: int = 0,  # noqa: ANN001
+             should_stop=None, cache_dir=None) -> dict[str, float]:
+    """Dataset BN-shift per named layer under ``variant`` over at most ``BN_ITEMS`` readable items (seeded).
+
+    Kept beside the feature cache (a JSON file keyed by the dataset, the items, the variant and the model's weights),
+    so a repeated check reads it instead of running the network again."""
+    import hashlib
+    import json
+
+    from core import __version__
     from core.evaluate.adabn import _tensors, dataset_bn_shift, prepared_batches
+    from core.evaluate.features import FeatureCache, model_fingerprint
 
     idx = np.asarray(readable)
     if len(idx) > BN_ITEMS:
         idx = np.sort(np.random.default_rng(seed).choice(idx, BN_ITEMS, replace=False))
+    cache = FeatureCache(cache_dir)
+    key = hashlib.sha256(f"check-bn-shift|{train.digest}|{','.join(map(str, idx.tolist()))}|{variant.spec_key()}|"
+                         f"{model.name}|{model_fingerprint(model)}|{__version__}".encode()).hexdigest()[:32]
+    path = cache.root / f"{key}.bnshift.json"
+    try:
+        return {str(k): float(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
+    except (OSError, ValueError, AttributeError):
+        pass
     twin = model.private_copy()
-    return dataset_bn_shift(twin, _tensors(prepared_batches(train, idx, variant, twin, 16, should_stop)))
+    shift = dataset_bn_shift(twin, _tensors(prepared_batches(train, idx, variant, twin, 16, should_stop)))
+    try:
+        cache.root.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(shift), encoding="utf-8")
+    except OSError:
+        pass  # a read-only cache only costs the next check this pass again
+    return shift
 
 
 def bn_finding(shift: dict[str, float], n_items: int) -> Finding | None:
