@@ -178,11 +178,13 @@ def test_relabelled_items_are_flagged_end_to_end_on_the_network_features(tmp_pat
     assert {"checks00.png", "checks01.png"} <= {it["name"] for it in label.items}
     assert label.count <= 4
     assert "bn_shift" in report.recipe and report.recipe["folds"]["n_folds"] == 5
-    # a repeat reads the features and the BN-shift back from the cache beside them
+    # a repeat reads the file facts, the features and the BN-shift back from the cache beside them
     assert len(list((tmp_path.parent / "cache").glob("*.bnshift.json"))) == 1
+    assert len(list((tmp_path.parent / "cache").glob("*.checkfiles.json"))) == 1
     again = _check(tmp_path, small_model, features=True, cache_dir=tmp_path.parent / "cache")
     assert again.recipe["bn_shift"] == report.recipe["bn_shift"]
     assert [it["name"] for it in again.finding("label").items] == [it["name"] for it in label.items]
+    assert any("read from the cache" in n for n in again.notes) and again.seconds["features"] < 1.0
 
 
 def test_fail_on_exit_codes_json_and_items_csv(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -151,7 +151,7 @@ def sound_properties(wave: np.ndarray) -> dict:
     peak = float(np.abs(w).max()) if w.size else 0.0
     rms = float(np.sqrt(np.mean(w * w))) if w.size else 0.0
     return {"peak": peak, "clipped": float(np.mean(np.abs(w) >= CLIP_LEVEL)) if w.size else 0.0,
-            "rms_db": 20 * math.log10(rms) if rms > 0 else -math.inf, "dc": float(w.mean()) if w.size else 0.0}
+            "rms_db": 20 * math.log10(max(rms, 1e-10)), "dc": float(w.mean()) if w.size else 0.0}
 
 
 def item_facts(ds: Dataset, item: Item, index: int, split: str) -> dict:
@@ -202,6 +202,37 @@ def scan(train: Dataset, test: Dataset | None, progress: Callable[[int, int], No
         if progress is not None:
             progress(n + 1, len(jobs))
     return out
+
+
+def cached_scan(train: Dataset, test: Dataset | None, cache_dir=None,  # noqa: ANN001 - str | Path | None
+                progress: Callable[[int, int], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> tuple[list[dict], bool]:
+    """``scan``, kept beside the feature cache as JSON keyed by the datasets' content digests (file bytes, labels,
+    order) and the prepscope version: a repeated check decodes nothing. Returns (facts, read from the cache)."""
+    import hashlib
+    import json
+
+    from core import __version__
+    from core.evaluate.features import FeatureCache
+
+    root = FeatureCache(cache_dir).root
+    key = hashlib.sha256(f"check-files|{train.digest}|{None if test is None else test.digest}|{__version__}".encode())
+    path = root / f"{key.hexdigest()[:32]}.checkfiles.json"
+    try:
+        facts = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(facts, list) and len(facts) == len(train) + (0 if test is None else len(test)):
+            return facts, True
+    except (OSError, ValueError):
+        pass
+    facts = scan(train, test, progress, should_stop)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(facts), encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only cache only costs the next check this pass again
+    return facts, False
 
 
 # ------------------------------------------------------------------------------------------------ findings

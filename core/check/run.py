@@ -55,8 +55,11 @@ def check_dataset(train: Dataset, test: Dataset | None, variants: list[Variant],
     seconds: dict[str, float] = {}
     notes: list[str] = []
     span = 0.45 if features else 0.9
-    facts = files.scan(train, test, lambda i, n: say(span * i / n, f"reading files: {i}/{n}"), should_stop)
+    facts, cached = files.cached_scan(train, test, cache_dir,
+                                      lambda i, n: say(span * i / n, f"reading files: {i}/{n}"), should_stop)
     seconds["files"] = time.perf_counter() - t0
+    if cached:
+        notes.append("file facts read from the cache (same file bytes, labels and order as a previous check)")
     found = files.file_findings(facts, train.kind)
     ok = [f for f in facts if f["readable"]]
     t = time.perf_counter()
