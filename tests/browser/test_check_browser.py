@@ -1,6 +1,7 @@
 """Dataset check in headless Chromium: opened from Start's card, a check on an uploaded zip (one class PNG, the
 other JPEG, a truncated file, a duplicate), the report, and a flagged item opened in Compare.
-Screenshots (1440x900): test-artifacts/screenshots/check-report.png, check-finding.png, check-compare.png."""
+Screenshots (1440x900): test-artifacts/screenshots/check-report.png, check-finding.png, check-compare.png,
+check-runs.png."""
 
 from __future__ import annotations
 
@@ -68,3 +69,13 @@ def test_check_an_uploaded_zip_and_open_a_flagged_item_in_compare(ui, tmp_path: 
     assert "/compare" in ui.page.url
     # the shortcut (every ant a PNG) is the first finding; its first item, in dataset order, is now the input
     assert main.get_by_text("upload: ants0-copy.png").count() >= 1
+
+    ui.go("Runs")  # the check is listed beside the sweeps, and opens with the same report
+    ui.assert_no_exception()
+    assert main.get_by_role("heading", name="Dataset checks").count() == 1
+    ui.select("Open check", "#1")
+    ui.assert_no_exception()
+    assert main.get_by_text("shortcut · ").count() >= 1
+    main.get_by_role("heading", name="Dataset checks").scroll_into_view_if_needed()
+    ui.page.wait_for_timeout(800)
+    ui.screenshot("check-runs")
