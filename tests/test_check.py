@@ -167,6 +167,29 @@ def test_label_issues_on_features_come_from_cleanlab_datalab() -> None:
     assert {it["suggested"] for it in found["label"].items} == {"a"}
 
 
+def test_label_probabilities_ignore_groups_so_cross_speaker_errors_are_not_label_noise() -> None:
+    from core.check.content import datalab_findings, out_of_fold_probs
+    from core.evaluate.datasets import Dataset, Item
+
+    # 4 speakers, each in their own region of feature space; the folds must not leave a speaker out (a grouped split
+    # asks how the probe does on a new speaker, and cleanlab would read its errors there as label noise)
+    rng = np.random.default_rng(1)
+    x, items = [], []
+    for g in range(4):
+        centre = rng.normal(0, 10, 16)
+        for label in (0, 1):
+            for _ in range(12):
+                x.append(centre + (3.0 if label else -3.0) * np.eye(16)[0] + rng.normal(0, 0.5, 16))
+                items.append(Item(f"/x/{len(items)}.wav", label, f"s{g}"))
+    x = np.asarray(x, dtype=np.float32)
+    ds = Dataset("t", ["a", "b"], items, "audio", "test", "d", lambda it: None)
+    facts = [{"split": "train", "path": f"{i}", "name": f"{i}", "label": ds.classes[it.label]}
+             for i, it in enumerate(items)]
+    probs, folds = out_of_fold_probs(ds, x)
+    assert ds.has_groups and folds["kind"] == "stratified-kfold" and folds["probe_accuracy"] > 0.95
+    assert "label" not in {f.kind for f in datalab_findings(ds, facts, x, probs)}
+
+
 @pytest.mark.slow
 def test_relabelled_items_are_flagged_end_to_end_on_the_network_features(tmp_path: Path, small_model) -> None:
     _textures(tmp_path, n=16, seed=3)
