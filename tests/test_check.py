@@ -148,6 +148,36 @@ def test_mixed_sample_rates_and_a_clipped_sound_are_found(tmp_path: Path, small_
     assert analysis is not None and analysis.count == 7
 
 
+def _phrase(rng: np.random.Generator, sr: int = 8000) -> np.ndarray:
+    """A short random 'word': three tones with random pitches, each under its own envelope."""
+    t = np.arange(int(sr * 0.6)) / sr
+    out = np.zeros_like(t)
+    for _ in range(3):
+        f0, start = rng.uniform(200, 3000), rng.uniform(0, 0.4)
+        out += np.sin(2 * np.pi * f0 * t) * np.exp(-((t - start - 0.1) ** 2) / 0.003)
+    return (0.3 * out / np.abs(out).max()).astype(np.float32)
+
+
+def test_a_resampled_copy_of_a_training_sound_in_the_test_set_is_leakage(tmp_path: Path, small_model) -> None:
+    import librosa
+
+    rng = np.random.default_rng(7)
+    for split, n in (("train", 6), ("test", 3)):
+        (tmp_path / split).mkdir()
+        for label in ("yes", "no"):
+            for k in range(n):
+                sf.write(tmp_path / split / f"{label}_s{k}_0.wav", _phrase(rng), 8000, subtype="PCM_16")
+    wave, _ = sf.read(tmp_path / "train" / "yes_s2_0.wav", dtype="float32")
+    copy = librosa.resample(wave, orig_sr=8000, target_sr=16000) * 0.8 + rng.normal(0, 0.002, 2 * len(wave))
+    sf.write(tmp_path / "test" / "yes_s9_0.wav", copy.astype(np.float32), 16000, subtype="PCM_16")
+
+    report = _check(tmp_path, small_model)
+    leak = report.finding("leakage")
+    assert leak is not None and [(it["name"], it["copy_of"]) for it in leak.items] == [
+        ("yes_s9_0.wav", "train/yes_s2_0.wav")]
+    assert report.finding("duplicate") is None  # distinct phrases stay apart
+
+
 def test_label_issues_on_features_come_from_cleanlab_datalab() -> None:
     from core.check.content import datalab_findings, out_of_fold_probs
     from core.evaluate.datasets import Dataset, Item
