@@ -49,6 +49,7 @@ PAGE_OPTIONS: dict[str, tuple[str, ...]] = {
     "activations": ("stats_",),
     "audio": ("audio_",),
     "runs": ("run",),
+    "check": ("check_",),
 }
 #: Bounds on a link's variant blob: encoded characters, decompressed bytes, JSON nesting depth.
 MAX_LINK_CHARS = 16_384

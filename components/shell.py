@@ -28,6 +28,7 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("pages/activations.py", "Activation statistics", ":material/monitoring:"),
     ("pages/audio.py", "Audio", ":material/graphic_eq:"),
     ("pages/accuracy.py", "Accuracy", ":material/target:"),
+    ("pages/check.py", "Dataset check", ":material/fact_check:"),
     ("pages/runs.py", "Runs", ":material/history:"),
     ("pages/autoencoder_lab.py", "Autoencoder lab", ":material/auto_fix_high:"),
 )

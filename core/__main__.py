@@ -1,4 +1,4 @@
-"""Command line: ``python -m core inspect|presets|models|fields|sweep|tune|runs|autoencode``.
+"""Command line: ``python -m core inspect|presets|models|fields|sweep|tune|runs|check|autoencode``.
 
 A refused input (any PrepscopeError) exits with status 2 and one line ``error: <message>`` on
 stderr, never a traceback.
@@ -168,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs.set_defaults(func=run_runs)
 
     from core.autoencode.cli import add_arguments as add_autoencode_arguments
+    from core.check.cli import add_parser as add_check_parser
+
+    add_check_parser(sub)
 
     ae = sub.add_parser("autoencode", help="Autoencoder lab: a learned gray rule, or a CAE on one noisy image")
     add_autoencode_arguments(ae)

@@ -17,6 +17,8 @@ st.caption("Does a preprocessing choice change what the network's features can t
            "current set is scored on the same test items; the first variant is the reference. Every run is "
            "recorded: the Runs page lists, reopens and compares them.")
 st.text("Variants: " + ", ".join(state.session().variants.names) + "  (edit them in the sidebar)")
+st.page_link("pages/check.py", label="Check the dataset first: broken files, leaks, label errors, shortcuts",
+             icon=":material/fact_check:")
 
 left, right = st.columns(2)
 with left:

@@ -5,11 +5,13 @@ Thin page over ``components.runs``.
 
 import streamlit as st
 
-from components import runs, shell
+from components import check, runs, shell
 
 shell.guard()
 
 st.title("Runs")
-st.caption("The history of accuracy sweeps from this dashboard and the command line. Opening a run reads its "
+st.caption("The history of accuracy sweeps (and, below them, dataset checks) from this dashboard and the command "
+           "line. Opening a run reads its "
            "numbers and per-item predictions back from the database: nothing is recomputed.")
 runs.render_page()
+check.render_checks_list()

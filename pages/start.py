@@ -79,9 +79,13 @@ def render_jobs() -> None:
     c1, c2 = st.columns(2)
     with c1, st.container(border=True, key="start_job_dataset"):
         st.markdown("**Check my labelled dataset**")
-        st.markdown("Does a preprocessing choice change what the network can tell apart in *your* data? Opens "
-                    "Accuracy on a built-in set; swap in your folder or zip there.")
-        if st.button("Open Accuracy", key="start_accuracy", icon=":material/target:", type="primary"):
+        st.markdown("Broken, duplicate or mislabelled files, test items leaking from training, file metadata that "
+                    "predicts the label, what the recipe does to your set: Dataset check. Then Accuracy: does a "
+                    "preprocessing choice change what the network can tell apart in *your* data?")
+        b1, b2 = st.columns(2)
+        if b1.button("Open Dataset check", key="start_check", icon=":material/fact_check:", type="primary"):
+            st.switch_page("pages/check.py", query_params=to_params(state.session(), "check"))
+        if b2.button("Open Accuracy", key="start_accuracy", icon=":material/target:"):
             st.session_state["acc_source"], st.session_state["acc_builtin"] = "Built-in", "digits"
             st.session_state["acc_notice"] = ACCURACY_HOWTO
             st.switch_page(PAGE_FILES["accuracy"], query_params=to_params(state.session(), "accuracy"))

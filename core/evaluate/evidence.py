@@ -73,16 +73,22 @@ def open_item(desc: dict, path: str, zip_bytes: bytes | None = None) -> Signal:
         if not 0 <= index < len(ds):
             raise UnsupportedInput(f"{path!r} is not an item of {desc['source']}.")
         return ds.load(Item(index, 0))
+    source = item_file(desc, path, zip_bytes)
+    return load_input(source, name=PurePosixPath(path).name) if isinstance(source, bytes) else load_input(source)
+
+
+def item_file(desc: dict, path: str, zip_bytes: bytes | None = None) -> bytes | Path:
+    """A file item of the described dataset: the zip member's bytes, or the path under the recorded root folder;
+    UnsupportedInput when ``path`` leaves the dataset or is not in the zip supplied."""
     rel = PurePosixPath(path)
     if rel.is_absolute() or ".." in rel.parts:
         raise UnsupportedInput(f"{path!r} is not a path inside the dataset.")
     if desc.get("archive"):
         try:
             with zipfile.ZipFile(io.BytesIO(zip_bytes or b"")) as zf:
-                data = zf.read(str(rel))
+                return zf.read(str(rel))
         except (KeyError, zipfile.BadZipFile, OSError):
             raise UnsupportedInput(f"{path} is not in the zip {desc['archive']} supplied.") from None
-        return load_input(data, name=rel.name)
     from core.evaluate.datasets import link_boundary
 
     root = Path(desc["root"])
@@ -90,7 +96,7 @@ def open_item(desc: dict, path: str, zip_bytes: bytes | None = None) -> Signal:
     boundary = link_boundary(root)  # but never out of the data root when the dataset lies under it
     if boundary is not None and boundary not in full.resolve().parents:
         raise UnsupportedInput(f"{path!r} leads outside the data root.")
-    return load_input(full)
+    return full
 
 
 def thumbnail_png(signal: Signal, size: int = THUMB_PX) -> bytes:

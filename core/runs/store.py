@@ -113,6 +113,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 1 -> 2: BatchNorm re-estimation (core.evaluate.adabn): a variant's adapted scores, NULL when not adapted
         "ALTER TABLE variant_results ADD COLUMN adapted_json TEXT",
     ),
+    (  # 2 -> 3: dataset checks (core.check): one row per check, its report as JSON
+        """CREATE TABLE checks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created_utc TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            dataset_name TEXT NOT NULL,
+            dataset_source TEXT NOT NULL,
+            dataset_digest TEXT NOT NULL,
+            dataset_kind TEXT NOT NULL,
+            n_items INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            seconds REAL NOT NULL,
+            kinds_json TEXT NOT NULL,
+            report_json TEXT NOT NULL
+        )""",
+        "CREATE INDEX checks_by_dataset ON checks (dataset_digest)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 #: variant_results' columns in the order ``record`` writes and ``load_dict`` reads them.
@@ -419,3 +436,56 @@ class RunStore:
                                ("runs", "id")):
                 con.execute(f"DELETE FROM {table} WHERE {col} = ?", (int(run_id),))
         audit("run deleted", run=int(run_id), database=str(self.path))
+
+
+# ---------------------------------------------------------------------------------------------- dataset checks
+
+
+@dataclass(frozen=True)
+class CheckSummary:
+    """One line of the checks list: which data, which model, and the findings' kinds with their counts."""
+
+    id: int
+    created_utc: str
+    origin: str
+    dataset_name: str
+    dataset_source: str
+    n_items: int
+    model: str
+    seconds: float
+    kinds: dict
+
+
+def record_check(store: RunStore, report, origin: str) -> int:  # noqa: ANN001 - core.check.CheckReport
+    """Store a finished dataset check (``origin``: ``cli`` or ``page``); set and return its check id."""
+    ds = report.dataset
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    kinds = {f.kind: f.count for f in report.findings}
+    with store._write() as con:
+        cur = con.execute(
+            "INSERT INTO checks (created_utc, origin, dataset_name, dataset_source, dataset_digest, dataset_kind, "
+            "n_items, model, seconds, kinds_json, report_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (created, origin, ds["name"], ds["source"], ds["digest"], ds["kind"], int(ds["n_items"]), report.model,
+             float(report.seconds.get("total", 0.0)), _dumps(kinds), _dumps(report.to_dict())))
+        report.check_id = int(cur.lastrowid)
+    audit("check recorded", check=report.check_id, dataset=ds["name"], origin=origin)
+    return report.check_id
+
+
+def list_checks(store: RunStore, limit: int = 500) -> list[CheckSummary]:
+    """Recorded checks, newest first."""
+    with store.connect() as con:
+        rows = con.execute("SELECT id, created_utc, origin, dataset_name, dataset_source, n_items, model, seconds, "
+                           "kinds_json FROM checks ORDER BY id DESC LIMIT ?", (int(limit),)).fetchall()
+    return [CheckSummary(*r[:8], json.loads(r[8])) for r in rows]
+
+
+def load_check(store: RunStore, check_id: int) -> dict:
+    """A recorded check's report (``CheckReport.to_dict()``, with its ``check_id``); RunsError when unknown."""
+    with store.connect() as con:
+        row = con.execute("SELECT report_json FROM checks WHERE id = ?", (int(check_id),)).fetchone()
+    if row is None:
+        raise RunsError(f"There is no check #{check_id} in {store.path}.")
+    out = json.loads(row[0])
+    out["check_id"] = int(check_id)
+    return out

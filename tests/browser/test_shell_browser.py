@@ -20,6 +20,7 @@ NAV = [
     ("Activation statistics", "activations"),
     ("Audio", "audio"),
     ("Accuracy", "accuracy"),
+    ("Dataset check", "check"),
     ("Runs", "runs"),
     ("Autoencoder lab", "autoencoder_lab"),
 ]
