@@ -15,8 +15,11 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+from PIL import Image
 
 from core.errors import PrepscopeError, UnsupportedInput
+from core.evaluate.datasets import Item, load_builtin
+from core.io import load_input
 from core.signal import Signal
 
 THUMB_PX = 72
@@ -43,7 +46,6 @@ def unavailable_reason(desc: dict, zip_bytes: bytes | None = None) -> str | None
 
 @lru_cache(maxsize=4)
 def _builtin(source: str, n_per_class: int, seed: int):  # noqa: ANN202 - Dataset
-    from core.evaluate.datasets import load_builtin
 
     name = source.removeprefix("builtin:")
     return load_builtin(name, n_per_class=n_per_class, seed=seed) if name == "sounds" else load_builtin(name)
@@ -52,9 +54,6 @@ def _builtin(source: str, n_per_class: int, seed: int):  # noqa: ANN202 - Datase
 def open_item(desc: dict, path: str, zip_bytes: bytes | None = None) -> Signal:
     """The item at ``path`` of the described dataset, decoded; UnsupportedInput with a sentence when it cannot be
     found again (moved folder, zip not supplied, a path that leaves the dataset)."""
-    from core.evaluate.datasets import Item
-    from core.io import load_input
-
     reason = unavailable_reason(desc, zip_bytes)
     if reason:
         raise UnsupportedInput(reason)
@@ -88,8 +87,6 @@ def open_item(desc: dict, path: str, zip_bytes: bytes | None = None) -> Signal:
 def thumbnail_png(signal: Signal, size: int = THUMB_PX) -> bytes:
     """A small PNG of an image item (aspect kept, longer side ``size``; tiny images are enlarged without
     smoothing so their pixels stay visible)."""
-    from PIL import Image
-
     a = np.clip(signal.array, 0.0, 1.0)
     img = Image.fromarray((a * 255.0 + 0.5).astype(np.uint8))
     scale = size / max(img.size)

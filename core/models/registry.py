@@ -34,7 +34,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+import torchvision.models
 from torch import nn
+from torchvision.models import ResNet18_Weights
+from torchvision.models.feature_extraction import create_feature_extractor
 
 from core.errors import UnknownModel
 from core.models.specs import (  # noqa: F401 - re-exported: the light metadata lives in core.models.specs
@@ -52,8 +55,6 @@ from core.models.specs import (  # noqa: F401 - re-exported: the light metadata 
 @lru_cache(maxsize=1)
 def imagenet_labels() -> list[str]:
     """The 1000 ImageNet class names bundled with torchvision (no download)."""
-    from torchvision.models import ResNet18_Weights
-
     return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
 
 
@@ -273,8 +274,6 @@ _TORCHVISION: dict[str, _TorchvisionLayout] = {
 
 
 def _build_torchvision(spec: ModelSpec, weights: Path | None) -> LoadedModel:
-    import torchvision.models
-
     with torch.random.fork_rng():  # seeded random init without touching the global RNG
         torch.manual_seed(0)
         model = getattr(torchvision.models, spec.builder)(weights=None)
@@ -287,8 +286,6 @@ def _build_torchvision(spec: ModelSpec, weights: Path | None) -> LoadedModel:
 
 
 def _wrap_torchvision(spec: ModelSpec, model: nn.Module, description: str, pretrained: bool) -> LoadedModel:
-    from torchvision.models.feature_extraction import create_feature_extractor
-
     layout = _TORCHVISION[spec.builder]
     nodes = {node: name for name, node, _ in layout.layers}
     both = create_feature_extractor(model, {**nodes, layout.pooled: "_pooled", layout.logits: "_logits"}).eval()
