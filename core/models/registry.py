@@ -243,7 +243,7 @@ def _load_positional(model: nn.Module, spec: ModelSpec) -> None:
 
 
 @dataclass(frozen=True)
-class _TorchvisionLayout:
+class TorchvisionLayout:
     """Which graph nodes are the named layers (name -> (output node, module paths holding its BatchNorms))."""
 
     weights_enum: Callable[[], type]
@@ -259,12 +259,12 @@ def _tv_weights(name: str) -> Callable[[], type]:
     return lambda: getattr(importlib.import_module("torchvision.models"), name)
 
 
-_TORCHVISION: dict[str, _TorchvisionLayout] = {
-    "resnet18": _TorchvisionLayout(
+TORCHVISION_LAYOUTS: dict[str, TorchvisionLayout] = {
+    "resnet18": TorchvisionLayout(
         _tv_weights("ResNet18_Weights"),
         (("stem", "maxpool", ("bn1",)), *((f"layer{i}", f"layer{i}", (f"layer{i}",)) for i in range(1, 5))),
         "flatten", "fc", "conv1", 512, "fc"),
-    "mobilenet_v3_small": _TorchvisionLayout(
+    "mobilenet_v3_small": TorchvisionLayout(
         _tv_weights("MobileNet_V3_Small_Weights"),
         tuple((name, f"features.{idx[-1]}", tuple(f"features.{i}" for i in idx)) for name, idx in (
             ("stem", [0]), ("stage1", [1]), ("stage2", [2, 3]), ("stage3", [4, 5, 6]), ("stage4", [7, 8]),
@@ -286,7 +286,7 @@ def _build_torchvision(spec: ModelSpec, weights: Path | None) -> LoadedModel:
 
 
 def _wrap_torchvision(spec: ModelSpec, model: nn.Module, description: str, pretrained: bool) -> LoadedModel:
-    layout = _TORCHVISION[spec.builder]
+    layout = TORCHVISION_LAYOUTS[spec.builder]
     nodes = {node: name for name, node, _ in layout.layers}
     both = create_feature_extractor(model, {**nodes, layout.pooled: "_pooled", layout.logits: "_logits"}).eval()
     head = create_feature_extractor(model, {layout.pooled: "_pooled", layout.logits: "_logits"}).eval()
