@@ -11,6 +11,7 @@ from __future__ import annotations
 from core.cliutil import format_table
 from core.evaluate.multimodel import MultiSweepResult, input_size
 from core.evaluate.sameinput import display_rows
+from core.evaluate.sweep import SweepResult
 
 
 def fmt_p(p: float | None) -> str:
@@ -23,6 +24,12 @@ def fmt_num(x: float | None, spec: str = ".3f") -> str:
     return "—" if x is None or x != x else format(x, spec)
 
 
+def table_rows(result: SweepResult) -> list[tuple[str, int, list[int]]]:
+    """The rows every table of ``result`` shows, in order: (label, index of the row's first variant, indices of
+    its members); variants with identical inputs are one row ``a = b`` (``core.evaluate.sameinput.display_rows``)."""
+    return display_rows([v.name for v in result.variants], [g["variants"] for g in result.identical])
+
+
 def sweep_table(result) -> str:
     """The human-readable sweep table: one row per variant, variants with identical inputs as one row
     (``a = b``), the reference first; under cross-validation the folds' range and the paired test across folds."""
@@ -31,8 +38,7 @@ def sweep_table(result) -> str:
     header = ["variant", "accuracy", "95% CI", "macro", "McNemar p"] + (["folds min-max", "fold test p"] if cv
                                                                          else []) + ["seconds"]
     rows = []
-    names = [v.name for v in result.variants]
-    for label, i, members in display_rows(names, [g["variants"] for g in result.identical]):
+    for label, i, members in table_rows(result):
         v = result.variants[i]
         ref = 0 in members
         row = [label + (" (ref)" if ref else ""), fmt_num(v.accuracy, ".3f"), f"[{v.ci95[0]:.3f}, {v.ci95[1]:.3f}]",
@@ -48,10 +54,9 @@ def sweep_table(result) -> str:
 def folds_table(result) -> str:
     """Accuracy of every fold (columns) per variant row (identical inputs as one row)."""
 
-    names = [v.name for v in result.variants]
     header = ["variant"] + [f"{f['name']} (n={f['n_test']})" for f in result.folds]
     rows = [[label] + [f"{f['accuracy']:.3f}" for f in result.variants[i].folds]
-            for label, i, _ in display_rows(names, [g["variants"] for g in result.identical])]
+            for label, i, _ in table_rows(result)]
     return format_table(rows, header)
 
 
@@ -91,8 +96,7 @@ def adapted_table(result) -> str | None:
 
     cv = result.cross_validated
     rows = []
-    names = [v.name for v in result.variants]
-    for label, i, members in display_rows(names, [g["variants"] for g in result.identical]):
+    for label, i, members in table_rows(result):
         v = result.variants[i]
         a = v.adapted
         if not a:
@@ -126,8 +130,7 @@ def probe_table(result) -> str | None:
         return None
     cv = result.cross_validated
     rows = []
-    names = [v.name for v in result.variants]
-    for label, i, members in display_rows(names, [g["variants"] for g in result.identical]):
+    for label, i, members in table_rows(result):
         v = result.variants[i]
         pr = v.details.get("probe") or {}
         if not pr:
@@ -152,8 +155,7 @@ def multi_table(result: MultiSweepResult) -> str:
     adapted = any(v.adapted for r in result.results for v in r.variants)
     rows = []
     for r in result.results:
-        names = [v.name for v in r.variants]
-        for j, (label, i, members) in enumerate(display_rows(names, [g["variants"] for g in r.identical])):
+        for j, (label, i, members) in enumerate(table_rows(r)):
             v = r.variants[i]
             ref = 0 in members
             run = f" (run #{r.run_id})" if r.run_id is not None else ""
