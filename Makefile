@@ -22,6 +22,7 @@ run: $(VENV)/.runtime
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 test: lint
 	$(PY) -m pytest

@@ -327,7 +327,7 @@ def sound_length(result: InspectResult) -> tuple[int, int] | None:
 def channel_planes(variant: VariantResult) -> list[tuple[str, np.ndarray]] | None:
     """For a ``multi-window`` or ``deltas`` variant, its three channels as (label, H x W image in [0, 1]) as
     the network receives them (before normalization); None for other channel strategies."""
-    from core.preprocess.soundchannels import channel_labels
+    from core.preprocess.channels import channel_labels
 
     labels = channel_labels(variant.variant)
     if labels is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -62,3 +63,25 @@ def format_table(rows: list[list[str]], header: list[str]) -> str:
         return "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
 
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def progress_printer(quiet: bool) -> Callable[[float, str], None] | None:
+    """Progress on stderr (``[ 42%] message``): one updating line on a terminal, a line per 10% in a log; None
+    with ``quiet``."""
+    if quiet:
+        return None
+    last = [-1]
+    tty = sys.stderr.isatty()
+
+    def show(fraction: float, message: str) -> None:
+        pct = int(fraction * 100)
+        if tty and pct != last[0]:
+            last[0] = pct
+            print(f"\r[{pct:3d}%] {message[:90]:<90}", end="", file=sys.stderr, flush=True)
+            if fraction >= 1.0:
+                print(file=sys.stderr)
+        elif not tty and pct // 10 != last[0]:  # a log file gets one line per 10%
+            last[0] = pct // 10
+            print(f"[{pct:3d}%] {message}", file=sys.stderr, flush=True)
+
+    return show

@@ -15,3 +15,13 @@ def prepscope_home() -> Path:
     """``$PREPSCOPE_HOME`` if set, else ``~/.cache/prepscope``."""
     env = os.environ.get("PREPSCOPE_HOME")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "prepscope"
+
+
+def data_root() -> Path | None:
+    """Where the dashboard lists dataset folders: ``$PREPSCOPE_DATA_ROOT``, else ``../shared/data`` beside
+    the project when it exists, else None."""
+    env = os.environ.get("PREPSCOPE_DATA_ROOT")
+    if env:
+        return Path(env).expanduser()
+    default = Path(__file__).resolve().parents[2] / "shared" / "data"
+    return default if default.is_dir() else None

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from core.paths import data_root
 from core.provenance import Stopped
 
 SHARED_ENV = "PREPSCOPE_SHARED"
@@ -143,8 +144,6 @@ def heavy_work(kind: str, *, on_wait: Callable[[str], None] | None = None,
 
 def under_data_root(path: str | Path | None) -> bool:
     """Whether ``path`` (links resolved) lies inside the data root (False without a data root)."""
-    from core.evaluate.datasets import data_root
-
     root = data_root()
     if root is None or not path:
         return False
@@ -163,8 +162,6 @@ def public_path(path: str | Path | None) -> str:
         return ""
     if not shared_mode() or not Path(path).is_absolute():  # ``builtin:digits``, a relative name: nothing to hide
         return str(path)
-    from core.evaluate.datasets import data_root
-
     root = data_root()
     if root is not None and under_data_root(path):
         rel = Path(path).resolve().relative_to(root.resolve()).as_posix()

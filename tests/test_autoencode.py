@@ -31,7 +31,8 @@ from core.autoencode.single import (
     train_single,
 )
 from core.errors import InvalidVariant
-from core.preprocess.pipeline import prepare, to_gray
+from core.preprocess.color import to_gray
+from core.preprocess.pipeline import prepare
 from core.preprocess.variant import Variant, VariantSet
 from core.provenance import Stopped
 from core.signal import Signal
@@ -385,7 +386,7 @@ def _noisy_smooth(side: int = 64, sigma: float = 0.1, channels: int = 3) -> tupl
 @pytest.mark.parametrize("kind", ["nl_means", "tv_chambolle", "wavelet", "bilateral"])
 @pytest.mark.parametrize("channels", [3, 1])
 def test_denoisers_reduce_the_error_of_a_noisy_image(kind: str, channels: int) -> None:
-    from core.autoencode.denoise import apply_denoiser, denoiser_spec
+    from core.preprocess.denoise import apply_denoiser, denoiser_spec
 
     noisy, clean = _noisy_smooth(channels=channels)
     out = apply_denoiser(noisy, denoiser_spec({"kind": kind}))
@@ -403,7 +404,7 @@ def test_noise_then_a_denoiser_is_one_variant_at_network_size() -> None:
 
 
 def test_source_resolution_denoise_runs_before_the_channel_strategy() -> None:
-    from core.autoencode.denoise import apply_denoiser, denoiser_spec
+    from core.preprocess.denoise import apply_denoiser, denoiser_spec
 
     noisy, _ = _noisy_smooth(side=96)
     sig = Signal(noisy)
@@ -426,7 +427,7 @@ def test_a_lab_denoiser_runs_by_name_on_color_and_gray() -> None:
     noisy, clean = small_texture()
     result = train_single(noisy, clean, ("blindspot",), TINY_SINGLE)
     store.save(result.regime("blindspot").model, lab_card(result, "blindspot", "bs"))
-    from core.autoencode.denoise import apply_lab_model
+    from core.preprocess.denoise import apply_lab_model
 
     out = apply_lab_model(noisy, "bs")
     assert np.allclose(out, result.regime("blindspot").output, atol=1e-6)

@@ -194,7 +194,7 @@ def test_identical_inputs_are_grouped_on_one_channel_data(digits_60, model, tmp_
     assert "rgb equals gray-replicate on one-channel data" in reason and "same mean and std" in reason
     assert [v.same_input_as for v in res.variants] == [None, "rgb", "rgb", None, "rgb"]
     assert res.variants[1].mcnemar_p == 1.0 and res.variants[3].same_input_as is None
-    from core.evaluate.cli import sweep_table
+    from core.evaluate.report import sweep_table
 
     table = sweep_table(res)
     assert "rgb = gray-replicate = gray-conv-sum = gray cmap (ref)" in table and "None" not in table

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.errors import InvalidDataset
-from core.evaluate.methods import match_imagenet, zeroshot_predict
+from core.evaluate.methods.zeroshot import match_imagenet, zeroshot_predict
 from core.models.registry import imagenet_labels
 
 

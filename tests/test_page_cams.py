@@ -119,7 +119,7 @@ def test_accuracy_page_compares_models_and_reestimates_batchnorm(tmp_path, monke
 
 @pytest.mark.slow
 def test_accuracy_page_finetunes_within_cross_validation(tmp_path, monkeypatch):
-    import core.evaluate.finetune as ft
+    import core.evaluate.methods.finetune as ft
     from core.preprocess.variant import Resize
     from core.runs import RunStore
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from components import charts, results
-from core.preprocess.pipeline import colormap_lut
+from core.preprocess.color import colormap_lut
 from core.preprocess.presets import get_preset
 from core.preprocess.variant import JpegStorage, Resize, Variant
 from tests.apptest import ok, open_app, session

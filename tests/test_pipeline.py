@@ -9,7 +9,8 @@ import torch
 from timm.models import adapt_input_conv
 
 from core.models.registry import IMAGENET_MEAN, IMAGENET_STD
-from core.preprocess.pipeline import colormap_lut, prepare, prepare_many, resize_batch
+from core.preprocess.color import colormap_lut
+from core.preprocess.pipeline import prepare, prepare_many, resize_batch
 from core.preprocess.variant import Blur, Jpeg, Median, Noise, Resize, Variant
 from core.signal import Signal
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.evaluate.adabn import _tensors, adapt_bn, dataset_bn_shift, prepared_batches
 from core.evaluate.datasets import DatasetRequest, open_request
-from core.evaluate.finetune import _normalizer, _one_channel_stem, inputs_u8, train_finetune
+from core.evaluate.features import prepared_batches
+from core.evaluate.methods.adabn import _tensors, adapt_bn, dataset_bn_shift
+from core.evaluate.methods.finetune import _normalizer, _one_channel_stem, inputs_u8, train_finetune
 from core.evaluate.sweep import evaluate_sweep
 from core.inspect.engine import inspect
 from core.models import load_model
@@ -116,7 +117,7 @@ def test_finetune_is_deterministic_for_a_seed_and_leaves_the_model_alone(model, 
 
 @pytest.mark.slow
 def test_finetune_sweep_is_compared_with_probe_on_the_same_split(model, digits, tmp_path, monkeypatch):
-    import core.evaluate.finetune as ft
+    import core.evaluate.methods.finetune as ft
 
     monkeypatch.setattr(ft, "MAX_EPOCHS", 1)
     variants = [Variant(name="rgb", resize=Resize(size=64)), GRAY.replace(name="gray", resize=Resize(size=64)),
@@ -135,7 +136,8 @@ def test_finetune_sweep_is_compared_with_probe_on_the_same_split(model, digits, 
 
 
 def test_multi_model_sweep_table_and_json(digits, tmp_path):
-    from core.evaluate.multimodel import evaluate_models, multi_table, parse_models
+    from core.evaluate.multimodel import evaluate_models, parse_models
+    from core.evaluate.report import multi_table
 
     names = parse_models("efficientnet_lite0, mobilenet_v3_small")
     models = [load_model(n) for n in names]
@@ -161,9 +163,9 @@ def test_multi_model_sweep_table_and_json(digits, tmp_path):
 
 def test_adabn_under_cross_validation_adapts_each_fold_on_its_training_side_only(model, digits, tmp_path,
                                                                                   monkeypatch):
-    import core.evaluate.adabn as adabn
-    from core.evaluate.cli import print_report
+    import core.evaluate.methods.adabn as adabn
     from core.evaluate.folds import make_evaluation
+    from core.evaluate.report import print_report
     from core.runs import RunStore
 
     calls = []
@@ -231,7 +233,7 @@ def test_adabn_refuses_zero_shot_without_training_items_before_any_work(model, s
 @pytest.mark.slow
 def test_finetune_under_cross_validation_pools_items_and_matches_the_probe_sweep(model, digits, tmp_path,
                                                                                  monkeypatch):
-    import core.evaluate.finetune as ft
+    import core.evaluate.methods.finetune as ft
     from core.runs import RunStore
 
     monkeypatch.setattr(ft, "MAX_EPOCHS", 1)
@@ -256,7 +258,7 @@ def test_finetune_under_cross_validation_pools_items_and_matches_the_probe_sweep
     rid = RunStore().record(r, origin="cli")
     back = RunStore().load(rid)
     assert back.to_dict() == r.to_dict() and back.variants[1].details["probe"] == r.variants[1].details["probe"]
-    from core.evaluate.finetune import probe_table
+    from core.evaluate.report import probe_table
 
     table = probe_table(back)
     assert "gray = conv-sum" in table and "fold test p" in table
@@ -291,7 +293,7 @@ def test_multi_model_cli_records_one_run_per_model_and_every_entry_names_its_mod
 
 def test_adabn_with_zero_shot_and_a_given_test_set_adapts_on_the_training_set(model, shared_data, tmp_path,
                                                                                monkeypatch):
-    import core.evaluate.adabn as adabn
+    import core.evaluate.methods.adabn as adabn
     from core.evaluate.datasets import open_dataset
 
     extracted = []

@@ -21,9 +21,9 @@ from core.errors import PrepscopeError
 
 
 def _progress(quiet: bool):  # noqa: ANN202
-    from core.evaluate.cli import _progress_printer
+    from core.cliutil import progress_printer
 
-    return _progress_printer(quiet)
+    return progress_printer(quiet)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,8 +110,8 @@ def run_gray(args: argparse.Namespace) -> int:
 
 def _probe(args: argparse.Namespace, name: str, progress, out) -> dict:  # noqa: ANN001
     from core.autoencode.gray import rule_variants
-    from core.evaluate.cli import sweep_table
     from core.evaluate.datasets import DatasetRequest, open_request
+    from core.evaluate.report import sweep_table
     from core.evaluate.sweep import evaluate_sweep
     from core.models import load_model
 

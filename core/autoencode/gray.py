@@ -4,7 +4,7 @@ An encoder (``nets.GrayEncoder``: pointwise, RGB -> one value in [0, 1]) and a d
 (``nets.ColorDecoder``: gray -> RGB with spatial context) are trained together to reconstruct color
 from the gray, with an optional term ``luma_weight * MSE(gray, 601 luma)`` that keeps the gray looking
 like a gray photo. Once saved under a name, the encoder is the gray rule ``learned:<name>`` of every
-variant (``core.preprocess.pipeline.to_gray``).
+variant (``core.preprocess.color.to_gray``).
 
 The comparison with the fixed rules is fair by construction: for each rule (601, 709, mean and the
 learned one, frozen) a fresh decoder of the same architecture is trained from the same seed on the
@@ -34,11 +34,20 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
+from core.autoencode import store
+from core.autoencode.inference import encode_gray
 from core.autoencode.nets import ColorDecoder, GrayAutoencoder, architecture_of
 from core.autoencode.train import adam, run_steps, seeded, threads
 from core.errors import InvalidDataset, PrepscopeError
-from core.provenance import Progress, StopCheck
+from core.evaluate.datasets import extract_zip
+from core.io import load_input
+from core.io.formats import media_kind
+from core.preprocess.color import GRAY_WEIGHTS, to_gray
+from core.preprocess.variant import Variant
+from core.provenance import Progress, StopCheck, Stopped, versions
+from core.shared import public_path
 
 BUILTIN_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "retina",
                   "colorwheel")
@@ -102,8 +111,6 @@ class GrayData:
 
 
 def _shrink(rgb: np.ndarray, side: int) -> np.ndarray:
-    from PIL import Image
-
     u8 = np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
     h, w = u8.shape[:2]
     s = side / min(h, w)
@@ -112,8 +119,6 @@ def _shrink(rgb: np.ndarray, side: int) -> np.ndarray:
 
 
 def _image_files(root: Path) -> list[Path]:
-    from core.io.formats import media_kind
-
     return sorted(p for p in root.rglob("*") if p.is_file() and media_kind(p.name) == "image"
                   and not any(part.startswith(".") or part == "__MACOSX" for part in p.relative_to(root).parts))
 
@@ -123,9 +128,6 @@ def collect_images(path: str | Path | None = None, builtin: str | None = None, *
                    should_stop: StopCheck | None = None) -> GrayData:
     """The color images of a folder or zip (searched recursively), of uploaded zip bytes, or of the built-in
     ``photos``; each shrunk to shorter side ``side``. InvalidDataset when fewer than MIN_IMAGES are color."""
-    from core.io import load_input
-    from core.provenance import Stopped
-
     if builtin is not None:
         if builtin != "photos":
             raise InvalidDataset(f"Unknown built-in image set {builtin!r}; available: photos.")
@@ -139,8 +141,6 @@ def collect_images(path: str | Path | None = None, builtin: str | None = None, *
     tmp = None
     try:
         if zip_bytes is not None or (path is not None and Path(path).is_file()):
-            from core.evaluate.datasets import extract_zip
-
             tmp = Path(tempfile.mkdtemp(prefix="prepscope-gray-"))
             if zip_bytes is not None:
                 (tmp / "upload.zip").write_bytes(zip_bytes)
@@ -191,8 +191,6 @@ def collect_images(path: str | Path | None = None, builtin: str | None = None, *
 
 def luma(x: torch.Tensor, rule: str = "601") -> torch.Tensor:
     """(N,3,H,W) -> (N,1,H,W) by a fixed luma rule."""
-    from core.preprocess.pipeline import GRAY_WEIGHTS
-
     w = torch.tensor(GRAY_WEIGHTS[rule], dtype=x.dtype)[None, :, None, None]
     return (x * w).sum(dim=1, keepdim=True)
 
@@ -215,32 +213,6 @@ def contrast(gray: np.ndarray, n: int = 8, patch: int = 16) -> float:
     """Standard deviation of the mean gray of each patch of an isoluminant pattern."""
     means = gray.reshape(patch, n, patch).mean(axis=(0, 2))
     return float(means.std())
-
-
-def learned_gray(rgb: np.ndarray, name: str) -> np.ndarray:
-    """HxWx3 float in [0, 1] -> HxW float32 by the saved learned gray rule ``name`` (pixel by pixel, in
-    chunks of a million pixels so memory stays bounded at any image size)."""
-    from core.autoencode import store
-    from core.errors import InvalidVariant
-
-    try:
-        model, _ = store.load(name, "gray")
-    except store.InvalidModelFile as e:
-        raise InvalidVariant(str(e)) from None
-    return encode_gray(model.encoder, rgb)
-
-
-def encode_gray(encoder: torch.nn.Module, rgb: np.ndarray) -> np.ndarray:
-    """Run a pointwise gray encoder over an HxWx3 image in chunks."""
-    h, w = rgb.shape[:2]
-    flat = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32).reshape(-1, 3))
-    out = torch.empty(flat.shape[0])
-    chunk = 1 << 20
-    with torch.inference_mode():
-        for s in range(0, flat.shape[0], chunk):
-            px = flat[s : s + chunk].T.reshape(1, 3, -1, 1)
-            out[s : s + chunk] = encoder(px).reshape(-1)
-    return out.numpy().reshape(h, w)
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -289,7 +261,6 @@ class GrayResult:
         """The gray of ``rgb`` (HxWx3 float) under one of the compared rules."""
         if rule == self.rule_name:
             return encode_gray(self.model.encoder, rgb)
-        from core.preprocess.pipeline import to_gray
 
         return to_gray(rgb, rule)
 
@@ -300,8 +271,6 @@ class GrayResult:
             return self.decoders[rule](g)[0].permute(1, 2, 0).numpy()
 
     def to_dict(self) -> dict:
-        from core.provenance import versions
-
         return {"name": self.name, "rules": [r.to_dict() for r in self.rules],
                 "isoluminant_contrast": dict(self.isoluminant), "joint_decoder_psnr": self.joint_psnr,
                 "data": self.data, "n_train_images": self.n_train, "n_test_images": self.n_test,
@@ -372,13 +341,9 @@ def train_gray(data: GrayData, name: str, config: GrayConfig | None = None, *, o
 
 def _train_gray(data: GrayData, name: str, config: GrayConfig | None, *, overwrite: bool, save: bool,
                 progress: Progress | None, should_stop: StopCheck | None) -> GrayResult:
-    from core.autoencode import store
-
     cfg = (config or GrayConfig()).check()
     store.check_name(name)
     if save and not overwrite and store.exists(name):
-        from core.shared import public_path
-
         raise store.InvalidModelFile(f"A model named {name!r} already exists in {public_path(store.models_dir())}; "
                                      "choose another name or overwrite it.")
     t_start = time.perf_counter()
@@ -448,7 +413,6 @@ def _train_gray(data: GrayData, name: str, config: GrayConfig | None, *, overwri
         scores.append(RuleScore(rule, float(np.mean(per)), _bootstrap_ci(per, cfg.seed), per, dec_losses))
         decoders[rule] = dec
 
-    from core.preprocess.pipeline import to_gray
 
     pattern = isoluminant_pattern()
     iso = {r: contrast(encode_gray(encoder, pattern) if r.startswith("learned:") else to_gray(pattern, r))
@@ -468,7 +432,5 @@ def _train_gray(data: GrayData, name: str, config: GrayConfig | None, *, overwri
 
 def rule_variants(name: str | None):  # noqa: ANN201 - list[Variant]
     """The gray rules as gray-replicate variants (601 first, the reference), plus ``learned:<name>``."""
-    from core.preprocess.variant import Variant
-
     rules = [*FIXED_RULES, *([f"learned:{name}"] if name else [])]
     return [Variant(name=r, channels="replicate", gray=r) for r in rules]

@@ -32,10 +32,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.autoencode.inference import grid_mask, mask_input, predict
 from core.autoencode.nets import DenoiseCAE, architecture_of
+from core.autoencode.store import make_card
 from core.autoencode.train import adam, run_steps, seeded, threads
 from core.errors import UnsupportedInput
-from core.provenance import Progress, StopCheck
+from core.preprocess.denoise import apply_denoiser, denoiser_spec
+from core.provenance import Progress, StopCheck, versions
+from core.signal import array_digest
 
 REGIMES = ("plain", "augmented", "prefiltered", "blindspot")
 #: Images are refused above this side (memory and time of whole-image training on a CPU).
@@ -60,8 +64,6 @@ class SingleConfig:
     seed: int = 0
 
     def check(self) -> SingleConfig:
-        from core.autoencode.denoise import denoiser_spec
-
         for name, lo, hi in (("steps", 1, 20000), ("width", 4, 128), ("bottleneck", 1, 256), ("crop", 16, 256),
                              ("batch", 1, 64), ("grid", 2, 8), ("seed", 0, 2**31 - 1)):
             v = getattr(self, name)
@@ -132,40 +134,6 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 # ------------------------------------------------------------------------------------------------ masking
 
 
-def grid_mask(h: int, w: int, grid: int, phase: tuple[int, int]) -> torch.Tensor:
-    """Boolean (h, w): the pixels (i, j) with i % grid == phase[0] and j % grid == phase[1]."""
-    m = torch.zeros(h, w, dtype=torch.bool)
-    m[phase[0]::grid, phase[1]::grid] = True
-    return m
-
-
-_NEIGHBOURS = torch.tensor([[0.0, 0.25, 0.0], [0.25, 0.0, 0.25], [0.0, 0.25, 0.0]])
-
-
-def mask_input(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(N,C,H,W) with the masked pixels (mask (H,W) or (N,1,H,W)) replaced by the mean of their four
-    neighbours (reflected at the borders). With a grid of at least 2, no neighbour of a masked pixel is
-    masked, so the replaced values never contain the masked pixels' own values."""
-    c = x.shape[1]
-    k = _NEIGHBOURS.to(x.dtype).expand(c, 1, 3, 3)
-    avg = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), k, groups=c)
-    return torch.where(mask, avg, x)
-
-
-def predict(model: torch.nn.Module, x: torch.Tensor, blind: bool, grid: int = 4) -> torch.Tensor:
-    """The network's output for (N,C,H,W): direct, or J-invariant for a blind-spot model (every pixel
-    predicted from an input in which it is masked; grid² forward passes)."""
-    if not blind:
-        return model(x)
-    h, w = x.shape[-2:]
-    out = torch.zeros_like(x)
-    for a in range(grid):
-        for b in range(grid):
-            m = grid_mask(h, w, grid, (a, b))
-            out = torch.where(m, model(mask_input(x, m)), out)
-    return out
-
-
 # ------------------------------------------------------------------------------------------------ training
 
 
@@ -219,8 +187,6 @@ class SingleResult:
         return next(r for r in self.regimes if r.name == name)
 
     def to_dict(self) -> dict:
-        from core.provenance import versions
-
         return {"regimes": [r.to_dict() for r in self.regimes], "input": self.source,
                 "input_psnr_vs_clean": self.input_psnr_vs_clean(),
                 "input_ssim_vs_clean": None if self.clean is None else ssim(self.noisy, self.clean),
@@ -377,8 +343,6 @@ def train_single(noisy: np.ndarray, clean: np.ndarray | None = None, regimes: tu
     t_start = time.perf_counter()
     pre = None
     if "prefiltered" in regimes:
-        from core.autoencode.denoise import apply_denoiser, denoiser_spec
-
         if progress:
             progress(0.0, f"Pre-filtering the image ({cfg.prefilter['kind']})")
         pre = apply_denoiser(a, denoiser_spec(cfg.prefilter))
@@ -408,7 +372,6 @@ def train_single(noisy: np.ndarray, clean: np.ndarray | None = None, regimes: tu
             shifted_crop_mse_clean=shifted_clean, residual_noise_corr=corr, seconds=seconds,
             inference="j-invariant" if blind else "direct", track=track))
     src = dict(source or {})
-    from core.signal import array_digest
 
     src.setdefault("digest", array_digest(a))
     src.update({"width": int(a.shape[1]), "height": int(a.shape[0]), "channels": int(a.shape[2]),
@@ -418,8 +381,6 @@ def train_single(noisy: np.ndarray, clean: np.ndarray | None = None, regimes: tu
 
 def lab_card(result: SingleResult, regime: str, name: str) -> dict:
     """The card of one regime's model, to save it as a named lab denoiser."""
-    from core.autoencode.store import make_card
-
     r = result.regime(regime)
     cfg = result.config
     arch = architecture_of(r.model, channels=int(result.noisy.shape[2]), width=cfg.width, bottleneck=cfg.bottleneck)

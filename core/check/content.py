@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import warnings
 
 import numpy as np
@@ -27,6 +28,7 @@ from core.check.files import ref
 from core.check.report import Finding
 from core.evaluate.datasets import Dataset
 from core.evaluate.folds import make_evaluation
+from core.evaluate.methods.probe import fit_probe
 
 #: Cosine similarity of pooled features from which two items count as the same picture or sound.
 LEAK_COSINE = 0.99
@@ -46,8 +48,6 @@ def out_of_fold_probs(train: Dataset, x: np.ndarray, seed: int = 0) -> tuple[np.
     the probe generalizes to a new speaker or subject, and cleanlab would read every cross-group error as label
     noise (on FSDD, leave one speaker out gives the probe 42% and flags 1,290 of 2,500 items; stratified folds give
     91% and flag 83)."""
-    from core.evaluate.methods import fit_probe
-
     k = min(MAX_FOLDS, min(train.counts().values()))
     ev = make_evaluation(train, None, cv=k, seed=seed, group_split=False)
     y = train.labels
@@ -65,8 +65,6 @@ def datalab_findings(train: Dataset, facts: list[dict], x: np.ndarray, probs: np
     """Label issues, outliers, near duplicates and class imbalance from cleanlab's Datalab; ``facts`` are the
     train items' facts in the order of ``x``; an issue type cleanlab could not compute is said in ``notes``."""
     notes = notes if notes is not None else []
-    import logging
-
     from cleanlab import Datalab
 
     logging.getLogger("cleanlab").setLevel(logging.ERROR)

@@ -12,16 +12,24 @@ give peak, clipping, level, silence and DC offset of the decoded waveform. A per
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
+from PIL import Image
 
+from core import __version__
 from core.check.report import Finding
 from core.errors import PrepscopeError
 from core.evaluate.datasets import Dataset, Item
+from core.evaluate.features import FeatureCache
+from core.io.image import PILLOW_FORMATS
+from core.provenance import Stopped
 
 #: Image properties are computed on a copy whose longer side is at most this many pixels.
 PROPERTY_PX = 256
@@ -68,10 +76,6 @@ def jpeg_quality(quantization: dict) -> int | None:
 
 def image_header(path: Path) -> dict:
     """Format, mode, bit depth, alpha, frames, EXIF orientation, size and JPEG quality, from the header only."""
-    from PIL import Image
-
-    from core.io.image import PILLOW_FORMATS
-
     with Image.open(path, formats=PILLOW_FORMATS) as im:
         out = {"format": str(im.format), "mode": im.mode, "bit_depth": _bit_depth(path, im),
                "alpha": "A" in im.mode or "transparency" in im.info, "width": int(im.width),
@@ -87,8 +91,6 @@ def image_header(path: Path) -> dict:
 
 def sound_header(path: Path) -> dict:
     """Format, subtype, sample rate, channels and duration from the sound's header."""
-    import soundfile as sf
-
     info = sf.info(str(path))
     return {"format": str(info.format), "subtype": str(info.subtype), "sample_rate": int(info.samplerate),
             "channels": int(info.channels), "duration_s": float(info.frames) / max(1, int(info.samplerate))}
@@ -119,7 +121,6 @@ def image_properties(a: np.ndarray) -> dict:
 def perceptual_hash(a: np.ndarray) -> str:
     """A 63-bit DCT hash of the image's gray levels (32 x 32 box average, signs of the 8 x 8 lowest frequencies
     against their median, DC left out) as hex: a re-encoded or resized copy stays within a few bits."""
-    from PIL import Image
     from scipy.fft import dctn
 
     g = a @ np.array([0.299, 0.587, 0.114], np.float32) if a.ndim == 3 else a
@@ -133,7 +134,6 @@ def sound_hash(wave: np.ndarray, sr: int) -> str:
     average, signs of the 16 x 16 lowest frequencies against their median) as hex. On FSDD a copy resampled to
     16 kHz, at 80% gain with faint noise, is 0-10 bits from its original; distinct clips are at least 20 apart."""
     import librosa
-    from PIL import Image
     from scipy.fft import dctn
 
     w = np.asarray(wave, dtype=np.float32)
@@ -212,8 +212,6 @@ def item_facts(ds: Dataset, item: Item, index: int, split: str) -> dict:
 def scan(train: Dataset, test: Dataset | None, progress: Callable[[int, int], None] | None = None,
          should_stop: Callable[[], bool] | None = None) -> list[dict]:
     """The facts of every item of ``train`` then ``test`` (see ``item_facts``)."""
-    from core.provenance import Stopped
-
     jobs = [(train, it, i, "train") for i, it in enumerate(train.items)]
     if test is not None:
         jobs += [(test, it, i, "test") for i, it in enumerate(test.items)]
@@ -232,12 +230,6 @@ def cached_scan(train: Dataset, test: Dataset | None, cache_dir=None,  # noqa: A
                 should_stop: Callable[[], bool] | None = None) -> tuple[list[dict], bool]:
     """``scan``, kept beside the feature cache as JSON keyed by the datasets' content digests (file bytes, labels,
     order) and the prepscope version: a repeated check decodes nothing. Returns (facts, read from the cache)."""
-    import hashlib
-    import json
-
-    from core import __version__
-    from core.evaluate.features import FeatureCache
-
     root = FeatureCache(cache_dir).root
     key = hashlib.sha256(f"check-files|{train.digest}|{None if test is None else test.digest}|{__version__}".encode())
     path = root / f"{key.hexdigest()[:32]}.checkfiles.json"

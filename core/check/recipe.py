@@ -10,11 +10,17 @@ the feature cache.
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 
+from core import __version__
 from core.check.files import channel_stats, ref
 from core.check.report import Finding
 from core.evaluate.datasets import Dataset
+from core.evaluate.features import FeatureCache, model_fingerprint, prepared_batches
+from core.evaluate.methods.adabn import batch_tensors, dataset_bn_shift
 from core.models.specs import IMAGENET_MEAN, IMAGENET_STD
 from core.preprocess.variant import Resize, Variant
 
@@ -143,13 +149,6 @@ def bn_shift(train: Dataset, readable: list[int], variant: Variant, model, seed:
 
     Kept beside the feature cache (a JSON file keyed by the dataset, the items, the variant and the model's weights),
     so a repeated check reads it instead of running the network again."""
-    import hashlib
-    import json
-
-    from core import __version__
-    from core.evaluate.adabn import _tensors, dataset_bn_shift, prepared_batches
-    from core.evaluate.features import FeatureCache, model_fingerprint
-
     idx = np.asarray(readable)
     if len(idx) > BN_ITEMS:
         idx = np.sort(np.random.default_rng(seed).choice(idx, BN_ITEMS, replace=False))
@@ -162,7 +161,7 @@ def bn_shift(train: Dataset, readable: list[int], variant: Variant, model, seed:
     except (OSError, ValueError, AttributeError):
         pass
     twin = model.private_copy()
-    shift = dataset_bn_shift(twin, _tensors(prepared_batches(train, idx, variant, twin, 16, should_stop)))
+    shift = dataset_bn_shift(twin, batch_tensors(prepared_batches(train, idx, variant, twin, 16, should_stop)))
     try:
         cache.root.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(shift), encoding="utf-8")

@@ -16,6 +16,8 @@ from core import __version__
 from core.check import content, files, recipe, shortcuts
 from core.check.report import CheckReport, Finding
 from core.evaluate.datasets import Dataset
+from core.evaluate.features import FeatureCache, extract
+from core.preprocess.recipe import resolve
 from core.preprocess.variant import Variant
 from core.provenance import Progress, StopCheck
 
@@ -46,9 +48,6 @@ def check_dataset(train: Dataset, test: Dataset | None, variants: list[Variant],
 
     ``features=False`` skips the network (no label, outlier, near-duplicate or BN findings): a metadata-only check.
     """
-    from core.evaluate.features import FeatureCache, extract
-    from core.preprocess.recipe import resolve
-
     variants = resolve(list(variants), model)
     say = progress or (lambda f, m: None)
     t0 = time.perf_counter()

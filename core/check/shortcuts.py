@@ -14,6 +14,7 @@ import warnings
 from collections import Counter
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from core.check.files import ref
 from core.check.report import Finding
@@ -39,7 +40,6 @@ def _column(facts: list[dict], name: str) -> np.ndarray:
 def _cv_score(x: np.ndarray, y: np.ndarray, k: int, seed: int) -> float:
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
     from sklearn.tree import DecisionTreeClassifier
-    from threadpoolctl import threadpool_limits
 
     clf = DecisionTreeClassifier(max_depth=3, min_samples_leaf=2, random_state=seed)
     with threadpool_limits(1), warnings.catch_warnings():

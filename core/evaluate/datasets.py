@@ -23,7 +23,6 @@ dataset carries a content digest (file bytes, labels, groups and order) that key
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import stat
@@ -38,6 +37,7 @@ import numpy as np
 
 from core.errors import InvalidDataset, on_surface
 from core.io.formats import media_kind
+from core.paths import data_root
 from core.signal import Signal
 
 DEFAULT_LABEL_PATTERN = r"^(?P<label>[^_]+)_(?P<group>[^_]+)"
@@ -578,16 +578,6 @@ def builtin_sounds(n_per_class: int = 20, seed: int = 0) -> Dataset:
 
     return Dataset("sounds", classes, items, "audio", "builtin:sounds", h.hexdigest()[:24], load,
                    params={"n_per_class": int(n_per_class), "seed": int(seed)})
-
-
-def data_root() -> Path | None:
-    """Where the dashboard lists dataset folders: ``$PREPSCOPE_DATA_ROOT``, else ``../shared/data`` beside
-    the project when it exists, else None."""
-    env = os.environ.get("PREPSCOPE_DATA_ROOT")
-    if env:
-        return Path(env).expanduser()
-    default = Path(__file__).resolve().parents[3] / "shared" / "data"
-    return default if default.is_dir() else None
 
 
 def list_data_folders(root: str | Path | None) -> list[str]:

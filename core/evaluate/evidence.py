@@ -15,8 +15,12 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+from PIL import Image
 
 from core.errors import PrepscopeError, UnsupportedInput
+from core.evaluate.datasets import Item, link_boundary, load_builtin
+from core.io import load_input
+from core.shared import public_path, shared_mode, under_data_root
 from core.signal import Signal
 
 THUMB_PX = 72
@@ -35,8 +39,6 @@ def unavailable_reason(desc: dict, zip_bytes: bytes | None = None) -> str | None
     if desc.get("archive"):
         return None if zip_bytes is not None else (f"The items came from the uploaded zip {desc['archive']}, which "
                                                    "is not kept; upload it again on the Accuracy page to see them.")
-    from core.shared import public_path, shared_mode, under_data_root
-
     root = desc.get("root")
     if shared_mode() and not under_data_root(root):
         return ("The items came from a folder outside this server's data root; on a shared server they are listed "
@@ -48,7 +50,6 @@ def unavailable_reason(desc: dict, zip_bytes: bytes | None = None) -> str | None
 
 @lru_cache(maxsize=4)
 def _builtin(source: str, n_per_class: int, seed: int):  # noqa: ANN202 - Dataset
-    from core.evaluate.datasets import load_builtin
 
     name = source.removeprefix("builtin:")
     return load_builtin(name, n_per_class=n_per_class, seed=seed) if name == "sounds" else load_builtin(name)
@@ -57,9 +58,6 @@ def _builtin(source: str, n_per_class: int, seed: int):  # noqa: ANN202 - Datase
 def open_item(desc: dict, path: str, zip_bytes: bytes | None = None) -> Signal:
     """The item at ``path`` of the described dataset, decoded; UnsupportedInput with a sentence when it cannot be
     found again (moved folder, zip not supplied, a path that leaves the dataset)."""
-    from core.evaluate.datasets import Item
-    from core.io import load_input
-
     reason = unavailable_reason(desc, zip_bytes)
     if reason:
         raise UnsupportedInput(reason)
@@ -89,8 +87,6 @@ def item_file(desc: dict, path: str, zip_bytes: bytes | None = None) -> bytes | 
                 return zf.read(str(rel))
         except (KeyError, zipfile.BadZipFile, OSError):
             raise UnsupportedInput(f"{path} is not in the zip {desc['archive']} supplied.") from None
-    from core.evaluate.datasets import link_boundary
-
     root = Path(desc["root"])
     full = root / rel  # inside the dataset (checked above); a link in it is followed as the sweep followed it,
     boundary = link_boundary(root)  # but never out of the data root when the dataset lies under it
@@ -102,8 +98,6 @@ def item_file(desc: dict, path: str, zip_bytes: bytes | None = None) -> bytes | 
 def thumbnail_png(signal: Signal, size: int = THUMB_PX) -> bytes:
     """A small PNG of an image item (aspect kept, longer side ``size``; tiny images are enlarged without
     smoothing so their pixels stay visible)."""
-    from PIL import Image
-
     a = np.clip(signal.array, 0.0, 1.0)
     img = Image.fromarray((a * 255.0 + 0.5).astype(np.uint8))
     scale = size / max(img.size)

@@ -43,11 +43,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from core import __version__
 from core.errors import InvalidDataset, PrepscopeError
 from core.evaluate.datasets import Dataset, Item
-from core.evaluate.tuning import CPU_MAX_CHUNK, Layout, choose_batch, plan_layout
+from core.evaluate.tuning import Layout, choose_batch, forward_batch, one_torch_thread, plan_layout
+from core.paths import prepscope_home
+from core.preprocess.device import host_images, on_device, prepare_on_device, to_device
+from core.preprocess.pipeline import prepare_grid
 from core.preprocess.variant import Variant
 from core.provenance import Progress, StopCheck, Stopped
 
@@ -60,8 +64,6 @@ STAGES = ("decode", "prepare", "forward", "write")
 
 def default_cache_dir() -> Path:
     """``$PREPSCOPE_CACHE_DIR`` if set, else ``$PREPSCOPE_HOME/features`` (default ``~/.cache/prepscope/features``)."""
-    from core.paths import prepscope_home
-
     env = os.environ.get("PREPSCOPE_CACHE_DIR")
     return Path(env).expanduser() if env else prepscope_home() / "features"
 
@@ -212,38 +214,6 @@ class _Writer:
         self.tmp = []
 
 
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """Run the block at one intra-op thread in this thread (torch's OpenMP setting is per thread), restored after."""
-    saved = torch.get_num_threads()
-    if saved == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
-
-
-def forward_batch(model, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """(pooled (N, D), logits (N, 1000)) float32 of a normalized batch. The caller holds ``model.lock``.
-
-    On the CPU the network runs at one intra-op thread on at most ``CPU_MAX_CHUNK`` items at a time and the
-    classifier on one row at a time, so an item's numbers do not depend on the batch it came in (module
-    docstring). On a GPU the batch goes through whole."""
-    with torch.inference_mode():
-        if model.device.type == "cpu":
-            with one_torch_thread():
-                pooled = torch.cat([model.pooled_features(x[i : i + CPU_MAX_CHUNK])
-                                    for i in range(0, x.shape[0], CPU_MAX_CHUNK)])
-                logits = model.logits_by_row(pooled)
-        else:
-            pooled = model.pooled_features(x)
-            logits = model.head(pooled)
-        return pooled.float().cpu().numpy(), logits.float().cpu().numpy()
-
-
 def _same_input(a: torch.Tensor, b: torch.Tensor) -> bool:
     """True when two prepared batches are the same network input (e.g. gray replicated, and gray through the summed
     first conv under equal per-channel statistics): a strided sample first, then every value."""
@@ -252,7 +222,8 @@ def _same_input(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(torch.equal(a[..., ::29, ::31], b[..., ::29, ::31])) and bool(torch.equal(a, b))
 
 
-def _decode_batch(ds: Dataset, items: Sequence[Item]) -> list:
+def decode_batch(ds: Dataset, items: Sequence[Item]) -> list:
+    """The items' Signals (``Dataset.load``); a file that cannot be used is InvalidDataset naming it."""
     out = []
     for it in items:
         try:
@@ -262,13 +233,22 @@ def _decode_batch(ds: Dataset, items: Sequence[Item]) -> list:
     return out
 
 
+def prepared_batches(dataset: Dataset, indices: Sequence[int], variant: Variant, model, batch_size: int,
+                     should_stop: StopCheck | None = None) -> Iterator[list]:
+    """The selected items decoded and preprocessed under ``variant``, ``batch_size`` at a time (lists of
+    ``core.preprocess.pipeline.Prepared``); Stopped when ``should_stop()`` says so between batches."""
+    for start in range(0, len(indices), batch_size):
+        if should_stop is not None and should_stop():
+            raise Stopped("Stopped; nothing of the stopped pass was kept.")
+        items = [dataset.items[int(i)] for i in indices[start : start + batch_size]]
+        yield prepare_grid(decode_batch(dataset, items), [variant], model.mean, model.std)[0]
+
+
 class _Pass:
     """One extraction pass: the work for one batch (decode, prepare, forward, write), callable from any thread."""
 
     def __init__(self, dataset: Dataset, variants: list[Variant], model, writers: list[_Writer], layout: Layout,
                  profile: StageTimes) -> None:
-        from core.preprocess.device import on_device
-
         self.ds, self.variants, self.model, self.writers = dataset, variants, model, writers
         self.layout, self.profile = layout, profile
         self.device_side = [layout.device_prep and on_device(v) for v in variants]
@@ -279,14 +259,11 @@ class _Pass:
     def host(self, start: int) -> list:
         """Decode a batch and do the CPU part of its preparation: per variant an (N,3,S,S) channels-last tensor,
         or (device-side variants) the 8-bit channel images the device path starts from."""
-        from core.preprocess.device import host_images
-        from core.preprocess.pipeline import prepare_grid
-
         items = self.ds.items[start : start + self.layout.batch]
         t0 = time.perf_counter()
         with one_torch_thread():
             with self.profile.timed("decode"):
-                signals = _decode_batch(self.ds, items)
+                signals = decode_batch(self.ds, items)
             with self.profile.timed("prepare"):
                 on_cpu = [v for v, d in zip(self.variants, self.device_side, strict=True) if not d]
                 grid = iter(prepare_grid(signals, on_cpu, self.model.mean, self.model.std) if on_cpu else [])
@@ -305,8 +282,6 @@ class _Pass:
     def forward_write(self, start: int, host: list) -> None:
         """Move a prepared batch to the device (device-side preparation there), run the network per variant and
         write the rows. The caller holds ``model.lock``."""
-        from core.preprocess.device import prepare_on_device, to_device
-
         device = self.model.device
         done: list[tuple[torch.Tensor, np.ndarray, np.ndarray]] = []
         for j, x in enumerate(host):
@@ -492,8 +467,6 @@ def extract(
 
     t_pass = time.perf_counter()
     try:
-        from threadpoolctl import threadpool_limits
-
         with threadpool_limits(limits=1, user_api="blas"):  # numpy's BLAS threads would compete with the streams
             try:
                 (_run_pipeline if layout.decoders else _run_streams)(job, starts, tick, should_stop)

@@ -17,20 +17,21 @@ models it was compared with.
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.errors import InvalidDataset, on_surface
+from core.errors import InvalidDataset, PrepscopeError, on_surface
+from core.evaluate.folds import describe_line
+from core.evaluate.sweep import CONVENTIONS, csv_text, evaluate_sweep
+from core.models import MODELS
 from core.preprocess.variant import Variant
 from core.provenance import Progress, StopCheck, versions
+from core.runs import RunStore
 
 
 def parse_models(text: str) -> list[str]:
     """``"a,b,c"`` -> registered names in order; InvalidDataset for an unknown or repeated name."""
-    from core.models import MODELS
-
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise InvalidDataset(on_surface("--model", "The models picker") + " needs at least one model name.")
@@ -80,8 +81,6 @@ class MultiSweepResult:
         """``{"models", "run_ids", "method", "classes", "conventions", "size_rule", "seconds", "versions", "notes",
         "variants": [...], "runs": [{"model", "run_id", "provenance", "seconds", "folds", "items", "notes",
         "identical_inputs"}]}``; each variant entry carries ``"model"``."""
-        from core.evaluate.sweep import CONVENTIONS
-
         first = self.results[0]
         runs = []
         for r in self.results:
@@ -100,9 +99,6 @@ class MultiSweepResult:
     def record(self, origin: str, store=None) -> list[str]:  # noqa: ANN001 - RunStore
         """Record every model's sweep as its own run (sets each ``run_id``); the warnings of runs that could not be
         recorded (a sweep is never lost over the database)."""
-        from core.errors import PrepscopeError
-        from core.runs import RunStore
-
         store = store or RunStore()
         warnings = []
         for r in self.results:
@@ -127,21 +123,15 @@ class MultiSweepResult:
 
     def to_csv(self) -> str:
         """The model x variant table as CSV."""
-        from core.evaluate.sweep import csv_text
-
         return csv_text(self.table())
 
     def items_csv(self) -> str:
         """Per-item evidence of every model (``SweepResult.item_rows`` with a ``model`` column) as CSV."""
-        from core.evaluate.sweep import csv_text
-
         rows = [{"model": r.provenance["model"], **row} for r in self.results for row in r.item_rows()]
         return csv_text(rows) if rows else ""
 
     def provenance_line(self) -> str:
         """One line: models and their runs, dataset, evaluation, method, sizes."""
-        from core.evaluate.folds import describe_line
-
         p = self.results[0].provenance
         ds = p["dataset"]["train"]
         runs = ", ".join(f"#{i}" for i in self.run_ids if i is not None)
@@ -162,8 +152,6 @@ def evaluate_models(train, variants: Sequence[Variant], models: Sequence, *, kee
                     **sweep_kwargs) -> MultiSweepResult:
     """``evaluate_sweep`` once per model (loaded ``LoadedModel``s, in order) with the same dataset, split and
     seed; ``sweep_kwargs`` go to every call (test, method, seed, test_fraction, adapt, cache_dir, ...)."""
-    from core.evaluate.sweep import evaluate_sweep
-
     t0 = time.perf_counter()
     results = []
     n = len(models)
@@ -179,87 +167,3 @@ def evaluate_models(train, variants: Sequence[Variant], models: Sequence, *, kee
                                            else "each model's own input size"}
         results.append(r)
     return MultiSweepResult(results, keep_size, time.perf_counter() - t0)
-
-
-def multi_table(result: MultiSweepResult) -> str:
-    """The CLI's model x variant table (rows grouped by model, each model's reference first)."""
-    from core.cliutil import format_table
-
-    def f(x, spec):
-        return "—" if x is None or x != x else format(x, spec)
-
-    from core.evaluate.sameinput import display_rows
-
-    cv = result.results[0].cross_validated
-    adapted = any(v.adapted for r in result.results for v in r.variants)
-    rows = []
-    for r in result.results:
-        names = [v.name for v in r.variants]
-        for j, (label, i, members) in enumerate(display_rows(names, [g["variants"] for g in r.identical])):
-            v = r.variants[i]
-            ref = 0 in members
-            run = f" (run #{r.run_id})" if r.run_id is not None else ""
-            row = [r.provenance["model"] + run if j == 0 else "", str(input_size(v.spec)),
-                   label + (" (ref)" if ref else ""), f(v.accuracy, ".3f"),
-                   f"[{v.ci95[0]:.3f}, {v.ci95[1]:.3f}]", f(v.macro_accuracy, ".3f"),
-                   "—" if ref else f(v.mcnemar_p, ".3g")]
-            if cv:
-                row.append("—" if ref else f(v.fold_test_p, ".3g"))
-            if adapted:
-                a = v.adapted or {}
-                row += [f(a.get("accuracy"), ".3f"), f(a.get("mcnemar_p_vs_unadapted"), ".3g")]
-            rows.append(row)
-    header = (["model", "size", "variant", "accuracy", "95% CI", "macro", "McNemar p"] + (["fold test p"] if cv else [])
-              + (["BN re-est.", "p vs unadapted"] if adapted else []))
-    return format_table(rows, header)
-
-
-def run_multi_sweep(args: argparse.Namespace, request, cv) -> int:  # noqa: ANN001 - DatasetRequest
-    """``python -m core sweep --model a,b,c``: the sweep once per model, each recorded as its own run (unless
-    ``--no-record``); print the model x variant table, the remedies' tables, notes and provenance."""
-    import sys
-
-    from core.cliutil import table_stream
-    from core.evaluate.adabn import adapted_table
-    from core.evaluate.cli import _progress_printer, _variants, write_outputs
-    from core.evaluate.datasets import open_request
-    from core.evaluate.finetune import probe_table
-    from core.models import load_model
-
-    names = parse_models(args.model)
-    if args.weights:
-        raise InvalidDataset("--weights applies to one model; give a single --model with it.")
-    with open_request(request) as (train, test):
-        variants = _variants(args, train.kind)
-        models = [load_model(n) for n in names]
-        result = evaluate_models(
-            train, variants, models, keep_size=args.keep_size, test=test, method=args.method, seed=args.seed,
-            test_fraction=args.test_fraction, group_split=args.group_split, cv=cv, cache_dir=args.cache_dir,
-            batch_size=args.batch, progress=_progress_printer(args.quiet), adapt=args.adapt)
-    if not args.no_record:
-        for warning in result.record("cli"):
-            print(f"warning: {warning}", file=sys.stderr)
-    out = table_stream(args.json)
-    print(multi_table(result), file=out)
-    first = result.results[0]
-    n_test = first.variants[0].n_test
-    pooled = f"pooled over {len(first.folds)} folds, " if first.cross_validated else ""
-    print(f"accuracy = micro, {pooled}on the same {n_test} test items for every model; macro = mean per-class recall; "
-          "95% CI = Wilson; McNemar p = exact, vs the same model's reference"
-          + ("; fold test p = Wilcoxon signed-rank across folds." if first.cross_validated else "."), file=out)
-    for r in result.results:
-        for extra in (adapted_table(r), probe_table(r)):
-            if extra:
-                print(f"\n{r.provenance['model']}:", file=out)
-                print(extra, file=out)
-    for r in result.results:
-        for g in r.identical:
-            print(f"same input ({r.provenance['model']}): {g['reason']}", file=out)
-    for note in dict.fromkeys(n for r in result.results for n in r.notes):
-        print(f"note: {note}", file=out)
-    print("provenance: " + result.provenance_line(), file=out)
-    if any(i is not None for i in result.run_ids):
-        print("recorded as runs " + ", ".join(f"#{i}" for i in result.run_ids if i is not None)
-              + " (python -m core runs show ID)", file=out)
-    write_outputs(args, result, first.provenance["split"])
-    return 0

@@ -17,10 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from core.preprocess.channels import strategy
 from core.preprocess.variant import Variant
-
-#: Colormaps whose 256 entries have R = G = B = the index (replication after 8-bit quantization).
-GRAY_COLORMAPS = ("gray", "grey")
 
 
 def feature_fingerprint(*arrays: np.ndarray) -> str:
@@ -44,18 +42,13 @@ def group_by(keys: Sequence[str]) -> list[list[int]]:
 def _route(v: Variant, equal_stats: bool, replication: str) -> tuple[str, str | None]:
     """How a variant reaches gray replication: (route, sentence or None when it is replication itself).
     ``replication`` names it in the sentence (a member that replicates, or the words "gray replication")."""
-    label = v.name if v.name == v.channels else f"{v.name} ({v.channels})"
-    if v.channels == "replicate":
+    st = strategy(v)
+    if st.is_replication:
         return "replicate", None
-    if v.channels == "rgb":
-        return "replicate", f"{label} equals {replication} on one-channel data: there is no color to keep"
-    if v.channels == "conv-sum" and equal_stats:
-        return "replicate", (f"{label} equals {replication} because the model normalizes every channel with the same "
-                             "mean and std, so the summed first conv on one channel is the original conv on the "
-                             "channel copied three times")
-    if v.channels == "colormap" and (v.colormap or "").lower() in GRAY_COLORMAPS:
-        return "replicate", (f"{v.name} (the gray colormap) writes each value to all three channels, which is "
-                             f"{replication}")
+    label = v.name if v.name == v.channels else f"{v.name} ({v.channels})"
+    reason = st.replication_reason(v, label, replication, equal_stats)
+    if reason is not None:
+        return "replicate", reason
     return v.channels + (f":{v.colormap}" if v.colormap else ""), None
 
 
@@ -73,7 +66,7 @@ def explain(variants: Sequence[Variant], *, method: str, mean: Sequence[float], 
     if method == "adapter":
         return (f"{names} give the adapter the same one-channel input: it reduces every variant to one channel and "
                 "learns its own mapping to three, so their channel strategies do not matter.")
-    if method == "finetune" and all(v.channels in ("replicate", "conv-sum", "zero-pad") for v in variants):
+    if method == "finetune" and all(strategy(v).one_channel for v in variants):
         return (f"{names} give fine-tuning the same input: every gray channel strategy feeds the gray image as one "
                 "channel to a one-channel stem started by conv-sum, so the strategy does not matter there.")
     return spec_reason(variants, mean=mean, std=std) or (
@@ -91,7 +84,7 @@ def spec_reason(variants: Sequence[Variant], *, mean: Sequence[float], std: Sequ
         return f"{names} are the same preprocessing under different names."
     equal_stats = len(set(mean)) == 1 and len(set(std)) == 1
     if all(_without_channels(v) == _without_channels(first) for v in variants):
-        replicating = [v.name for v in variants if v.channels == "replicate"]
+        replicating = [v.name for v in variants if strategy(v).is_replication]
         replication = replicating[0] if replicating else "gray replication"
         routes = [_route(v, equal_stats and v.normalize == "model", replication) for v in variants]
         if len({r for r, _ in routes}) == 1:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.errors import InvalidDataset, on_surface
-from core.evaluate.datasets import Dataset
+from core.evaluate.datasets import Dataset, check_same_classes
 
 
 @dataclass(eq=False)
@@ -103,8 +103,6 @@ def given_split(train: Dataset, test: Dataset) -> Split:
     """Use a given test set whole, and the training set whole. Test files byte-identical to training
     files (by the content hash each item got when its dataset was scanned) are counted in ``overlap``."""
     if train.classes != test.classes:
-        from core.evaluate.datasets import check_same_classes
-
         check_same_classes(train, test)
     train_digests = {it.sha256 for it in train.items if it.sha256}
     shared = sum(1 for it in test.items if it.sha256 and it.sha256 in train_digests)

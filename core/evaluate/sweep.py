@@ -4,9 +4,9 @@
 or cross-validation where every item is tested exactly once), extracts pooled features for every
 variant in one streamed, disk-cached pass over the data (``core.evaluate.features``; K folds reuse that
 one extraction), scores each variant with the chosen method (``probe``, ``zeroshot``, ``adapter`` or
-``finetune``) fold by fold, and pools the predictions. ``finetune`` (``core.evaluate.finetune``) trains
+``finetune``) fold by fold, and pools the predictions. ``finetune`` (``core.evaluate.methods.finetune``) trains
 stem, BatchNorm and head per fold and is compared with the probe on the same items; ``adapt="bn"``
-(``core.evaluate.adabn``) adds each variant's scores after BatchNorm re-estimation on each fold's
+(``core.evaluate.methods.adabn``) adds each variant's scores after BatchNorm re-estimation on each fold's
 training side. Every variant then gets: accuracy, Wilson interval and exact McNemar test vs the
 reference on the pooled items, each fold's accuracy and a paired test across folds, per-class recall,
 a confusion matrix, and its prediction and confidence for every test item. Variants whose features are
@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,31 +30,20 @@ import numpy as np
 from core.errors import InvalidDataset
 from core.evaluate.cachefiles import remove_orphans
 from core.evaluate.datasets import Dataset
-from core.evaluate.features import DEFAULT_BATCH, FeatureCache, StageTimes, extract, model_fingerprint, resolve_batch
-from core.evaluate.folds import Evaluation, describe_line, make_evaluation, overlap_warning
-from core.evaluate.methods import (
-    METHODS,
-    fit_probe,
-    match_imagenet,
-    probe_description,
-    probe_predict_confidence,
-    zeroshot_predict_confidence,
-)
-from core.evaluate.metrics import fold_paired_test, mcnemar_exact, score
+from core.evaluate.features import DEFAULT_BATCH, FeatureCache, StageTimes, model_fingerprint, resolve_batch
+from core.evaluate.folds import describe_line, make_evaluation, overlap_warning
+from core.evaluate.methods import get_method, method_names
+from core.evaluate.methods.adabn import BatchNormAdaptation, adaptation_items, adapted_entry, check_adaptation
+from core.evaluate.methods.base import Context, span
 from core.evaluate.power import result_notes
-from core.evaluate.sameinput import explain, feature_fingerprint, group_by
+from core.evaluate.sameinput import explain, group_by
+from core.evaluate.scoring import CONVENTIONS, Comparison, Predictions, Scoring, fold_spread, score_run
+from core.evaluate.splits import given_split
+from core.evaluate.tuning import recorded
 from core.preprocess.recipe import resolve
 from core.preprocess.variant import Variant, VariantSet
 from core.provenance import Progress, StopCheck, versions
 from core.shared import public_path
-
-CONVENTIONS = ("accuracy = micro (correct / all test items); macro = mean per-class recall; "
-               "ci95 = Wilson 95% interval of the micro accuracy; mcnemar_p = exact McNemar test "
-               "(two-sided binomial on discordant pairs) vs the reference on the same test items; under "
-               "cross-validation every item is tested exactly once and n_test, accuracy, ci95 and mcnemar_p are "
-               "pooled over all folds, folds lists each fold's accuracy and fold_test_p is a two-sided Wilcoxon "
-               "signed-rank test on the per-fold accuracy differences vs the reference; confidence = the "
-               "probability the method gives its predicted class")
 
 
 @dataclass(frozen=True)
@@ -67,14 +55,6 @@ class ScoredItem:
     label: int
     group: str | None
     fold: int
-
-
-def fold_spread(folds: Sequence[dict]) -> dict | None:
-    """Sample standard deviation, minimum and maximum of the fold accuracies (None for fewer than two folds)."""
-    if len(folds) < 2:
-        return None
-    acc = np.array([f["accuracy"] for f in folds], dtype=np.float64)
-    return {"sd": float(acc.std(ddof=1)), "min": float(acc.min()), "max": float(acc.max())}
 
 
 @dataclass
@@ -101,7 +81,7 @@ class VariantScore:
     folds: list[dict] = field(default_factory=list)
     fold_test_p: float | None = None
     same_input_as: str | None = None
-    #: With BatchNorm re-estimation (``core.evaluate.adabn``): the adapted run's scores (JSON-able), else None.
+    #: With BatchNorm re-estimation (``core.evaluate.methods.adabn``): the adapted run's scores (JSON-able), else None.
     adapted: dict | None = None
 
     @property
@@ -254,23 +234,6 @@ def csv_text(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-@dataclass
-class _Raw:
-    """A variant's pooled predictions before scoring; ``key`` is equal for identical network inputs."""
-
-    predicted: np.ndarray
-    confidence: np.ndarray
-    seconds: float
-    cached: bool
-    key: str
-    details: dict = field(default_factory=dict)
-
-
-#: With ``batch_size="auto"`` the adapter groups decoding in batches of this size (its network runs inside its own
-#: training loop, so the measured forward batch does not apply).
-ADAPTER_DECODE_BATCH = 32
-
-
 def evaluate_sweep(
     train: Dataset,
     variants: Sequence[Variant],
@@ -293,34 +256,29 @@ def evaluate_sweep(
     ``cv`` chooses the folds (``core.evaluate.folds``: ``auto``, ``none``, ``groups`` or K). ``probe`` and
     ``adapter`` train on each fold's training side and score its test side; ``zeroshot`` trains nothing
     and scores the given test set, or every item when none is given. ``finetune`` trains stem, BatchNorm
-    and head on each fold's training side (``core.evaluate.finetune``) and is compared with the probe on the
+    and head on each fold's training side (``core.evaluate.methods.finetune``) and is compared with the probe on the
     same items; ``adapt="bn"`` adds each variant's scores after BatchNorm re-estimation on each fold's
-    training side (``core.evaluate.adabn``). ``progress(fraction, message)`` is called as batches finish;
+    training side (``core.evaluate.methods.adabn``). ``progress(fraction, message)`` is called as batches finish;
     ``should_stop()`` is checked between batches (Stopped). ``batch_size`` is an int or ``"auto"`` (measured
     once per model and machine, ``core.evaluate.tuning``). Refusals are InvalidDataset or InvalidVariant
     with a sentence for the user.
     """
-    if method not in METHODS:
-        raise InvalidDataset(f"Unknown method {method!r}; choose {', '.join(METHODS)}.")
+    if method not in method_names():
+        raise InvalidDataset(f"Unknown method {method!r}; choose {', '.join(method_names())}.")
     if adapt is not None:
-        from core.evaluate.adabn import check_adaptation
-
         check_adaptation(adapt, method)
+    meth = get_method(method)
     variants = list(resolve(VariantSet.of(variants), model))  # "resize": "model" -> the model's recipe
     t_start = time.perf_counter()
     cache = FeatureCache(cache_dir)
     remove_orphans(cache.root)  # temporaries of sweeps that were killed (kill -9) are never read: delete them
     classes = train.classes
     if test is not None and test.classes != classes:
-        from core.evaluate.splits import given_split
-
         given_split(train, test)  # raises with the class differences
-    matches = match_imagenet(classes, model.labels) if method == "zeroshot" else None
+    meth.check(classes, model)
     ev = make_evaluation(train, test, method=method, cv=cv, test_fraction=test_fraction, seed=seed,
                          group_split=group_split)
     if adapt is not None:
-        from core.evaluate.adabn import adaptation_items
-
         adaptation_items(ev, ev.folds[0], seed)  # refuses before any work when there is nothing to adapt on
 
     def report(f: float, msg: str) -> None:
@@ -328,50 +286,46 @@ def evaluate_sweep(
             progress(min(1.0, max(0.0, f)), msg)
 
     # the long remedies (fine-tuning, re-estimation) get most of the progress bar
-    main = span(report, 0.0, 0.3) if adapt or method == "finetune" else report
-    probe_raws = None
+    long = bool(adapt) or meth.compared_with is not None
+    main = span(report, 0.0, 0.3) if long else report
     times = StageTimes()
-    if method == "adapter":  # its batches only group decoding; the network runs inside its training loop
-        batch = ADAPTER_DECODE_BATCH if batch_size == "auto" else resolve_batch(batch_size, model)
-        raws = _run_adapter(ev, variants, model, seed, batch, main, should_stop)
+    if meth.fixed_batch is not None and batch_size == "auto":  # its network runs inside its own training loop
+        batch = meth.fixed_batch
     else:
-        if batch_size == "auto":
-            from core.evaluate.tuning import recorded
-
-            if recorded(model) is None:
-                report(0.0, f"measuring the batch size for {model.name} on this machine (once, a few seconds)")
+        if batch_size == "auto" and recorded(model) is None:
+            report(0.0, f"measuring the batch size for {model.name} on this machine (once, a few seconds)")
         batch = resolve_batch(batch_size, model)
-        if method == "finetune":
-            from core.evaluate.finetune import run_finetune
-
-            probe_raws = _run_frozen(ev, variants, model, cache, "probe", seed, None, batch, main, should_stop,
-                                     times)
-            raws = run_finetune(ev, variants, model, seed, batch, span(report, 0.3, 1.0), should_stop)
-        else:
-            raws = _run_frozen(ev, variants, model, cache, method, seed, matches, batch, main, should_stop, times)
+    ctx = Context(ev, model, cache, seed, batch, main, should_stop, times)
+    baseline = None
+    if meth.compared_with is not None:  # the baseline first, from the shared feature cache
+        baseline = get_method(meth.compared_with).predict(ctx, variants)
+        ctx.report = span(report, 0.3, 1.0)
+    raws = meth.predict(ctx, variants)
 
     tested = ev.test_idx
     fold_of = ev.fold_of_tested()
+    fold_names = [f.name for f in ev.folds]
     items = [ScoredItem(ev.test.item_name(ev.test.items[int(i)]), ev.test.item_path(ev.test.items[int(i)]),
                         ev.test.items[int(i)].label, ev.test.items[int(i)].group, int(k))
              for i, k in zip(tested, fold_of, strict=True)]
     y = ev.test.labels[tested]
-    scored = [_score(v, r, y, fold_of, ev, classes) for v, r in zip(variants, raws, strict=True)]
+    runs = [score_run(y, r.predicted, fold_of, fold_names, classes) for r in raws]
+    scored = [_variant_score(v, r, s) for v, r, s in zip(variants, raws, runs, strict=True)]
     ref = scored[0]
-    for v in scored[1:]:
-        p, b, c, v.fold_test_p = paired(ref.predicted == y, v.predicted == y, ref.folds, v.folds)
-        v.mcnemar_p, v.discordant = p, (b, c)
-    if probe_raws is not None:
-        from core.evaluate.finetune import compare_with_probe
-
-        compare_with_probe(scored, [_score(v, r, y, fold_of, ev, classes) for v, r in zip(variants, probe_raws,
-                                                                                           strict=True)], y)
+    for v, run in zip(scored[1:], runs[1:], strict=True):
+        cmp = Comparison.of(runs[0], run)
+        v.mcnemar_p, v.discordant, v.fold_test_p = cmp.p, (cmp.a_only, cmp.b_only), cmp.fold_p
+    if baseline is not None:
+        for v, r, run in zip(scored, baseline, runs, strict=True):
+            v.details[meth.compared_with] = _baseline_entry(score_run(y, r.predicted, fold_of, fold_names, classes),
+                                                            run, meth.name, meth.compared_with)
     if adapt == "bn":
-        from core.evaluate.adabn import add_adapted
-
-        add_adapted(ev, variants, model, scored, [r.key for r in raws], items, list(classes), method=method,
-                    seed=seed, cache_dir=cache.root, matches=matches, batch_size=batch,
-                    report=span(report, 0.3, 1.0), should_stop=should_stop)
+        adapted = BatchNormAdaptation(meth).predict(
+            Context(ev, model, cache, seed, batch, span(report, 0.3, 1.0), should_stop), variants,
+            [r.key for r in raws])
+        for v, a, run in zip(scored, adapted, runs, strict=True):
+            a_run = score_run(y, a.predicted, fold_of, fold_names, classes)
+            v.adapted = adapted_entry(a, a_run, Comparison.of(run, a_run), fold_names, items, list(classes))
     identical = []
     for members in group_by([r.key for r in raws]):
         names = [variants[m].name for m in members]
@@ -386,6 +340,9 @@ def evaluate_sweep(
     subsampled = train.subsample is not None or (test is not None and test.subsample is not None)
     notes = list(split["notes"]) + ([overlap] if overlap else []) + result_notes(
         ref.n_test, len(ev.folds), ref.n_correct, subsampled=subsampled)
+    method_info = {"name": method, **meth.describe(list(classes), model)}
+    if adapt == "bn":
+        method_info["adaptation"] = BatchNormAdaptation(meth).describe()
     provenance = {
         "model": model.name,
         "model_description": model.description,
@@ -394,7 +351,7 @@ def evaluate_sweep(
         "dataset": {"train": train.describe(), "test": None if test is None else test.describe()},
         "split": split,
         "cv_requested": str(cv if cv is not None else "auto"),
-        "method": _method_info(method, model, matches, adapt),
+        "method": method_info,
         "seed": seed,
         "conventions": CONVENTIONS,
         "cache_dir": str(cache.root),
@@ -402,8 +359,8 @@ def evaluate_sweep(
         "versions": versions(),
         "extraction": {"device": str(model.device), "batch": batch,
                        "batch_choice": "given" if batch_size != "auto" else (
-                           "fixed for the adapter" if method == "adapter" else "measured (auto)"),
-                       "layout": times.layout or ("all features cached" if method != "adapter" else "adapter")},
+                           f"fixed for the {method}" if meth.fixed_batch is not None else "measured (auto)"),
+                       "layout": times.layout or ("all features cached" if meth.extracts_features else method)},
     }
     report(1.0, "done")
     folds = [{"name": f.name, "n_train": int(len(f.train_idx)), "n_test": int(len(f.test_idx))} for f in ev.folds]
@@ -411,159 +368,20 @@ def evaluate_sweep(
                        notes, identical)
 
 
-def _method_info(method: str, model, matches: dict | None, adapt: str | None = None) -> dict:
-    info: dict = {"name": method}
-    if method == "probe":
-        info["classifier"] = probe_description()
-    elif method == "zeroshot":
-        info["imagenet_matches"] = {c: [model.labels[i] for i in idx] for c, idx in (matches or {}).items()}
-        info["rule"] = "argmax of the ImageNet logits restricted to the matched classes"
-    elif method == "finetune":
-        from core.evaluate.finetune import finetune_description
-
-        info["classifier"] = finetune_description()
-        info["compared_with"] = probe_description()
-    else:
-        from core.evaluate.adapter import adapter_description
-
-        info["classifier"] = adapter_description()
-    if adapt == "bn":
-        from core.evaluate.adabn import adaptation_description
-
-        info["adaptation"] = adaptation_description()
-    return info
-
-
-def span(report: Callable[[float, str], None], lo: float, hi: float) -> Callable[[float, str], None]:
-    """``report`` with its fraction mapped from [0, 1] onto [lo, hi] (one stage of a longer run)."""
-    return lambda f, msg: report(lo + (hi - lo) * min(1.0, max(0.0, f)), msg)
-
-
-def fold_scores(correct: np.ndarray, fold_of: np.ndarray, names: Sequence[str]) -> list[dict]:
-    """Per fold: ``{"name", "n_test", "accuracy", "n_correct"}`` from per-item correctness and each item's fold."""
-    out = []
-    for k, name in enumerate(names):
-        m = fold_of == k
-        n, nc = int(m.sum()), int(correct[m].sum())
-        out.append({"name": name, "n_test": n, "accuracy": nc / n if n else math.nan, "n_correct": nc})
-    return out
-
-
-def paired(a_correct: np.ndarray, b_correct: np.ndarray, a_folds: Sequence[dict],
-           b_folds: Sequence[dict]) -> tuple[float, int, int, float | None]:
-    """Two runs on the same items: exact McNemar p with the discordant counts (a only, b only) on the pooled
-    items, and the paired test across folds (None for one fold)."""
-    p, b, c = mcnemar_exact(a_correct, b_correct)
-    fold_p = fold_paired_test([f["n_correct"] for f in a_folds], [f["n_correct"] for f in b_folds],
-                              [f["n_test"] for f in a_folds])
-    return p, b, c, fold_p
-
-
-def _score(v: Variant, raw: _Raw, y: np.ndarray, fold_of: np.ndarray, ev: Evaluation,
-           classes: list[str]) -> VariantScore:
-    s = score(y, raw.predicted, classes)
-    folds = fold_scores(raw.predicted == y, fold_of, [f.name for f in ev.folds])
+def _variant_score(v: Variant, raw: Predictions, run: Scoring) -> VariantScore:
+    s = run.scores
     return VariantScore(v.name, v.to_dict(), s.accuracy, s.ci95, s.macro_accuracy, s.n_test, s.n_correct,
                         s.per_class, s.confusion, None, None, raw.seconds, raw.cached, raw.details,
-                        raw.predicted, raw.confidence, folds)
+                        raw.predicted, raw.confidence, run.folds)
 
 
-def _datasets(ev: Evaluation) -> list[tuple[Dataset, str]]:
-    if ev.test is ev.train:
-        return [(ev.train, "data")]
-    out = [(ev.test, "test")]
-    if any(len(f.train_idx) for f in ev.folds):
-        out.insert(0, (ev.train, "train"))
-    return out
-
-
-def _run_frozen(ev: Evaluation, variants: list[Variant], model, cache: FeatureCache, method: str, seed: int,
-                matches: dict | None, batch_size: int, report: Callable[[float, str], None],
-                should_stop: StopCheck | None, times: StageTimes | None = None) -> list[_Raw]:
-    sets = _datasets(ev)
-    feats: dict[str, dict] = {}
-    span = 0.9 / len(sets)
-    for k, (ds, role) in enumerate(sets):
-        feats[role] = extract(ds, variants, model, cache, batch_size=batch_size, progress=report,
-                              should_stop=should_stop, progress_span=(k * span, (k + 1) * span), profile=times)
-    tr_role = "data" if "data" in feats else "train"
-    te_role = "data" if "data" in feats else "test"
-    tested = ev.test_idx
-    y_train = ev.train.labels
-    done: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    out = []
-    steps, step = len(variants) * len(ev.folds), 0
-    for v in variants:
-        sk = v.spec_key()
-        key = feature_fingerprint(*(feats[role][sk].pooled for _, role in sets))
-        te = feats[te_role][sk]
-        tr = feats[tr_role][sk] if tr_role in feats else te
-        t0 = time.perf_counter()
-        details: dict = {}
-        if key in done:
-            pred, conf = done[key]
-            details["same_features_as_earlier_variant"] = True
-            step += len(ev.folds)
-        else:
-            pred = np.empty(len(tested), dtype=np.int64)
-            conf = np.empty(len(tested), dtype=np.float32)
-            for f in ev.folds:
-                where = np.searchsorted(tested, f.test_idx)
-                if method == "zeroshot":
-                    p, c = zeroshot_predict_confidence(te.logits[f.test_idx], ev.test.classes, matches or {})
-                else:
-                    clf = fit_probe(tr.pooled[f.train_idx], y_train[f.train_idx], seed)
-                    p, c = probe_predict_confidence(clf, te.pooled[f.test_idx])
-                pred[where], conf[where] = p, c
-                step += 1
-                report(0.9 + 0.1 * step / steps, f"scored {v.name}, fold {f.name}")
-            done[key] = (pred, conf)
-        seconds = te.seconds + (tr.seconds if tr is not te else 0.0) + time.perf_counter() - t0
-        out.append(_Raw(pred, conf, seconds, te.cached and tr.cached, key, details))
-    return out
-
-
-def _run_adapter(ev: Evaluation, variants: list[Variant], model, seed: int, batch_size: int,
-                 report: Callable[[float, str], None], should_stop: StopCheck | None) -> list[_Raw]:
-    import torch
-
-    from core.evaluate.adapter import gray_inputs, one_channel_variant, train_and_predict
-
-    tested = ev.test_idx
-    y_train = ev.train.labels
-    done: dict[str, _Raw] = {}
-    out = []
-    for i, v in enumerate(variants):
-        key = one_channel_variant(v).spec_key()
-        lo, hi = i / len(variants), (i + 1) / len(variants)
-        if key in done:
-            prev = done[key]
-            out.append(_Raw(prev.predicted, prev.confidence, prev.seconds, False, key,
-                            {**prev.details, "same_one_channel_input_as_earlier_variant": True}))
-            report(hi, f"scored {v.name}")
-            continue
-        t0 = time.perf_counter()
-        report(lo, f"{v.name}: preparing one-channel inputs")
-        g_tr = gray_inputs(ev.train, np.arange(len(ev.train)), v, model, batch_size, should_stop)
-        g_te = g_tr if ev.test is ev.train else gray_inputs(ev.test, np.arange(len(ev.test)), v, model, batch_size,
-                                                            should_stop)
-        pred = np.empty(len(tested), dtype=np.int64)
-        conf = np.empty(len(tested), dtype=np.float32)
-        infos = []
-        n_folds = len(ev.folds)
-        for k, f in enumerate(ev.folds):
-            f_lo = lo + (hi - lo) * k / n_folds
-            f_hi = lo + (hi - lo) * (k + 1) / n_folds
-            p, c, info = train_and_predict(
-                model, g_tr[torch.as_tensor(f.train_idx)], y_train[f.train_idx], g_te[torch.as_tensor(f.test_idx)],
-                len(ev.train.classes), seed, should_stop=should_stop,
-                progress=lambda fr, m, a=f_lo, b=f_hi, name=v.name: report(a + (b - a) * fr, f"{name}: {m}"))
-            where = np.searchsorted(tested, f.test_idx)
-            pred[where], conf[where] = p, c
-            infos.append(info)
-        details = dict(infos[0]) if n_folds == 1 else {"folds": infos}
-        details["same_one_channel_input_as_earlier_variant"] = False
-        done[key] = _Raw(pred, conf, time.perf_counter() - t0, False, key, details)
-        out.append(done[key])
-        report(hi, f"scored {v.name}")
-    return out
+def _baseline_entry(base: Scoring, run: Scoring, name: str, baseline: str) -> dict:
+    """``details[baseline]`` of a method compared with another on the same items (finetune vs probe): the
+    baseline's scores and the comparison between the two."""
+    cmp = Comparison.of(base, run)
+    s = base.scores
+    return {"accuracy": s.accuracy, "ci95": [s.ci95[0], s.ci95[1]], "macro_accuracy": s.macro_accuracy,
+            "n_correct": s.n_correct, "folds": [dict(f) for f in base.folds],
+            f"mcnemar_p_{name}_vs_{baseline}": cmp.p,
+            "discordant": {f"{baseline}_only": cmp.a_only, f"{name}_only": cmp.b_only},
+            f"fold_test_p_{name}_vs_{baseline}": cmp.fold_p}

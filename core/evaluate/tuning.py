@@ -29,12 +29,16 @@ import os
 import platform
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from core.paths import prepscope_home
 
 #: On the CPU a forward never takes more items than this at once (see core.evaluate.features: the features of
 #: an item then do not depend on the batch size); the CPU candidates for ``--batch auto`` stay within it.
@@ -45,6 +49,39 @@ GPU_CANDIDATES = (16, 32, 64, 128, 256)
 TIE = 0.03
 MAX_DECODERS = 8
 TUNING_VERSION = 1
+
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run the block at one intra-op thread in this thread (torch's OpenMP setting is per thread), restored after."""
+    saved = torch.get_num_threads()
+    if saved == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def forward_batch(model, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(pooled (N, D), logits (N, 1000)) float32 of a normalized batch. The caller holds ``model.lock``.
+
+    On the CPU the network runs at one intra-op thread on at most ``CPU_MAX_CHUNK`` items at a time and the
+    classifier on one row at a time, so an item's numbers do not depend on the batch it came in (module
+    docstring). On a GPU the batch goes through whole."""
+    with torch.inference_mode():
+        if model.device.type == "cpu":
+            with one_torch_thread():
+                pooled = torch.cat([model.pooled_features(x[i : i + CPU_MAX_CHUNK])
+                                    for i in range(0, x.shape[0], CPU_MAX_CHUNK)])
+                logits = model.logits_by_row(pooled)
+        else:
+            pooled = model.pooled_features(x)
+            logits = model.head(pooled)
+        return pooled.float().cpu().numpy(), logits.float().cpu().numpy()
 
 
 def usable_cores() -> int:
@@ -108,8 +145,6 @@ def plan_layout(device: torch.device, batch: int, n_items: int, cores: int | Non
 
 def tuning_path() -> Path:
     """``$PREPSCOPE_HOME/tuning.json``."""
-    from core.paths import prepscope_home
-
     return prepscope_home() / "tuning.json"
 
 
@@ -198,8 +233,6 @@ def _inputs(model, n: int) -> torch.Tensor:
 
 
 def _probe_cpu(model, rounds: int, items: int) -> tuple[dict[int, float], str]:
-    from core.evaluate.features import forward_batch
-
     streams = usable_cores()
     x = _inputs(model, max(CPU_CANDIDATES))
     cpu: dict[int, list[float]] = {b: [] for b in CPU_CANDIDATES}
@@ -238,7 +271,6 @@ def _probe_cpu(model, rounds: int, items: int) -> tuple[dict[int, float], str]:
 
 
 def _probe_gpu(model, rounds: int) -> tuple[dict[int, float], str]:  # pragma: no cover - needs a GPU
-    from core.evaluate.features import forward_batch
 
     ms: dict[int, list[float]] = {}
     with model.lock:

@@ -19,6 +19,9 @@ import torch
 
 from core.explain.cam import METHODS, InvalidCam, cam_maps, check_request
 from core.explain.measures import TOP_FRACTION, auc, perturbation_curves, spearman, top_iou
+from core.inspect.engine import Lru
+from core.preprocess.pipeline import prepare
+from core.preprocess.recipe import resolve
 from core.provenance import Progress
 
 __all__ = ["METHODS", "CamCache", "CamReport", "InvalidCam", "VariantCam", "attach", "check_request", "explain",
@@ -108,9 +111,6 @@ def _target_text(target: Target, labels: list[str]) -> str:
 def explain(signal, variants: Sequence, model, *, method: str = "gradcam", layer: str | None = None,
             target: Target = "reference", progress: Progress | None = None) -> CamReport:
     """Maps and numbers for every variant of ``signal`` (see the module docstring)."""
-    from core.preprocess.pipeline import prepare
-    from core.preprocess.recipe import resolve
-
     t0 = time.perf_counter()
     variants = resolve(list(variants), model)  # "resize": "model" -> the model's recipe
     target = parse_target(target)
@@ -168,8 +168,6 @@ class CamCache:
     """Thread-safe LRU of reports keyed by (input digest, variant set, model, method, layer, target)."""
 
     def __init__(self, max_entries: int = 8) -> None:
-        from core.inspect.engine import Lru
-
         self._lru = Lru(max_entries)
 
     @staticmethod

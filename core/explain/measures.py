@@ -20,6 +20,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torchvision.transforms.v2.functional as TF
 
 TOP_FRACTION = 0.15
 STEPS = 16
@@ -64,8 +65,6 @@ def top_iou(reference: np.ndarray, other: np.ndarray, fraction: float = TOP_FRAC
 
 
 def _blurred(x: torch.Tensor) -> torch.Tensor:
-    import torchvision.transforms.v2.functional as TF
-
     sigma = max(1.0, BLUR_SIGMA * max(x.shape[-2:]))
     k = 2 * math.ceil(3 * sigma) + 1
     k = min(k, 2 * (min(x.shape[-2:]) // 2) - 1)  # reflect padding needs a kernel smaller than the image

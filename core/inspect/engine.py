@@ -251,7 +251,7 @@ def _bn_shift(x: torch.Tensor, bn: torch.nn.BatchNorm2d) -> torch.Tensor:
 def gaussian_shift(mu: torch.Tensor, s2: torch.Tensor, bn: torch.nn.BatchNorm2d) -> torch.Tensor:
     """The BN-shift formula on per-channel input moments ``mu``, ``s2`` (..., C) against ``bn``'s running
     statistics: symmetric Gaussian KL with BatchNorm's eps added to both variances, averaged over channels
-    (float64). Used per image here and over a whole dataset by ``core.evaluate.adabn``."""
+    (float64). Used per image here and over a whole dataset by ``core.evaluate.methods.adabn``."""
     s2 = s2.double() + bn.eps
     v = bn.running_var.double().to(s2.device) + bn.eps
     d2 = (mu.double() - bn.running_mean.double().to(s2.device)).square()

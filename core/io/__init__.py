@@ -5,16 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.errors import UnsupportedInput
+from core.io.audio import decode_audio, looks_like_audio
+from core.io.formats import media_kind
+from core.io.image import decode_image
 from core.signal import Signal
 
 
 def load_input(source: bytes | str | Path, name: str | None = None, sha256: str | None = None) -> Signal:
     """Decode an image or a sound, chosen by the content's magic bytes (a sound's extension as a hint).
     ``sha256``: the content's hash when the caller already has it (it is then not computed again)."""
-    from core.io.audio import decode_audio, looks_like_audio
-    from core.io.formats import media_kind
-    from core.io.image import decode_image
-
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.is_file():

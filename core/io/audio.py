@@ -40,6 +40,8 @@ import soundfile as sf
 
 from core.errors import UnsupportedInput
 from core.io.formats import sound_format
+from core.preprocess.spectrogram import compute_spectrogram
+from core.preprocess.variant import Spectrogram
 from core.signal import Signal
 
 MAX_BYTES: int = 256 * 1024 * 1024
@@ -155,9 +157,6 @@ def waveform_to_signal(
     ``min_seconds`` and the default display spectrogram (computed when ``Signal.array`` is first read), and
     completes ``provenance`` (a copy) with channels, rates, durations, the mixdown rule, notices and ``digest``.
     """
-    from core.preprocess.spectrogram import compute_spectrogram
-    from core.preprocess.variant import Spectrogram
-
     shown = str(provenance.get("source", "sound"))
     w = np.asarray(wave, dtype=np.float32)
     if w.ndim == 1:

@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from core.errors import InvalidDataset, UnsupportedInput
+from core.io.audio import waveform_to_signal
 from core.signal import Signal, array_digest
 
 SOUND_CLASSES: tuple[str, ...] = (
@@ -139,8 +141,6 @@ def item_signal(item: SoundItem, name: str | None = None) -> Signal:
     """A built-in clip as a :class:`Signal`, like ``decode_audio`` gives: through the same helper the
     decoder uses, so its provenance has the same keys (format ``synthesized``) and its digest is the
     content digest of the waveform."""
-    from core.io.audio import waveform_to_signal
-
     name = name or item.name
     provenance = {"source": name, "name": name, "kind": "audio", "decoder": "prepscope synthesizer (core.io.synth)",
                   "format": "synthesized", "subtype": "FLOAT", "label": item.label}
@@ -163,8 +163,6 @@ def write_wav_folder(folder: str | os.PathLike[str], n_per_class: int = 20, seed
     The folder is created when missing; the flat-folder dataset loader reads the label before the
     first ``_`` and the group after it. Returns the written paths in ``builtin_sounds`` order.
     """
-    import soundfile as sf
-
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -34,7 +34,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+import torchvision.models
 from torch import nn
+from torchvision.models import ResNet18_Weights
+from torchvision.models.feature_extraction import create_feature_extractor
 
 from core.errors import UnknownModel
 from core.models.specs import (  # noqa: F401 - re-exported: the light metadata lives in core.models.specs
@@ -52,8 +55,6 @@ from core.models.specs import (  # noqa: F401 - re-exported: the light metadata 
 @lru_cache(maxsize=1)
 def imagenet_labels() -> list[str]:
     """The 1000 ImageNet class names bundled with torchvision (no download)."""
-    from torchvision.models import ResNet18_Weights
-
     return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
 
 
@@ -242,7 +243,7 @@ def _load_positional(model: nn.Module, spec: ModelSpec) -> None:
 
 
 @dataclass(frozen=True)
-class _TorchvisionLayout:
+class TorchvisionLayout:
     """Which graph nodes are the named layers (name -> (output node, module paths holding its BatchNorms))."""
 
     weights_enum: Callable[[], type]
@@ -258,12 +259,12 @@ def _tv_weights(name: str) -> Callable[[], type]:
     return lambda: getattr(importlib.import_module("torchvision.models"), name)
 
 
-_TORCHVISION: dict[str, _TorchvisionLayout] = {
-    "resnet18": _TorchvisionLayout(
+TORCHVISION_LAYOUTS: dict[str, TorchvisionLayout] = {
+    "resnet18": TorchvisionLayout(
         _tv_weights("ResNet18_Weights"),
         (("stem", "maxpool", ("bn1",)), *((f"layer{i}", f"layer{i}", (f"layer{i}",)) for i in range(1, 5))),
         "flatten", "fc", "conv1", 512, "fc"),
-    "mobilenet_v3_small": _TorchvisionLayout(
+    "mobilenet_v3_small": TorchvisionLayout(
         _tv_weights("MobileNet_V3_Small_Weights"),
         tuple((name, f"features.{idx[-1]}", tuple(f"features.{i}" for i in idx)) for name, idx in (
             ("stem", [0]), ("stage1", [1]), ("stage2", [2, 3]), ("stage3", [4, 5, 6]), ("stage4", [7, 8]),
@@ -273,8 +274,6 @@ _TORCHVISION: dict[str, _TorchvisionLayout] = {
 
 
 def _build_torchvision(spec: ModelSpec, weights: Path | None) -> LoadedModel:
-    import torchvision.models
-
     with torch.random.fork_rng():  # seeded random init without touching the global RNG
         torch.manual_seed(0)
         model = getattr(torchvision.models, spec.builder)(weights=None)
@@ -287,9 +286,7 @@ def _build_torchvision(spec: ModelSpec, weights: Path | None) -> LoadedModel:
 
 
 def _wrap_torchvision(spec: ModelSpec, model: nn.Module, description: str, pretrained: bool) -> LoadedModel:
-    from torchvision.models.feature_extraction import create_feature_extractor
-
-    layout = _TORCHVISION[spec.builder]
+    layout = TORCHVISION_LAYOUTS[spec.builder]
     nodes = {node: name for name, node, _ in layout.layers}
     both = create_feature_extractor(model, {**nodes, layout.pooled: "_pooled", layout.logits: "_logits"}).eval()
     head = create_feature_extractor(model, {layout.pooled: "_pooled", layout.logits: "_logits"}).eval()

@@ -84,9 +84,9 @@ def _data_config(spec: ModelSpec) -> DataConfig:
         cfg = get_pretrained_cfg(spec.builder)
         return DataConfig(int(cfg.input_size[-1]), cfg.interpolation, float(cfg.crop_pct), tuple(cfg.mean),
                           tuple(cfg.std), f"timm pretrained config of {spec.builder}")
-    from core.models.registry import _TORCHVISION
+    from core.models.registry import TORCHVISION_LAYOUTS
 
-    tv = _TORCHVISION[spec.builder]
+    tv = TORCHVISION_LAYOUTS[spec.builder]
     t = tv.weights_enum().IMAGENET1K_V1.transforms()
     crop, resize = int(t.crop_size[0]), int(t.resize_size[0])
     return DataConfig(crop, t.interpolation.value, crop / resize, tuple(t.mean), tuple(t.std),

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from core.preprocess.channels import strategy
 from core.preprocess.pipeline import (
-    _colormap_lut8,
     normalization,
     normalize_batch,
     resize_batch,
@@ -33,7 +33,6 @@ from core.signal import Signal
 #: variant to take it, so a new step can never be skipped silently: such variants stay on the CPU pipeline.
 _HANDLED = {"name", "resize", "channels", "colormap", "gray", "normalize", "degrade", "spectrogram"}
 _RESIZE_HANDLED = {"size", "method", "antialias", "backend", "fit"}
-_CHANNELS = ("rgb", "replicate", "conv-sum", "zero-pad", "colormap")
 
 
 def _defaults_elsewhere(spec, handled: set[str]) -> bool:
@@ -44,7 +43,7 @@ def _defaults_elsewhere(spec, handled: set[str]) -> bool:
 def on_device(variant: Variant) -> bool:
     """True when every step after the 8-bit channel image can run on the model's device: a torch resize, no
     degradations, a channel strategy and fields this path implements (anything else left at its default)."""
-    return (variant.resize.backend == "torch" and not variant.degrade and variant.channels in _CHANNELS
+    return (variant.resize.backend == "torch" and not variant.degrade and strategy(variant).on_device
             and _defaults_elsewhere(variant, _HANDLED) and _defaults_elsewhere(variant.resize, _RESIZE_HANDLED))
 
 
@@ -52,7 +51,7 @@ def host_images(signals: Sequence[Signal], variant: Variant, sources: dict | Non
     """The 8-bit channel image of each signal that the device path starts from: HxWx1 gray (gray strategies
     and colormaps; the table is looked up on the device) or HxWx3 (``rgb``). ``sources`` caches each
     signal's source image (its spectrogram, for a sound) between variants, keyed like ``prepare_grid``."""
-    gray_like = variant if variant.channels != "colormap" else variant.replace(channels="replicate")
+    gray_like = strategy(variant).device_variant(variant)
     spec_key = repr(variant.spectrogram or Spectrogram())
     out = []
     for n, signal in enumerate(signals):
@@ -82,10 +81,7 @@ def prepare_on_device(images: Sequence[torch.Tensor], variant: Variant, mean: Se
                       ) -> torch.Tensor:
     """(N,3,S,S) network input from ``to_device`` images: colormap lookup (for ``colormap``), resize and fit
     (same-shaped images in one call, as ``prepare_grid`` does), then normalization, all on their device."""
-    device = images[0].device
-    if variant.channels == "colormap":
-        lut = torch.from_numpy(_colormap_lut8(str(variant.colormap)).copy()).to(device)
-        images = [lut[g[0].long()].permute(2, 0, 1) for g in images]
+    images = strategy(variant).on_device_lookup(list(images), variant)
     groups: dict[tuple, list[int]] = {}
     for i, t in enumerate(images):
         groups.setdefault(tuple(t.shape), []).append(i)

@@ -8,7 +8,7 @@ listed order) -> normalization. Rules, documented once here:
   0.7152 G + 0.0722 B, ``mean`` = (R + G + B) / 3, ``learned:<name>`` = the pointwise encoder of a
   learned gray rule from the models folder (``core.autoencode.gray``). A one-channel input is already gray.
 - Denoisers (``nl_means``, ``tv_chambolle``, ``wavelet``, ``bilateral``, ``learned``) are defined in
-  ``core.autoencode.denoise``; at source resolution they run on the float image (refused above 4
+  ``core.preprocess.denoise``; at source resolution they run on the float image (refused above 4
   megapixels), in ``degrade`` on the network-size image.
 - ``rgb`` keeps color; a one-channel input is replicated (there is no color to keep).
 - ``colormap`` (with ``colormap: <name>``): gray quantized to 256 levels (round(255 g)) indexes
@@ -58,7 +58,6 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
@@ -67,12 +66,15 @@ import torchvision.transforms.v2.functional as TF
 from PIL import Image
 from torchvision.transforms import InterpolationMode
 
-from core.errors import InvalidVariant, UnsupportedInput
+from core.errors import InvalidVariant
 from core.models.specs import IMAGENET_MEAN, IMAGENET_STD
+from core.preprocess.channels import strategy
+from core.preprocess.color import colormap_lut, to_uint8
+from core.preprocess.denoise import apply_denoiser
+from core.preprocess.spectrogram import compute_spectrogram
 from core.preprocess.variant import OPENCV_FLAGS, Blur, Jpeg, JpegStorage, Median, Noise, Resize, Spectrogram, Variant
 from core.signal import Signal
 
-GRAY_WEIGHTS = {"601": (0.299, 0.587, 0.114), "709": (0.2126, 0.7152, 0.0722), "mean": (1 / 3, 1 / 3, 1 / 3)}
 _TORCH_MODES = {
     "nearest": InterpolationMode.NEAREST,
     "nearest-exact": InterpolationMode.NEAREST_EXACT,
@@ -107,43 +109,10 @@ def normalization(variant: Variant, model_mean: Sequence[float], model_std: Sequ
     return (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
 
 
-def to_gray(rgb: np.ndarray, rule: str) -> np.ndarray:
-    """HxWx3 -> HxW luma by the named rule (float32); ``learned:<name>`` runs a saved learned gray rule."""
-    if rule.startswith("learned:"):
-        from core.autoencode.gray import learned_gray
-
-        return learned_gray(rgb, rule.removeprefix("learned:"))
-    w = np.asarray(GRAY_WEIGHTS[rule], dtype=np.float32)
-    return (rgb @ w).astype(np.float32)
-
-
-@lru_cache(maxsize=64)
-def colormap_lut(name: str) -> np.ndarray:
-    """matplotlib's colormap sampled at 256 levels: (256, 3) float32 in [0, 1] (read-only, cached)."""
-    from matplotlib import colormaps
-
-    lut = colormaps[name](np.linspace(0.0, 1.0, 256))[:, :3].astype(np.float32)
-    lut.flags.writeable = False
-    return lut
-
-
-@lru_cache(maxsize=64)
-def _colormap_lut8(name: str) -> np.ndarray:
-    """The same table quantized to uint8, so a gray uint8 image maps to RGB uint8 in one lookup."""
-    lut8 = _to_uint8(colormap_lut(name))
-    lut8.flags.writeable = False
-    return lut8
-
-
-def _to_uint8(a: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
-
-
 def source_image(signal: Signal, variant: Variant) -> np.ndarray:
     """The image this variant starts from: the signal itself, or its spectrogram for a sound."""
     if signal.audio is None:
         return signal.array
-    from core.preprocess.spectrogram import compute_spectrogram
 
     wave, sr = signal.audio
     return compute_spectrogram(wave, sr, variant.spectrogram or Spectrogram())
@@ -153,39 +122,17 @@ def denoise_source(img: np.ndarray, steps: Sequence) -> np.ndarray:
     """The variant's source-resolution denoisers applied in order (the image itself when there are none)."""
     if not steps:
         return img
-    from core.autoencode.denoise import apply_denoiser
 
     for d in steps:
         img = apply_denoiser(img, d)
     return img
 
 
-SOUND_STRATEGIES = ("multi-window", "deltas")
-
-
 def channel_image(img: np.ndarray, variant: Variant, signal: Signal | None = None) -> np.ndarray:
     """The channel strategy applied to the source image ``img``: float32 HxWx3 or HxWx1 in [0, 1]
     (nothing is quantized here except the colormap's 256-level index). ``multi-window`` and
     ``deltas`` need the sound itself (``signal``)."""
-    if variant.channels in SOUND_STRATEGIES:
-        from core.preprocess import soundchannels
-
-        if signal is None or signal.audio is None:
-            raise UnsupportedInput(f"The channel strategy '{variant.channels}' builds its three channels from a "
-                                   "sound; this input is an image. Use rgb, replicate, conv-sum, zero-pad or "
-                                   "colormap for images.")
-        spec = variant.spectrogram or Spectrogram()
-        if variant.channels == "deltas":
-            return soundchannels.deltas_image(img, variant.deltas)
-        wave, sr = signal.audio
-        return soundchannels.multi_window_image(wave, sr, spec, variant.multi_window)
-    if variant.channels == "rgb":
-        rgb = img if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
-        return np.asarray(rgb, dtype=np.float32)
-    gray = img if img.ndim == 2 else to_gray(img, variant.gray)
-    if variant.channels == "colormap":
-        return np.take(colormap_lut(str(variant.colormap)), _to_uint8(gray), axis=0)  # lut[g8], 4x faster
-    return np.asarray(gray, dtype=np.float32)[..., None]
+    return strategy(variant).image(img, variant, signal)
 
 
 def _jpeg_roundtrip(arr: np.ndarray, quality: int, subsampling: str = "4:2:0") -> np.ndarray:
@@ -204,7 +151,7 @@ def store(img: np.ndarray, storage: str | JpegStorage) -> np.ndarray:
         return np.array(img, dtype=np.float32)  # a copy: never a view of the Signal's own array
     if storage == "png16":
         return (np.clip(np.rint(img * 65535.0), 0, 65535) / 65535.0).astype(np.float32)
-    x8 = _to_uint8(img)
+    x8 = to_uint8(img)
     if isinstance(storage, JpegStorage):
         return _jpeg_roundtrip(x8, storage.quality, storage.subsampling)
     return x8
@@ -212,10 +159,8 @@ def store(img: np.ndarray, storage: str | JpegStorage) -> np.ndarray:
 
 def stored_image(img: np.ndarray, variant: Variant, signal: Signal | None = None) -> np.ndarray:
     """Channel strategy then storage: what the resize step receives (uint8 or float32, HxWx1 or HxWx3)."""
-    if variant.channels == "colormap" and variant.storage_kind in ("png8", "jpeg"):
-        # fast path, same values as store(channel_image(...)): the table already quantized to 8 bits
-        gray = img if img.ndim == 2 else to_gray(img, variant.gray)
-        x8 = np.take(_colormap_lut8(str(variant.colormap)), _to_uint8(gray), axis=0)
+    x8 = strategy(variant).stored_fast(img, variant)
+    if x8 is not None:
         s = variant.storage
         return _jpeg_roundtrip(x8, s.quality, s.subsampling) if isinstance(s, JpegStorage) else x8
     return store(channel_image(img, variant, signal), variant.storage)
@@ -307,7 +252,7 @@ def resize_batch(x: torch.Tensor, r: Resize) -> torch.Tensor:
 
 
 def _jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
-    back = _jpeg_roundtrip(_to_uint8(x.permute(1, 2, 0).numpy()), quality).astype(np.float32) / 255.0
+    back = _jpeg_roundtrip(to_uint8(x.permute(1, 2, 0).numpy()), quality).astype(np.float32) / 255.0
     return torch.from_numpy(back).permute(2, 0, 1).contiguous()
 
 
@@ -341,8 +286,7 @@ def degrade(x: torch.Tensor, steps: Sequence, salt: str = "") -> torch.Tensor:
             x = TF.gaussian_blur(x, [k, k], [d.sigma, d.sigma])
         elif isinstance(d, Median):
             x = _median(x, d.size)
-        else:  # a denoiser (core.autoencode.denoise)
-            from core.autoencode.denoise import apply_denoiser
+        else:  # a denoiser (core.preprocess.denoise)
 
             y = apply_denoiser(x.permute(1, 2, 0).numpy(), d)
             x = torch.from_numpy(np.ascontiguousarray(y.transpose(2, 0, 1)))
@@ -356,15 +300,7 @@ def normalize_batch(x: torch.Tensor, variant: Variant, mean: Sequence[float], st
     s = torch.tensor(std, dtype=torch.float32, device=x.device)[:, None, None]
     if x.shape[1] == 3:
         return (x - m) / s
-    g = x[:, 0:1]
-    if variant.channels == "replicate":
-        return (g.expand(-1, 3, -1, -1) - m) / s
-    if variant.channels == "conv-sum":
-        return ((g - m.mean()) / s.mean()).expand(-1, 3, -1, -1).contiguous()
-    # zero-pad: channel 0 carries gray, channels 1-2 sit at the training mean (0 after normalization)
-    norm = torch.zeros(x.shape[0], 3, *x.shape[2:], device=x.device)
-    norm[:, 0] = (g[:, 0] - m[0]) / s[0]
-    return norm
+    return strategy(variant).normalize(x[:, 0:1], m, s)
 
 
 def finalize(x: torch.Tensor, variant: Variant, mean: Sequence[float], std: Sequence[float]) -> tuple:
@@ -372,11 +308,7 @@ def finalize(x: torch.Tensor, variant: Variant, mean: Sequence[float], std: Sequ
     norm = normalize_batch(x[None], variant, mean, std)[0]
     if x.shape[0] == 3:
         return norm, x.permute(1, 2, 0).numpy()
-    g = x[0:1]
-    if variant.channels == "zero-pad":
-        m = torch.tensor(mean, dtype=torch.float32)[:, None, None]
-        return norm, torch.cat([g, m[1:].expand(2, *g.shape[1:])]).permute(1, 2, 0).numpy().copy()
-    return norm, g.expand(3, -1, -1).permute(1, 2, 0).numpy().copy()
+    return norm, strategy(variant).display(x[0:1], mean)
 
 
 def prepare_grid(
@@ -397,14 +329,14 @@ def prepare_grid(
             raise InvalidVariant(f"Variant {v.name!r} asks for the model's recipe (\"resize\": \"model\"); "
                                  "resolve it against a model first (core.preprocess.recipe.resolve).")
         spec_key = repr(v.spectrogram or Spectrogram())
-        group = v.channels if v.channels in ("rgb", "colormap", "multi-window", "deltas") else "gray"
+        group = strategy(v).group(v)
         dkey = tuple(d.to_json() for d in v.denoise)
         ckey = (spec_key, dkey, group, v.colormap, v.gray, v.multi_window, v.deltas, v.storage)
         for n, signal in enumerate(signals):
             skey = (n, "" if signal.audio is None else spec_key)
             if (n, *ckey) not in stored:
                 src = None  # multi-window computes its own spectrograms from the sound
-                if v.channels != "multi-window":
+                if strategy(v).needs_source():
                     if skey not in sources:
                         sources[skey] = source_image(signal, v)
                     if (*skey, dkey) not in denoised:
@@ -444,3 +376,8 @@ def prepare_many(
 ) -> torch.Tensor:
     """Preprocess N inputs under one variant: (N,3,S,S) normalized, ready for a batched forward."""
     return torch.stack([p.tensor for p in prepare_grid(signals, [variant], mean, std)[0]]).contiguous()
+
+
+#: ``colormap_lut`` moved to ``core.preprocess.color``; kept importable here for ``components/charts.py`` until the
+#: parallel UI branches are merged (then import it from there).
+__all__ = ["colormap_lut"]

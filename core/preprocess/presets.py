@@ -21,6 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from core.autoencode.store import list_models
 from core.errors import InvalidVariant
 from core.preprocess.variant import MAX_VARIANTS, Variant, VariantSet
 
@@ -75,7 +76,6 @@ def _expanded(base: VariantSet, append: dict | None) -> VariantSet:
     """The preset's variants plus one per saved model named by its ``append_learned`` entry."""
     if not append:
         return base
-    from core.autoencode.store import list_models
 
     cards = list_models(append["task"])[: int(append.get("limit", 1))]
     extra = [Variant.from_dict(_fill(append["template"], c["name"])) for c in cards]

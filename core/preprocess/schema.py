@@ -4,6 +4,7 @@ fields``) both use."""
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from dataclasses import dataclass
@@ -135,7 +136,5 @@ def field_table(model: type[BaseModel] = Variant, prefix: str = "") -> list[dict
 
 
 def _short(value: Any) -> str:
-    import json
-
     text = json.dumps(value)
     return text if len(text) <= 30 else text[:27] + "..."

@@ -81,13 +81,3 @@ def deltas_image(spectrogram: np.ndarray, d: Deltas) -> np.ndarray:
         r = d.delta_range if d.delta_range is not None else float(np.abs(delta).max())
         chans.append(np.full_like(s, 0.5) if r == 0 else np.clip(0.5 + 0.5 * delta / r, 0.0, 1.0))
     return np.ascontiguousarray(np.stack(chans, axis=2), dtype=np.float32)
-
-
-def channel_labels(variant) -> tuple[str, str, str] | None:  # noqa: ANN001 - Variant
-    """What each of the three channels of a ``multi-window`` or ``deltas`` variant holds (None otherwise)."""
-    if variant.channels == "multi-window":
-        mw = variant.multi_window or MultiWindow()
-        return tuple(f"{w:g} ms window, {h:g} ms hop" for w, h in zip(mw.windows_ms, mw.hops_ms, strict=True))
-    if variant.channels == "deltas":
-        return ("spectrogram", "delta", "delta-delta")
-    return None

@@ -33,6 +33,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
+from core.autoencode.store import model_names, weights_digest
 from core.errors import InvalidVariant
 
 # Strict scalars: "224" is not a size, 1.0 is not an integer, 1 is not a boolean, NaN is not a number.
@@ -420,15 +421,11 @@ LEARNED_PREFIX = "learned:"
 
 def gray_rules() -> tuple[str, ...]:
     """The luma rules, then ``learned:<name>`` for every learned gray rule saved in the models folder."""
-    from core.autoencode.store import model_names
-
     return (*GRAY_RULES, *(LEARNED_PREFIX + n for n in model_names("gray")))
 
 
 def lab_denoisers() -> tuple[str, ...]:
     """Names of the lab denoisers saved in the models folder."""
-    from core.autoencode.store import model_names
-
     return model_names("denoise")
 
 
@@ -438,6 +435,19 @@ DYNAMIC_CHOICES = {"colormaps": colormap_names, "gray_rules": gray_rules, "lab_d
 CHOICES_NOTE = {"colormaps": "any matplotlib colormap",
                 "gray_rules": "601, 709, mean, or learned:<name> (a learned gray rule in the models folder)",
                 "lab_denoisers": "the name of a lab denoiser in the models folder"}
+
+
+@cache
+def _strategy_options() -> tuple[tuple[str, str, Any], ...]:
+    """The fields that belong to one channel strategy (``only_with: {"channels": ...}``): (field, strategy, the
+    value it takes when that strategy is chosen without it)."""
+    out = []
+    for name, info in Variant.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        strategy = extra.get("only_with", {}).get("channels")
+        if strategy is not None:
+            out.append((name, strategy, extra.get("default_when_set", {})))
+    return tuple(out)
 
 
 class Variant(Spec):
@@ -499,11 +509,9 @@ class Variant(Spec):
             if data.get("colormap") not in (None, arg):
                 _fail(f"channels {ch!r} and colormap {data['colormap']!r} disagree; give the colormap once.")
             data = {**data, "channels": "colormap", "colormap": arg}
-        elif ch == "colormap" and data.get("colormap") is None:
-            data = {**data, "colormap": "viridis"}
-        for strategy, name in (("multi-window", "multi_window"), ("deltas", "deltas")):
+        for name, strategy, default in _strategy_options():
             if data.get("channels") == strategy and data.get(name) is None:
-                data = {**data, name: {}}
+                data = {**data, name: default}
         return data
 
     @field_validator("storage", mode="before")
@@ -552,21 +560,19 @@ class Variant(Spec):
 
     @model_validator(mode="after")
     def _colormap(self) -> Variant:
-        if self.channels == "colormap":
-            if self.colormap not in colormap_names():
-                _fail(f"Unknown colormap {self.colormap!r}; use any matplotlib colormap, e.g. viridis, turbo, jet, "
-                      f"magma, gray.")
-        elif self.colormap is not None:
-            _fail(f"colormap {self.colormap!r} applies only with channels 'colormap' (channels is "
-                  f"'{self.channels}'); remove it or set channels to colormap.")
-        for strategy, name in (("multi-window", "multi_window"), ("deltas", "deltas")):
-            if getattr(self, name) is not None and self.channels != strategy:
-                _fail(f"{name} applies only with channels '{strategy}' (channels is '{self.channels}'); "
+        for name, strategy, _ in _strategy_options():  # a strategy's own field goes with that strategy only
+            value = getattr(self, name)
+            if value is not None and self.channels != strategy:
+                shown = f"{name} {value!r}" if isinstance(value, str) else name
+                _fail(f"{shown} applies only with channels '{strategy}' (channels is '{self.channels}'); "
                       f"remove it or set channels to {strategy}.")
-        if self.channels == "multi-window" and self.spectrogram is not None and self.spectrogram.kind == "stft":
+        if self.colormap is not None and self.colormap not in colormap_names():
+            _fail(f"Unknown colormap {self.colormap!r}; use any matplotlib colormap, e.g. viridis, turbo, jet, "
+                  f"magma, gray.")
+        if self.multi_window is not None and self.spectrogram is not None and self.spectrogram.kind == "stft":
             _fail("multi-window stacks spectrograms of different window lengths, which need the same rows: "
                   "use spectrogram kind mel, pcen or mfcc (an stft has n_fft / 2 + 1 rows per window).")
-        if self.channels == "multi-window" and self.denoise:
+        if self.multi_window is not None and self.denoise:
             _fail("multi-window builds its three spectrograms from the sound itself, so source-resolution denoisers "
                   "(denoise) have no image to work on; put the denoisers in degrade (at network size) instead.")
         return self
@@ -597,7 +603,6 @@ class Variant(Spec):
         that uses saved models also carries their weights' digests, so a retrained model is a new key."""
         if not self._model_refs:
             return self._spec_key
-        from core.autoencode.store import weights_digest
 
         return self._spec_key + "|models:" + ",".join(f"{t}:{n}:{weights_digest(n)}" for t, n in self._model_refs)
 

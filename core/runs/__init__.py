@@ -1,4 +1,4 @@
-"""The SQLite history of sweeps (``core.runs.store``) and its command line (``core.runs.cli``)."""
+"""The SQLite history of sweeps (``core.runs.store``) and its command line (``core.cli.runs``)."""
 
 from core.paths import prepscope_home
 from core.runs.store import SCHEMA_VERSION, RunsError, RunStore, RunSummary, default_path

@@ -1,4 +1,4 @@
-"""The learned input adapter: a 1x1 conv (1 -> 3 channels) trained jointly with a linear head.
+"""``adapter``: the learned input adapter, a 1x1 conv (1 -> 3 channels) trained jointly with a linear head.
 
 For one-channel input the question "replicate, colormap or something else?" can be answered by
 learning: the variant's input is reduced to one channel (its gray rule, resize, degradations), a
@@ -24,7 +24,12 @@ import torch
 from torch import nn
 
 from core.evaluate.datasets import Dataset
-from core.evaluate.methods import fit_probe
+from core.evaluate.features import decode_batch
+from core.evaluate.folds import Fold
+from core.evaluate.methods.base import Context, Report, pool_over_folds
+from core.evaluate.methods.probe import fit_probe, head_from_probe
+from core.evaluate.scoring import Predictions
+from core.preprocess.pipeline import prepare_many
 from core.preprocess.variant import Variant
 from core.provenance import Stopped
 
@@ -32,6 +37,9 @@ ADAPTER_EPOCHS = 2
 ADAPTER_BATCH = 16
 ADAPTER_LR_CONV = 1e-2
 ADAPTER_LR_HEAD = 1e-3
+#: With ``batch_size="auto"`` the adapter groups decoding in batches of this size (its network runs inside its own
+#: training loop, so the measured forward batch does not apply).
+ADAPTER_DECODE_BATCH = 32
 
 
 def adapter_description() -> str:
@@ -49,9 +57,6 @@ def gray_inputs(dataset: Dataset, indices: np.ndarray, variant: Variant, model, 
                 should_stop: Callable[[], bool] | None = None) -> torch.Tensor:
     """(n, S, S) one-channel network-size inputs of the selected items (decoded batch by batch): uint8 when
     the variant stores 8 bits (png8, jpeg), float32 in [0, 1] for float and png16 (which stay float)."""
-    from core.evaluate.features import _decode_batch
-    from core.preprocess.pipeline import prepare_many
-
     one = one_channel_variant(variant)
     s = one.resize.size
     eight_bit = one.storage_kind in ("png8", "jpeg")
@@ -60,7 +65,7 @@ def gray_inputs(dataset: Dataset, indices: np.ndarray, variant: Variant, model, 
         if should_stop is not None and should_stop():
             raise Stopped("Stopped while preparing the adapter's inputs.")
         items = [dataset.items[int(i)] for i in indices[start : start + batch_size]]
-        x = prepare_many(_decode_batch(dataset, items), one, model.mean, model.std)
+        x = prepare_many(decode_batch(dataset, items), one, model.mean, model.std)
         g = x[:, 0]
         out[start : start + len(items)] = (g * 255.0).round().clamp(0, 255).to(torch.uint8) if eight_bit else g
     return out
@@ -81,22 +86,6 @@ class _Adapter(nn.Module):
         g = g8.to(self.conv.weight.device)[:, None].float()
         g = g / 255.0 if g8.dtype == torch.uint8 else g
         return model.pooled_differentiable(self.conv(g))
-
-
-def _set_head_from_probe(head: nn.Linear, clf, n_classes: int) -> None:
-    scaler, lr = clf[0], clf[-1]
-    coef = lr.coef_ / scaler.scale_[None, :]
-    bias = lr.intercept_ - (lr.coef_ * (scaler.mean_ / scaler.scale_)[None, :]).sum(axis=1)
-    if coef.shape[0] == 1:  # binary: scikit-learn keeps one row for class 1
-        coef = np.vstack([-coef / 2, coef / 2])
-        bias = np.array([-bias[0] / 2, bias[0] / 2])
-    full_w = np.zeros((n_classes, coef.shape[1]))
-    full_b = np.full(n_classes, -1e4)
-    full_w[lr.classes_] = coef
-    full_b[lr.classes_] = bias
-    with torch.no_grad():
-        head.weight.copy_(torch.from_numpy(full_w).float())
-        head.bias.copy_(torch.from_numpy(full_b).float())
 
 
 def train_and_predict(model, train_g8: torch.Tensor, y_train: np.ndarray, test_g8: torch.Tensor, n_classes: int,
@@ -120,7 +109,7 @@ def train_and_predict(model, train_g8: torch.Tensor, y_train: np.ndarray, test_g
         return np.concatenate(feats) if feats else np.zeros((0, model.feature_dim), np.float32)
 
     clf = fit_probe(pooled_all(train_g8), y_train, seed)
-    _set_head_from_probe(ad.head, clf, n_classes)
+    head_from_probe(ad.head, clf, n_classes)
     opt = torch.optim.Adam([{"params": ad.conv.parameters(), "lr": ADAPTER_LR_CONV},
                             {"params": ad.head.parameters(), "lr": ADAPTER_LR_HEAD}])
     params = [p for g in opt.param_groups for p in g["params"]]
@@ -155,3 +144,48 @@ def train_and_predict(model, train_g8: torch.Tensor, y_train: np.ndarray, test_g
     b = ad.conv.bias.detach().cpu().tolist()
     return pred.astype(np.int64), conf.astype(np.float32), {"epoch_loss": losses, "conv_weight": w, "conv_bias": b,
                                    "seconds": time.perf_counter() - t0}
+
+
+class _AdapterRun:
+    def __init__(self, ctx: Context, variant: Variant, key: str, report: Report) -> None:
+        ev, model = ctx.ev, ctx.model
+        self.ctx, self.variant, self.key = ctx, variant, key
+        report(0.0, f"{variant.name}: preparing one-channel inputs")
+        self.g_tr = gray_inputs(ev.train, np.arange(len(ev.train)), variant, model, ctx.batch_size, ctx.should_stop)
+        self.g_te = self.g_tr if ev.test is ev.train else gray_inputs(ev.test, np.arange(len(ev.test)), variant, model,
+                                                                      ctx.batch_size, ctx.should_stop)
+
+    def fold(self, k: int, fold: Fold, report: Report) -> tuple[np.ndarray, np.ndarray, dict]:
+        ev, name = self.ctx.ev, self.variant.name
+        return train_and_predict(
+            self.ctx.model, self.g_tr[torch.as_tensor(fold.train_idx)], ev.train.labels[fold.train_idx],
+            self.g_te[torch.as_tensor(fold.test_idx)], len(ev.train.classes), self.ctx.seed,
+            should_stop=self.ctx.should_stop, progress=lambda fr, m: report(fr, f"{name}: {m}"))
+
+    def finish(self, predicted: np.ndarray, confidence: np.ndarray, infos: list[dict], seconds: float
+               ) -> Predictions:
+        details = dict(infos[0]) if len(infos) == 1 else {"folds": infos}
+        details["same_one_channel_input_as_earlier_variant"] = False
+        return Predictions(predicted, confidence, seconds, False, self.key, details)
+
+
+class Adapter:
+    name = "adapter"
+    compared_with = None
+    fixed_batch = ADAPTER_DECODE_BATCH
+    extracts_features = False
+
+    def check(self, classes: list[str], model) -> None:
+        return None
+
+    def describe(self, classes: list[str], model) -> dict:
+        return {"classifier": adapter_description()}
+
+    def predict(self, ctx: Context, variants: Sequence[Variant]) -> list[Predictions]:
+        keys = [one_channel_variant(v).spec_key() for v in variants]
+        return pool_over_folds(
+            ctx.ev, variants, keys, lambda i, v, report: _AdapterRun(ctx, v, keys[i], report),
+            lambda i, v, first: first.repeated("same_one_channel_input_as_earlier_variant"), ctx.report)
+
+
+METHOD = Adapter()

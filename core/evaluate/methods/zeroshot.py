@@ -1,31 +1,21 @@
-"""How a variant is scored: a linear probe, zero-shot ImageNet labels, or a learned 1x1 input adapter.
+"""``zeroshot``: no training; each class name is matched to ImageNet labels and predicted from the logits.
 
-- ``probe``: features are standardized (scikit-learn StandardScaler, fitted on the training side)
-  and a multinomial LogisticRegression with fixed ``C = PROBE_C`` (lbfgs, up to ``PROBE_MAX_ITER``
-  iterations) is fitted on the frozen pooled penultimate features; no tuning, so every variant gets
-  exactly the same classifier.
-- ``zeroshot``: no training. Each class name is matched to ImageNet labels (see
-  ``match_imagenet``); a prediction is the argmax of the logits restricted to the matched ImageNet
-  indices, mapped back to the class that owns that index.
-- ``adapter`` (``core.evaluate.adapter``): for one-channel input, a 1x1 conv (1 -> 3) trained jointly
-  with a linear head through the frozen backbone.
-- ``finetune`` (``core.evaluate.finetune``): stem (one-channel by conv-sum for gray input), BatchNorm layers
-  and a linear head trained with early stopping, compared with ``probe`` on the same split.
+Each class name is matched to ImageNet labels (see ``match_imagenet``); a prediction is the argmax of the logits
+restricted to the matched ImageNet indices, mapped back to the class that owns that index. Nothing is trained, so
+the evaluation scores the given test set, or every item when none is given (``core.evaluate.folds``).
 """
 
 from __future__ import annotations
 
 import re
-import warnings
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from core.errors import InvalidDataset, on_surface
-
-PROBE_C = 1.0
-PROBE_MAX_ITER = 2000
-METHODS = ("probe", "adapter", "zeroshot", "finetune")
+from core.evaluate.features import Features
+from core.evaluate.folds import Fold
+from core.evaluate.methods.base import Context
+from core.evaluate.methods.frozen import FrozenMethod, Head
 
 #: Extra spellings that name the same ImageNet class (WordNet synonyms of the synset), lower case.
 #: Only true synonyms: a broad word (``cat``, ``car``) is not mapped to one of ImageNet's narrower classes.
@@ -36,37 +26,6 @@ SYNONYMS: dict[str, str] = {
     "honey bee": "bee",
     "apis mellifera": "bee",
 }
-
-
-def fit_probe(x_train: np.ndarray, y_train: np.ndarray, seed: int = 0):
-    """A fitted scikit-learn pipeline: StandardScaler then LogisticRegression(C=PROBE_C)."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    if len(np.unique(y_train)) < 2:
-        raise InvalidDataset("The training side holds a single class; a probe needs at least two.")
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=PROBE_C, max_iter=PROBE_MAX_ITER, random_state=seed))
-    # One BLAS thread: these problems are small, and multi-threaded BLAS beside torch's own thread pool
-    # is an order of magnitude slower on a busy machine.
-    with threadpool_limits(1), warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(np.asarray(x_train, dtype=np.float64), y_train)
-    return clf
-
-
-def probe_predict_confidence(clf, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(class indices, confidence) from a fitted probe: the most probable class and its probability
-    (``predict_proba``; single-threaded BLAS, see ``fit_probe``)."""
-    with threadpool_limits(1):
-        proba = clf.predict_proba(np.asarray(x, dtype=np.float64))
-    k = np.argmax(proba, axis=1)
-    return np.asarray(clf.classes_, dtype=np.int64)[k], proba[np.arange(len(k)), k].astype(np.float32)
-
-
-def probe_description() -> str:
-    return f"StandardScaler + LogisticRegression(C={PROBE_C}, lbfgs, max_iter={PROBE_MAX_ITER}) on pooled features"
 
 
 def _norm(s: str) -> str:
@@ -152,3 +111,27 @@ def zeroshot_predict_confidence(logits: np.ndarray, classes: list[str], matches:
     z /= z.sum(axis=1, keepdims=True)
     conf = np.array([z[r, owner_arr == pred[r]].sum() for r in range(len(pred))], dtype=np.float32)
     return pred, conf
+
+
+class Zeroshot(FrozenMethod):
+    name = "zeroshot"
+
+    def check(self, classes: list[str], model) -> None:
+        match_imagenet(classes, model.labels)
+
+    def head(self, ctx: Context) -> Head:
+        classes = ctx.ev.test.classes
+        matches = match_imagenet(classes, ctx.model.labels)
+
+        def predict(tr: Features, te: Features, fold: Fold) -> tuple[np.ndarray, np.ndarray]:
+            return zeroshot_predict_confidence(te.logits[fold.test_idx], classes, matches)
+
+        return predict
+
+    def describe(self, classes: list[str], model) -> dict:
+        matches = match_imagenet(classes, model.labels)
+        return {"imagenet_matches": {c: [model.labels[i] for i in idx] for c, idx in matches.items()},
+                "rule": "argmax of the ImageNet logits restricted to the matched classes"}
+
+
+METHOD = Zeroshot()

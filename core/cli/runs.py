@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-from core.cliutil import format_table
+from core.cliutil import check_json_target, format_table, table_stream, write_json
+from core.evaluate.report import print_report
+from core.evaluate.sweep import SweepResult
+from core.runs import RunStore
 
 
-def add_runs_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare ``runs list | show | delete`` on ``parser``."""
     sub = parser.add_subparsers(dest="runs_command", required=True)
     ls = sub.add_parser("list", help="recorded runs, newest first")
@@ -37,11 +40,8 @@ def runs_table(summaries: list) -> str:
     return format_table(rows, header)
 
 
-def run_runs(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Carry out the parsed ``runs`` command; refusals are RunsError sentences (exit 2 through ``python -m core``)."""
-    from core.cliutil import check_json_target, table_stream, write_json
-    from core.runs import RunStore
-
     store = RunStore()
     if args.runs_command == "list":
         runs = store.list(dataset=args.dataset, model=args.model, method=args.method, limit=max(1, args.limit))
@@ -52,12 +52,8 @@ def run_runs(args: argparse.Namespace) -> int:
         print(runs_table(runs))
         return 0
     if args.runs_command == "show":
-        from core.evaluate.cli import print_report
-
         check_json_target(args.json)
         data = store.load_dict(args.id)
-        from core.evaluate.sweep import SweepResult
-
         result = SweepResult.from_dict(data)
         out = table_stream(args.json)
         print(f"run #{args.id}, recorded {store.created(args.id)}", file=out)

@@ -10,15 +10,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.cliutil import format_table
+from core.check.report import parse_kinds
+from core.check.run import check_dataset
+from core.cliutil import check_json_target, format_table, progress_printer, table_stream, write_json, write_text
 from core.errors import PrepscopeError
-from core.models import DEFAULT_MODEL
+from core.evaluate.datasets import DatasetRequest, open_request
+from core.models import DEFAULT_MODEL, load_model
+from core.preprocess.presets import load_variant_set
+from core.runs.store import RunStore, record_check
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:  # noqa: ANN001 - argparse's _SubParsersAction
-    """Declare ``check`` on the command line's sub-parsers."""
-    p = subparsers.add_parser("check", help="audit a labelled dataset: broken files, duplicates, leaks, label "
-                                            "errors, shortcuts, what the recipe does to it")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Declare the check sub-command's options on ``p``."""
     p.add_argument("path", nargs="?", help="dataset folder or zip (class subfolders, train/ + test/, or a flat "
                                            "folder named label_group_n.ext)")
     p.add_argument("--builtin", choices=("digits", "sounds"), help="a built-in dataset instead of PATH")
@@ -42,8 +45,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:  # noqa: ANN001 - argpars
                                                       "exit 1 when any is found")
     p.add_argument("--no-record", action="store_true", help="do not record the check in the runs database")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    p.set_defaults(func=main)
-    return p
 
 
 def findings_table(report) -> str:  # noqa: ANN001 - CheckReport
@@ -85,16 +86,8 @@ def print_report(report, out) -> None:  # noqa: ANN001 - CheckReport, text strea
     print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in report.seconds.items()), file=out)
 
 
-def main(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run the check the parsed ``args`` describe; 1 when a ``--fail-on`` kind is present, else 0."""
-    from core.check.report import parse_kinds
-    from core.check.run import check_dataset
-    from core.cliutil import check_json_target, table_stream, write_json, write_text
-    from core.evaluate.cli import _progress_printer
-    from core.evaluate.datasets import DatasetRequest, open_request
-    from core.models import load_model
-    from core.preprocess.presets import load_variant_set
-
     fail_on = parse_kinds(args.fail_on)
     check_json_target(args.json)
     check_json_target(args.items_csv)
@@ -108,12 +101,10 @@ def main(args: argparse.Namespace) -> int:
         variants = load_variant_set(args.variants, args.preset, "spectrogram" if train.kind == "audio" else "channels")
         model = load_model(args.model)
         report = check_dataset(train, test, list(variants), model, cache_dir=args.cache_dir,
-                               progress=_progress_printer(args.quiet), features=not args.metadata_only,
+                               progress=progress_printer(args.quiet), features=not args.metadata_only,
                                seed=args.seed)
     out = table_stream(args.json)
     if not args.no_record:
-        from core.runs.store import RunStore, record_check
-
         store = RunStore()
         try:
             record_check(store, report, origin="cli")

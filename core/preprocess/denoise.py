@@ -1,4 +1,4 @@
-"""Denoisers applied to images: scikit-image's ``restoration`` functions and trained lab models.
+"""Denoisers applied to images (a preprocessing step): scikit-image's ``restoration`` functions and trained lab models.
 
 Used by the preprocessing pipeline at network size (``degrade`` steps) and at source resolution (the
 variant's ``denoise`` steps), and by the single-image lab's pre-filtered regime. Images are float32
@@ -22,9 +22,10 @@ median absolute deviation, averaged over channels) when not given:
 from __future__ import annotations
 
 import numpy as np
-import torch
 
+from core.autoencode.inference import load_lab_denoiser, run_lab_denoiser
 from core.errors import InvalidVariant
+from core.preprocess.variant import DENOISERS
 
 #: Source-resolution denoising is refused above this many pixels (time and memory on a CPU).
 MAX_DENOISE_PIXELS = 4_000_000
@@ -32,8 +33,6 @@ MAX_DENOISE_PIXELS = 4_000_000
 
 def denoiser_spec(d: object):  # noqa: ANN201 - a denoiser spec from variant.py
     """A denoiser spec from its JSON form (``{"kind": "nl_means", ...}``); InvalidVariant when it is not one."""
-    from core.preprocess.variant import DENOISERS
-
     if isinstance(d, DENOISERS.get(getattr(d, "kind", None), ())):
         return d
     kind = d.get("kind") if isinstance(d, dict) else None
@@ -92,28 +91,11 @@ def apply_denoiser(img: np.ndarray, spec) -> np.ndarray:  # noqa: ANN001 - a den
 
 
 def apply_lab_model(img: np.ndarray, name: str) -> np.ndarray:
-    """Run the saved lab denoiser ``name`` on a float image HxW or HxWx3 in [0, 1]."""
-    from core.autoencode import store
-    from core.autoencode.single import predict
-
-    try:
-        model, card = store.load(name, "denoise")
-    except store.InvalidModelFile as e:
-        raise InvalidVariant(str(e)) from None
-    c_model = int(card["architecture"].get("channels", 3))
-    prefilter = card.get("prefilter")
+    """Run the saved lab denoiser ``name`` on a float image HxW or HxWx3 in [0, 1] (after the pre-filter its card
+    names, which is one of the denoisers above)."""
+    model, card = load_lab_denoiser(name)
     x = img if img.ndim == 3 else img[..., None]
-    if prefilter:
-        x = apply_denoiser(x, denoiser_spec(prefilter))
-    t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
-    blind = card.get("inference") == "j-invariant"
-    grid = int(card.get("training", {}).get("grid", 4))
-    with torch.inference_mode():
-        if c_model == t.shape[1]:
-            y = predict(model, t, blind, grid)
-        elif c_model == 3:  # gray input, color model: replicate, then average the outputs
-            y = predict(model, t.expand(-1, 3, -1, -1), blind, grid).mean(dim=1, keepdim=True)
-        else:  # color input, gray model: each channel on its own
-            y = predict(model, t.permute(1, 0, 2, 3), blind, grid).permute(1, 0, 2, 3)
-    out = y[0].permute(1, 2, 0).numpy()
+    if card.get("prefilter"):
+        x = apply_denoiser(x, denoiser_spec(card["prefilter"]))
+    out = run_lab_denoiser(model, card, x)
     return out if img.ndim == 3 else out[..., 0]
