@@ -100,9 +100,10 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from core.models import MODELS
+    from core.models import MODELS, model_spec
+    from core.models.networks import card_names
 
-    for spec in MODELS.values():
+    for spec in [*MODELS.values(), *(model_spec(n) for n in card_names() if n not in MODELS)]:
         dc = spec.data_config
         print(f"{spec.name:20s} {spec.architecture}; {spec.weights}; input {dc.input_size} px, {dc.interpolation}, "
               f"crop_pct {dc.crop_pct:g}, mean {list(dc.mean)}, std {list(dc.std)}")
@@ -168,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs.set_defaults(func=run_runs)
 
     from core.autoencode.cli import add_arguments as add_autoencode_arguments
+    from core.models.networks_cli import add_parser as add_networks_parser
+
+    add_networks_parser(sub)
 
     ae = sub.add_parser("autoencode", help="Autoencoder lab: a learned gray rule, or a CAE on one noisy image")
     add_autoencode_arguments(ae)

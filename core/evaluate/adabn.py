@@ -190,6 +190,9 @@ def add_adapted(ev, variants: Sequence[Variant], model, scored: list, keys: Sequ
     from core.evaluate.sweep import fold_scores, paired
 
     check_adaptation("bn", method)
+    if not any(layer.norm is not None for layer in model.layers):
+        raise InvalidDataset(f"{model.name} has no BatchNorm layers (a LayerNorm network): no BatchNorm statistics "
+                             "to re-estimate; run without " + on_surface("--adapt bn", "BatchNorm re-estimation") + ".")
     plans = [(f, adaptation_items(ev, f, seed)) for f in ev.folds]
     first_idx = plans[0][1]
     rng = np.random.default_rng(seed)

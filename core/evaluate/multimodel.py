@@ -29,14 +29,15 @@ from core.provenance import Progress, StopCheck, versions
 
 def parse_models(text: str) -> list[str]:
     """``"a,b,c"`` -> registered names in order; InvalidDataset for an unknown or repeated name."""
-    from core.models import MODELS
+    from core.models import model_names
 
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise InvalidDataset(on_surface("--model", "The models picker") + " needs at least one model name.")
-    unknown = [n for n in names if n not in MODELS]
+    known = model_names()  # built-ins and network cards
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise InvalidDataset(f"Unknown model(s) {', '.join(unknown)}; available: {', '.join(MODELS)}.")
+        raise InvalidDataset(f"Unknown model(s) {', '.join(unknown)}; available: {', '.join(known)}.")
     if len(set(names)) != len(names):
         raise InvalidDataset(f"A model is listed twice in {text!r}.")
     return names
