@@ -29,6 +29,7 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("pages/accuracy.py", "Accuracy", ":material/target:"),
     ("pages/runs.py", "Runs", ":material/history:"),
     ("pages/autoencoder_lab.py", "Autoencoder lab", ":material/auto_fix_high:"),
+    ("pages/networks.py", "Networks", ":material/hub:"),
 )
 
 _RUN = threading.local()

@@ -245,3 +245,17 @@ def test_multi_model_sweeps_accept_card_names(tmp_path: Path) -> None:
     assert parse_models("efficientnet_lite0,mine") == ["efficientnet_lite0", "mine"]
     with pytest.raises(PrepscopeError, match="Unknown model"):
         parse_models("nope")
+
+
+def test_links_carry_a_network_name_and_say_when_this_server_lacks_it(tmp_path: Path) -> None:
+    from components.session import from_params, to_params
+    from core.models.networks import add_network
+
+    session, warnings = from_params({"model": "antbee"})
+    assert session.model == "efficientnet_lite0"
+    assert "model 'antbee', which is not available on this server" in warnings[0]
+    add_network("antbee", "resnet10t", save_random("resnet10t", tmp_path / "r.safetensors"), CLASSES,
+                input_size=SIZE)
+    session, warnings = from_params({"model": "antbee"})
+    assert session.model == "antbee" and warnings == []
+    assert to_params(session)["model"] == "antbee"

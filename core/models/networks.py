@@ -492,3 +492,18 @@ def _atomic_write(dst: Path, data: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
 
+
+
+def forward_check(model) -> dict:  # noqa: ANN001 - a LoadedModel
+    """One forward of a uniform input at the mean (all zeros after normalization) at the recipe's size: every
+    named layer's output shape and the top classes, as shown when a network is added."""
+    import torch
+
+    size = model.input_size
+    maps, pooled, logits = model.forward_layers(torch.zeros(1, 3, size, size))
+    probs = torch.softmax(logits[0].float().cpu(), dim=0)
+    top = torch.topk(probs, k=min(3, probs.numel()))
+    return {"input": [3, size, size],
+            "layers": [[name, list(m.shape[1:])] for name, m in zip(model.layer_names, maps, strict=True)],
+            "pooled": int(pooled.shape[-1]),
+            "top": [[model.labels[int(i)], float(p)] for p, i in zip(top.values, top.indices, strict=True)]}

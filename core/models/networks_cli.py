@@ -50,8 +50,16 @@ def describe(card, model) -> str:  # noqa: ANN001 - NetworkCard, LoadedModel
              f"recipe: input {r.input_size} px, {r.interpolation}, crop_pct {r.crop_pct:g}, mean {list(r.mean)}, "
              f"std {list(r.std)}",
              f"classes: {classes}"]
-    rows = [[layer.name, "BatchNorm" if layer.norm is not None else "-"] for layer in model.layers]
-    lines.append(format_table(rows, ["layer", "statistics"]))
+    from core.models.networks import forward_check
+
+    check = forward_check(model)
+    shapes = dict((name, shape) for name, shape in check["layers"])
+    rows = [[layer.name, "x".join(map(str, shapes[layer.name])), "BatchNorm" if layer.norm is not None else "-"]
+            for layer in model.layers]
+    lines.append(format_table(rows, ["layer", "output (C x H x W)", "statistics"]))
+    top = ", ".join(f"{label} {p:.3f}" for label, p in check["top"])
+    lines.append(f"test forward (a uniform input at the mean, {model.input_size} px): pooled features "
+                 f"{check['pooled']}, top classes {top}")
     if not model.has_batchnorm:
         lines.append("no BatchNorm layers (a LayerNorm network): BN-shift and BatchNorm re-estimation do not apply.")
     return "\n".join(lines)

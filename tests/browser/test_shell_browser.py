@@ -22,6 +22,7 @@ NAV = [
     ("Accuracy", "accuracy"),
     ("Runs", "runs"),
     ("Autoencoder lab", "autoencoder_lab"),
+    ("Networks", "networks"),
 ]
 ROOT = Path(__file__).resolve().parents[2]
 
