@@ -179,7 +179,10 @@ def test_refusals_are_one_sentence_each(tmp_path: Path) -> None:
         load_model("outside")
     (networks_dir() / "bad.json").write_text(json.dumps({**card, "name": "bad", "in_chans": 2}))
     with pytest.raises(PrepscopeError, match=r"bad.json is not a valid network card: in_chans"):
-        load_model("bad")
+        read_card("bad")
+    from core.models import model_names
+
+    assert "bad" not in model_names() and "ok" in model_names()  # pickers list only valid cards
 
 
 @pytest.mark.slow
@@ -259,3 +262,31 @@ def test_links_carry_a_network_name_and_say_when_this_server_lacks_it(tmp_path: 
     session, warnings = from_params({"model": "antbee"})
     assert session.model == "antbee" and warnings == []
     assert to_params(session)["model"] == "antbee"
+
+
+@pytest.mark.slow
+def test_a_torchvision_classifier_reads_its_conv_stages_through_hooks(tmp_path: Path, chelsea_signal) -> None:
+    import torchvision
+
+    from core.explain import explain
+    from core.inspect.engine import inspect
+    from core.models import load_model
+    from core.models.networks import add_network
+
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(num_classes=2)
+    torch.save(net.state_dict(), tmp_path / "tv.pth")
+    card = add_network("tv", "torchvision:resnet18", tmp_path / "tv.pth", CLASSES, input_size=SIZE)
+    assert card.recipe.interpolation == "bilinear"  # torchvision's default weights' transforms
+    model = load_model("tv")
+    assert model.layer_names == ["conv1", "layer1", "layer2", "layer3", "layer4"]
+    assert model.feature_dim == 512 and model.has_batchnorm
+    x = torch.randn(2, 3, SIZE, SIZE)
+    maps, pooled, logits = model.forward_layers(x)
+    net.eval()
+    with torch.inference_mode():
+        assert torch.allclose(logits.cpu(), net(x), atol=1e-5)  # the hooked forward is the network's own
+    assert [m.shape[1] for m in maps] == [64, 64, 128, 256, 512]
+    res = inspect(chelsea_signal, VARIANTS, model)
+    assert res.variants[1].layers[-1].cka is not None
+    assert explain(chelsea_signal, VARIANTS, model, method="gradcam").variants[0].map.max() > 0

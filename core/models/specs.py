@@ -100,11 +100,18 @@ def _data_config(spec: ModelSpec) -> DataConfig:
 
 
 def model_names() -> list[str]:
-    """Registered model names, then the network cards in the networks folder; the first is the default
-    (pretrained, offline)."""
-    from core.models.networks import card_names
+    """Registered model names, then the valid network cards in the networks folder (an unreadable card is listed
+    only by the Networks page and ``networks list``, with its reason); the first is the default."""
+    from core.models.networks import card_names, card_spec
 
-    return [*MODELS, *(n for n in card_names() if n not in MODELS)]
+    def valid(name: str) -> bool:
+        try:
+            card_spec(name)
+        except UnknownModel:
+            return False
+        return True
+
+    return [*MODELS, *(n for n in card_names() if n not in MODELS and valid(n))]
 
 
 def model_spec(name: str) -> ModelSpec:
