@@ -123,6 +123,17 @@ def test_vit_tokens_are_reshaped_to_the_grid_read_from_the_model(tmp_path: Path)
     grid = model.reshape_transform(tokens)
     assert grid.shape == (2, 3, 4, 4)
     assert torch.equal(grid[0, :, 0, 1], tokens[0, 2])  # patch 1 (after the class token) at row 0, column 1
+    assert model.layers[-1].path == "blocks.11.norm1"  # after the last block only the class token has a gradient
+
+    # fine-tuning the stem trains the patch embedding, on a private copy
+    from core.evaluate.datasets import builtin_digits
+    from core.evaluate.sweep import evaluate_sweep
+
+    assert model.first_conv is model.module.patch_embed.proj
+    before = model.first_conv.weight.clone()
+    res = evaluate_sweep(builtin_digits().sample_per_class(3, seed=0), VARIANTS[1:], model, method="finetune",
+                         cache_dir=tmp_path / "cache", batch_size=8, cv="none", test_fraction=0.5)
+    assert res.variants[0].n_test > 0 and torch.equal(model.first_conv.weight, before)
 
 
 def test_refusals_are_one_sentence_each(tmp_path: Path) -> None:
