@@ -301,3 +301,24 @@ def test_a_torchvision_classifier_reads_its_conv_stages_through_hooks(tmp_path: 
     res = inspect(chelsea_signal, VARIANTS, model)
     assert res.variants[1].layers[-1].cka is not None
     assert explain(chelsea_signal, VARIANTS, model, method="gradcam").variants[0].map.max() > 0
+
+
+def test_a_hand_written_toml_card_is_read_like_a_json_one(tmp_path: Path) -> None:
+    from core.models import load_model, model_names
+    from core.models.networks import add_network, networks_dir, read_card, remove_card
+
+    add_network("j", "resnet10t", save_random("resnet10t", tmp_path / "r.safetensors"), CLASSES, input_size=SIZE)
+    card = read_card("j")
+    r = card.recipe
+    (networks_dir() / "j.safetensors").rename(networks_dir() / "t.safetensors")
+    (networks_dir() / "j.json").unlink()
+    (networks_dir() / "t.toml").write_text(
+        f'name = "t"\narchitecture = "resnet10t"\ncheckpoint = "t.safetensors"\nsha256 = "{card.sha256}"\n'
+        f'classes = ["ants", "bees"]\n[recipe]\ninput_size = {r.input_size}\ninterpolation = "{r.interpolation}"\n'
+        f"crop_pct = {r.crop_pct}\nmean = {list(r.mean)}\nstd = {list(r.std)}\n", encoding="utf-8")
+    assert "t" in model_names() and load_model("t").labels == list(CLASSES)
+    remove_card("t")
+    assert list(networks_dir().iterdir()) == []
+    (networks_dir() / "u.toml").write_text("name = ", encoding="utf-8")
+    with pytest.raises(PrepscopeError, match=r"u.toml is not valid TOML"):
+        read_card("u")

@@ -1,8 +1,9 @@
 """Your own network: a card naming a timm (or torchvision) architecture, your checkpoint and your classes.
 
-A card (``NetworkCard``, pydantic, stored as ``NAME.json``) lives with its checkpoint (``NAME.safetensors``,
-``.pt`` or ``.pth``, copied in when the card is added) in the networks folder: ``$PREPSCOPE_NETWORKS_DIR``,
-else ``$PREPSCOPE_HOME/networks``. Cards are listed beside the built-in models (``core.models.specs``), so
+A card (``NetworkCard``, pydantic, stored as ``NAME.json``; a hand-written ``NAME.toml`` is read too) lives
+with its checkpoint (``NAME.safetensors``, ``.pt`` or ``.pth``, copied in when the card is added) in the
+networks folder: ``$PREPSCOPE_NETWORKS_DIR``, else ``$PREPSCOPE_HOME/networks``. Cards are listed beside the
+built-in models (``core.models.specs``), so
 ``--model NAME`` and the dashboard's model picker take them, and every view reads a card's network through
 the same ``LoadedModel`` as a built-in one.
 
@@ -46,6 +47,7 @@ MAX_CHECKPOINT_BYTES = 1024 * 1024 * 1024
 MAX_CLASSES_BYTES = 1024 * 1024
 MAX_CARD_BYTES = 4 * 1024 * 1024
 TORCHVISION_PREFIX = "torchvision:"
+CARD_SUFFIXES = (".json", ".toml")
 
 
 class NetworkError(UnknownModel):
@@ -136,12 +138,14 @@ def card_names() -> list[str]:
     folder = networks_dir()
     if not folder.is_dir():
         return []
-    return sorted(p.stem for p in folder.glob("*.json") if NAME_RE.match(p.stem))
+    return sorted({p.stem for ext in CARD_SUFFIXES for p in folder.glob(f"*{ext}") if NAME_RE.match(p.stem)})
 
 
 def _card_path(name: str) -> Path:
+    """The card's file: ``NAME.json``, else ``NAME.toml`` (the JSON path when neither exists)."""
     folder = networks_dir()
-    return _inside(folder, folder / f"{_check_name(name)}.json", "card")
+    paths = [_inside(folder, folder / f"{_check_name(name)}{ext}", "card") for ext in CARD_SUFFIXES]
+    return next((p for p in paths if p.is_file()), paths[0])
 
 
 def read_card(name: str) -> NetworkCard:
@@ -158,6 +162,13 @@ def _parse_card(raw: bytes, label: str) -> NetworkCard:
     if len(raw) > MAX_CARD_BYTES:
         raise NetworkError(f"{label} is larger than {MAX_CARD_BYTES // 2**20} MB; a network card is a small JSON file.")
     try:
+        if label.endswith(".toml"):
+            import tomllib
+
+            try:
+                return NetworkCard.model_validate(tomllib.loads(raw.decode("utf-8")))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+                raise NetworkError(f"{label} is not valid TOML ({e}); fix the card or add the network again.") from None
         return NetworkCard.model_validate_json(raw)
     except ValidationError as e:
         err = e.errors()[0]
@@ -425,7 +436,7 @@ def add_network(name: str, architecture: str, checkpoint: Path, classes: tuple[s
     if name in _builtin_names():
         raise NetworkError(f"{name!r} is a built-in model; give your network another name.")
     folder = networks_dir()
-    if (folder / f"{name}.json").exists() and not replace:
+    if name in card_names() and not replace:
         raise NetworkError(f"A network named {name!r} exists already; remove it first or pick another name.")
     _require_architecture(architecture)
     sd = read_state_dict(checkpoint)
