@@ -4,6 +4,7 @@ and a test forward, use it, remove it. The work is ``core.models.networks``; thi
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -72,7 +73,8 @@ def add_from_uploads(name: str, architecture: str, checkpoint, classes_file, cla
         raise NetworkError(f"{checkpoint.name} is not a checkpoint prepscope reads; upload .safetensors (preferred) or "
                            "a state_dict saved with torch.save as .pt/.pth.")
     with tempfile.TemporaryDirectory(prefix="prepscope-upload-") as tmp:
-        path = Path(tmp) / f"upload{suffix}"
+        # the upload's own name, so every message names the file the user chose
+        path = Path(tmp) / (re.sub(r"[^A-Za-z0-9._-]", "_", Path(checkpoint.name).name)[-100:] or f"upload{suffix}")
         path.write_bytes(checkpoint.getvalue())
         return add_network(name.strip(), architecture.strip(), path, classes, in_chans, input_size or None)
 

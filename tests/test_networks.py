@@ -322,3 +322,53 @@ def test_a_hand_written_toml_card_is_read_like_a_json_one(tmp_path: Path) -> Non
     (networks_dir() / "u.toml").write_text("name = ", encoding="utf-8")
     with pytest.raises(PrepscopeError, match=r"u.toml is not valid TOML"):
         read_card("u")
+
+
+class _Upload:
+    """What st.file_uploader hands the page: a name, a size and the bytes."""
+
+    def __init__(self, path: Path) -> None:
+        self.name, self._data = path.name, path.read_bytes()
+        self.size = len(self._data)
+
+    def getvalue(self) -> bytes:
+        return self._data
+
+
+def test_page_uploads_are_bounded_checked_and_refused_with_a_sentence(tmp_path: Path, monkeypatch) -> None:
+    import timm
+
+    from components import networks as page
+    from core.models.networks import NetworkError, card_names
+
+    ckpt = _Upload(save_random("resnet10t", tmp_path / "r.safetensors"))
+    (tmp_path / "classes.txt").write_text("ants\nbees\n")
+    classes = _Upload(tmp_path / "classes.txt")
+    monkeypatch.setattr(page, "MAX_UPLOAD_BYTES", ckpt.size - 1)
+    with pytest.raises(NetworkError, match=r"r.safetensors is \d+ MB; uploads are limited to"):
+        page.add_from_uploads("n", "resnet10t", ckpt, classes, "", 3, SIZE)
+    monkeypatch.setattr(page, "MAX_UPLOAD_BYTES", 2**30)
+    with pytest.raises(NetworkError, match=r"Upload the checkpoint"):
+        page.add_from_uploads("n", "resnet10t", None, classes, "", 3, SIZE)
+    torch.save(timm.create_model("resnet10t", pretrained=False, num_classes=2), tmp_path / "m.pt")
+    with pytest.raises(NetworkError, match=r"m.pt is a pickle"):
+        page.add_from_uploads("n", "resnet10t", _Upload(tmp_path / "m.pt"), classes, "", 3, SIZE)
+    (tmp_path / "w.bin").write_bytes(b"x")
+    with pytest.raises(NetworkError, match=r"w.bin is not a checkpoint prepscope reads"):
+        page.add_from_uploads("n", "resnet10t", _Upload(tmp_path / "w.bin"), classes, "", 3, SIZE)
+    assert card_names() == []
+    card = page.add_from_uploads("n", "resnet10t", ckpt, None, "ants\nbees", 3, SIZE)  # names typed, not a file
+    assert card.classes == CLASSES and card_names() == ["n"]
+
+
+def test_networks_page_refuses_an_incomplete_form_in_the_page() -> None:
+    from tests.apptest import ok, open_app, plain
+
+    at = open_app("pages/networks.py")
+    ok(at)
+    assert any("None yet" in c.value for c in at.caption)
+    submit = next(b for b in at.button if b.label == "Check and add")
+    submit.click().run()
+    ok(at)
+    assert [plain(e.value) for e in at.error] == [
+        "Give the network a name and an architecture (a timm model name, or torchvision:BUILDER)."]
