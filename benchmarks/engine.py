@@ -11,7 +11,10 @@ input and variants (``core.explain.explain`` with Grad-CAM at the last layer: pr
 backward, agreement, and the deletion/insertion curves, 2 x 17 forwards per variant), and of the maps
 alone (``cam_maps``, no curves), each printed as a ratio to the plain inspect.
 
-    python benchmarks/engine.py [--repeats N] [--cam-repeats N]
+    python benchmarks/engine.py [--repeats N] [--cam-repeats N] [--model NAME]
+
+``--model`` takes any registered model or network card (``python -m core networks add``), e.g. a ViT-tiny card to
+compare with Lite0; the ready tensors of the bare forward are at that model's input size.
 """
 
 from __future__ import annotations
@@ -39,13 +42,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--cam-repeats", type=int, default=3, help="repetitions of the activation-map timing (0: skip)")
+    ap.add_argument("--model", default=None, help="a registered model or network card (default: efficientnet_lite0)")
     args = ap.parse_args()
-    model = load_model()
+    model = load_model() if args.model is None else load_model(args.model)
     signal = Signal(data.chelsea().astype(np.float32) / 255.0, {"name": "chelsea"})
     variants = get_preset("interpolation")  # 8 variants: every resize path, torch and PIL
     assert len(variants) == 8
     floats = [v.replace(storage="float") for v in variants]  # the raw path: never quantized
-    ready = torch.randn(8, 3, 224, 224).contiguous(memory_format=torch.channels_last)
+    size = model.input_size
+    ready = torch.randn(8, 3, size, size).contiguous(memory_format=torch.channels_last)
     for _ in range(2):  # warm-up (allocator, oneDNN kernels, colormap tables)
         inspect(signal, variants, model)
         inspect(signal, floats, model)

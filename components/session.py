@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import InvalidVariant, PrepscopeError, page_message
-from core.models import DEFAULT_MODEL, MODELS
+from core.models import DEFAULT_MODEL, model_names
 from core.preprocess.presets import get_preset, matching_preset
 from core.preprocess.variant import VariantSet
 from core.signal import Signal
@@ -287,11 +287,12 @@ def from_params(params: dict[str, str]) -> tuple[Session, list[str]]:
         warnings.append(f"The link's variant set was not used: {page_message(e)} Showing the '{DEFAULT_PRESET}' "
                         "preset instead.")
     if "model" in params:
-        if params["model"] in MODELS:
+        if params["model"] in model_names():  # the built-ins and this server's networks
             s.model = params["model"]
         else:
-            warnings.append(f"The link asks for model {shown(params['model'])}, which is not available "
-                            f"({', '.join(MODELS)}); using {DEFAULT_MODEL}.")
+            warnings.append(f"The link asks for model {shown(params['model'])}, which is not available on this "
+                            f"server (a network must be added on the Networks page first; have: "
+                            f"{', '.join(model_names())}); using {DEFAULT_MODEL}.")
     if "sample" in params:
         if params["sample"] in sample_names():
             s.sample = params["sample"]

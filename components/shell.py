@@ -31,6 +31,7 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("pages/check.py", "Dataset check", ":material/fact_check:"),
     ("pages/runs.py", "Runs", ":material/history:"),
     ("pages/autoencoder_lab.py", "Autoencoder lab", ":material/auto_fix_high:"),
+    ("pages/networks.py", "Networks", ":material/hub:"),
 )
 
 #: The tab icon, an SVG beside this file that Streamlit inlines as a data: URL (a ``:material/…:`` page icon is

@@ -15,7 +15,7 @@ from components import state, variant_editor
 from components.session import sample_description, sample_names
 from components.text import md
 from core.errors import PrepscopeError, page_message
-from core.models import MODELS
+from core.models import DEFAULT_MODEL, model_names, model_spec
 
 _W_MODEL = "sb_model"
 _W_SAMPLE = "sb_sample"
@@ -43,8 +43,12 @@ def thumbnail(array: np.ndarray, side: int = 192) -> np.ndarray:
 
 def render_model() -> None:
     """Model choice, labelled from the registry's metadata (untrained baselines say so)."""
+    names = model_names()  # the built-in models, then your networks (core.models.networks)
+    if state.session().model not in names:  # a network removed since it was chosen
+        st.caption(f"Network {md(state.session().model)} is no longer on this server; using {DEFAULT_MODEL}.")
+        state.set_model(DEFAULT_MODEL)
     st.session_state[_W_MODEL] = state.session().model
-    st.selectbox("Model", list(MODELS), format_func=lambda n: MODELS[n].label, key=_W_MODEL,
+    st.selectbox("Model", names, format_func=lambda n: model_spec(n).label, key=_W_MODEL,
                  on_change=_model_changed)
     render_model_status(st.empty())
 
@@ -52,7 +56,7 @@ def render_model() -> None:
 def render_model_status(slot) -> None:  # noqa: ANN001 - a st.empty placeholder
     """The model's description, and whether it is still loading in the background (the shell calls this again
     after the page, so the line says "ready" as soon as a page has loaded it)."""
-    spec = MODELS[state.session().model]
+    spec = model_spec(state.session().model)
     ready = state.model_ready(spec.name)
     slot.caption(md(f"{spec.architecture}, {spec.weights}") + ("" if ready else " · loading in the background…"))
     st.session_state["_sb_model_slot"] = None if ready else slot

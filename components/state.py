@@ -28,7 +28,7 @@ from components.session import (
 )
 from components.text import md
 from core.errors import PrepscopeError, UnknownModel, page_message
-from core.models import MODELS
+from core.models import model_names
 from core.preprocess.variant import VariantSet
 from core.signal import Signal
 
@@ -95,8 +95,8 @@ def set_variants(variants: Any, uids: list[str] | None = None) -> None:
 
 def set_model(name: str) -> None:
     """Choose the model; raises UnknownModel for a name the registry does not know."""
-    if name not in MODELS:
-        raise UnknownModel(f"Unknown model {name!r}; choose one of: {', '.join(MODELS)}.")
+    if name not in model_names():
+        raise UnknownModel(f"Unknown model {name!r}; choose one of: {', '.join(model_names())}.")
     session().model = name
     sync_url()
 
@@ -123,7 +123,7 @@ def _load(name: str) -> LoadedModel:
 
 def preload_model(name: str) -> None:
     """Start loading model ``name`` in a background thread (once per server process); returns at once."""
-    if name in _STARTED or name not in MODELS:
+    if name in _STARTED or name not in model_names():
         return
     _STARTED.add(name)
 

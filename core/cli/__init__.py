@@ -1,4 +1,4 @@
-"""The command line: ``python -m core inspect|presets|models|fields|sweep|tune|runs|check|autoencode``.
+"""The command line: ``python -m core inspect|presets|models|fields|sweep|tune|runs|check|networks|autoencode``.
 
 One module per sub-command, each with ``HELP`` (its line in ``python -m core --help``), ``add_arguments(parser)``
 and ``run(args) -> int`` (a command whose own sub-commands set ``func`` may leave ``run`` out). ``COMMANDS`` lists
@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("core.cli.runs", "recorded sweeps: list, show ID [--json OUT], delete ID"),
     "check": ("core.cli.check", "audit a labelled dataset: broken files, duplicates, leaks, label errors, "
                                 "shortcuts, what the recipe does to it"),
+    "networks": ("core.cli.networks", "your own networks: add NAME --arch ARCH --checkpoint FILE, list, show NAME, "
+                                      "remove NAME"),
     "autoencode": ("core.cli.autoencode", "Autoencoder lab: a learned gray rule, or a CAE on one noisy image"),
 }
 

