@@ -10,6 +10,7 @@ model, held in ``st.cache_resource`` (shared by every session, read-only).
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
@@ -190,19 +191,53 @@ def handle_upload(name: str, data: bytes, file_id: str | None = None) -> str | N
 # and a page switch arrive together, or replay after a page switch): a file id not seen before is decoded once;
 # a file id already handled changes nothing, so the input is whatever the user chose last. Choosing a sample
 # empties the uploaders by moving them to a new key generation.
+#
+# Choosing a second file in a single-file uploader reaches the server as two runs: first the uploader empty (the
+# front end removes the old file before the new one has arrived), then the new file. The empty run therefore
+# never moves the uploader to a new generation (that would drop the file on its way); it goes back to the sample,
+# as a removal with the × does, and remembers the removed upload for a short while: a refused file arriving next
+# in the same uploader gives that upload back, so a refused replacement keeps the previous input.
 
 _UPLOAD_GEN = "prepscope_upload_gen"
 _UPLOAD_SEEN = "prepscope_upload_seen"
 _UPLOAD_LAST = "prepscope_upload_last"
+_UPLOAD_REPLACED = "prepscope_upload_replaced"
+#: How long after an upload left its uploader a refused file in the same uploader still counts as its replacement.
+REPLACE_WINDOW_S = 120.0
 
 
 def _clear_uploaders() -> None:
     st.session_state[_UPLOAD_GEN] = st.session_state.get(_UPLOAD_GEN, 0) + 1
+    st.session_state.pop(_UPLOAD_REPLACED, None)
 
 
 def uploader_key(base: str) -> str:
     """The widget key of an input uploader (``sb_upload``, ``audio_upload``) in the current generation."""
     return f"{base}_{st.session_state.get(_UPLOAD_GEN, 0)}"
+
+
+def _uploader_emptied(key: str, removed: str | None) -> None:
+    """The uploader ``key`` lost its file ``removed``: when that file is the input, go back to the sample (the
+    uploader keeps its key) and remember the upload in case a refused replacement follows."""
+    s = session()
+    if removed is None or s.source != "upload" or s.upload is None or s.upload.file_id != removed:
+        return
+    s.source = "sample"
+    st.session_state[_UPLOAD_REPLACED] = (key, s.upload, time.monotonic())
+    sync_url()
+
+
+def _restore_replaced(key: str) -> None:
+    """After a refused file in uploader ``key``: give back the upload it replaced (see above), if nothing else was
+    chosen since."""
+    replaced = st.session_state.pop(_UPLOAD_REPLACED, None)
+    if replaced is None:
+        return
+    where, upload, when = replaced
+    s = session()
+    if where == key and s.source == "sample" and time.monotonic() - when <= REPLACE_WINDOW_S:
+        s.upload, s.source = upload, "upload"
+        sync_url()
 
 
 def take_upload(key: str) -> str | None:
@@ -214,15 +249,17 @@ def take_upload(key: str) -> str | None:
     seen: dict[str, str | None] = ss.setdefault(_UPLOAD_SEEN, {})
     last: dict[str, str | None] = ss.setdefault(_UPLOAD_LAST, {})
     if up is None:
-        removed = last.pop(key, None)
-        current = session().upload
-        if removed is not None and session().source == "upload" and current is not None and current.file_id == removed:
-            use_sample_input()  # the user removed the file that is the input
+        _uploader_emptied(key, last.pop(key, None))
         return None
     last[key] = up.file_id
     if up.file_id not in seen:
         err = handle_upload(up.name, up.getvalue(), up.file_id)
-        seen[up.file_id] = None if err is None else f"{up.name}: {err}"
+        if err is None:
+            ss.pop(_UPLOAD_REPLACED, None)
+            seen[up.file_id] = None
+        else:
+            _restore_replaced(key)
+            seen[up.file_id] = f"{up.name}: {err} The input stays {session().input_label}."
     return seen[up.file_id]
 
 
