@@ -37,6 +37,23 @@ COMPACT_CSS = """<style>
 [data-testid="stMainBlockContainer"] { padding-top: 2.2rem; padding-bottom: 3rem; }
 [data-testid="stSidebarUserContent"] { padding-top: 0.5rem; }
 </style>"""
+#: One history entry per page visit: Streamlit's front end pushes a history entry for every query-parameter write
+#: (``st.query_params``), so a page that rewrites its address while it runs left several entries and Back stayed on
+#: the page. This guard, installed once per browser tab, turns a push that keeps the page (same path: only the
+#: query changes) into a replace; a page change still pushes, and Back/Forward work as before.
+HISTORY_GUARD = """<script>
+(() => {
+  const w = window;
+  if (w.__prepscopeHistoryGuard) return;
+  w.__prepscopeHistoryGuard = true;
+  const push = w.history.pushState.bind(w.history);
+  w.history.pushState = (state, unused, url) => {
+    const target = new URL(url == null ? w.location.href : String(url), w.location.href);
+    if (target.pathname === w.location.pathname) return w.history.replaceState(state, unused, url);
+    return push(state, unused, url);
+  };
+})();
+</script>"""
 
 
 def pages() -> list[st.Page]:
@@ -72,6 +89,8 @@ def main() -> None:
     page = st.navigation(pages())
     state.init(page_name(page))
     render_sidebar()
+    with st.sidebar:
+        st.html(HISTORY_GUARD, unsafe_allow_javascript=True)  # a constant script, no user input
     try:
         with running_page():
             page.run()

@@ -76,15 +76,12 @@ def page_link() -> str:
 
 def sync_url() -> None:
     """Write the session into ``st.query_params``: the shell's keys and the current page's switches; every other
-    key (another page's switches, a key no page uses) is removed."""
+    key (another page's switches, a key no page uses) is removed. One rewrite of the whole query, only when it
+    differs: each write is one message to the browser (and, without the shell's history guard, one history
+    entry), so a link with thousands of keys costs one rewrite, not one per key."""
     desired = link_params()
-    current = st.query_params.to_dict()
-    changes = {k: v for k, v in desired.items() if current.get(k) != v}
-    if changes:
-        st.query_params.update(changes)
-    for k in current:
-        if k not in desired and not k.startswith("embed"):
-            del st.query_params[k]
+    if st.query_params.to_dict() != desired:
+        st.query_params.from_dict(desired)
 
 
 def set_variants(variants: Any, uids: list[str] | None = None) -> None:
