@@ -260,6 +260,16 @@ def option_page(key: str) -> str | None:
     return None
 
 
+def unknown_keys_message(keys: list[str], why: tuple[str, str], values: dict[str, str] | None = None) -> str:
+    """One sentence naming every one of ``keys`` (each cut to a readable length, with its value from ``values``
+    when given) that a link gave and that was dropped, because of ``why`` (its singular and plural forms, e.g.
+    ``("belongs to no page", "belong to no page")``); linear in the number of keys."""
+    many = len(keys) > 1
+    names = ", ".join(shown(k, 24) + ("" if values is None else "=" + shown(values[k])) for k in keys)
+    return (f"The link's {f'{len(keys):,} parameters' if many else 'parameter'} {names} {why[many]} and "
+            f"{'were' if many else 'was'} dropped from the address.")
+
+
 def to_params(s: Session, page: str | None = None) -> dict[str, str]:
     """The URL parameters that reproduce a session on ``page`` (a ``PAGE_OPTIONS`` name): the shell's keys and that
     page's own switches only, never another page's (``page`` None: every option). An upload cannot travel: the
@@ -299,10 +309,7 @@ def from_params(params: dict[str, str]) -> tuple[Session, list[str]]:
                             f"showing {DEFAULT_SAMPLE}.")
     unknown = [k for k in params if k not in RESERVED_KEYS and option_page(k) is None]
     if unknown:
-        many = len(unknown) > 1
-        warnings.append(f"The link's {'parameters' if many else 'parameter'} "
-                        f"{', '.join(shown(k, 24) for k in unknown[:5])}{' …' if len(unknown) > 5 else ''} "
-                        f"{'belong' if many else 'belongs'} to no page of prepscope and "
-                        f"{'were' if many else 'was'} ignored.")
+        why = ("belongs to no page of prepscope", "belong to no page of prepscope")
+        warnings.append(unknown_keys_message(unknown, why))
     s.url_options = {k: v for k, v in params.items() if k not in RESERVED_KEYS and option_page(k) is not None}
     return s, warnings

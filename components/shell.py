@@ -91,9 +91,13 @@ def main() -> None:
     render_sidebar()
     with st.sidebar:
         st.html(HISTORY_GUARD, unsafe_allow_javascript=True)  # a constant script, no user input
+    link_notes = st.container()  # above the page: what the link held that the page does not use
     try:
         with running_page():
             page.run()
+        unread = state.drop_unread_options()
+        if unread:
+            link_notes.warning(md(unread), icon=":material/link_off:")
     except PrepscopeError as e:
         st.error(md(page_message(e)), icon=":material/error:")
     finally:

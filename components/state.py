@@ -26,6 +26,7 @@ from components.session import (
     sample_names,
     shown,
     to_params,
+    unknown_keys_message,
 )
 from components.text import md
 from core.errors import PrepscopeError, UnknownModel, page_message
@@ -47,8 +48,8 @@ def session() -> Session:
     if _KEY not in ss:
         s, warnings = from_params(st.query_params.to_dict())
         ss[_KEY] = s
-        for msg in warnings:
-            st.warning(md(msg), icon=":material/link_off:")
+        if warnings:  # one message for everything the link held that cannot be used
+            st.warning("  \n".join(md(msg) for msg in warnings), icon=":material/link_off:")
     return ss[_KEY]
 
 
@@ -292,6 +293,20 @@ def get_page_option(key: str, default: Any) -> Any:
         s.options[key] = value
         return value
     return default
+
+
+def drop_unread_options() -> str | None:
+    """After the current page has run: the link's options of this page that it did not read (a key it does not
+    have, such as ``compare_nonsense``, or one its current settings do not use) are dropped from the session and
+    the address; returns the message naming them, or None."""
+    s, page = session(), current_page()
+    unread = {k: v for k, v in s.url_options.items() if option_page(k) == page}
+    if not unread:
+        return None
+    for k in unread:
+        del s.url_options[k]
+    sync_url()
+    return unknown_keys_message(list(unread), ("is not used by this page", "are not used by this page"), unread)
 
 
 def set_page_option(key: str, value: Any) -> None:
