@@ -40,7 +40,7 @@ IMAGE_SAMPLES: dict[str, str] = {
 SYNTH_IMAGES = ("zoneplate",)
 SOUND_PREFIX = "sound:"
 #: URL keys owned by the shell; page options use the keys of ``PAGE_OPTIONS``.
-RESERVED_KEYS = ("sample", "preset", "v", "model")
+RESERVED_KEYS = ("sample", "preset", "v", "model", "dropped")
 #: Each page's own switches in the URL, by page (its file name under pages/): a key ending in "_" is a prefix.
 #: A page's link carries the shell's keys and its own switches only.
 PAGE_OPTIONS: dict[str, tuple[str, ...]] = {
@@ -54,6 +54,10 @@ PAGE_OPTIONS: dict[str, tuple[str, ...]] = {
 MAX_LINK_CHARS = 16_384
 MAX_LINK_BYTES = 65_536
 MAX_LINK_DEPTH = 12
+#: A link past Streamlit's query limits is reopened by the shell's browser guard with the keys prepscope uses and one
+#: ``dropped`` parameter (JSON: how many were dropped, and the first ``MAX_DROPPED_NAMED`` of their names).
+DROPPED_KEY = "dropped"
+MAX_DROPPED_NAMED = 2_000
 
 
 class UnknownSample(PrepscopeError):
@@ -260,14 +264,32 @@ def option_page(key: str) -> str | None:
     return None
 
 
-def unknown_keys_message(keys: list[str], why: tuple[str, str], values: dict[str, str] | None = None) -> str:
+def unknown_keys_message(keys: list[str], why: tuple[str, str], values: dict[str, str] | None = None,
+                         more: int = 0) -> str:
     """One sentence naming every one of ``keys`` (each cut to a readable length, with its value from ``values``
     when given) that a link gave and that was dropped, because of ``why`` (its singular and plural forms, e.g.
-    ``("belongs to no page", "belong to no page")``); linear in the number of keys."""
-    many = len(keys) > 1
+    ``("that belongs to no page", "that belong to no page")``), and ``more`` dropped keys not named; the count and
+    the reason come first, the names last. Linear in the number of keys."""
+    many = len(keys) + more > 1
     names = ", ".join(shown(k, 24) + ("" if values is None else "=" + shown(values[k])) for k in keys)
-    return (f"The link's {f'{len(keys):,} parameters' if many else 'parameter'} {names} {why[many]} and "
-            f"{'were' if many else 'was'} dropped from the address.")
+    rest = f", and {more:,} more" if more else ""
+    return (f"The link's {f'{len(keys) + more:,} parameters' if many else 'parameter'} {why[many]} "
+            f"{'were' if many else 'was'} dropped from the address: {names}{rest}.")
+
+
+def dropped_message(raw: str) -> str:
+    """The message for a link that was past Streamlit's limits (the shell's browser guard reopened it with the keys
+    prepscope uses and ``dropped={"n": count, "keys": [names…]}``)."""
+    try:
+        data = json.loads(raw[: 64 * MAX_DROPPED_NAMED])
+        n, keys = int(data["n"]), [str(k) for k in data["keys"]][:MAX_DROPPED_NAMED]
+    except (ValueError, TypeError, KeyError):
+        return "The link was longer than the dashboard reads; the parameters it could not use were dropped."
+    head = "The link had more parameters than the dashboard reads at once; it was opened with the ones prepscope uses. "
+    if not keys:
+        return head + f"{n:,} parameters were dropped."
+    return head + unknown_keys_message(keys, ("that it does not use", "that it does not use"),
+                                       more=max(0, n - len(keys)))
 
 
 def to_params(s: Session, page: str | None = None) -> dict[str, str]:
@@ -307,9 +329,11 @@ def from_params(params: dict[str, str]) -> tuple[Session, list[str]]:
         else:
             warnings.append(f"The link asks for sample {shown(params['sample'])}, which is not bundled; "
                             f"showing {DEFAULT_SAMPLE}.")
+    if DROPPED_KEY in params:
+        warnings.append(dropped_message(params[DROPPED_KEY]))
     unknown = [k for k in params if k not in RESERVED_KEYS and option_page(k) is None]
     if unknown:
-        why = ("belongs to no page of prepscope", "belong to no page of prepscope")
+        why = ("that belongs to no page of prepscope", "that belong to no page of prepscope")
         warnings.append(unknown_keys_message(unknown, why))
     s.url_options = {k: v for k, v in params.items() if k not in RESERVED_KEYS and option_page(k) is not None}
     return s, warnings

@@ -37,23 +37,62 @@ COMPACT_CSS = """<style>
 [data-testid="stMainBlockContainer"] { padding-top: 2.2rem; padding-bottom: 3rem; }
 [data-testid="stSidebarUserContent"] { padding-top: 0.5rem; }
 </style>"""
+#: Two guards installed once per browser tab (a constant script, formatted with constants only: no user input).
 #: One history entry per page visit: Streamlit's front end pushes a history entry for every query-parameter write
 #: (``st.query_params``), so a page that rewrites its address while it runs left several entries and Back stayed on
-#: the page. This guard, installed once per browser tab, turns a push that keeps the page (same path: only the
-#: query changes) into a replace; a page change still pushes, and Back/Forward work as before.
-HISTORY_GUARD = """<script>
+#: the page. The first guard turns a push that keeps the page (same path: only the query changes) into a replace; a
+#: page change still pushes, and Back/Forward work as before.
+#: Links past Streamlit's limits: a query of more than 1,000 parameters (or 512 Ki characters) reaches the app as no
+#: query at all, with no word. The second guard reads the address the tab was opened with; when it is past those
+#: limits it reopens the page with the parameters prepscope uses (at most 64, each value at most MAX_LINK_CHARS) and
+#: one ``dropped`` parameter naming the others, which ``components.session.from_params`` reports in its message.
+BROWSER_GUARD = """<script>
 (() => {
   const w = window;
-  if (w.__prepscopeHistoryGuard) return;
-  w.__prepscopeHistoryGuard = true;
+  if (w.__prepscopeGuard) return;
+  w.__prepscopeGuard = true;
   const push = w.history.pushState.bind(w.history);
   w.history.pushState = (state, unused, url) => {
     const target = new URL(url == null ? w.location.href : String(url), w.location.href);
     if (target.pathname === w.location.pathname) return w.history.replaceState(state, unused, url);
     return push(state, unused, url);
   };
+  const nav = w.performance.getEntriesByType("navigation")[0];
+  const opened = new URL(nav ? nav.name : w.location.href);
+  const query = opened.search.slice(1);
+  if (!query || (query.split("&").length <= %(max_fields)d && query.length <= %(max_chars)d)) return;
+  const reserved = %(reserved)s, prefixes = %(prefixes)s;
+  const used = (k) => reserved.includes(k) || prefixes.some((p) => p.endsWith("_") ? k.startsWith(p) : k === p);
+  const kept = new URLSearchParams(), dropped = [];
+  let total = 0;
+  for (const [k, v] of new URLSearchParams(query)) {
+    total += 1;
+    if (used(k) && v.length <= %(max_value)d && [...kept.keys()].length < 64) kept.append(k, v);
+    else if (dropped.length < %(max_named)d) dropped.push(k.slice(0, 40));
+  }
+  kept.set("dropped", JSON.stringify({n: total - [...kept.keys()].length, keys: dropped}));
+  w.location.replace(opened.pathname + "?" + kept.toString());
 })();
 </script>"""
+
+
+def browser_guard() -> str:
+    """``BROWSER_GUARD`` filled with Streamlit's query limits and prepscope's URL keys."""
+    import json
+
+    from streamlit.runtime.state.query_params import (
+        CLIENT_STATE_QUERY_STRING_MAX_FIELDS,
+        CLIENT_STATE_QUERY_STRING_MAX_LENGTH,
+    )
+
+    from components.session import MAX_DROPPED_NAMED, MAX_LINK_CHARS, PAGE_OPTIONS, RESERVED_KEYS
+
+    return BROWSER_GUARD % {
+        "max_fields": CLIENT_STATE_QUERY_STRING_MAX_FIELDS, "max_chars": CLIENT_STATE_QUERY_STRING_MAX_LENGTH,
+        "reserved": json.dumps([*RESERVED_KEYS, "embed", "embed_options"]),
+        "prefixes": json.dumps([k for keys in PAGE_OPTIONS.values() for k in keys]),
+        "max_value": MAX_LINK_CHARS, "max_named": MAX_DROPPED_NAMED,
+    }
 
 
 def pages() -> list[st.Page]:
@@ -90,7 +129,7 @@ def main() -> None:
     state.init(page_name(page))
     render_sidebar()
     with st.sidebar:
-        st.html(HISTORY_GUARD, unsafe_allow_javascript=True)  # a constant script, no user input
+        st.html(browser_guard(), unsafe_allow_javascript=True)
     link_notes = st.container()  # above the page: what the link held that the page does not use
     try:
         with running_page():

@@ -306,7 +306,7 @@ def drop_unread_options() -> str | None:
     for k in unread:
         del s.url_options[k]
     sync_url()
-    return unknown_keys_message(list(unread), ("is not used by this page", "are not used by this page"), unread)
+    return unknown_keys_message(list(unread), ("that this page does not use", "that this page does not use"), unread)
 
 
 def set_page_option(key: str, value: Any) -> None:

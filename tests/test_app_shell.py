@@ -194,7 +194,8 @@ if st.button("set", key="set"):
     bad.run()
     assert bad.text[0].value == "topk=5 diff=False"
     warnings = plain(" ".join(w.value for w in bad.warning))
-    assert "fm_k='many'" in warnings and "'utm_source' belongs to no page" in warnings
+    assert "fm_k='many'" in warnings
+    assert "parameter that belongs to no page of prepscope was dropped from the address: 'utm_source'" in warnings
     assert "utm_source" not in bad.query_params
 
 

@@ -24,6 +24,6 @@ def test_an_unknown_page_option_is_named_on_its_page_and_dropped_from_the_addres
     at = open_app("pages/feature_maps.py", SMALL, fm_nonsense="7", fm_k="3")
     ok(at)
     notes = [plain(w.value) for w in at.warning if "fm_nonsense" in plain(w.value)]
-    assert len(notes) == 1 and "'fm_nonsense'='7'" in notes[0] and "not used by this page" in notes[0], notes
+    assert len(notes) == 1 and "'fm_nonsense'='7'" in notes[0] and "this page does not use" in notes[0], notes
     assert "fm_nonsense" not in at.query_params
     assert at.query_params["fm_k"] == "3"  # a known option stays
