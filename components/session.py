@@ -77,6 +77,34 @@ class Upload:
     file_id: str | None = None
 
 
+#: The Accuracy page's dataset sources and evaluations (its radio and select box offer these, in this order).
+ACCURACY_SOURCES = ("Built-in", "Folder under the data root", "Upload a zip")
+ACCURACY_EVALUATIONS = ("automatic", "one held-out split", "K-fold cross-validation", "leave one group out")
+
+
+@dataclass(frozen=True)
+class AccuracySettings:
+    """What the Accuracy page's settings say, kept for the whole tab (a visit to another page keeps them): the
+    dataset (a built-in set, a folder under the data root, or an uploaded zip kept by name and bytes), the label
+    pattern, the method, the evaluation (K folds), seed, test fraction, items per class (0 = automatic), the models
+    (empty = the sidebar's model) and whether BatchNorm statistics are re-estimated."""
+
+    source: str = ACCURACY_SOURCES[0]
+    builtin: str = "digits"
+    folder: str | None = None
+    pattern: str = ""
+    zip_name: str | None = None
+    zip_bytes: bytes | None = field(default=None, repr=False)
+    method: str = "probe"
+    evaluation: str = ACCURACY_EVALUATIONS[0]
+    k: int = 10
+    seed: int = 0
+    test_fraction: float = 0.2
+    per_class: int = 0
+    models: tuple[str, ...] = ()
+    adapt: bool = False
+
+
 @dataclass
 class Session:
     """One browser tab's choices. ``source`` says which input is current: the sample or the upload."""
@@ -89,6 +117,7 @@ class Session:
     upload: Upload | None = None
     options: dict[str, Any] = field(default_factory=dict)
     url_options: dict[str, str] = field(default_factory=dict)
+    accuracy: AccuracySettings = field(default_factory=AccuracySettings)
 
     @classmethod
     def default(cls) -> Session:

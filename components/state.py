@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
@@ -90,6 +91,12 @@ def set_variants(variants: Any, uids: list[str] | None = None) -> None:
     Raises InvalidVariant (state unchanged) when the set is not acceptable."""
     st.session_state[_KEY] = session().with_variants(VariantSet.of(variants), uids)
     sync_url()
+
+
+def set_accuracy(**changes: Any) -> None:
+    """Change the Accuracy page's settings (``AccuracySettings`` fields) for the rest of this tab's session."""
+    s = session()
+    s.accuracy = replace(s.accuracy, **changes)
 
 
 def set_model(name: str) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from components import results, shell, state
-from components.session import SOUND_PREFIX, to_params
+from components.session import ACCURACY_SOURCES, SOUND_PREFIX, to_params
 from components.text import md
 from core.io.synth import SOUND_CLASSES
 from core.preprocess.presets import PresetQuestion, get_preset, preset_questions
@@ -82,7 +82,7 @@ def render_jobs() -> None:
         st.markdown("Does a preprocessing choice change what the network can tell apart in *your* data? Opens "
                     "Accuracy on a built-in set; swap in your folder or zip there.")
         if st.button("Open Accuracy", key="start_accuracy", icon=":material/target:", type="primary"):
-            st.session_state["acc_source"], st.session_state["acc_builtin"] = "Built-in", "digits"
+            state.set_accuracy(source=ACCURACY_SOURCES[0], builtin="digits")
             st.session_state["acc_notice"] = ACCURACY_HOWTO
             st.switch_page(PAGE_FILES["accuracy"], query_params=to_params(state.session(), "accuracy"))
     with c2, st.container(border=True, key="start_job_sound"):
