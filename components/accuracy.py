@@ -276,10 +276,18 @@ def render_plan(p: dict) -> None:
 # ------------------------------------------------------------------------------------------------ running
 
 
+STOPPED_NOTICE = ("Stopped: the sweep was stopped before it finished; nothing of it was kept or recorded. Earlier "
+                  "results stay in the Runs page.")
+
+
 def _request_stop() -> None:
+    """The Stop button: the sweep stops (its thread checks the event; Streamlit also ends the run for the rerun
+    this click makes, so the notice is set here, not where the sweep raises ``Stopped``)."""
     event = st.session_state.get("acc_stop_event")
     if event is not None:
         event.set()
+    _forget_result()
+    st.session_state["acc_notice"] = STOPPED_NOTICE
 
 
 def _forget_result() -> None:
@@ -319,9 +327,9 @@ def run(request: DatasetRequest | None, settings: Settings, signature: dict) -> 
             else:
                 model = state.get_model() if models[0] == state.session().model else load_model(models[0])
                 result = evaluate_sweep(train, state.session().variants, model, test=test, **common)
-    except Stopped as e:
+    except Stopped:
         _forget_result()
-        st.session_state["acc_notice"] = f"{md(page_message(e))} Earlier results stay in the Runs page."
+        st.session_state["acc_notice"] = STOPPED_NOTICE
         status.update(label="Stopped.", state="error")
         return
     except PrepscopeError as e:
