@@ -75,3 +75,48 @@ def test_accuracy_models_and_zeroshot_are_kept_across_pages() -> None:
     assert at.radio(key="acc_method").value == "zeroshot"
     assert at.selectbox(key="acc_builtin").value == "sounds"
     assert at.multiselect(key="acc_models").value == ["efficientnet_lite0", "resnet18"]
+
+
+# ------------------------------------------------------------------------------------------ names follow the spec
+
+
+def _wkey(at, path: str, uid: str) -> str:  # noqa: ANN001
+    gens = at.session_state["ve_gen"] if "ve_gen" in at.session_state else {}
+    return f"ve:{uid}:{gens.get(uid, 0)}:{path}"
+
+
+def test_a_name_that_spells_out_a_setting_follows_it_and_a_typed_name_stays() -> None:
+    at = open_app(None)
+    s = at.session_state["prepscope_session"]
+    uid = s.uids[s.variants.names.index("gray→viridis")]
+    at.selectbox(key="ve_w_selected").set_value(uid).run()
+    at.selectbox(key=_wkey(at, "colormap", uid)).set_value("magma").run()
+    ok(at)
+    names = at.session_state["prepscope_session"].variants.names
+    assert "gray→magma" in names and "gray→viridis" not in names
+    assert any("gray→magma" in t.value and "1. rgb" in t.value for t in at.text)  # the sidebar's summary
+    assert at.text_input(key=_wkey(at, "name", uid)).value == "gray→magma"  # the editor shows the new name
+    at.selectbox(key=_wkey(at, "colormap", uid)).set_value("turbo").run()  # "gray→turbo" is taken: made unique
+    assert at.session_state["prepscope_session"].variants.names.count("gray→turbo") == 1
+    assert "gray→turbo 2" in at.session_state["prepscope_session"].variants.names
+
+    at.text_input(key=_wkey(at, "name", uid)).set_value("my map").run()
+    at.selectbox(key=_wkey(at, "colormap", uid)).set_value("inferno").run()
+    ok(at)
+    v = at.session_state["prepscope_session"].variants
+    assert "my map" in v.names and v[v.names.index("my map")].colormap == "inferno"
+
+
+def test_followed_name_rule() -> None:
+    from components.variant_editor import followed_name
+    from core.preprocess.presets import get_preset
+
+    vs = get_preset("channels")
+    gray_cmap = next(v for v in vs if v.name == "gray→gray cmap")
+    assert followed_name(gray_cmap, gray_cmap.replace(colormap="magma")) == "gray→magma cmap"  # the last "gray"
+    replicate = next(v for v in vs if v.name == "gray-replicate")
+    assert followed_name(replicate, replicate.replace(channels="conv-sum")) == "gray-conv-sum"
+    viridis = next(v for v in vs if v.name == "gray→viridis")
+    assert followed_name(viridis, viridis.replace(name="mine", colormap="magma")) == "mine"
+    assert followed_name(viridis.replace(name="favourite"), viridis.replace(name="favourite", colormap="jet")) == \
+        "favourite"
