@@ -118,6 +118,9 @@ class Session:
     options: dict[str, Any] = field(default_factory=dict)
     url_options: dict[str, str] = field(default_factory=dict)
     accuracy: AccuracySettings = field(default_factory=AccuracySettings)
+    #: A guided question's "where to look" explanation and the page it was opened on: shown on that page until
+    #: another page is visited.
+    guide: tuple[str, str] | None = None
 
     @classmethod
     def default(cls) -> Session:

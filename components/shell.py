@@ -130,6 +130,9 @@ def main() -> None:
     render_sidebar()
     with st.sidebar:
         st.html(browser_guard(), unsafe_allow_javascript=True)
+    guide = state.current_guide()
+    if guide:
+        st.info(f"**Where to look:** {md(guide)}", icon=":material/visibility:")
     link_notes = st.container()  # above the page: what the link held that the page does not use
     try:
         with running_page():

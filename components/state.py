@@ -99,6 +99,23 @@ def set_accuracy(**changes: Any) -> None:
     s.accuracy = replace(s.accuracy, **changes)
 
 
+def set_guide(page: str, text: str) -> None:
+    """Show ``text`` (a guided question's explanation) on ``page`` (a ``PAGE_OPTIONS`` name) until another page
+    is visited."""
+    session().guide = (page, text)
+
+
+def current_guide() -> str | None:
+    """The explanation to show on the current page, or None; forgets it once another page is shown."""
+    s = session()
+    if s.guide is None:
+        return None
+    if s.guide[0] != current_page():
+        s.guide = None
+        return None
+    return s.guide[1]
+
+
 def set_model(name: str) -> None:
     """Choose the model; raises UnknownModel for a name the registry does not know."""
     if name not in MODELS:
@@ -119,9 +136,9 @@ _STARTED: set[str] = set()
 
 
 def _load(name: str) -> LoadedModel:
-    from core.models import load_model  # imports torch: the first call runs in preload_model's thread
+    with _LOAD_LOCK:  # the import too: two threads importing torchvision at once can see it half initialized
+        from core.models import load_model  # imports torch: the first call runs in preload_model's thread
 
-    with _LOAD_LOCK:
         model = load_model(name)
     _READY.add(name)
     return model
@@ -356,11 +373,11 @@ def run_inspect(signal: Signal | None = None, variants: Any = None) -> InspectRe
     drawing anything; otherwise a ``st.status`` reports progress while computing. Raises PrepscopeError
     subclasses with user-facing messages.
     """
+    model = get_model()  # first: waits for the background load, which imports torch and torchvision
     from core.inspect.engine import inspect, result_key
 
     signal = get_signal() if signal is None else signal
     variants = session().variants if variants is None else VariantSet.of(variants)
-    model = get_model()
     cache = run_cache(model.name)
     hit = cache.get_result(result_key(signal, variants, model))
     if hit is not None:

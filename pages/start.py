@@ -36,6 +36,7 @@ def open_where(q: PresetQuestion) -> None:
     open_question(q.preset, q.sample)
     for key, value in q.where.options:
         state.set_page_option(key, value)
+    state.set_guide(q.where.page, q.where.text)
     st.switch_page(PAGE_FILES[q.where.page], query_params=to_params(state.session(), q.where.page))
 
 

@@ -120,3 +120,24 @@ def test_followed_name_rule() -> None:
     assert followed_name(viridis, viridis.replace(name="mine", colormap="magma")) == "mine"
     assert followed_name(viridis.replace(name="favourite"), viridis.replace(name="favourite", colormap="jet")) == \
         "favourite"
+
+
+# ------------------------------------------------------------------------------------------ where to look
+
+
+def test_where_to_look_shows_its_explanation_on_the_page_it_opens_until_another_page() -> None:
+    from core.preprocess.presets import preset_questions
+
+    q = next(q for q in preset_questions() if q.preset == "interpolation")
+    at = open_app(None)
+    at.button(key="start_where_interpolation").click().run()
+    ok(at)
+    assert at.title[0].value == "Feature maps"
+    shown = [plain(i.value) for i in at.info if "Where to look" in i.value]
+    assert len(shown) == 1 and q.where.text in shown[0], [i.value for i in at.info]
+    at.run()  # a rerun on the same page (a switch) keeps it
+    assert any(q.where.text in plain(i.value) for i in at.info)
+    at.switch_page("pages/runs.py").run()
+    assert not any("Where to look" in i.value for i in at.info)
+    at.switch_page("pages/feature_maps.py").run()  # gone once another page was visited
+    assert not any("Where to look" in i.value for i in at.info)
