@@ -40,7 +40,7 @@ IMAGE_SAMPLES: dict[str, str] = {
 SYNTH_IMAGES = ("zoneplate",)
 SOUND_PREFIX = "sound:"
 #: URL keys owned by the shell; page options use the keys of ``PAGE_OPTIONS``.
-RESERVED_KEYS = ("sample", "preset", "v", "model", "dropped")
+RESERVED_KEYS = ("sample", "preset", "v", "model", "dropped", "upload")
 #: Each page's own switches in the URL, by page (its file name under pages/): a key ending in "_" is a prefix.
 #: A page's link carries the shell's keys and its own switches only.
 PAGE_OPTIONS: dict[str, tuple[str, ...]] = {
@@ -70,11 +70,13 @@ def new_uid() -> str:
 
 @dataclass(frozen=True)
 class Upload:
-    """An accepted upload: its name, decoded signal and the uploader's file id."""
+    """An accepted upload: its name, decoded signal, the uploader's file id and the token under which the server
+    keeps its bytes for this browser (``upload=`` in the address, so a reload of the tab finds it again)."""
 
     name: str
     signal: Signal
     file_id: str | None = None
+    token: str | None = None
 
 
 #: The Accuracy page's dataset sources and evaluations (its radio and select box offer these, in this order).
@@ -331,6 +333,8 @@ def to_params(s: Session, page: str | None = None) -> dict[str, str]:
     out: dict[str, str] = {}
     if s.source == "sample":
         out["sample"] = s.sample
+    elif s.upload is not None and s.upload.token:
+        out["upload"] = s.upload.token
     out.update(encode_variants(s.variants))
     out["model"] = s.model
     options = {**s.url_options, **{k: option_to_url(v) for k, v in s.options.items()}}

@@ -47,8 +47,13 @@ def session() -> Session:
     """This tab's session; created from the link (or the defaults) on first use."""
     ss = st.session_state
     if _KEY not in ss:
-        s, warnings = from_params(st.query_params.to_dict())
+        params = st.query_params.to_dict()
+        s, warnings = from_params(params)
         ss[_KEY] = s
+        if params.get("upload"):
+            note = _restore_kept_upload(s, params["upload"])
+            if note:
+                warnings.append(note)
         if warnings:  # one message for everything the link held that cannot be used
             st.warning("  \n".join(md(msg) for msg in warnings), icon=":material/link_off:")
     return ss[_KEY]
@@ -202,8 +207,89 @@ def handle_upload(name: str, data: bytes, file_id: str | None = None) -> str | N
     except PrepscopeError as e:
         return page_message(e)
     s = session()
-    s.upload, s.source = Upload(name, signal, file_id), "upload"
+    s.upload, s.source = Upload(name, signal, file_id, _keep_upload(name, bytes(data))), "upload"
     sync_url()
+    return None
+
+
+# ----------------------------------------------------------------------------- uploads kept across a reload
+#
+# A reload starts a new Streamlit session: the tab's state is gone and the uploader is empty. The server keeps each
+# accepted upload's bytes (in memory, bounded) under a random token that the address carries (``upload=``), bound
+# to the browser that uploaded it (a hash of its XSRF cookie, which the browser keeps across reloads); the new
+# session decodes it again. A copied link opened in another browser does not get the file: it gets a message and
+# the bundled sample.
+
+#: At most this many bytes of uploads are kept per server process (the oldest go first) and for this long.
+KEPT_UPLOAD_BYTES = 256 * 1024 * 1024
+KEPT_UPLOAD_SECONDS = 12 * 3600
+_KEPT_LOCK = threading.Lock()
+
+
+@st.cache_resource(show_spinner=False)
+def _kept_uploads() -> dict[str, tuple[str, str, bytes, float]]:
+    """token -> (browser, name, bytes, time kept), oldest first; shared by the sessions of this server process."""
+    return {}
+
+
+def _browser() -> str | None:
+    """This browser's identity: a hash of the token in its XSRF cookie (None without one, e.g. XSRF protection
+    switched off). The cookie (tornado's ``2|mask|masked token|time``) is masked anew on each page load; the token
+    under the mask stays the browser's."""
+    import hashlib
+
+    try:
+        cookie = st.context.cookies.get("_streamlit_xsrf")
+    except Exception:  # noqa: BLE001 - no browser context (AppTest, bare scripts)
+        cookie = None
+    if not isinstance(cookie, str) or not cookie:  # AppTest's context answers with a mock
+        return None
+    parts = cookie.split("|")
+    try:
+        mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+        token = bytes(b ^ mask[i % len(mask)] for i, b in enumerate(masked)) if parts[0] == "2" and mask else b""
+    except (IndexError, ValueError):
+        token = b""
+    return hashlib.sha256(token or cookie.encode("utf-8")).hexdigest()
+
+
+def _keep_upload(name: str, data: bytes) -> str | None:
+    """Keep an accepted upload's bytes for a reload of this browser's tab; its token, or None when it cannot be kept
+    (no browser identity, or larger than the whole store)."""
+    import secrets
+
+    browser = _browser()
+    if browser is None or len(data) > KEPT_UPLOAD_BYTES:
+        return None
+    token = secrets.token_urlsafe(16)
+    kept = _kept_uploads()
+    with _KEPT_LOCK:
+        kept[token] = (browser, name, data, time.time())
+        total = sum(len(v[2]) for v in kept.values())
+        for old in list(kept):
+            if total <= KEPT_UPLOAD_BYTES and time.time() - kept[old][3] <= KEPT_UPLOAD_SECONDS:
+                break
+            total -= len(kept.pop(old)[2])
+    return token
+
+
+def _restore_kept_upload(s: Session, token: str) -> str | None:
+    """On a tab's first run with ``upload=token`` in the address: make the kept upload the input again (this browser's
+    only); returns the message when it cannot be (the sample is then the input), or None."""
+    from core.io import load_input
+
+    kept = _kept_uploads().get(token)
+    browser = _browser()
+    if kept is None or browser is None or kept[0] != browser:
+        where = "was uploaded in another browser" if kept is not None else "is no longer kept by the server"
+        return (f"This address names an uploaded file that {where}: an uploaded file cannot travel in a link, so the "
+                f"bundled sample '{s.sample}' is shown; upload the file again to use it.")
+    _, name, data, _ = kept
+    try:
+        signal = load_input(data, name=name)
+    except PrepscopeError as e:
+        return f"The upload {name} could not be restored: {page_message(e)}"
+    s.upload, s.source = Upload(name, signal, None, token), "upload"
     return None
 
 

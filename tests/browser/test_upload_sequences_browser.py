@@ -116,3 +116,26 @@ def test_remove_then_upload_takes_the_new_file(ui, tmp_path: Path) -> None:  # n
     ui.assert_no_exception()
     assert "upload: two.png" in current_input(ui), current_input(ui)
     assert uploader_files(ui) == ["two.png"]
+
+
+def test_a_reload_keeps_the_upload_and_another_browser_gets_a_plain_message(ui, new_ui, tmp_path: Path) -> None:  # noqa: ANN001
+    a = photo(tmp_path, "kept.png")
+    ui.open(path=QUIET_PAGE)
+    upload(ui, a)
+    assert "upload: kept.png" in current_input(ui)
+    assert "upload=" in ui.page.url and "sample=" not in ui.page.url
+    ui.page.reload()
+    ui.wait_idle()
+    ui.assert_no_exception()
+    assert "upload: kept.png" in current_input(ui), current_input(ui)  # the same tab after a reload
+    assert "upload=" in ui.page.url
+    ui.screenshot("upload-after-reload")
+
+    other = new_ui()  # another browser (its own cookies) opening the copied link
+    other.page.goto(ui.page.url)
+    other.wait_idle()
+    other.assert_no_exception()
+    assert "sample: chelsea" in current_input(other), current_input(other)
+    notes = other.page.locator('[data-testid="stMain"] [data-testid="stAlertContentWarning"]').all_inner_texts()
+    assert any("uploaded file" in n and "cannot travel" in n for n in notes), notes
+    assert "upload=" not in other.page.url
