@@ -80,15 +80,19 @@ def browser_guard() -> str:
     """``BROWSER_GUARD`` filled with Streamlit's query limits and prepscope's URL keys."""
     import json
 
-    from streamlit.runtime.state.query_params import (
-        CLIENT_STATE_QUERY_STRING_MAX_FIELDS,
-        CLIENT_STATE_QUERY_STRING_MAX_LENGTH,
-    )
-
     from components.session import MAX_DROPPED_NAMED, MAX_LINK_CHARS, PAGE_OPTIONS, RESERVED_KEYS
 
+    try:  # Streamlit's own limits (an internal module: the values of 1.67 when it moves)
+        from streamlit.runtime.state.query_params import (
+            CLIENT_STATE_QUERY_STRING_MAX_FIELDS as max_fields,
+        )
+        from streamlit.runtime.state.query_params import (
+            CLIENT_STATE_QUERY_STRING_MAX_LENGTH as max_chars,
+        )
+    except ImportError:
+        max_fields, max_chars = 1000, 512 * 1024
     return BROWSER_GUARD % {
-        "max_fields": CLIENT_STATE_QUERY_STRING_MAX_FIELDS, "max_chars": CLIENT_STATE_QUERY_STRING_MAX_LENGTH,
+        "max_fields": max_fields, "max_chars": max_chars,
         "reserved": json.dumps([*RESERVED_KEYS, "embed", "embed_options"]),
         "prefixes": json.dumps([k for keys in PAGE_OPTIONS.values() for k in keys]),
         "max_value": MAX_LINK_CHARS, "max_named": MAX_DROPPED_NAMED,
