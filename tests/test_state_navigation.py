@@ -141,3 +141,33 @@ def test_where_to_look_shows_its_explanation_on_the_page_it_opens_until_another_
     assert not any("Where to look" in i.value for i in at.info)
     at.switch_page("pages/feature_maps.py").run()  # gone once another page was visited
     assert not any("Where to look" in i.value for i in at.info)
+
+
+def test_an_uploaded_dataset_zip_is_kept_across_pages() -> None:
+    import io
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    def png(seed: int) -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(np.random.default_rng(seed).integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(buf, "PNG")
+        return buf.getvalue()
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for k, c in enumerate(("cats", "dogs")):
+            for i in range(6):
+                zf.writestr(f"{c}/{c}{i}.png", png(10 * k + i))
+    at = open_app("pages/accuracy.py", TINY)
+    at.radio(key="acc_source").set_value("Upload a zip").run()
+    at.file_uploader(key="acc_upload").upload("pets.zip", buf.getvalue(), "application/zip").run()
+    ok(at)
+    assert any("12 items" in plain(i.value) for i in at.info)
+    at.switch_page("pages/runs.py").run()
+    at.switch_page("pages/accuracy.py").run()  # Streamlit emptied the uploader it did not draw
+    ok(at)
+    assert at.radio(key="acc_source").value == "Upload a zip"
+    assert any("Using pets.zip, uploaded earlier" in plain(c.value) for c in at.caption)
+    assert any("12 items" in plain(i.value) for i in at.info)  # the plan still counts the zip's items
