@@ -4,7 +4,10 @@ reuses for past runs. The page only lays these out; the sweep itself is ``core.e
 and several models (``components.remedies``: models picker, BatchNorm re-estimation checkbox, their tables,
 the model x variant view) plug into the same settings, run and result view.
 
-Page state keys start with ``acc_``. The last result survives reruns in ``st.session_state["acc_result"]``
+The settings live in the tab's ``Session`` (``components.session.AccuracySettings``): every widget is drawn from
+them on each run and writes back when the user changes it, so a visit to another page (which makes Streamlit
+forget the widgets it did not draw) keeps them. Widget keys start with ``acc_``. The last result survives reruns
+in ``st.session_state["acc_result"]``
 together with the settings that produced it (``acc_settings``): as soon as a setting differs, the result is
 marked out of date. A failed or stopped run removes the previous result, so results of other settings never
 stay on screen (they remain in the runs database).
@@ -16,13 +19,14 @@ import base64
 import json
 import threading
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from components import charts, shared, state
+from components.session import ACCURACY_EVALUATIONS, ACCURACY_SOURCES
 from components.text import md
 from core.errors import PrepscopeError, page_message
 from core.evaluate.datasets import (
@@ -41,7 +45,7 @@ from core.shared import public_path
 if TYPE_CHECKING:
     from core.evaluate.sweep import SweepResult
 
-SOURCES = ("Built-in", "Folder under the data root", "Upload a zip")
+SOURCES = ACCURACY_SOURCES
 METHOD_HELP = {
     "probe": "Logistic regression on the frozen network's pooled features (standardized, C = 1).",
     "zeroshot": "No training: the ImageNet classes named like your classes (ants → ant); argmax over them.",
@@ -51,7 +55,7 @@ METHOD_HELP = {
                 "trained with early stopping on a validation part of each fold's training side; compared with the "
                 "probe on the same items (slow on CPU: bounded epochs and training items, one training per fold).",
 }
-EVALUATIONS = ("automatic", "one held-out split", "K-fold cross-validation", "leave one group out")
+EVALUATIONS = ACCURACY_EVALUATIONS
 EVALUATION_HELP = ("automatic: leave one group out when the items carry 2–10 groups (e.g. speakers), else one "
                    "held-out split. Cross-validation tests every item exactly once and reuses the features, so it "
                    "costs one extraction plus one classifier fit per fold.")
@@ -89,24 +93,55 @@ class Settings:
 # ------------------------------------------------------------------------------------------------ settings
 
 
+def _store(field: str, key: str) -> None:
+    value = st.session_state.get(key)
+    if field == "models":
+        current = state.session().model
+        value = () if not value or list(value) == [current] else tuple(value)  # () follows the sidebar's model
+    state.set_accuracy(**{field: value})
+
+
+def bound(field: str, key: str, options: Any = None) -> dict[str, Any]:
+    """Widget arguments that draw widget ``key`` from the settings' ``field`` and write it back when the user changes
+    it (a value a select box does not offer is left to the widget's default)."""
+    value = getattr(state.session().accuracy, field)
+    if field == "models":
+        value = list(value) or [state.session().model]
+    if options is None or value in list(options):
+        st.session_state[key] = value
+    return {"key": key, "on_change": _store, "args": (field, key)}
+
+
+def _store_zip() -> None:
+    up = st.session_state.get("acc_upload")
+    state.set_accuracy(zip_name=None if up is None else up.name, zip_bytes=None if up is None else up.getvalue())
+
+
 def render_dataset_picker() -> None:
-    """Widgets for the dataset: a built-in set, a folder under the data root, or an uploaded zip."""
-    source = st.radio("Dataset", SOURCES, key="acc_source", horizontal=True)
+    """Widgets for the dataset: a built-in set, a folder under the data root, or an uploaded zip (kept for the tab
+    once uploaded, also when the uploader was emptied by a visit to another page)."""
+    source = st.radio("Dataset", SOURCES, horizontal=True, **bound("source", "acc_source", SOURCES))
     if source == SOURCES[0]:
-        st.selectbox("Built-in dataset", BUILTINS, key="acc_builtin",
+        st.selectbox("Built-in dataset", BUILTINS, **bound("builtin", "acc_builtin", BUILTINS),
                      help="digits: scikit-learn's 8×8 handwritten digits (1,797). sounds: the synthesized sound set.")
     elif source == SOURCES[1]:
         root = data_root()
         folders = list_data_folders(root)
         if folders:
-            st.selectbox(f"Folder under {public_path(root)}", folders, key="acc_folder")
+            folder = st.selectbox(f"Folder under {public_path(root)}", folders,
+                                  **bound("folder", "acc_folder", folders))
+            if folder != state.session().accuracy.folder:
+                state.set_accuracy(folder=folder)  # the first folder, shown before any choice
         else:
             st.info("No data root: set PREPSCOPE_DATA_ROOT to a folder of datasets, or upload a zip.")
     else:
         st.file_uploader("Dataset zip (one folder per class, train/ + test/, or label_group_n files)",
-                         type=["zip"], key="acc_upload")
-    st.text_input("Label pattern for flat folders (regex with named groups label and group)", key="acc_pattern",
-                  placeholder="default: label_group_n, e.g. 7_george_12.wav")
+                         type=["zip"], key="acc_upload", on_change=_store_zip)
+        kept = state.session().accuracy.zip_name
+        if kept and st.session_state.get("acc_upload") is None:
+            st.caption(f"Using {md(kept)}, uploaded earlier in this tab; upload another zip to replace it.")
+    st.text_input("Label pattern for flat folders (regex with named groups label and group)",
+                  placeholder="default: label_group_n, e.g. 7_george_12.wav", **bound("pattern", "acc_pattern"))
 
 
 def render_settings() -> Settings:
@@ -114,19 +149,22 @@ def render_settings() -> Settings:
     re-estimation; returns their values."""
     from components import remedies
 
-    method = st.radio("Method", METHODS, key="acc_method", horizontal=True)
+    method = st.radio("Method", METHODS, horizontal=True, **bound("method", "acc_method", METHODS))
     st.caption(METHOD_HELP[method])
     c1, c2 = st.columns([3, 1])
-    evaluation = c1.selectbox("Test items", EVALUATIONS, key="acc_eval", help=EVALUATION_HELP)
-    k = 10
+    evaluation = c1.selectbox("Test items", EVALUATIONS, help=EVALUATION_HELP,
+                              **bound("evaluation", "acc_eval", EVALUATIONS))
+    k = state.session().accuracy.k
     if evaluation == EVALUATIONS[2]:
-        k = int(c2.number_input("Folds (K)", min_value=2, max_value=50, value=10, step=1, key="acc_k"))
+        k = int(c2.number_input("Folds (K)", min_value=2, max_value=50, step=1, **bound("k", "acc_k")))
     c1, c2, c3 = st.columns(3)
-    seed = int(c1.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="acc_seed"))
-    test_fraction = float(c2.slider("Test fraction (one split)", 0.1, 0.5, 0.2, 0.05, key="acc_test_fraction",
-                                    disabled=evaluation in EVALUATIONS[2:]))
+    seed = int(c1.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, **bound("seed", "acc_seed")))
+    test_fraction = float(c2.slider("Test fraction (one split)", min_value=0.1, max_value=0.5, step=0.05,
+                                    disabled=evaluation in EVALUATIONS[2:],
+                                    **bound("test_fraction", "acc_test_fraction")))
     per_class = int(c3.number_input(
-        "Items per class (0 = automatic)", min_value=0, max_value=100_000, value=0, step=10, key="acc_per_class",
+        "Items per class (0 = automatic)", min_value=0, max_value=100_000, step=10,
+        **bound("per_class", "acc_per_class"),
         help=f"0: every item of a dataset of up to {DEFAULT_MAX_ITEMS:,} items; a larger one is subsampled to about "
              f"{DEFAULT_MAX_ITEMS:,}, balanced over classes (said in the provenance line). N: a seeded subset of at "
              "most N per class."))
@@ -135,26 +173,23 @@ def render_settings() -> Settings:
 
 
 def dataset_request(per_class: int, seed: int) -> DatasetRequest | None:
-    """The request the picker's widgets describe (``per_class`` 0 = automatic), or None when nothing is chosen."""
-    ss = st.session_state
-    source = ss.get("acc_source", SOURCES[0])
-    pattern = ss.get("acc_pattern") or None
+    """The request the dataset settings describe (``per_class`` 0 = automatic), or None when nothing is chosen."""
+    acc = state.session().accuracy
+    pattern = acc.pattern or None
     wanted = per_class or None
-    if source == SOURCES[0]:
-        name = ss.get("acc_builtin", "digits")
-        if name == "sounds":  # synthesized on demand: make exactly the clips asked for (default 20 per class)
-            return DatasetRequest(builtin=name, n_sounds=max(per_class, 3) if per_class else 20, seed=seed)
-        return DatasetRequest(builtin=name, per_class=wanted, seed=seed)
-    if source == SOURCES[1]:
-        root, folder = data_root(), ss.get("acc_folder")
-        if root is None or not folder:
+    if acc.source == SOURCES[0]:
+        if acc.builtin == "sounds":  # synthesized on demand: make exactly the clips asked for (default 20 per class)
+            return DatasetRequest(builtin=acc.builtin, n_sounds=max(per_class, 3) if per_class else 20, seed=seed)
+        return DatasetRequest(builtin=acc.builtin, per_class=wanted, seed=seed)
+    if acc.source == SOURCES[1]:
+        root = data_root()
+        if root is None or not acc.folder:
             return None
-        return DatasetRequest(path=str(resolve_data_folder(root, folder)), label_pattern=pattern,
+        return DatasetRequest(path=str(resolve_data_folder(root, acc.folder)), label_pattern=pattern,
                               per_class=wanted, seed=seed)
-    upload = ss.get("acc_upload")
-    if upload is None:
+    if acc.zip_bytes is None:
         return None
-    return DatasetRequest(zip_bytes=upload.getvalue(), zip_name=upload.name, label_pattern=pattern,
+    return DatasetRequest(zip_bytes=acc.zip_bytes, zip_name=acc.zip_name, label_pattern=pattern,
                           per_class=wanted, seed=seed)
 
 
@@ -211,12 +246,11 @@ def plan(request: DatasetRequest, method: str, cv: str | int, test_fraction: flo
 
 
 def _use_all_items(max_class: int) -> None:
-    st.session_state["acc_per_class"] = max_class
+    state.set_accuracy(per_class=max_class)
 
 
 def _use_cross_validation(k: int, groups: bool) -> None:
-    st.session_state["acc_eval"] = EVALUATIONS[3] if groups else EVALUATIONS[2]
-    st.session_state["acc_k"] = k
+    state.set_accuracy(evaluation=EVALUATIONS[3] if groups else EVALUATIONS[2], k=k)
 
 
 def render_plan(p: dict) -> None:
@@ -244,10 +278,18 @@ def render_plan(p: dict) -> None:
 # ------------------------------------------------------------------------------------------------ running
 
 
+STOPPED_NOTICE = ("Stopped: the sweep was stopped before it finished; nothing of it was kept or recorded. Earlier "
+                  "results stay in the Runs page.")
+
+
 def _request_stop() -> None:
+    """The Stop button: the sweep stops (its thread checks the event; Streamlit also ends the run for the rerun
+    this click makes, so the notice is set here, not where the sweep raises ``Stopped``)."""
     event = st.session_state.get("acc_stop_event")
     if event is not None:
         event.set()
+    _forget_result()
+    st.session_state["acc_notice"] = STOPPED_NOTICE
 
 
 def _forget_result() -> None:
@@ -288,9 +330,9 @@ def run(request: DatasetRequest | None, settings: Settings, signature: dict) -> 
             else:
                 model = state.get_model() if models[0] == state.session().model else load_model(models[0])
                 result = evaluate_sweep(train, state.session().variants, model, test=test, **common)
-    except Stopped as e:
+    except Stopped:
         _forget_result()
-        st.session_state["acc_notice"] = f"{md(page_message(e))} Earlier results stay in the Runs page."
+        st.session_state["acc_notice"] = STOPPED_NOTICE
         status.update(label="Stopped.", state="error")
         return
     except PrepscopeError as e:

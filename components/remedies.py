@@ -116,19 +116,17 @@ def render_options(method: str) -> tuple[list[str], str | None]:
     import streamlit as st
 
     from components import state
+    from components.accuracy import bound
     from core.models import MODELS
 
     current = state.session().model
-    if st.session_state.get("acc_models_for") != current:  # the sidebar's model changed: start from it again
-        st.session_state["acc_models"] = [current]
-        st.session_state["acc_models_for"] = current
-    models = st.multiselect("Models (several: a model × variant table)", list(MODELS), key="acc_models",
+    models = st.multiselect("Models (several: a model × variant table)", list(MODELS), **bound("models", "acc_models"),
                             format_func=lambda n: MODELS[n].label,
                             help="Each model's variants are tested against that model's own reference on the same "
                                  "test items; every variant is resized to each model's own input size when several "
                                  "are chosen. Each model's sweep is recorded as its own run.")
     can_adapt = method in ("probe", "zeroshot")
-    adapt = st.checkbox("Also re-estimate BatchNorm statistics per variant (AdaBN)", key="acc_adapt",
+    adapt = st.checkbox("Also re-estimate BatchNorm statistics per variant (AdaBN)", **bound("adapt", "acc_adapt"),
                         disabled=not can_adapt,
                         help="On a private copy of the model, every BatchNorm's running mean and variance are "
                              "re-estimated on each fold's training side under the variant; accuracy with and "

@@ -40,7 +40,7 @@ IMAGE_SAMPLES: dict[str, str] = {
 SYNTH_IMAGES = ("zoneplate",)
 SOUND_PREFIX = "sound:"
 #: URL keys owned by the shell; page options use the keys of ``PAGE_OPTIONS``.
-RESERVED_KEYS = ("sample", "preset", "v", "model")
+RESERVED_KEYS = ("sample", "preset", "v", "model", "dropped", "upload")
 #: Each page's own switches in the URL, by page (its file name under pages/): a key ending in "_" is a prefix.
 #: A page's link carries the shell's keys and its own switches only.
 PAGE_OPTIONS: dict[str, tuple[str, ...]] = {
@@ -55,6 +55,10 @@ PAGE_OPTIONS: dict[str, tuple[str, ...]] = {
 MAX_LINK_CHARS = 16_384
 MAX_LINK_BYTES = 65_536
 MAX_LINK_DEPTH = 12
+#: A link past Streamlit's query limits is reopened by the shell's browser guard with the keys prepscope uses and one
+#: ``dropped`` parameter (JSON: how many were dropped, and the first ``MAX_DROPPED_NAMED`` of their names).
+DROPPED_KEY = "dropped"
+MAX_DROPPED_NAMED = 2_000
 
 
 class UnknownSample(PrepscopeError):
@@ -67,11 +71,41 @@ def new_uid() -> str:
 
 @dataclass(frozen=True)
 class Upload:
-    """An accepted upload: its name, decoded signal and the uploader's file id."""
+    """An accepted upload: its name, decoded signal, the uploader's file id and the token under which the server
+    keeps its bytes for this browser (``upload=`` in the address, so a reload of the tab finds it again)."""
 
     name: str
     signal: Signal
     file_id: str | None = None
+    token: str | None = None
+
+
+#: The Accuracy page's dataset sources and evaluations (its radio and select box offer these, in this order).
+ACCURACY_SOURCES = ("Built-in", "Folder under the data root", "Upload a zip")
+ACCURACY_EVALUATIONS = ("automatic", "one held-out split", "K-fold cross-validation", "leave one group out")
+
+
+@dataclass(frozen=True)
+class AccuracySettings:
+    """What the Accuracy page's settings say, kept for the whole tab (a visit to another page keeps them): the
+    dataset (a built-in set, a folder under the data root, or an uploaded zip kept by name and bytes), the label
+    pattern, the method, the evaluation (K folds), seed, test fraction, items per class (0 = automatic), the models
+    (empty = the sidebar's model) and whether BatchNorm statistics are re-estimated."""
+
+    source: str = ACCURACY_SOURCES[0]
+    builtin: str = "digits"
+    folder: str | None = None
+    pattern: str = ""
+    zip_name: str | None = None
+    zip_bytes: bytes | None = field(default=None, repr=False)
+    method: str = "probe"
+    evaluation: str = ACCURACY_EVALUATIONS[0]
+    k: int = 10
+    seed: int = 0
+    test_fraction: float = 0.2
+    per_class: int = 0
+    models: tuple[str, ...] = ()
+    adapt: bool = False
 
 
 @dataclass
@@ -86,6 +120,10 @@ class Session:
     upload: Upload | None = None
     options: dict[str, Any] = field(default_factory=dict)
     url_options: dict[str, str] = field(default_factory=dict)
+    accuracy: AccuracySettings = field(default_factory=AccuracySettings)
+    #: A guided question's "where to look" explanation and the page it was opened on: shown on that page until
+    #: another page is visited.
+    guide: tuple[str, str] | None = None
 
     @classmethod
     def default(cls) -> Session:
@@ -261,6 +299,34 @@ def option_page(key: str) -> str | None:
     return None
 
 
+def unknown_keys_message(keys: list[str], why: tuple[str, str], values: dict[str, str] | None = None,
+                         more: int = 0) -> str:
+    """One sentence naming every one of ``keys`` (each cut to a readable length, with its value from ``values``
+    when given) that a link gave and that was dropped, because of ``why`` (its singular and plural forms, e.g.
+    ``("that belongs to no page", "that belong to no page")``), and ``more`` dropped keys not named; the count and
+    the reason come first, the names last. Linear in the number of keys."""
+    many = len(keys) + more > 1
+    names = ", ".join(shown(k, 24) + ("" if values is None else "=" + shown(values[k])) for k in keys)
+    rest = f", and {more:,} more" if more else ""
+    return (f"The link's {f'{len(keys) + more:,} parameters' if many else 'parameter'} {why[many]} "
+            f"{'were' if many else 'was'} dropped from the address: {names}{rest}.")
+
+
+def dropped_message(raw: str) -> str:
+    """The message for a link that was past Streamlit's limits (the shell's browser guard reopened it with the keys
+    prepscope uses and ``dropped={"n": count, "keys": [names…]}``)."""
+    try:
+        data = json.loads(raw[: 64 * MAX_DROPPED_NAMED])
+        n, keys = int(data["n"]), [str(k) for k in data["keys"]][:MAX_DROPPED_NAMED]
+    except (ValueError, TypeError, KeyError):
+        return "The link was longer than the dashboard reads; the parameters it could not use were dropped."
+    head = "The link had more parameters than the dashboard reads at once; it was opened with the ones prepscope uses. "
+    if not keys:
+        return head + f"{n:,} parameters were dropped."
+    return head + unknown_keys_message(keys, ("that it does not use", "that it does not use"),
+                                       more=max(0, n - len(keys)))
+
+
 def to_params(s: Session, page: str | None = None) -> dict[str, str]:
     """The URL parameters that reproduce a session on ``page`` (a ``PAGE_OPTIONS`` name): the shell's keys and that
     page's own switches only, never another page's (``page`` None: every option). An upload cannot travel: the
@@ -268,6 +334,8 @@ def to_params(s: Session, page: str | None = None) -> dict[str, str]:
     out: dict[str, str] = {}
     if s.source == "sample":
         out["sample"] = s.sample
+    elif s.upload is not None and s.upload.token:
+        out["upload"] = s.upload.token
     out.update(encode_variants(s.variants))
     out["model"] = s.model
     options = {**s.url_options, **{k: option_to_url(v) for k, v in s.options.items()}}
@@ -299,12 +367,11 @@ def from_params(params: dict[str, str]) -> tuple[Session, list[str]]:
         else:
             warnings.append(f"The link asks for sample {shown(params['sample'])}, which is not bundled; "
                             f"showing {DEFAULT_SAMPLE}.")
+    if DROPPED_KEY in params:
+        warnings.append(dropped_message(params[DROPPED_KEY]))
     unknown = [k for k in params if k not in RESERVED_KEYS and option_page(k) is None]
     if unknown:
-        many = len(unknown) > 1
-        warnings.append(f"The link's {'parameters' if many else 'parameter'} "
-                        f"{', '.join(shown(k, 24) for k in unknown[:5])}{' …' if len(unknown) > 5 else ''} "
-                        f"{'belong' if many else 'belongs'} to no page of prepscope and "
-                        f"{'were' if many else 'was'} ignored.")
+        why = ("that belongs to no page of prepscope", "that belong to no page of prepscope")
+        warnings.append(unknown_keys_message(unknown, why))
     s.url_options = {k: v for k, v in params.items() if k not in RESERVED_KEYS and option_page(k) is not None}
     return s, warnings

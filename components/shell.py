@@ -44,6 +44,66 @@ COMPACT_CSS = """<style>
 [data-testid="stMainBlockContainer"] { padding-top: 2.2rem; padding-bottom: 3rem; }
 [data-testid="stSidebarUserContent"] { padding-top: 0.5rem; }
 </style>"""
+#: Two guards installed once per browser tab (a constant script, formatted with constants only: no user input).
+#: One history entry per page visit: Streamlit's front end pushes a history entry for every query-parameter write
+#: (``st.query_params``), so a page that rewrites its address while it runs left several entries and Back stayed on
+#: the page. The first guard turns a push that keeps the page (same path: only the query changes) into a replace; a
+#: page change still pushes, and Back/Forward work as before.
+#: Links past Streamlit's limits: a query of more than 1,000 parameters (or 512 Ki characters) reaches the app as no
+#: query at all, with no word. The second guard reads the address the tab was opened with; when it is past those
+#: limits it reopens the page with the parameters prepscope uses (at most 64, each value at most MAX_LINK_CHARS) and
+#: one ``dropped`` parameter naming the others, which ``components.session.from_params`` reports in its message.
+BROWSER_GUARD = """<script>
+(() => {
+  const w = window;
+  if (w.__prepscopeGuard) return;
+  w.__prepscopeGuard = true;
+  const push = w.history.pushState.bind(w.history);
+  w.history.pushState = (state, unused, url) => {
+    const target = new URL(url == null ? w.location.href : String(url), w.location.href);
+    if (target.pathname === w.location.pathname) return w.history.replaceState(state, unused, url);
+    return push(state, unused, url);
+  };
+  const nav = w.performance.getEntriesByType("navigation")[0];
+  const opened = new URL(nav ? nav.name : w.location.href);
+  const query = opened.search.slice(1);
+  if (!query || (query.split("&").length <= %(max_fields)d && query.length <= %(max_chars)d)) return;
+  const reserved = %(reserved)s, prefixes = %(prefixes)s;
+  const used = (k) => reserved.includes(k) || prefixes.some((p) => p.endsWith("_") ? k.startsWith(p) : k === p);
+  const kept = new URLSearchParams(), dropped = [];
+  let total = 0;
+  for (const [k, v] of new URLSearchParams(query)) {
+    total += 1;
+    if (used(k) && v.length <= %(max_value)d && [...kept.keys()].length < 64) kept.append(k, v);
+    else if (dropped.length < %(max_named)d) dropped.push(k.slice(0, 40));
+  }
+  kept.set("dropped", JSON.stringify({n: total - [...kept.keys()].length, keys: dropped}));
+  w.location.replace(opened.pathname + "?" + kept.toString());
+})();
+</script>"""
+
+
+def browser_guard() -> str:
+    """``BROWSER_GUARD`` filled with Streamlit's query limits and prepscope's URL keys."""
+    import json
+
+    from components.session import MAX_DROPPED_NAMED, MAX_LINK_CHARS, PAGE_OPTIONS, RESERVED_KEYS
+
+    try:  # Streamlit's own limits (an internal module: the values of 1.67 when it moves)
+        from streamlit.runtime.state.query_params import (
+            CLIENT_STATE_QUERY_STRING_MAX_FIELDS as max_fields,
+        )
+        from streamlit.runtime.state.query_params import (
+            CLIENT_STATE_QUERY_STRING_MAX_LENGTH as max_chars,
+        )
+    except ImportError:
+        max_fields, max_chars = 1000, 512 * 1024
+    return BROWSER_GUARD % {
+        "max_fields": max_fields, "max_chars": max_chars,
+        "reserved": json.dumps([*RESERVED_KEYS, "embed", "embed_options"]),
+        "prefixes": json.dumps([k for keys in PAGE_OPTIONS.values() for k in keys]),
+        "max_value": MAX_LINK_CHARS, "max_named": MAX_DROPPED_NAMED,
+    }
 
 
 def pages() -> list[st.Page]:
@@ -79,9 +139,18 @@ def main() -> None:
     page = st.navigation(pages())
     state.init(page_name(page))
     render_sidebar()
+    with st.sidebar:
+        st.html(browser_guard(), unsafe_allow_javascript=True)
+    guide = state.current_guide()
+    if guide:
+        st.info(f"**Where to look:** {md(guide)}", icon=":material/visibility:")
+    link_notes = st.container()  # above the page: what the link held that the page does not use
     try:
         with running_page():
             page.run()
+        unread = state.drop_unread_options()
+        if unread:
+            link_notes.warning(md(unread), icon=":material/link_off:")
     except PrepscopeError as e:
         st.error(md(page_message(e)), icon=":material/error:")
     finally:

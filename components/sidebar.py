@@ -23,7 +23,8 @@ _W_UPLOAD = "sb_upload"
 #: Pages that show what the network makes of the input (elsewhere an upload gets a link to Compare).
 RESULT_PAGES = ("start", "compare", "feature_maps", "activations", "audio")
 UPLOAD_CAPTION = (
-    "Uploads stay in this browser tab: a copied link cannot carry a file, so it opens with the bundled sample."
+    "Uploads stay in this browser (a reload keeps them): a copied link cannot carry a file, so elsewhere it opens "
+    "with the bundled sample."
 )
 
 

@@ -10,6 +10,8 @@ model, held in ``st.cache_resource`` (shared by every session, read-only).
 from __future__ import annotations
 
 import threading
+import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
@@ -25,6 +27,7 @@ from components.session import (
     sample_names,
     shown,
     to_params,
+    unknown_keys_message,
 )
 from components.text import md
 from core.errors import PrepscopeError, UnknownModel, page_message
@@ -44,10 +47,15 @@ def session() -> Session:
     """This tab's session; created from the link (or the defaults) on first use."""
     ss = st.session_state
     if _KEY not in ss:
-        s, warnings = from_params(st.query_params.to_dict())
+        params = st.query_params.to_dict()
+        s, warnings = from_params(params)
         ss[_KEY] = s
-        for msg in warnings:
-            st.warning(md(msg), icon=":material/link_off:")
+        if params.get("upload"):
+            note = _restore_kept_upload(s, params["upload"])
+            if note:
+                warnings.append(note)
+        if warnings:  # one message for everything the link held that cannot be used
+            st.warning("  \n".join(md(msg) for msg in warnings), icon=":material/link_off:")
     return ss[_KEY]
 
 
@@ -75,15 +83,12 @@ def page_link() -> str:
 
 def sync_url() -> None:
     """Write the session into ``st.query_params``: the shell's keys and the current page's switches; every other
-    key (another page's switches, a key no page uses) is removed."""
+    key (another page's switches, a key no page uses) is removed. One rewrite of the whole query, only when it
+    differs: each write is one message to the browser (and, without the shell's history guard, one history
+    entry), so a link with thousands of keys costs one rewrite, not one per key."""
     desired = link_params()
-    current = st.query_params.to_dict()
-    changes = {k: v for k, v in desired.items() if current.get(k) != v}
-    if changes:
-        st.query_params.update(changes)
-    for k in current:
-        if k not in desired and not k.startswith("embed"):
-            del st.query_params[k]
+    if st.query_params.to_dict() != desired:
+        st.query_params.from_dict(desired)
 
 
 def set_variants(variants: Any, uids: list[str] | None = None) -> None:
@@ -91,6 +96,29 @@ def set_variants(variants: Any, uids: list[str] | None = None) -> None:
     Raises InvalidVariant (state unchanged) when the set is not acceptable."""
     st.session_state[_KEY] = session().with_variants(VariantSet.of(variants), uids)
     sync_url()
+
+
+def set_accuracy(**changes: Any) -> None:
+    """Change the Accuracy page's settings (``AccuracySettings`` fields) for the rest of this tab's session."""
+    s = session()
+    s.accuracy = replace(s.accuracy, **changes)
+
+
+def set_guide(page: str, text: str) -> None:
+    """Show ``text`` (a guided question's explanation) on ``page`` (a ``PAGE_OPTIONS`` name) until another page
+    is visited."""
+    session().guide = (page, text)
+
+
+def current_guide() -> str | None:
+    """The explanation to show on the current page, or None; forgets it once another page is shown."""
+    s = session()
+    if s.guide is None:
+        return None
+    if s.guide[0] != current_page():
+        s.guide = None
+        return None
+    return s.guide[1]
 
 
 def set_model(name: str) -> None:
@@ -113,9 +141,9 @@ _STARTED: set[str] = set()
 
 
 def _load(name: str) -> LoadedModel:
-    from core.models import load_model  # imports torch: the first call runs in preload_model's thread
+    with _LOAD_LOCK:  # the import too: two threads importing torchvision at once can see it half initialized
+        from core.models import load_model  # imports torch: the first call runs in preload_model's thread
 
-    with _LOAD_LOCK:
         model = load_model(name)
     _READY.add(name)
     return model
@@ -179,8 +207,89 @@ def handle_upload(name: str, data: bytes, file_id: str | None = None) -> str | N
     except PrepscopeError as e:
         return page_message(e)
     s = session()
-    s.upload, s.source = Upload(name, signal, file_id), "upload"
+    s.upload, s.source = Upload(name, signal, file_id, _keep_upload(name, bytes(data))), "upload"
     sync_url()
+    return None
+
+
+# ----------------------------------------------------------------------------- uploads kept across a reload
+#
+# A reload starts a new Streamlit session: the tab's state is gone and the uploader is empty. The server keeps each
+# accepted upload's bytes (in memory, bounded) under a random token that the address carries (``upload=``), bound
+# to the browser that uploaded it (a hash of its XSRF cookie, which the browser keeps across reloads); the new
+# session decodes it again. A copied link opened in another browser does not get the file: it gets a message and
+# the bundled sample.
+
+#: At most this many bytes of uploads are kept per server process (the oldest go first) and for this long.
+KEPT_UPLOAD_BYTES = 256 * 1024 * 1024
+KEPT_UPLOAD_SECONDS = 12 * 3600
+_KEPT_LOCK = threading.Lock()
+
+
+@st.cache_resource(show_spinner=False)
+def _kept_uploads() -> dict[str, tuple[str, str, bytes, float]]:
+    """token -> (browser, name, bytes, time kept), oldest first; shared by the sessions of this server process."""
+    return {}
+
+
+def _browser() -> str | None:
+    """This browser's identity: a hash of the token in its XSRF cookie (None without one, e.g. XSRF protection
+    switched off). The cookie (tornado's ``2|mask|masked token|time``) is masked anew on each page load; the token
+    under the mask stays the browser's."""
+    import hashlib
+
+    try:
+        cookie = st.context.cookies.get("_streamlit_xsrf")
+    except Exception:  # noqa: BLE001 - no browser context (AppTest, bare scripts)
+        cookie = None
+    if not isinstance(cookie, str) or not cookie:  # AppTest's context answers with a mock
+        return None
+    parts = cookie.split("|")
+    try:
+        mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+        token = bytes(b ^ mask[i % len(mask)] for i, b in enumerate(masked)) if parts[0] == "2" and mask else b""
+    except (IndexError, ValueError):
+        token = b""
+    return hashlib.sha256(token or cookie.encode("utf-8")).hexdigest()
+
+
+def _keep_upload(name: str, data: bytes) -> str | None:
+    """Keep an accepted upload's bytes for a reload of this browser's tab; its token, or None when it cannot be kept
+    (no browser identity, or larger than the whole store)."""
+    import secrets
+
+    browser = _browser()
+    if browser is None or len(data) > KEPT_UPLOAD_BYTES:
+        return None
+    token = secrets.token_urlsafe(16)
+    kept = _kept_uploads()
+    with _KEPT_LOCK:
+        kept[token] = (browser, name, data, time.time())
+        total = sum(len(v[2]) for v in kept.values())
+        for old in list(kept):
+            if total <= KEPT_UPLOAD_BYTES and time.time() - kept[old][3] <= KEPT_UPLOAD_SECONDS:
+                break
+            total -= len(kept.pop(old)[2])
+    return token
+
+
+def _restore_kept_upload(s: Session, token: str) -> str | None:
+    """On a tab's first run with ``upload=token`` in the address: make the kept upload the input again (this browser's
+    only); returns the message when it cannot be (the sample is then the input), or None."""
+    from core.io import load_input
+
+    kept = _kept_uploads().get(token)
+    browser = _browser()
+    if kept is None or browser is None or kept[0] != browser:
+        where = "was uploaded in another browser" if kept is not None else "is no longer kept by the server"
+        return (f"This address names an uploaded file that {where}: an uploaded file cannot travel in a link, so the "
+                f"bundled sample '{s.sample}' is shown; upload the file again to use it.")
+    _, name, data, _ = kept
+    try:
+        signal = load_input(data, name=name)
+    except PrepscopeError as e:
+        return f"The upload {name} could not be restored: {page_message(e)}"
+    s.upload, s.source = Upload(name, signal, None, token), "upload"
     return None
 
 
@@ -190,19 +299,53 @@ def handle_upload(name: str, data: bytes, file_id: str | None = None) -> str | N
 # and a page switch arrive together, or replay after a page switch): a file id not seen before is decoded once;
 # a file id already handled changes nothing, so the input is whatever the user chose last. Choosing a sample
 # empties the uploaders by moving them to a new key generation.
+#
+# Choosing a second file in a single-file uploader reaches the server as two runs: first the uploader empty (the
+# front end removes the old file before the new one has arrived), then the new file. The empty run therefore
+# never moves the uploader to a new generation (that would drop the file on its way); it goes back to the sample,
+# as a removal with the × does, and remembers the removed upload for a short while: a refused file arriving next
+# in the same uploader gives that upload back, so a refused replacement keeps the previous input.
 
 _UPLOAD_GEN = "prepscope_upload_gen"
 _UPLOAD_SEEN = "prepscope_upload_seen"
 _UPLOAD_LAST = "prepscope_upload_last"
+_UPLOAD_REPLACED = "prepscope_upload_replaced"
+#: How long after an upload left its uploader a refused file in the same uploader still counts as its replacement.
+REPLACE_WINDOW_S = 120.0
 
 
 def _clear_uploaders() -> None:
     st.session_state[_UPLOAD_GEN] = st.session_state.get(_UPLOAD_GEN, 0) + 1
+    st.session_state.pop(_UPLOAD_REPLACED, None)
 
 
 def uploader_key(base: str) -> str:
     """The widget key of an input uploader (``sb_upload``, ``audio_upload``) in the current generation."""
     return f"{base}_{st.session_state.get(_UPLOAD_GEN, 0)}"
+
+
+def _uploader_emptied(key: str, removed: str | None) -> None:
+    """The uploader ``key`` lost its file ``removed``: when that file is the input, go back to the sample (the
+    uploader keeps its key) and remember the upload in case a refused replacement follows."""
+    s = session()
+    if removed is None or s.source != "upload" or s.upload is None or s.upload.file_id != removed:
+        return
+    s.source = "sample"
+    st.session_state[_UPLOAD_REPLACED] = (key, s.upload, time.monotonic())
+    sync_url()
+
+
+def _restore_replaced(key: str) -> None:
+    """After a refused file in uploader ``key``: give back the upload it replaced (see above), if nothing else was
+    chosen since."""
+    replaced = st.session_state.pop(_UPLOAD_REPLACED, None)
+    if replaced is None:
+        return
+    where, upload, when = replaced
+    s = session()
+    if where == key and s.source == "sample" and time.monotonic() - when <= REPLACE_WINDOW_S:
+        s.upload, s.source = upload, "upload"
+        sync_url()
 
 
 def take_upload(key: str) -> str | None:
@@ -214,15 +357,17 @@ def take_upload(key: str) -> str | None:
     seen: dict[str, str | None] = ss.setdefault(_UPLOAD_SEEN, {})
     last: dict[str, str | None] = ss.setdefault(_UPLOAD_LAST, {})
     if up is None:
-        removed = last.pop(key, None)
-        current = session().upload
-        if removed is not None and session().source == "upload" and current is not None and current.file_id == removed:
-            use_sample_input()  # the user removed the file that is the input
+        _uploader_emptied(key, last.pop(key, None))
         return None
     last[key] = up.file_id
     if up.file_id not in seen:
         err = handle_upload(up.name, up.getvalue(), up.file_id)
-        seen[up.file_id] = None if err is None else f"{up.name}: {err}"
+        if err is None:
+            ss.pop(_UPLOAD_REPLACED, None)
+            seen[up.file_id] = None
+        else:
+            _restore_replaced(key)
+            seen[up.file_id] = f"{up.name}: {err} The input stays {session().input_label}."
     return seen[up.file_id]
 
 
@@ -258,6 +403,20 @@ def get_page_option(key: str, default: Any) -> Any:
         s.options[key] = value
         return value
     return default
+
+
+def drop_unread_options() -> str | None:
+    """After the current page has run: the link's options of this page that it did not read (a key it does not
+    have, such as ``compare_nonsense``, or one its current settings do not use) are dropped from the session and
+    the address; returns the message naming them, or None."""
+    s, page = session(), current_page()
+    unread = {k: v for k, v in s.url_options.items() if option_page(k) == page}
+    if not unread:
+        return None
+    for k in unread:
+        del s.url_options[k]
+    sync_url()
+    return unknown_keys_message(list(unread), ("that this page does not use", "that this page does not use"), unread)
 
 
 def set_page_option(key: str, value: Any) -> None:
@@ -300,11 +459,11 @@ def run_inspect(signal: Signal | None = None, variants: Any = None) -> InspectRe
     drawing anything; otherwise a ``st.status`` reports progress while computing. Raises PrepscopeError
     subclasses with user-facing messages.
     """
+    model = get_model()  # first: waits for the background load, which imports torch and torchvision
     from core.inspect.engine import inspect, result_key
 
     signal = get_signal() if signal is None else signal
     variants = session().variants if variants is None else VariantSet.of(variants)
-    model = get_model()
     cache = run_cache(model.name)
     hit = cache.get_result(result_key(signal, variants, model))
     if hit is not None:

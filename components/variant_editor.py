@@ -11,6 +11,9 @@ are re-seeded from the new value.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import streamlit as st
 
 from components import state
@@ -71,17 +74,53 @@ def _shape(v: Variant) -> tuple:
             tuple(getattr(d, "sigma", 0) is None for d in steps))
 
 
+def _changed_values(old: Any, new: Any) -> list[tuple[Any, Any]]:
+    """The (old, new) pairs of the plain values (text and numbers, not switches) that differ between two
+    ``to_dict`` trees, in field order."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [pair for k in old if k in new for pair in _changed_values(old[k], new[k])]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [pair for a, b in zip(old, new, strict=True) for pair in _changed_values(a, b)]
+    plain = (str, int, float)
+    if old != new and isinstance(old, plain) and isinstance(new, plain) and not isinstance(old, bool) \
+            and not isinstance(new, bool):
+        return [(old, new)]
+    return []
+
+
+def followed_name(old: Variant, new: Variant) -> str:
+    """The name of ``new``, an edit of ``old``: a name that spells out a setting follows it. Each changed setting
+    whose old value appears in the name as a whole word (its last occurrence: ``gray→viridis`` with colormap
+    viridis -> magma becomes ``gray→magma``; ``gray→gray cmap`` becomes ``gray→magma cmap``) is replaced by the
+    new value; a name that does not mention the setting (one the user typed, ``my variant``) stays, and an edit of
+    the name itself is always kept as typed."""
+    if new.name != old.name:
+        return new.name
+    name = old.name
+    for a, b in _changed_values(old.to_dict(), new.to_dict()):
+        matches = list(re.finditer(rf"(?<![A-Za-z0-9]){re.escape(str(a))}(?![A-Za-z0-9])", name))
+        if matches:
+            m = matches[-1]
+            name = name[: m.start()] + str(b) + name[m.end():]
+    return name
+
+
 def _apply(uid: str) -> None:
     found = _current(uid)
     if found is None:
         return
-    current = found[1]
+    i, current = found
     try:
         new = Variant.from_dict(collect_fields(Variant, current, _prefix(uid)))
+        name = followed_name(current, new)
+        followed = name != new.name  # the name widget still shows the old name: its widgets are drawn again
+        if followed:
+            others = state.session().variants.removed(i) if len(state.session().variants) > 1 else None
+            new = new.replace(name=others.unique_name(name) if others is not None else name)
     except InvalidVariant as e:
         st.session_state[_ERR] = (uid, page_message(e))
         return
-    _replace(uid, new, structural=_shape(new) != _shape(current))
+    _replace(uid, new, structural=followed or _shape(new) != _shape(current))
 
 
 def _list_remove(uid: str, field_name: str, j: int) -> None:

@@ -36,7 +36,9 @@ signature = accuracy.settings_signature(request, settings)
 if st.button("Run sweep", type="primary", key="acc_run", icon=":material/play_arrow:"):
     accuracy.run(request, settings, signature)
 
-if st.session_state.get("acc_notice"):
+if st.session_state.get("acc_notice") == accuracy.STOPPED_NOTICE:
+    st.warning(accuracy.STOPPED_NOTICE, icon=":material/stop_circle:")
+elif st.session_state.get("acc_notice"):
     st.info(st.session_state["acc_notice"])
 if st.session_state.get("acc_result") is not None:
     accuracy.render_any_result(st.session_state["acc_result"], zip_bytes=st.session_state.get("acc_zip"),

@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from components import results, shell, state
-from components.session import SOUND_PREFIX, to_params
+from components.session import ACCURACY_SOURCES, SOUND_PREFIX, to_params
 from components.text import md
 from core.io.synth import SOUND_CLASSES
 from core.preprocess.presets import PresetQuestion, get_preset, preset_questions
@@ -36,6 +36,7 @@ def open_where(q: PresetQuestion) -> None:
     open_question(q.preset, q.sample)
     for key, value in q.where.options:
         state.set_page_option(key, value)
+    state.set_guide(q.where.page, q.where.text)
     st.switch_page(PAGE_FILES[q.where.page], query_params=to_params(state.session(), q.where.page))
 
 
@@ -86,7 +87,7 @@ def render_jobs() -> None:
         if b1.button("Open Dataset check", key="start_check", icon=":material/fact_check:", type="primary"):
             st.switch_page("pages/check.py", query_params=to_params(state.session(), "check"))
         if b2.button("Open Accuracy", key="start_accuracy", icon=":material/target:"):
-            st.session_state["acc_source"], st.session_state["acc_builtin"] = "Built-in", "digits"
+            state.set_accuracy(source=ACCURACY_SOURCES[0], builtin="digits")
             st.session_state["acc_notice"] = ACCURACY_HOWTO
             st.switch_page(PAGE_FILES["accuracy"], query_params=to_params(state.session(), "accuracy"))
     with c2, st.container(border=True, key="start_job_sound"):
