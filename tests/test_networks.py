@@ -497,3 +497,39 @@ def test_own_head_wording_in_zeroshot_cams_and_the_cam_class_help(tmp_path: Path
     help_text = " ".join(capsys.readouterr().out.split())
     assert "class index of the model's head for --cam" in help_text and "ImageNet class index" not in help_text
 
+
+@pytest.mark.slow
+def test_the_example_trains_the_last_stage_only_when_asked(tmp_path: Path) -> None:
+    """``examples/finetune_hymenoptera.py``: by default the checkpoint is Lite0's backbone unchanged with a new head;
+    ``--last-stage N`` changes the last stage's weights too, and nothing before it."""
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+    from safetensors.torch import load_file
+
+    from core.models import load_model
+    from tests.conftest import ROOT
+
+    rng = np.random.default_rng(0)
+    for ci, cls in enumerate(CLASSES):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for i in range(4):
+            pixels = rng.integers(0, 255, (64, 80, 3)).astype(np.uint8)
+            pixels[..., ci] //= 3
+            Image.fromarray(pixels).save(tmp_path / "data" / cls / f"{i}.png")
+    base = load_model("efficientnet_lite0").module.state_dict()
+    for name, extra in (("head", []), ("stage", ["--last-stage", "2"])):
+        cmd = [sys.executable, "examples/finetune_hymenoptera.py", "--data", str(tmp_path / "data"), "--out",
+               str(tmp_path / name), "--name", name, "--steps", "5", *extra]
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "PREPSCOPE_NETWORKS_DIR": str(tmp_path / "networks")})
+        assert proc.returncode == 0, proc.stderr
+        sd = load_file(str(tmp_path / name / f"{name}.safetensors"))
+        changed = {k for k, v in sd.items() if k in base and v.shape == base[k].shape and not torch.equal(v, base[k])}
+        assert all(k.startswith(("blocks.6.", "conv_head.", "bn2.")) for k in changed), sorted(changed)[:5]
+        assert bool(changed) is (name == "stage")
+        assert sd["classifier.weight"].shape == (2, 1280)
+        assert (tmp_path / "networks" / f"{name}.json").is_file()
+
