@@ -533,3 +533,13 @@ def test_the_example_trains_the_last_stage_only_when_asked(tmp_path: Path) -> No
         assert sd["classifier.weight"].shape == (2, 1280)
         assert (tmp_path / "networks" / f"{name}.json").is_file()
 
+
+@pytest.mark.slow
+def test_compare_with_native_on_a_three_channel_model_shows_the_sentence_not_a_traceback() -> None:
+    from tests.apptest import ok, open_app, plain
+
+    at = open_app("pages/compare.py", [Variant(name="rgb"), Variant(name="native", channels="native")],
+                  sample="chelsea")
+    ok(at)
+    errors = [plain(e.value) for e in at.error]
+    assert len(errors) == 1 and "efficientnet_lite0 takes 3 channels; use replicate" in errors[0], errors
