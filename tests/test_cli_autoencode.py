@@ -118,3 +118,40 @@ def test_progress_lines_reach_a_pipe_while_the_work_runs(tmp_path: Path, folders
     assert proc.returncode == 0 and len(arrived) >= 5, arrived
     assert all(line.startswith("[") for _, line in arrived)
     assert end - arrived[0][0] > 1.0, "the first progress line came only at the end"
+
+
+@pytest.mark.slow
+def test_gray_probe_runs_the_network_named_by_model_a_card_included(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    """``--probe --model NAME`` sweeps the four gray rules through that network (here a random-init card), not the
+    default model; ``--model`` without ``--probe`` and an unknown name are refused before any training."""
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    from core.models.networks import add_network
+
+    monkeypatch.setenv("PREPSCOPE_NETWORKS_DIR", str(tmp_path / "networks"))
+    torch.manual_seed(0)
+    net = timm.create_model("resnet10t", pretrained=False, num_classes=2)
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "r.safetensors"))
+    add_network("antbee", "resnet10t", tmp_path / "r.safetensors", ("ants", "bees"), input_size=64)
+    rng = np.random.default_rng(0)
+    for ci, cls in enumerate(("ants", "bees")):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for i in range(6):
+            pixels = rng.integers(0, 255, (48, 56, 3)).astype(np.uint8)
+            pixels[..., ci] //= 2
+            Image.fromarray(pixels).save(tmp_path / "data" / cls / f"{i}.png")
+    data = str(tmp_path / "data")
+    _refused(capsys, ["autoencode", "gray", "--train", data, "--name", "lg", "--model", "antbee"],
+             "--model names the network that --probe runs")
+    _refused(capsys, ["autoencode", "gray", "--train", data, "--name", "lg", "--probe", "--model", "nope"],
+             "Unknown model 'nope'")
+    assert not (tmp_path / "models" / "lg.pt").exists()  # refused before training
+    out = tmp_path / "g.json"
+    assert main(["autoencode", "gray", "--train", data, "--name", "lg", "--epochs", "1", "--probe", "--model",
+                 "antbee", "--json", str(out), "--quiet"]) == 0
+    probe = json.loads(out.read_text())["probe"]
+    assert probe["provenance"]["model"] == "antbee"
+    assert [v["name"] for v in probe["variants"]][-1] == "learned:lg"

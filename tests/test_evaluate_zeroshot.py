@@ -50,3 +50,16 @@ def test_prediction_is_the_argmax_over_matched_classes_only() -> None:
     # a class with several ImageNet indices wins when any of them is the largest
     m2 = {"ants": [310], "bees": [309, 92]}
     assert zeroshot_predict(logits, ["ants", "bees"], m2).tolist() == [0, 1, 1]
+
+
+def test_a_cards_own_head_is_named_in_the_no_match_and_ambiguity_messages() -> None:
+    """For a network card, the head's labels are the card's own classes: the messages say so (never "ImageNet")
+    and list the dataset class names that matched none of them."""
+    with pytest.raises(InvalidDataset) as refused:
+        match_imagenet(["Ants", "wasps", "hornets"], ["ant", "bee"], head="antbee")
+    msg = str(refused.value)
+    assert "ImageNet" not in msg
+    assert "one of antbee's own classes ('ant', 'bee'); no match for 'wasps', 'hornets'" in msg
+    assert "rename those class folders to the card's class names" in msg
+    with pytest.raises(InvalidDataset, match="both match antbee's class 'ant'"):
+        match_imagenet(["ant", "ants"], ["ant", "bee"], head="antbee")

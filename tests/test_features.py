@@ -99,6 +99,7 @@ def test_device_path_on_the_cpu_gives_the_pipeline_bytes(chelsea_signal, camera_
                                 ("replicate", "imagenet", "bilinear", "stretch"),
                                 ("conv-sum", "imagenet", "area", "letterbox"),
                                 ("zero-pad", "model", "bilinear", "stretch"),
+                                ("native", "model", "bicubic", "shorter-side+center-crop"),
                                 ("colormap", "none", "bicubic", "shorter-side+center-crop")]]
     cases += [([sound, sound], v) for v in get_preset("spectrogram")]
     mean, std = (0.45, 0.5, 0.55), (0.2, 0.25, 0.3)

@@ -140,9 +140,9 @@ def test_every_channel_strategy_is_one_registry_object():
     from typing import get_args
 
     assert tuple(CHANNELS) == get_args(Variant.model_fields["channels"].annotation)
-    assert [n for n, s in CHANNELS.items() if s.one_channel] == ["replicate", "conv-sum", "zero-pad"]
+    assert [n for n, s in CHANNELS.items() if s.one_channel] == ["replicate", "conv-sum", "zero-pad", "native"]
     assert [n for n, s in CHANNELS.items() if s.on_device] == ["rgb", "replicate", "conv-sum", "zero-pad",
-                                                                "colormap"]
+                                                                "native", "colormap"]
     assert strategy(Variant(channels="colormap", colormap="gray")).replication_reason(
         Variant(channels="colormap", colormap="gray"), "g", "gray replication", True) is not None
     # nothing outside the registry tests the strategy's name (the Variant field's own declaration aside)

@@ -372,3 +372,174 @@ def test_networks_page_refuses_an_incomplete_form_in_the_page() -> None:
     ok(at)
     assert [plain(e.value) for e in at.error] == [
         "Give the network a name and an architecture (a timm model name, or torchvision:BUILDER)."]
+
+
+def _first_conv_inputs(model) -> list[torch.Tensor]:
+    """Every input the network's first conv receives from now on (hooked on the shared module)."""
+    seen: list[torch.Tensor] = []
+    model.first_conv.register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach().clone()))
+    return seen
+
+
+@pytest.mark.slow
+def test_native_gives_a_one_channel_network_exactly_the_normalized_gray(tmp_path: Path, chelsea_signal) -> None:
+    """``native``: the first conv's one input channel is the gray normalized with the card's one mean/std, bit for
+    bit; ``replicate`` on the same network is the average of the three per-channel normalizations, which differs
+    from it by the affine map the card's per-channel statistics imply (and equals it when they are one value)."""
+    from core.evaluate.sameinput import spec_reason
+    from core.inspect.engine import inspect
+    from core.models import load_model
+    from core.models.networks import add_network, default_recipe, recipe_with
+    from core.preprocess.pipeline import prepare_grid
+
+    mean, std = (0.2, 0.5, 0.8), (0.1, 0.3, 0.5)  # a card with its own per-channel statistics
+    recipe = recipe_with(default_recipe("resnet10t", 1, SIZE), mean=mean, std=std)
+    ckpt = save_random("resnet10t", tmp_path / "g.safetensors", in_chans=1)
+    add_network("gray", "resnet10t", ckpt, CLASSES, in_chans=1, recipe=recipe)
+    model = load_model("gray")
+    seen = _first_conv_inputs(model)
+    native = Variant(name="native", resize=Resize(size=SIZE), channels="native")
+    replicate = Variant(name="replicate", resize=Resize(size=SIZE), channels="replicate")
+    inspect(chelsea_signal, [native, replicate], model)
+    x = next(t for t in seen if t.shape[0] == 2)
+    assert x.shape == (2, 1, SIZE, SIZE)
+
+    shown = prepare_grid([chelsea_signal], [native], mean, std)[0][0].display
+    g = torch.from_numpy(np.ascontiguousarray(shown[..., 0]))
+    m, s = torch.tensor(mean), torch.tensor(std)
+    assert torch.equal(x[0, 0], (g - m.mean()) / s.mean())  # exactly the normalized gray
+    per_channel = ((g[None] - m[:, None, None]) / s[:, None, None]).mean(dim=0)
+    torch.testing.assert_close(x[1, 0], per_channel, rtol=0, atol=1e-5)
+    assert (x[1, 0] - x[0, 0]).abs().max() > 0.5  # the per-channel statistics make replicate another input
+
+    add_network("gray1", "resnet10t", ckpt, CLASSES, in_chans=1, input_size=SIZE)  # one mean/std (the default)
+    one = load_model("gray1")
+    seen = _first_conv_inputs(one)
+    inspect(chelsea_signal, [native, replicate], one)
+    x = next(t for t in seen if t.shape[0] == 2)
+    assert torch.equal(x[0], x[1])
+    reason = spec_reason([replicate, native], mean=one.mean, std=one.std)
+    assert reason is not None and "native equals replicate" in reason
+
+
+@pytest.mark.slow
+def test_native_flows_through_sweeps_links_and_json_and_is_refused_on_three_channels(
+        tmp_path: Path, chelsea_signal, capsys: pytest.CaptureFixture) -> None:
+    from PIL import Image
+
+    from components.session import decode_variants, encode_variants
+    from core.__main__ import main
+    from core.errors import InvalidVariant
+    from core.evaluate.datasets import builtin_digits
+    from core.evaluate.sweep import evaluate_sweep
+    from core.models import MODELS, load_model
+    from core.models.networks import add_network
+    from core.preprocess.recipe import for_network, resolve
+    from core.preprocess.variant import VariantSet
+
+    native = Variant(name="native", resize=Resize(size=SIZE), channels="native")
+    assert Variant.from_dict(json.loads(json.dumps(native.to_dict()))) == native
+    assert VariantSet.from_json(VariantSet.of([native]).to_json())[0].channels == "native"
+    assert list(decode_variants(encode_variants([VARIANTS[0], native]))) == [VARIANTS[0], native]  # links
+
+    add_network("gray", "resnet10t", save_random("resnet10t", tmp_path / "g.safetensors", in_chans=1), CLASSES,
+                in_chans=1, input_size=SIZE)
+    ds = builtin_digits().sample_per_class(3, seed=0)
+    sweep = evaluate_sweep(ds, [VARIANTS[1], native], load_model("gray"), cache_dir=tmp_path / "cache",
+                           batch_size=8, cv="none", test_fraction=0.5)
+    assert [v.name for v in sweep.variants] == ["gray", "native"]
+    assert sweep.variants[1].n_test > 0
+    assert sweep.variants[1].same_input_as == "gray"  # one mean/std: replicate is the same one-channel input
+
+    with pytest.raises(InvalidVariant) as refused:
+        for_network([native], MODELS["efficientnet_lite0"])
+    assert resolve([native], MODELS["efficientnet_lite0"]) == [native]  # a form reading the resize never raises
+    msg = str(refused.value)
+    assert msg.count(". ") == 0 and msg.endswith(".")
+    assert "efficientnet_lite0 takes 3 channels; use replicate" in msg and "conv-sum" in msg
+    add_network("rgbnet", "resnet10t", save_random("resnet10t", tmp_path / "r.safetensors"), CLASSES,
+                input_size=SIZE)
+    with pytest.raises(InvalidVariant, match="rgbnet takes 3 channels"):
+        evaluate_sweep(ds, [native], load_model("rgbnet"), cache_dir=tmp_path / "cache", batch_size=8, cv="none",
+                       test_fraction=0.5)
+    (tmp_path / "v.json").write_text(VariantSet.of([native]).to_json())
+    photo = tmp_path / "p.png"
+    Image.fromarray((np.asarray(chelsea_signal.array) * 255).round().astype(np.uint8)).save(photo)
+    assert main(["inspect", str(photo), "--model", "rgbnet", "--variants", str(tmp_path / "v.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Variant 'native' uses channels 'native'") and err.count("\n") == 1
+    assert main(["inspect", str(photo), "--model", "gray", "--variants", str(tmp_path / "v.json")]) == 0
+
+
+def test_own_head_wording_in_zeroshot_cams_and_the_cam_class_help(tmp_path: Path, chelsea_signal,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    from core.__main__ import main
+    from core.errors import InvalidDataset
+    from core.evaluate.methods import get_method
+    from core.explain import explain
+    from core.models import load_model
+    from core.models.networks import add_network
+
+    add_network("antbee", "resnet10t", save_random("resnet10t", tmp_path / "r.safetensors"), CLASSES,
+                input_size=SIZE)
+    model = load_model("antbee")
+    zeroshot = get_method("zeroshot")
+    with pytest.raises(InvalidDataset) as refused:
+        zeroshot.check(["ants", "wasps"], model)
+    assert "ImageNet" not in str(refused.value) and "antbee's own classes ('ants', 'bees'); no match for 'wasps'" in (
+        str(refused.value))
+    assert "antbee head" in zeroshot.describe(["Ants", "bees"], model)["rule"]
+    cams = explain(chelsea_signal, VARIANTS[:1], model, method="gradcam", target=1)
+    assert cams.target == "antbee's class 1 (bees)"
+
+    with pytest.raises(SystemExit):
+        main(["inspect", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "class index of the model's head for --cam" in help_text and "ImageNet class index" not in help_text
+
+
+@pytest.mark.slow
+def test_the_example_trains_the_last_stage_only_when_asked(tmp_path: Path) -> None:
+    """``examples/finetune_hymenoptera.py``: by default the checkpoint is Lite0's backbone unchanged with a new head;
+    ``--last-stage N`` changes the last stage's weights too, and nothing before it."""
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+    from safetensors.torch import load_file
+
+    from core.models import load_model
+    from tests.conftest import ROOT
+
+    rng = np.random.default_rng(0)
+    for ci, cls in enumerate(CLASSES):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for i in range(4):
+            pixels = rng.integers(0, 255, (64, 80, 3)).astype(np.uint8)
+            pixels[..., ci] //= 3
+            Image.fromarray(pixels).save(tmp_path / "data" / cls / f"{i}.png")
+    base = load_model("efficientnet_lite0").module.state_dict()
+    for name, extra in (("head", []), ("stage", ["--last-stage", "2"])):
+        cmd = [sys.executable, "examples/finetune_hymenoptera.py", "--data", str(tmp_path / "data"), "--out",
+               str(tmp_path / name), "--name", name, "--steps", "5", *extra]
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "PREPSCOPE_NETWORKS_DIR": str(tmp_path / "networks")})
+        assert proc.returncode == 0, proc.stderr
+        sd = load_file(str(tmp_path / name / f"{name}.safetensors"))
+        changed = {k for k, v in sd.items() if k in base and v.shape == base[k].shape and not torch.equal(v, base[k])}
+        assert all(k.startswith(("blocks.6.", "conv_head.", "bn2.")) for k in changed), sorted(changed)[:5]
+        assert bool(changed) is (name == "stage")
+        assert sd["classifier.weight"].shape == (2, 1280)
+        assert (tmp_path / "networks" / f"{name}.json").is_file()
+
+
+@pytest.mark.slow
+def test_compare_with_native_on_a_three_channel_model_shows_the_sentence_not_a_traceback() -> None:
+    from tests.apptest import ok, open_app, plain
+
+    at = open_app("pages/compare.py", [Variant(name="rgb"), Variant(name="native", channels="native")],
+                  sample="chelsea")
+    ok(at)
+    errors = [plain(e.value) for e in at.error]
+    assert len(errors) == 1 and "efficientnet_lite0 takes 3 channels; use replicate" in errors[0], errors

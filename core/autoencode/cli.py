@@ -1,9 +1,10 @@
 """``python -m core autoencode gray|single``: the Autoencoder lab from the command line.
 
-- ``gray --train PATH | --builtin photos --name NAME [--epochs N] [--seed N] [--luma-weight W] [--probe]
-  [--overwrite] [--json OUT]``: trains a learned gray rule, saves it into the models folder
+- ``gray --train PATH | --builtin photos --name NAME [--epochs N] [--seed N] [--luma-weight W] [--probe
+  [--model NAME]] [--overwrite] [--json OUT]``: trains a learned gray rule, saves it into the models folder
   (``$PREPSCOPE_MODELS_DIR``, default ``~/.cache/prepscope/models``) and prints the fair comparison with
-  601/709/mean (and, with ``--probe``, each rule's probe accuracy on PATH's labelled images).
+  601/709/mean (and, with ``--probe``, each rule's probe accuracy on PATH's labelled images through ``--model``:
+  a built-in model or a network card, default the default model).
 - ``single IMAGE | --builtin texture [--clean IMAGE] [--regimes plain,augmented,prefiltered,blindspot]
   [--steps N] [--seed N] [--prefilter KIND] [--save NAME [--save-regime R]] [--json OUT]``: the four
   regimes on one image, optionally saving one regime's model as a lab denoiser (by default blindspot when it
@@ -18,6 +19,7 @@ import argparse
 
 from core.cliutil import format_table
 from core.errors import PrepscopeError
+from core.models.specs import DEFAULT_MODEL, model_spec
 
 
 def _progress(quiet: bool):  # noqa: ANN202
@@ -44,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f"weight keeping the gray close to 601 luma (default {gc.luma_weight}; 0 = free)")
     g.add_argument("--probe", action="store_true",
                    help="also run a probe sweep of the four rules on PATH's labelled images (class folders)")
+    g.add_argument("--model", metavar="NAME", help="the network --probe runs: a registered model or a network card "
+                                                   f"(see `models`; default {DEFAULT_MODEL})")
     g.add_argument("--overwrite", action="store_true", help="replace an existing model of the same name")
     g.add_argument("--json", metavar="OUT", help="write the result as JSON ('-' for stdout)")
     g.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -89,6 +93,11 @@ def run_gray(args: argparse.Namespace) -> int:
                                      "another --name or pass --overwrite.")
     if args.probe and not args.train:
         raise PrepscopeError("--probe needs labelled images: use it with --train PATH (class folders).")
+    if args.model is not None and not args.probe:
+        raise PrepscopeError("--model names the network that --probe runs (the gray rule itself is trained without "
+                             "one); add --probe or leave --model out.")
+    if args.model is not None:
+        model_spec(args.model)  # an unknown name is refused before the training, not after it
     cfg = replace(GrayConfig(), epochs=args.epochs, seed=args.seed, luma_weight=float(args.luma_weight)).check()
     progress = _progress(args.quiet)
     data = collect_images(args.train, args.builtin, side=cfg.side, seed=cfg.seed, progress=progress)
@@ -116,8 +125,8 @@ def _probe(args: argparse.Namespace, name: str, progress, out) -> dict:  # noqa:
     from core.models import load_model
 
     with open_request(DatasetRequest(path=args.train, seed=args.seed)) as (train, test):
-        result = evaluate_sweep(train, rule_variants(name), load_model(), test=test, method="probe", seed=args.seed,
-                                progress=progress)
+        result = evaluate_sweep(train, rule_variants(name), load_model(args.model or DEFAULT_MODEL), test=test,
+                                method="probe", seed=args.seed, progress=progress)
     print(sweep_table(result), file=out)
     print("probe provenance: " + result.provenance_line(), file=out)
     return result.to_dict()

@@ -17,7 +17,7 @@ from core.check import content, files, recipe, shortcuts
 from core.check.report import CheckReport, Finding
 from core.evaluate.datasets import Dataset
 from core.evaluate.features import FeatureCache, extract
-from core.preprocess.recipe import resolve
+from core.preprocess.recipe import for_network
 from core.preprocess.variant import Variant
 from core.provenance import Progress, StopCheck
 
@@ -48,7 +48,7 @@ def check_dataset(train: Dataset, test: Dataset | None, variants: list[Variant],
 
     ``features=False`` skips the network (no label, outlier, near-duplicate or BN findings): a metadata-only check.
     """
-    variants = resolve(list(variants), model)
+    variants = for_network(list(variants), model)
     say = progress or (lambda f, m: None)
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}

@@ -26,8 +26,10 @@ def add_arguments(ins: argparse.ArgumentParser) -> None:
     ins.add_argument("--cam", choices=list(CAM_METHODS), help="activation maps per variant (grad-cam): agreement "
                                                               "with the reference's map and deletion/insertion AUC")
     ins.add_argument("--cam-layer", metavar="NAME", help="named layer for --cam (default: the last one)")
-    ins.add_argument("--cam-class", metavar="INDEX", help="ImageNet class index for --cam, or 'own' (each "
-                                                          "variant's top-1); default: the reference's top-1")
+    ins.add_argument("--cam-class", metavar="INDEX", help="class index of the model's head for --cam (ImageNet's "
+                                                          "for the built-in models, a network card's own classes "
+                                                          "for a card), or 'own' (each variant's top-1); default: "
+                                                          "the reference's top-1")
 
 
 def inspect_table(result, cams=None) -> str:

@@ -40,7 +40,7 @@ from core.evaluate.sameinput import explain, group_by
 from core.evaluate.scoring import CONVENTIONS, Comparison, Predictions, Scoring, fold_spread, score_run
 from core.evaluate.splits import given_split
 from core.evaluate.tuning import recorded
-from core.preprocess.recipe import resolve
+from core.preprocess.recipe import for_network
 from core.preprocess.variant import Variant, VariantSet
 from core.provenance import Progress, StopCheck, versions
 from core.shared import public_path
@@ -268,7 +268,7 @@ def evaluate_sweep(
     if adapt is not None:
         check_adaptation(adapt, method)
     meth = get_method(method)
-    variants = list(resolve(VariantSet.of(variants), model))  # "resize": "model" -> the model's recipe
+    variants = list(for_network(VariantSet.of(variants), model))  # "resize": "model" -> the model's recipe
     t_start = time.perf_counter()
     cache = FeatureCache(cache_dir)
     remove_orphans(cache.root)  # temporaries of sweeps that were killed (kill -9) are never read: delete them

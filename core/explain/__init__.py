@@ -5,7 +5,8 @@ and how faithful they are (``core.explain.cam`` computes maps, ``core.explain.me
 variant (the engine's pipeline), computes one map per variant for the target class on a private copy of the
 model, and scores each variant's map against the reference's (Spearman, top-15% IoU) and by deletion and
 insertion AUC. Target class: ``"reference"`` (default: the reference's top-1, so every variant explains the
-same class), an ImageNet class index, or ``"own"`` (each variant's own top-1).
+same class), a class index of the model's head (ImageNet's for the built-in models), or ``"own"`` (each
+variant's own top-1).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from core.explain.cam import METHODS, InvalidCam, cam_maps, check_request
 from core.explain.measures import TOP_FRACTION, auc, perturbation_curves, spearman, top_iou
 from core.inspect.engine import Lru
 from core.preprocess.pipeline import prepare
-from core.preprocess.recipe import resolve
+from core.preprocess.recipe import for_network
 from core.provenance import Progress
 
 __all__ = ["METHODS", "CamCache", "CamReport", "InvalidCam", "VariantCam", "attach", "check_request", "explain",
@@ -97,22 +98,24 @@ def parse_target(value: str | int | None) -> Target:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise InvalidCam(f"Target class {value!r}: give 'reference', 'own' or an ImageNet class index.") from None
+        raise InvalidCam(f"Target class {value!r}: give 'reference', 'own' or a class index of the model's "
+                         "head.") from None
 
 
-def _target_text(target: Target, labels: list[str]) -> str:
+def _target_text(target: Target, model) -> str:
     if target == "reference":
         return "the reference's top-1"
     if target == "own":
         return "each variant's own top-1"
-    return f"ImageNet class {target} ({labels[int(target)]})"
+    head = f"{model.head_name}'s class" if model.head_name else "ImageNet class"
+    return f"{head} {target} ({model.labels[int(target)]})"
 
 
 def explain(signal, variants: Sequence, model, *, method: str = "gradcam", layer: str | None = None,
             target: Target = "reference", progress: Progress | None = None) -> CamReport:
     """Maps and numbers for every variant of ``signal`` (see the module docstring)."""
     t0 = time.perf_counter()
-    variants = resolve(list(variants), model)  # "resize": "model" -> the model's recipe
+    variants = for_network(list(variants), model)  # "resize": "model" -> the model's recipe
     target = parse_target(target)
     layer = check_request(model, method, layer, target if isinstance(target, int) else None)
     report = progress or (lambda f, m: None)
@@ -152,7 +155,7 @@ def explain(signal, variants: Sequence, model, *, method: str = "gradcam", layer
             deletion_curve=[round(float(v), 6) for v in deletion],
             insertion_curve=[round(float(v), 6) for v in insertion]))
     report(1.0, "Done")
-    return CamReport(model.name, method, layer, _target_text(target, model.labels), out, time.perf_counter() - t0)
+    return CamReport(model.name, method, layer, _target_text(target, model), out, time.perf_counter() - t0)
 
 
 def attach(result_dict: dict, report: CamReport) -> dict:

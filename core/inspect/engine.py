@@ -40,7 +40,7 @@ import torch.nn.functional as F
 
 from core.models.registry import LoadedModel, bn_inputs
 from core.preprocess.pipeline import Prepared, prepare
-from core.preprocess.recipe import resolve
+from core.preprocess.recipe import for_network
 from core.preprocess.variant import Variant
 from core.provenance import Progress, versions
 from core.signal import Signal
@@ -387,7 +387,7 @@ def inspect(
     t0 = time.perf_counter()
     if not variants:
         raise ValueError("inspect needs at least one variant")
-    variants = resolve(variants, model)
+    variants = for_network(variants, model)
     if cache is not None and (hit := cache.get_result(result_key(signal, variants, model))) is not None:
         return hit
     report = progress or (lambda f, m: None)

@@ -118,6 +118,11 @@ class LoadedModel:
         return list(self.spec.classes) if self.spec.classes else imagenet_labels()
 
     @property
+    def head_name(self) -> str | None:
+        """The network card whose own classes form the head (None: the built-in ImageNet head)."""
+        return self.name if self.spec.classes else None
+
+    @property
     def has_batchnorm(self) -> bool:
         return any(layer.norm is not None for layer in self.layers)
 
@@ -190,8 +195,12 @@ def bn_inputs(model: LoadedModel) -> Iterator[dict[str, torch.Tensor]]:
 
 
 def _to_in_chans(x: torch.Tensor, in_chans: int) -> torch.Tensor:
-    """A one-channel network's input: the mean of the three normalized channels (for a gray variant, its gray)."""
-    return x.mean(dim=1, keepdim=True) if in_chans == 1 and x.ndim == 4 and x.shape[1] == 3 else x
+    """A one-channel network's input: the mean of the three normalized channels, taken exactly (channel 0 itself)
+    where the three agree, so a ``native`` or ``conv-sum`` variant's normalized gray reaches it bit for bit."""
+    if not (in_chans == 1 and x.ndim == 4 and x.shape[1] == 3):
+        return x
+    same = (x[:, 0:1] == x[:, 1:2]) & (x[:, 1:2] == x[:, 2:3])
+    return torch.where(same, x[:, 0:1], x.mean(dim=1, keepdim=True))
 
 
 def _last_bn(modules: Sequence[nn.Module]) -> nn.BatchNorm2d | None:

@@ -13,6 +13,11 @@ Normalization rules (per channel c, model statistics mean_c and std_c):
 - ``conv-sum``: ``(g - mean(mean)) / mean(std)`` on all three channels: by linearity this is the first conv's
   weights summed over its input channels applied to one gray channel.
 - ``zero-pad``: gray in channel 0, channels 1 and 2 at the training mean (0 after normalization).
+- ``native``: for a network built with one input channel (a card with ``in_chans: 1``): the gray image is the
+  network's single channel, ``(g - mean) / std`` with the card's one mean and std (the mean of its three recipe
+  entries, which ``default_recipe`` writes equal). The tensor carries it on all three channels like ``conv-sum``
+  and the one-channel network takes their (exact) average, so the network sees exactly the normalized gray.
+  A three-channel network has no single channel: ``core.preprocess.recipe.resolve`` refuses it there.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ class ChannelStrategy:
     """A channel strategy (see the module docstring). Subclasses override what differs."""
 
     name = ""
-    #: The network input is built from one gray channel (replicate, conv-sum, zero-pad): fine-tuning gives such
+    #: The network input is built from one gray channel (replicate, conv-sum, zero-pad, native): fine-tuning gives such
     #: variants a one-channel stem, and they share one stored gray image.
     one_channel = False
     #: Builds its channels from the sound itself, not from an image.
@@ -146,6 +151,18 @@ class ZeroPad(Replicate):
         return torch.cat([g, m[1:].expand(2, *g.shape[1:])]).permute(1, 2, 0).numpy().copy()
 
 
+class Native(ConvSum):
+    """The gray image as a one-channel network's only input channel (see the module docstring)."""
+
+    name = "native"  # only for one-channel networks: ``NETWORK_CHANNELS`` in the variant module says so
+
+    def replication_reason(self, variant: Variant, label: str, replication: str, equal_stats: bool) -> str | None:
+        if not equal_stats:
+            return None
+        return (f"{label} equals {replication} because the one-channel network's input is normalized with one mean "
+                "and std, the same for every copy of the gray image")
+
+
 class Colormap(ChannelStrategy):
     name = "colormap"
     on_device = True
@@ -212,7 +229,7 @@ class DeltasStrategy(_Sound):
 REPLICATE = Replicate()
 #: Every channel strategy by name, in the order ``Variant.channels`` lists them.
 CHANNELS: dict[str, ChannelStrategy] = {s.name: s for s in (
-    Rgb(), REPLICATE, ConvSum(), ZeroPad(), Colormap(), MultiWindowStrategy(), DeltasStrategy())}
+    Rgb(), REPLICATE, ConvSum(), ZeroPad(), Native(), Colormap(), MultiWindowStrategy(), DeltasStrategy())}
 
 
 def strategy(variant: Variant) -> ChannelStrategy:

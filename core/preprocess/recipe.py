@@ -3,8 +3,9 @@
 A variant may say ``"resize": "model"``: resize the way the weights were evaluated, as the model's
 pretrained data config says (``ModelSpec.data_config``: input size, interpolation, crop_pct). That
 needs the model, so it is expanded in one explicit step, ``resolve(variants, model)``, which every
-entry point calls before preprocessing: the engine's ``inspect``, the sweep, and pages that read a
-variant's resize. Everything downstream (preprocessing, cache keys, exports) sees the expanded
+entry point calls before preprocessing: the engine's ``inspect``, the sweep, activation maps and check
+(through ``for_network``, which first refuses a channel strategy the network cannot take), and pages that
+read a variant's resize. Everything downstream (preprocessing, cache keys, exports) sees the expanded
 ``Resize``, so results record what was actually computed.
 
 The expansion: ``Resize(size=input_size, method=interpolation, antialias=True, backend="torch",
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 
 from core.errors import InvalidVariant
 from core.models.specs import IMAGENET_MEAN, IMAGENET_STD, DataConfig
-from core.preprocess.variant import BACKEND_CAPS, Resize, Variant, VariantSet
+from core.preprocess.variant import BACKEND_CAPS, NETWORK_CHANNELS, Resize, Variant, VariantSet
 
 T = TypeVar("T", VariantSet, list)
 
@@ -46,6 +47,22 @@ def model_resize(model: Any) -> Resize:
                   fit="shorter-side+center-crop", crop_pct=float(dc.crop_pct))
 
 
+def check_channels(variant: Variant, model: Any) -> None:
+    """Refuse a channel strategy the model's input cannot take (``native`` on a three-channel network); a bare
+    ``DataConfig`` says nothing about channels and passes. ``for_network`` calls it; ``resolve`` alone does not, so
+    a form that only reads a variant's resize never raises on a channel choice."""
+    spec = getattr(model, "spec", model)
+    needed = NETWORK_CHANNELS.get(variant.channels)
+    have = getattr(spec, "in_chans", None)
+    if needed is None or have is None or have == needed:
+        return
+    raise InvalidVariant(
+        f"Variant {variant.name!r} uses channels {variant.channels!r}, which feeds the gray image as the single "
+        f"channel of a one-channel network, but {spec.name} takes {have} channels; use replicate (gray copied to "
+        "its channels) or conv-sum (its first conv summed to one channel, as timm builds a one-channel network) "
+        "instead, or pick a network card with in_chans 1.")
+
+
 def resolve_variant(variant: Variant, model: Any) -> Variant:
     """The variant with ``"resize": "model"`` replaced by the model's recipe (unchanged otherwise)."""
     if variant.resize == "model":
@@ -57,6 +74,15 @@ def resolve(variants: T | Iterable[Variant], model: Any) -> Any:
     """Every variant resolved against ``model``: a VariantSet for a VariantSet, else a list."""
     out = [resolve_variant(v, model) for v in variants]
     return VariantSet.of(out) if isinstance(variants, VariantSet) else out
+
+
+def for_network(variants: T | Iterable[Variant], model: Any) -> Any:
+    """``resolve``, after refusing a variant whose channel strategy the model cannot take (``check_channels``):
+    what the engine's entry points (inspect, sweep, activation maps, check) call before the network runs."""
+    variants = variants if isinstance(variants, VariantSet) else list(variants)
+    for v in variants:
+        check_channels(v, model)
+    return resolve(variants, model)
 
 
 def recipe_differences(variant: Variant, model: Any) -> list[str]:

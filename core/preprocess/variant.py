@@ -11,7 +11,7 @@ one sentence for the user. ``Variant.from_dict(v.to_dict()) == v`` always.
 
 Pipeline order (documented once, here): decode -> [spectrogram, for sounds] -> denoisers at source
 resolution (``denoise``, in order) -> channel strategy (gray by the luminance rule, then colormap /
-replicate / conv-sum / zero-pad; for sounds also multi-window / deltas) -> storage at the source's own
+replicate / conv-sum / zero-pad / native; for sounds also multi-window / deltas) -> storage at the source's own
 resolution (float, png8, png16 or jpeg, as when an image file is written and read back) -> resize and
 fit -> degradations and denoisers in the listed order (``degrade``, at network resolution) ->
 normalization. ``"resize": "model"`` stands for the model's own recipe and is expanded by
@@ -437,6 +437,11 @@ CHOICES_NOTE = {"colormaps": "any matplotlib colormap",
                 "lab_denoisers": "the name of a lab denoiser in the models folder"}
 
 
+#: Channel strategies that only a network with this many input channels takes (``core.preprocess.recipe.resolve``
+#: refuses them on others; kept here, beside ``Variant.channels``, so that check imports no torch).
+NETWORK_CHANNELS: dict[str, int] = {"native": 1}
+
+
 @cache
 def _strategy_options() -> tuple[tuple[str, str, Any], ...]:
     """The fields that belong to one channel strategy (``only_with: {"channels": ...}``): (field, strategy, the
@@ -458,8 +463,10 @@ class Variant(Spec):
     ``replicate`` (gray copied to 3 channels, then normalized per channel), ``conv-sum`` (one channel
     through the first conv with its weights summed over input channels, as timm's adapt_input_conv;
     normalized with the mean of the per-channel statistics), ``zero-pad`` (gray in the first channel,
-    the others zero after normalization), or ``colormap`` (gray through the matplotlib colormap named
-    by ``colormap``). The old one-string form ``"channels": "colormap:viridis"`` is still read.
+    the others zero after normalization), ``native`` (the gray image as the single input channel of a
+    one-channel network, normalized with its one mean/std; refused for three-channel networks), or
+    ``colormap`` (gray through the matplotlib colormap named by ``colormap``). The old one-string form
+    ``"channels": "colormap:viridis"`` is still read.
     For sounds, ``multi-window`` (three log-mels at the ``multi_window`` lengths) and ``deltas``
     (spectrogram, delta, delta-delta) build three channels from the sound itself.
 
@@ -474,8 +481,9 @@ class Variant(Spec):
     resize: Resize | Literal["model"] = Field(
         default_factory=Resize, description="Resize and fit; 'model' = the model's own recipe.",
         json_schema_extra={"object_label": "custom"})
-    channels: Literal["rgb", "replicate", "conv-sum", "zero-pad", "colormap", "multi-window", "deltas"] = Field(
-        default="rgb", description="Channel strategy (multi-window and deltas: sounds only).")
+    channels: Literal["rgb", "replicate", "conv-sum", "zero-pad", "native", "colormap", "multi-window",
+                      "deltas"] = Field(default="rgb", description="Channel strategy (native: one-channel networks "
+                                        "only; multi-window and deltas: sounds only).")
     colormap: Str | None = Field(
         default=None, description="Matplotlib colormap; viridis when not given.",
         json_schema_extra={"choices_from": "colormaps", "only_with": {"channels": "colormap"},

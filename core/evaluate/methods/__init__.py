@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 REGISTRY: dict[str, tuple[str, str]] = {
     "probe": ("core.evaluate.methods.probe", "logistic regression on frozen features"),
     "adapter": ("core.evaluate.methods.adapter", "learned 1x1 conv for one-channel input"),
-    "zeroshot": ("core.evaluate.methods.zeroshot", "ImageNet classes named like the folders"),
+    "zeroshot": ("core.evaluate.methods.zeroshot", "the head's own classes named like the folders"),
     "finetune": ("core.evaluate.methods.finetune", "stem + BatchNorm + head trained with early stopping per fold, "
                                                    "compared with probe"),
 }

@@ -1,7 +1,9 @@
-"""``zeroshot``: no training; each class name is matched to ImageNet labels and predicted from the logits.
+"""``zeroshot``: no training; each class name is matched to the head's labels and predicted from the logits.
 
-Each class name is matched to ImageNet labels (see ``match_imagenet``); a prediction is the argmax of the logits
-restricted to the matched ImageNet indices, mapped back to the class that owns that index. Nothing is trained, so
+Each class name is matched to the labels of the network's own head (see ``match_imagenet``): ImageNet's for the
+built-in models, a network card's own classes for a card (``core.models.networks``), so a fine-tuned model is
+scored as it will be deployed. A prediction is the argmax of the logits restricted to the matched indices, mapped
+back to the class that owns that index. Nothing is trained, so
 the evaluation scores the given test set, or every item when none is given (``core.evaluate.folds``).
 """
 
@@ -46,8 +48,9 @@ def _singular_forms(s: str) -> set[str]:
     return forms
 
 
-def match_imagenet(classes: list[str], labels: list[str]) -> dict[str, list[int]]:
-    """ImageNet indices for each class name; raises InvalidDataset when a class matches nothing.
+def match_imagenet(classes: list[str], labels: list[str], head: str | None = None) -> dict[str, list[int]]:
+    """Head indices for each class name; raises InvalidDataset when a class matches nothing. ``labels`` are the
+    head's class names: ImageNet's, or those of the network card named ``head`` (the messages name it).
 
     Matching is on whole names, case-insensitive, with ``_``/``-``/spaces treated alike. An ImageNet
     entry may list comma-separated synonyms (``"ant, emmet, pismire"``); each synonym counts. A class
@@ -71,6 +74,14 @@ def match_imagenet(classes: list[str], labels: list[str]) -> dict[str, list[int]
                 wanted |= _singular_forms(SYNONYMS[form])
         matches[c] = [i for i, forms in enumerate(entries) if wanted & forms]
     unmatched = [c for c, idx in matches.items() if not idx]
+    if unmatched and head is not None:
+        more = f" and {len(unmatched) - 8} more" if len(unmatched) > 8 else ""
+        raise InvalidDataset(
+            f"Zero-shot needs every dataset class to name one of {head}'s own classes "
+            f"({', '.join(repr(lab) for lab in labels[:12])}{', ...' if len(labels) > 12 else ''}); no match for "
+            f"{', '.join(repr(c) for c in unmatched[:8])}{more}: rename those class folders to the card's class "
+            f"names or use " + on_surface("--method probe", "the method probe") + "."
+        )
     if unmatched:
         raise InvalidDataset(
             f"Zero-shot needs every class to name an ImageNet class; no match for "
@@ -81,8 +92,9 @@ def match_imagenet(classes: list[str], labels: list[str]) -> dict[str, list[int]
     for c, idx in matches.items():
         for i in idx:
             if i in owners:
+                where = f"{head}'s class" if head is not None else "the ImageNet class"
                 raise InvalidDataset(
-                    f"Classes {owners[i]!r} and {c!r} both match the ImageNet class {labels[i]!r}; "
+                    f"Classes {owners[i]!r} and {c!r} both match {where} {labels[i]!r}; "
                     f"zero-shot needs distinct classes."
                 )
             owners[i] = c
@@ -117,11 +129,11 @@ class Zeroshot(FrozenMethod):
     name = "zeroshot"
 
     def check(self, classes: list[str], model) -> None:
-        match_imagenet(classes, model.labels)
+        match_imagenet(classes, model.labels, model.head_name)
 
     def head(self, ctx: Context) -> Head:
         classes = ctx.ev.test.classes
-        matches = match_imagenet(classes, ctx.model.labels)
+        matches = match_imagenet(classes, ctx.model.labels, ctx.model.head_name)
 
         def predict(tr: Features, te: Features, fold: Fold) -> tuple[np.ndarray, np.ndarray]:
             return zeroshot_predict_confidence(te.logits[fold.test_idx], classes, matches)
@@ -129,9 +141,10 @@ class Zeroshot(FrozenMethod):
         return predict
 
     def describe(self, classes: list[str], model) -> dict:
-        matches = match_imagenet(classes, model.labels)
+        matches = match_imagenet(classes, model.labels, model.head_name)
         return {"imagenet_matches": {c: [model.labels[i] for i in idx] for c, idx in matches.items()},
-                "rule": "argmax of the ImageNet logits restricted to the matched classes"}
+                "rule": f"argmax of the {'ImageNet' if model.head_name is None else model.head_name + ' head'} logits "
+                        "restricted to the matched classes"}
 
 
 METHOD = Zeroshot()
