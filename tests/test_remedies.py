@@ -8,7 +8,7 @@ import torch
 
 from core.evaluate.datasets import DatasetRequest, open_request
 from core.evaluate.features import prepared_batches
-from core.evaluate.methods.adabn import _tensors, adapt_bn, dataset_bn_shift
+from core.evaluate.methods.adabn import adapt_bn, batch_tensors, dataset_bn_shift
 from core.evaluate.methods.finetune import _normalizer, _one_channel_stem, inputs_u8, train_finetune
 from core.evaluate.sweep import evaluate_sweep
 from core.inspect.engine import inspect
@@ -49,7 +49,7 @@ def test_adabn_keeps_shared_buffers_and_zeroes_the_bn_shift_on_training_data(mod
     variant = GRAY.replace(resize=SMALL)
 
     def batches(size=16):
-        return _tensors(prepared_batches(digits, idx, variant, model, size))
+        return batch_tensors(prepared_batches(digits, idx, variant, model, size))
 
     shift_before = dataset_bn_shift(model.private_copy(), batches())
     twin = adapt_bn(model, batches(size=64))  # one batch: the estimate is the exact training statistic
