@@ -7,26 +7,25 @@ the model x variant view) plug into the same settings, run and result view.
 The settings live in the tab's ``Session`` (``components.session.AccuracySettings``): every widget is drawn from
 them on each run and writes back when the user changes it, so a visit to another page (which makes Streamlit
 forget the widgets it did not draw) keeps them. Widget keys start with ``acc_``. The last result survives reruns
-in ``st.session_state["acc_result"]``
-together with the settings that produced it (``acc_settings``): as soon as a setting differs, the result is
+in the ``Session`` (``AccuracyRun``)
+together with the settings that produced it: as soon as a setting differs, the result is
 marked out of date. A failed or stopped run removes the previous result, so results of other settings never
 stay on screen (they remain in the runs database).
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import threading
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from components import charts, shared, state
-from components.session import ACCURACY_EVALUATIONS, ACCURACY_SOURCES
+from components import item_evidence, remedies, shared, state, sweep_charts
+from components.running import Progress, ShouldStop, run_with_stop, start_with_stop
+from components.session import ACCURACY_EVALUATIONS, ACCURACY_SOURCES, AccuracyRun
 from components.text import md
 from core.errors import PrepscopeError, page_message
 from core.evaluate.datasets import (
@@ -38,8 +37,15 @@ from core.evaluate.datasets import (
     open_request,
     resolve_data_folder,
 )
+from core.evaluate.evidence import items_dataset, unavailable_reason
+from core.evaluate.folds import describe_line, make_evaluation
 from core.evaluate.methods import METHODS
-from core.provenance import Stopped
+from core.evaluate.multimodel import MultiSweepResult, evaluate_models
+from core.evaluate.power import size_notes
+from core.evaluate.report import table_rows
+from core.evaluate.sweep import evaluate_sweep
+from core.models import load_model
+from core.runs import RunStore, record_each
 from core.shared import public_path
 
 if TYPE_CHECKING:
@@ -93,25 +99,6 @@ class Settings:
 # ------------------------------------------------------------------------------------------------ settings
 
 
-def _store(field: str, key: str) -> None:
-    value = st.session_state.get(key)
-    if field == "models":
-        current = state.session().model
-        value = () if not value or list(value) == [current] else tuple(value)  # () follows the sidebar's model
-    state.set_accuracy(**{field: value})
-
-
-def bound(field: str, key: str, options: Any = None) -> dict[str, Any]:
-    """Widget arguments that draw widget ``key`` from the settings' ``field`` and write it back when the user changes
-    it (a value a select box does not offer is left to the widget's default)."""
-    value = getattr(state.session().accuracy, field)
-    if field == "models":
-        value = list(value) or [state.session().model]
-    if options is None or value in list(options):
-        st.session_state[key] = value
-    return {"key": key, "on_change": _store, "args": (field, key)}
-
-
 def _store_zip() -> None:
     up = st.session_state.get("acc_upload")
     state.set_accuracy(zip_name=None if up is None else up.name, zip_bytes=None if up is None else up.getvalue())
@@ -120,16 +107,16 @@ def _store_zip() -> None:
 def render_dataset_picker() -> None:
     """Widgets for the dataset: a built-in set, a folder under the data root, or an uploaded zip (kept for the tab
     once uploaded, also when the uploader was emptied by a visit to another page)."""
-    source = st.radio("Dataset", SOURCES, horizontal=True, **bound("source", "acc_source", SOURCES))
+    source = st.radio("Dataset", SOURCES, horizontal=True, **state.accuracy_widget("source", "acc_source", SOURCES))
     if source == SOURCES[0]:
-        st.selectbox("Built-in dataset", BUILTINS, **bound("builtin", "acc_builtin", BUILTINS),
+        st.selectbox("Built-in dataset", BUILTINS, **state.accuracy_widget("builtin", "acc_builtin", BUILTINS),
                      help="digits: scikit-learn's 8×8 handwritten digits (1,797). sounds: the synthesized sound set.")
     elif source == SOURCES[1]:
         root = data_root()
         folders = list_data_folders(root)
         if folders:
             folder = st.selectbox(f"Folder under {public_path(root)}", folders,
-                                  **bound("folder", "acc_folder", folders))
+                                  **state.accuracy_widget("folder", "acc_folder", folders))
             if folder != state.session().accuracy.folder:
                 state.set_accuracy(folder=folder)  # the first folder, shown before any choice
         else:
@@ -141,30 +128,31 @@ def render_dataset_picker() -> None:
         if kept and st.session_state.get("acc_upload") is None:
             st.caption(f"Using {md(kept)}, uploaded earlier in this tab; upload another zip to replace it.")
     st.text_input("Label pattern for flat folders (regex with named groups label and group)",
-                  placeholder="default: label_group_n, e.g. 7_george_12.wav", **bound("pattern", "acc_pattern"))
+                  placeholder="default: label_group_n, e.g. 7_george_12.wav",
+                  **state.accuracy_widget("pattern", "acc_pattern"))
 
 
 def render_settings() -> Settings:
     """Method, evaluation (split or folds), seed, test fraction, items per class, models and BatchNorm
     re-estimation; returns their values."""
-    from components import remedies
-
-    method = st.radio("Method", METHODS, horizontal=True, **bound("method", "acc_method", METHODS))
+    method = st.radio("Method", METHODS, horizontal=True, **state.accuracy_widget("method", "acc_method", METHODS))
     st.caption(METHOD_HELP[method])
     c1, c2 = st.columns([3, 1])
     evaluation = c1.selectbox("Test items", EVALUATIONS, help=EVALUATION_HELP,
-                              **bound("evaluation", "acc_eval", EVALUATIONS))
+                              **state.accuracy_widget("evaluation", "acc_eval", EVALUATIONS))
     k = state.session().accuracy.k
     if evaluation == EVALUATIONS[2]:
-        k = int(c2.number_input("Folds (K)", min_value=2, max_value=50, step=1, **bound("k", "acc_k")))
+        k = int(c2.number_input("Folds (K)", min_value=2, max_value=50, step=1,
+                                **state.accuracy_widget("k", "acc_k")))
     c1, c2, c3 = st.columns(3)
-    seed = int(c1.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, **bound("seed", "acc_seed")))
+    seed = int(c1.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1,
+                               **state.accuracy_widget("seed", "acc_seed")))
     test_fraction = float(c2.slider("Test fraction (one split)", min_value=0.1, max_value=0.5, step=0.05,
                                     disabled=evaluation in EVALUATIONS[2:],
-                                    **bound("test_fraction", "acc_test_fraction")))
+                                    **state.accuracy_widget("test_fraction", "acc_test_fraction")))
     per_class = int(c3.number_input(
         "Items per class (0 = automatic)", min_value=0, max_value=100_000, step=10,
-        **bound("per_class", "acc_per_class"),
+        **state.accuracy_widget("per_class", "acc_per_class"),
         help=f"0: every item of a dataset of up to {DEFAULT_MAX_ITEMS:,} items; a larger one is subsampled to about "
              f"{DEFAULT_MAX_ITEMS:,}, balanced over classes (said in the provenance line). N: a seeded subset of at "
              "most N per class."))
@@ -225,9 +213,6 @@ def changed_settings(produced: dict | None, current: dict) -> list[str]:
 def plan(request: DatasetRequest, method: str, cv: str | int, test_fraction: float, seed: int) -> dict:
     """What the settings give before anything runs: items, classes, groups, the evaluation and its test-item
     count, the power notes, and what to offer (all items, a K for cross-validation). ``error`` when refused."""
-    from core.evaluate.folds import describe_line, make_evaluation
-    from core.evaluate.power import size_notes
-
     try:
         with open_request(request) as (train, test):
             ev = make_evaluation(train, test, method=method, cv=cv, test_fraction=test_fraction, seed=seed)
@@ -282,19 +267,15 @@ STOPPED_NOTICE = ("Stopped: the sweep was stopped before it finished; nothing of
                   "results stay in the Runs page.")
 
 
-def _request_stop() -> None:
-    """The Stop button: the sweep stops (its thread checks the event; Streamlit also ends the run for the rerun
-    this click makes, so the notice is set here, not where the sweep raises ``Stopped``)."""
-    event = st.session_state.get("acc_stop_event")
-    if event is not None:
-        event.set()
+def _on_stop() -> None:
+    """The Stop click: Streamlit also ends the run for the rerun this click makes, so the notice is set here, not where
+    the sweep raises ``Stopped``."""
     _forget_result()
-    st.session_state["acc_notice"] = STOPPED_NOTICE
+    state.session().accuracy_notice = STOPPED_NOTICE
 
 
 def _forget_result() -> None:
-    for key in ("acc_result", "acc_settings", "acc_zip"):
-        st.session_state.pop(key, None)
+    state.session().accuracy_run = None
 
 
 def run(request: DatasetRequest | None, settings: Settings, signature: dict) -> None:
@@ -302,47 +283,40 @@ def run(request: DatasetRequest | None, settings: Settings, signature: dict) -> 
     (and the settings that produced it) in the session. A failure or a stop removes the previous result.
     Several models run once each (``core.evaluate.multimodel``), one recorded run per model; ``settings.adapt``
     adds BatchNorm re-estimation (``core.evaluate.adabn``)."""
-    from core.evaluate.multimodel import evaluate_models
-    from core.evaluate.sweep import evaluate_sweep
-    from core.models import load_model
-    from core.runs import RunStore
-
-    event = threading.Event()
-    st.session_state["acc_stop_event"] = event
-    st.session_state.pop("acc_notice", None)
-    status = st.status("Running the sweep…", expanded=True)
-    bar = status.progress(0.0, text="Opening the dataset")
-    status.button("Stop", key="acc_stop", on_click=_request_stop, icon=":material/stop:")
+    state.session().accuracy_notice = None
+    running = start_with_stop("acc", "Running the sweep…", first_text="Opening the dataset", on_stop=_on_stop)
+    status = running.status
     if request is None:
         _forget_result()
         status.update(label="Choose a dataset first.", state="error")
         return
     models = list(settings.models) or [state.session().model]
-    common = {"method": settings.method, "seed": settings.seed, "test_fraction": settings.test_fraction,
-              "cv": settings.cv, "adapt": settings.adapt, "should_stop": event.is_set,
-              "progress": lambda f, msg: bar.progress(min(1.0, f), text=msg)}
-    try:
-        with shared.heavy("sweep", status, event.is_set, models=models, method=settings.method), \
-                open_request(request) as (train, test):
+
+    def work(progress: Progress, should_stop: ShouldStop) -> SweepResult | MultiSweepResult:
+        common = {"method": settings.method, "seed": settings.seed, "test_fraction": settings.test_fraction,
+                  "cv": settings.cv, "adapt": settings.adapt, "should_stop": should_stop, "progress": progress}
+        with open_request(request) as (train, test):
             if len(models) > 1:
-                result = evaluate_models(train, state.session().variants, [load_model(n) for n in models], test=test,
-                                         **common)
-            else:
-                model = state.get_model() if models[0] == state.session().model else load_model(models[0])
-                result = evaluate_sweep(train, state.session().variants, model, test=test, **common)
-    except Stopped:
+                return evaluate_models(train, state.session().variants, [load_model(n) for n in models], test=test,
+                                       **common)
+            model = state.get_model() if models[0] == state.session().model else load_model(models[0])
+            return evaluate_sweep(train, state.session().variants, model, test=test, **common)
+
+    ran = run_with_stop(running, work, heavy=("sweep", {"models": models, "method": settings.method}))
+    if ran.stopped is not None:
         _forget_result()
-        st.session_state["acc_notice"] = STOPPED_NOTICE
+        state.session().accuracy_notice = STOPPED_NOTICE
         status.update(label="Stopped.", state="error")
         return
-    except PrepscopeError as e:
+    if ran.error is not None:
         _forget_result()
         status.update(label="The sweep could not run.", state="error")
-        st.error(f"{md(page_message(e))} Earlier results stay in the Runs page.", icon=":material/error:")
+        st.error(f"{md(page_message(ran.error))} Earlier results stay in the Runs page.", icon=":material/error:")
         return
-    if hasattr(result, "results"):  # several models: one run each
+    result = ran.value
+    if isinstance(result, MultiSweepResult):  # several models: one run each
         with shared.as_visitor():  # the audit line of each recorded run names the visitor
-            warnings = result.record("page")
+            warnings = record_each(result.results, "page")
         for warning in warnings:
             st.warning(f"The run was not recorded in the runs database: {md(warning)}", icon=":material/database:")
         ids = [i for i in result.run_ids if i is not None]
@@ -355,9 +329,7 @@ def run(request: DatasetRequest | None, settings: Settings, signature: dict) -> 
             st.warning(f"The run was not recorded in the runs database: {md(page_message(e))}",
                        icon=":material/database:")
         recorded = f" — run #{result.run_id}" if result.run_id else ""
-    st.session_state["acc_result"] = result
-    st.session_state["acc_settings"] = signature
-    st.session_state["acc_zip"] = request.zip_bytes
+    state.session().accuracy_run = AccuracyRun(result, signature, request.zip_bytes)
     status.update(label=f"Done in {result.seconds:.1f} s{recorded}.", state="complete", expanded=False)
 
 
@@ -368,7 +340,6 @@ def run_label(result: SweepResult) -> str:
     """``Run #12 · recorded 2025-… UTC`` (or that it was not recorded)."""
     if result.run_id is None:
         return "Not recorded in the runs database"
-    from core.runs import RunStore
 
     try:
         created = RunStore().created(result.run_id).replace("T", " ").replace("+00:00", " UTC")
@@ -387,16 +358,47 @@ def render_outdated(title: str, outdated: list[str] | None) -> None:
         st.subheader(f"Results — {title}")
 
 
-def render_any_result(result, *, zip_bytes: bytes | None = None,  # noqa: ANN001 - SweepResult | MultiSweepResult
+def render_any_result(result: SweepResult | MultiSweepResult, *, zip_bytes: bytes | None = None,
                       outdated: list[str] | None = None) -> None:
-    """The result view for one model (``render_result``) or several (``components.remedies``: the model x
+    """The result view for one model (``render_result``) or several (``render_multi_result``: the model x
     variant view, then each model's own run view in a tab)."""
-    if hasattr(result, "results"):
-        from components import remedies
-
-        remedies.render_multi_result(result, zip_bytes=zip_bytes, outdated=outdated)
+    if isinstance(result, MultiSweepResult):
+        render_multi_result(result, zip_bytes=zip_bytes, outdated=outdated)
     else:
         render_result(result, zip_bytes=zip_bytes, outdated=outdated)
+
+
+def render_multi_result(result: MultiSweepResult, *, zip_bytes: bytes | None = None,
+                        outdated: list[str] | None = None) -> None:
+    """The model x variant table and grouped chart with downloads and provenance, then each model's whole run
+    view (items, folds, per-class, remedies) in its own tab."""
+    ids = ", ".join(f"#{i}" for i in result.run_ids if i is not None)
+    render_outdated("model × variant" + (f" · runs {ids}" if ids else " · not recorded"), outdated)
+    tabs = st.tabs(["Model × variant"] + [f"{r.provenance['model']}"
+                                           + (f" (run #{r.run_id})" if r.run_id is not None else "")
+                                           for r in result.results])
+    with tabs[0]:
+        frame = remedies.model_variant_frame(result)
+        st.dataframe(frame, hide_index=True, width="stretch", column_config={
+            c: st.column_config.NumberColumn(c, format="%.3f") for c in
+            ("accuracy", "ci95_low", "ci95_high", "macro_accuracy", "adapted_accuracy") if c in frame.columns})
+        pooled = " pooled over the folds," if result.results[0].cross_validated else ""
+        st.caption(f"Accuracy is micro,{pooled} with a 95% Wilson interval; McNemar p compares each variant with the "
+                   "same model's reference (first row of each model) on the same test items. Each model's tab has its "
+                   "run's items, folds and per-class recall.")
+        st.plotly_chart(remedies.grouped_accuracy_figure(result), width="stretch", key="acc_grouped")
+        c1, c2, c3 = st.columns(3)
+        c1.download_button("Download CSV", result.to_csv(), file_name="prepscope-models.csv", mime="text/csv",
+                           key="acc_dl_multi_csv", icon=":material/download:", on_click="ignore")
+        c2.download_button("Download items (CSV)", result.items_csv, file_name="prepscope-models-items.csv",
+                           mime="text/csv", key="acc_dl_multi_items", icon=":material/download:", on_click="ignore")
+        c3.download_button("Download JSON", lambda: json.dumps(result.to_dict(), indent=2, ensure_ascii=False),
+                           file_name="prepscope-models.json", mime="application/json", key="acc_dl_multi_json",
+                           icon=":material/download:", on_click="ignore")
+        st.caption("Provenance: " + result.provenance_line())
+    for tab, r in zip(tabs[1:], result.results, strict=True):
+        with tab:
+            render_result(r, key=f"acc_m{r.provenance['model']}", zip_bytes=zip_bytes, title=False)
 
 
 def render_result(result: SweepResult, *, key: str = "acc", zip_bytes: bytes | None = None,
@@ -405,8 +407,6 @@ def render_result(result: SweepResult, *, key: str = "acc", zip_bytes: bytes | N
     tables, the remedies' tables (BatchNorm re-estimation, finetune vs probe), confusion matrices, the item
     evidence, downloads and provenance. ``outdated`` lists settings that changed since the run (the view is then
     marked out of date); ``title=False`` leaves the title to the caller. Computes nothing."""
-    from components import remedies
-
     if title:
         render_outdated(run_label(result), outdated)
     for note in result.notes:
@@ -424,7 +424,7 @@ def render_result(result: SweepResult, *, key: str = "acc", zip_bytes: bytes | N
         "fold_test_p": st.column_config.TextColumn("fold test p"),
         "seconds": st.column_config.NumberColumn("seconds", format="%.1f"),
     }
-    st.dataframe(charts.results_frame(result), hide_index=True, width="stretch", column_config=column_config,
+    st.dataframe(sweep_charts.results_frame(result), hide_index=True, width="stretch", column_config=column_config,
                  key=f"{key}_table")
     if result.cross_validated:
         st.caption(f"{len(result.folds)} folds, every item tested exactly once: accuracy, interval and McNemar's exact "
@@ -434,29 +434,29 @@ def render_result(result: SweepResult, *, key: str = "acc", zip_bytes: bytes | N
     else:
         st.caption("Accuracy is micro (correct / all test items); macro is the mean per-class recall; intervals are "
                    "95% Wilson; p is McNemar's exact test against the reference (first row) on the same test items.")
-    st.plotly_chart(charts.accuracy_figure(result), width="stretch", key=f"{key}_bar")
+    st.plotly_chart(sweep_charts.accuracy_figure(result), width="stretch", key=f"{key}_bar")
     remedies.render_remedies(result, key=key)
     if result.cross_validated:
         st.markdown("**Accuracy per fold**")
-        frame = charts.folds_frame(result)
+        frame = sweep_charts.folds_frame(result)
         st.dataframe(frame, hide_index=True, width="stretch", key=f"{key}_folds",
                      column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in frame.columns[1:]})
     st.markdown("**Per-class recall**")
-    st.plotly_chart(charts.per_class_figure(result), width="stretch", key=f"{key}_per_class_chart")
-    pc = charts.per_class_frame(result)
+    st.plotly_chart(sweep_charts.per_class_figure(result), width="stretch", key=f"{key}_per_class_chart")
+    pc = sweep_charts.per_class_frame(result)
     st.dataframe(pc, hide_index=True, width="stretch", key=f"{key}_per_class",
                  column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in pc.columns[1:]})
-    counts = charts.class_counts(result)
+    counts = sweep_charts.class_counts(result)
     st.caption("Recall = correct / test items of the class. Test items per class: "
                + (f"{next(iter(counts.values()))} each" if len(set(counts.values())) == 1
                   else ", ".join(f"{c}: {n}" for c, n in counts.items())) + ".")
     with st.expander("Confusion matrices", expanded=False):
-        rows = charts.sweep_rows(result)
+        rows = table_rows(result)
         per_row = 3 if len(result.classes) <= 10 else 2
         for start in range(0, len(rows), per_row):
             cols = st.columns(per_row)
             for col, (label, i, _) in zip(cols, rows[start:start + per_row], strict=False):
-                col.plotly_chart(charts.confusion_figure(result, i, label), width="stretch", key=f"{key}_cm_{i}")
+                col.plotly_chart(sweep_charts.confusion_figure(result, i, label), width="stretch", key=f"{key}_cm_{i}")
     render_items(result, key=key, zip_bytes=zip_bytes)
     c1, c2, c3 = st.columns(3)
     stem = f"prepscope-run-{result.run_id}" if result.run_id else "prepscope-sweep"
@@ -509,22 +509,10 @@ def items_frame(result: SweepResult, variant: int, show: str = ITEM_FILTERS[0],
     return frame.reset_index(drop=True)
 
 
-@st.cache_data(max_entries=4000, show_spinner=False)
-def _thumbnail_uri(desc_json: str, path: str, zip_key: int | None, _zip_bytes: bytes | None) -> str | None:
-    from core.evaluate.evidence import thumbnail_png, try_open
-
-    signal, _ = try_open(json.loads(desc_json), path, _zip_bytes)
-    if signal is None or signal.audio is not None:
-        return None
-    return "data:image/png;base64," + base64.b64encode(thumbnail_png(signal)).decode("ascii")
-
-
 def render_items(result: SweepResult, *, key: str, zip_bytes: bytes | None = None) -> None:
     """The item table (filters, sorting, pages; thumbnails for images) and players for sounds."""
-    from core.evaluate.evidence import item_audio, items_dataset, try_open, unavailable_reason
-
     st.markdown("**Items**")
-    rows = charts.sweep_rows(result)
+    rows = table_rows(result)
     choices = [i for _, i, m in rows if 0 not in m] or [0]
     label_of = {i: label for label, i, _ in rows}
     c1, c2, c3 = st.columns([2, 2, 2])
@@ -555,7 +543,8 @@ def render_items(result: SweepResult, *, key: str, zip_bytes: bytes | None = Non
               "row": None}
     if not audio and reason is None and len(view):
         desc_json = json.dumps(desc, sort_keys=True)
-        view.insert(1, "thumbnail", [_thumbnail_uri(desc_json, p, zip_key, zip_bytes) for p in view["path"]])
+        view.insert(1, "thumbnail", [item_evidence.thumbnail_uri(desc_json, p, zip_key, zip_bytes)
+                                     for p in view["path"]])
         config["thumbnail"] = st.column_config.ImageColumn("view", width="small")
     st.caption(f"{n} of {len(result.items)} tested items" + (f"; page {page} of {pages}" if pages > 1 else "")
                + (f". {reason}" if reason else ""))
@@ -564,13 +553,5 @@ def render_items(result: SweepResult, *, key: str, zip_bytes: bytes | None = Non
                  row_height=row_px, height=min(len(view), 12) * row_px + 40)
     if audio and reason is None and len(view):
         st.caption(f"Players for the first {min(PLAYERS, len(view))} items of this page")
-        cols = st.columns(4)
-        for j, (_, r) in enumerate(view.head(PLAYERS).iterrows()):
-            signal, why = try_open(desc, r["path"], zip_bytes)
-            with cols[j % 4]:
-                st.caption(md(f"{r['item']} · {r['class']} → {r['predicted']} ({r['confidence']:.2f})"))
-                if signal is None:
-                    st.caption(md(why))
-                else:
-                    wave, sr = item_audio(signal)
-                    st.audio(wave, sample_rate=sr)
+        item_evidence.render_players([(f"{r['item']} · {r['class']} → {r['predicted']} ({r['confidence']:.2f})", desc,
+                                       r["path"]) for _, r in view.head(PLAYERS).iterrows()], zip_bytes)

@@ -8,9 +8,9 @@ keys start with ``ael_``; the last result of each experiment survives reruns in 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -18,15 +18,18 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from components import shared, state
+from components import shared, state, sweep_charts
 from components.charts import PALETTE, log_axis_ticks
+from components.running import run_with_stop, start_with_stop
 from components.text import md
 from core.autoencode import store
-from core.autoencode.gray import GrayConfig, GrayResult, isoluminant_pattern
-from core.autoencode.single import REGIMES, SingleConfig, SingleResult, builtin_texture
+from core.autoencode.gray import GrayConfig, GrayResult, collect_images, isoluminant_pattern, rule_variants, train_gray
+from core.autoencode.single import REGIMES, SingleConfig, SingleResult, builtin_texture, lab_card, train_single
 from core.errors import InvalidVariant, PrepscopeError, page_message
+from core.evaluate.datasets import DatasetRequest, data_root, list_data_folders, open_request, resolve_data_folder
+from core.evaluate.sweep import evaluate_sweep
+from core.io import load_input
 from core.preprocess.variant import MAX_VARIANTS, Variant
-from core.provenance import Stopped
 from core.shared import public_path
 
 GRAY_SOURCES = ("Built-in photos", "Folder under the data root", "Upload a zip")
@@ -146,52 +149,44 @@ def denoiser_variant(name: str) -> dict:
 # ----------------------------------------------------------------------------- running with progress and stop
 
 
-def _stop(key: str) -> None:
-    event = st.session_state.get(f"{key}_stop_event")
-    if event is not None:
-        event.set()
-    st.session_state[f"{key}_notice"] = "Training stopped; nothing was saved."
+def _stopped(key: str) -> None:
+    state.session().lab.notices[key] = "Training stopped; nothing was saved."
 
 
 def _run(key: str, label: str, work: Callable[[Callable[[float, str], None], Callable[[], bool]], Any]) -> Any:
     """Run ``work(progress, should_stop)`` under a status with a progress bar and a Stop button; return its
     result, or None when it was stopped or refused (the message is shown)."""
-    event = threading.Event()
-    st.session_state[f"{key}_stop_event"] = event
-    st.session_state.pop(f"{key}_notice", None)
-    status = st.status(label, expanded=True)
-    bar = status.progress(0.0, text="Starting")
-    status.button("Stop", key=f"{key}_stop", on_click=_stop, args=(key,), icon=":material/stop:")
-    try:
-        with shared.heavy("training", status, event.is_set, what=label.rstrip("…")):
-            out = work(lambda f, m: bar.progress(min(1.0, max(0.0, f)), text=m), event.is_set)
-    except Stopped as e:
-        status.update(label=md(page_message(e)), state="error")
+    state.session().lab.notices.pop(key, None)
+    running = start_with_stop(key, label, on_stop=partial(_stopped, key))
+    ran = run_with_stop(running, work, heavy=("training", {"what": label.rstrip("…")}))
+    if ran.stopped is not None:
+        running.status.update(label=md(page_message(ran.stopped)), state="error")
         return None
-    except PrepscopeError as e:
-        status.update(label="Training could not run.", state="error")
-        st.error(md(page_message(e)), icon=":material/error:")
+    if ran.error is not None:
+        running.status.update(label="Training could not run.", state="error")
+        st.error(md(page_message(ran.error)), icon=":material/error:")
         return None
-    status.update(label="Done.", state="complete", expanded=False)
-    return out
+    running.status.update(label="Done.", state="complete", expanded=False)
+    return ran.value
 
 
 def _append_variant(data: dict) -> None:
     s = state.session()
     if len(s.variants) >= MAX_VARIANTS:
-        st.session_state["ael_use_msg"] = ("error", f"At most {MAX_VARIANTS} variants at once; remove one first.")
+        state.session().lab.message = ("error", f"At most {MAX_VARIANTS} variants at once; remove one first.")
         return
     try:
         v = Variant.from_dict({**data, "name": s.variants.unique_name(data["name"])})
         state.set_variants(s.variants.appended(v))
     except InvalidVariant as e:
-        st.session_state["ael_use_msg"] = ("error", page_message(e))
+        state.session().lab.message = ("error", page_message(e))
         return
-    st.session_state["ael_use_msg"] = ("success", f"Added the variant '{v.name}' to the variant set (sidebar).")
+    state.session().lab.message = ("success", f"Added the variant '{v.name}' to the variant set (sidebar).")
 
 
 def _use_message() -> None:
-    msg = st.session_state.pop("ael_use_msg", None)
+    lab = state.session().lab
+    msg, lab.message = lab.message, None
     if msg:
         (st.success if msg[0] == "success" else st.error)(md(msg[1]))
 
@@ -214,8 +209,6 @@ def _model_downloads(name: str, key: str) -> None:
 
 def render_gray() -> None:
     """The learned-gray experiment: data, settings, train, and the comparison with the luma rules."""
-    from core.evaluate.datasets import data_root, list_data_folders, resolve_data_folder
-
     st.markdown("An encoder squeezes color into one gray channel; a decoder reconstructs color from it. The "
                 "encoder is pointwise, so it is a gray *rule* like 601 luma. Each rule is then judged by a fresh "
                 "decoder of the same architecture trained on its gray (same seed, crops and steps).")
@@ -255,7 +248,6 @@ def render_gray() -> None:
             path = resolve_data_folder(data_root(), folder + ("/" + sub.strip("/") if sub.strip() else ""))
 
         def work(progress, should_stop):  # noqa: ANN001, ANN202
-            from core.autoencode.gray import collect_images, train_gray
 
             if source == GRAY_SOURCES[2] and upload is None:
                 raise PrepscopeError("Upload a zip of color images first.")
@@ -267,14 +259,13 @@ def render_gray() -> None:
 
         result = _run("ael_g", "Training the learned gray rule…", work)
         if result is not None:
-            st.session_state["ael_gray_result"] = result
-            st.session_state["ael_gray_dataset"] = str(path) if path else None
-            st.session_state.pop("ael_probe_result", None)
-    if st.session_state.get("ael_g_notice"):
-        st.info(st.session_state["ael_g_notice"])
-    result = st.session_state.get("ael_gray_result")
-    if result is not None:
-        render_gray_result(result)
+            lab = state.session().lab
+            lab.gray_result, lab.gray_dataset, lab.probe_result = result, str(path) if path else None, None
+    lab = state.session().lab
+    if lab.notices.get("ael_g"):
+        st.info(lab.notices["ael_g"])
+    if lab.gray_result is not None:
+        render_gray_result(lab.gray_result)
 
 
 def render_gray_result(result: GrayResult) -> None:
@@ -316,7 +307,7 @@ def render_gray_result(result: GrayResult) -> None:
     c2.button("Use this gray in my variants", key="ael_g_use", icon=":material/add:", on_click=_append_variant,
               args=(gray_variant(result.rule_name),), disabled=not result.saved)
     _use_message()
-    dataset = st.session_state.get("ael_gray_dataset")
+    dataset = state.session().lab.gray_dataset
     if dataset:
         render_probe(result, dataset)
 
@@ -325,10 +316,6 @@ def render_probe(result: GrayResult, dataset: str) -> None:
     """Probe accuracy per rule on the labelled folder the rule was trained on (a sweep with intervals)."""
     st.markdown(f"**Probe accuracy per rule** on {dataset} (needs class subfolders)")
     if st.button("Run probe per rule", key="ael_probe_run", icon=":material/target:"):
-        from core.autoencode.gray import rule_variants
-        from core.evaluate.datasets import DatasetRequest, open_request
-        from core.evaluate.sweep import evaluate_sweep
-
         def work(progress, should_stop):  # noqa: ANN001, ANN202
             with open_request(DatasetRequest(path=dataset, seed=result.config.seed)) as (train, test):
                 return evaluate_sweep(train, rule_variants(result.name), state.get_model(), test=test,
@@ -337,12 +324,10 @@ def render_probe(result: GrayResult, dataset: str) -> None:
 
         sweep = _run("ael_p", "Probe sweep over the gray rules…", work)
         if sweep is not None:
-            st.session_state["ael_probe_result"] = sweep
-    sweep = st.session_state.get("ael_probe_result")
+            state.session().lab.probe_result = sweep
+    sweep = state.session().lab.probe_result
     if sweep is not None:
-        from components import charts
-
-        st.dataframe(charts.results_frame(sweep), hide_index=True, width="stretch")
+        st.dataframe(sweep_charts.results_frame(sweep), hide_index=True, width="stretch")
         st.caption("Accuracy micro with 95% Wilson intervals; McNemar p vs 601. Provenance: "
                    + md(sweep.provenance_line()))
 
@@ -351,8 +336,6 @@ def render_probe(result: GrayResult, dataset: str) -> None:
 
 
 def _single_input(source: str) -> tuple[np.ndarray, np.ndarray | None, dict]:
-    from core.io import load_input
-
     if source == SINGLE_SOURCES[0]:
         noisy, clean = builtin_texture()
         return noisy, clean, {"name": "builtin:texture", "noise_sigma": 0.1}
@@ -396,7 +379,6 @@ def render_single() -> None:
                    f"Adam lr {defaults.lr:g}; blind-spot grid {defaults.grid}.")
     if st.button("Train the regimes", type="primary", key="ael_s_train", icon=":material/play_arrow:"):
         def work(progress, should_stop):  # noqa: ANN001, ANN202
-            from core.autoencode.single import train_single
 
             noisy, clean, src = _single_input(source)
             cfg = replace(defaults, steps=steps, seed=seed, prefilter={"kind": prefilter})
@@ -405,12 +387,12 @@ def render_single() -> None:
 
         result = _run("ael_s", "Training the single-image autoencoders…", work)
         if result is not None:
-            st.session_state["ael_single_result"] = result
-    if st.session_state.get("ael_s_notice"):
-        st.info(st.session_state["ael_s_notice"])
-    result = st.session_state.get("ael_single_result")
-    if result is not None:
-        render_single_result(result)
+            state.session().lab.single_result = result
+    lab = state.session().lab
+    if lab.notices.get("ael_s"):
+        st.info(lab.notices["ael_s"])
+    if lab.single_result is not None:
+        render_single_result(lab.single_result)
 
 
 def render_single_result(result: SingleResult) -> None:
@@ -461,7 +443,7 @@ def render_single_result(result: SingleResult) -> None:
     c3.button("Save and use this denoiser in my variants", key="ael_s_use", icon=":material/add:",
               on_click=_save_and_use, disabled=not name.strip())
     _use_message()
-    saved = st.session_state.get("ael_s_saved")
+    saved = state.session().lab.saved_denoiser
     if saved:
         _model_downloads(saved, "ael_s")
 
@@ -470,24 +452,22 @@ def _save_and_use() -> None:
     """Save the chosen regime's model as a lab denoiser (replacing a model of that name) and add it to the
     variants. A callback, so the sidebar drawn in the same run already shows the new variant; it reads the
     regime and name widgets as they are now (arguments bound at the previous run could be stale)."""
-    from core.autoencode.single import lab_card
-
-    result = st.session_state.get("ael_single_result")
+    result = state.session().lab.single_result
     regime = st.session_state.get("ael_s_keep_regime")
     name = str(st.session_state.get("ael_s_keep_name") or "")
     if result is None or regime is None:
         return
     refused = shared.refused_line("overwriting a saved model")
     if refused and store.exists(name.strip()):
-        st.session_state["ael_use_msg"] = ("error", f"A model named '{name.strip()}' already exists. {refused}")
+        state.session().lab.message = ("error", f"A model named '{name.strip()}' already exists. {refused}")
         return
     try:
         with shared.as_visitor():
             store.save(result.regime(regime).model, lab_card(result, regime, name.strip()), overwrite=not refused)
     except PrepscopeError as e:
-        st.session_state["ael_use_msg"] = ("error", page_message(e))
+        state.session().lab.message = ("error", page_message(e))
         return
-    st.session_state["ael_s_saved"] = name.strip()
+    state.session().lab.saved_denoiser = name.strip()
     _append_variant(denoiser_variant(name.strip()))
 
 

@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+import torch
+import torch.nn.functional as F
 from plotly.subplots import make_subplots
 
-from components.charts import colorscale
+from components import state
+from components.charts import PALETTE, colorscale
 from components.exports import mpl_text
 from components.text import plot
+from core.errors import PrepscopeError
+from core.explain import METHODS, CamCache, explain
 
 if TYPE_CHECKING:
     from core.explain import CamReport
@@ -39,9 +45,6 @@ TARGET_LABELS = {"reference": "the reference's top-1 (same class for all)", "own
 
 
 def _pooled(m: np.ndarray, side: int = DISPLAY_SIDE) -> np.ndarray:
-    import torch
-    import torch.nn.functional as F
-
     t = torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32))[None, None]
     k = max(1, -(-max(m.shape) // side))
     return (F.avg_pool2d(t, k, ceil_mode=True) if k > 1 else t)[0, 0].numpy()
@@ -99,8 +102,6 @@ def cam_figure(report: CamReport, columns: int = COLUMNS, *, gray: bool = True,
 def merged(report: CamReport, groups: list) -> CamReport:
     """The report with each group of variants that gave the network identical inputs (``results.SameInput``) as
     one map named ``a = b`` (their maps are the same), as the rest of the Compare page shows them."""
-    from dataclasses import replace
-
     if not groups:
         return report
     owner = {g.members[0]: g.label for g in groups}
@@ -111,8 +112,6 @@ def merged(report: CamReport, groups: list) -> CamReport:
 
 def curves_figure(report: CamReport) -> go.Figure:
     """Deletion (solid) and insertion (dashed) curves per variant: target probability vs fraction of pixels."""
-    from components.charts import PALETTE
-
     fig = go.Figure()
     for i, v in enumerate(report.variants):
         color = PALETTE[i % len(PALETTE)]
@@ -177,15 +176,11 @@ def maps_png(report: CamReport, columns: int = COLUMNS, *, gray: bool = True, op
 @st.cache_resource(show_spinner=False)
 def _cache(model_name: str):
     """The activation-map results of one model, shared by every session of this server (read-only)."""
-    from core.explain import CamCache
-
     return CamCache(max_entries=8)
 
 
 def compute(signal, variants, model, method: str, layer: str, target) -> CamReport:
     """The report for these settings, from the per-model cache or computed under a status line."""
-    from core.explain import CamCache, explain
-
     cache = _cache(model.name)
     key = CamCache.key(signal, variants, model, method, layer, target)
     hit = cache.get(key)
@@ -204,10 +199,6 @@ def render(result, *, key: str = "compare_cam", same: list | None = None) -> Cam
     for the page's JSON). Variants with identical network inputs (``same``: ``results.SameInput`` groups) are
     shown as one map and one row. The settings are page options named ``{key}_method`` etc. (``key`` starts with
     the page's prefix), so the page's link reproduces them."""
-    from components import state
-    from core.errors import PrepscopeError
-    from core.explain import METHODS
-
     model = state.get_model()
     names = list(result.layer_names)
     c1, c2, c3, c4 = st.columns([2, 2, 3, 2])

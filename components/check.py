@@ -4,24 +4,33 @@ database), and the report: a summary table, then per finding its items (thumbnai
 Open in Compare. The Runs page lists recorded checks and opens them with the same report view.
 
 The picker's choices are page options (``check_*``, in the link); the report of the last run and the uploaded
-zip's bytes (needed to show its items again) are kept in ``st.session_state`` (``check_report``, ``check_zip``).
+zip's bytes (needed to show its items again) are kept in the tab's ``Session`` (``CheckRun``).
 """
 
 from __future__ import annotations
 
 import json
-import threading
 
 import pandas as pd
 import streamlit as st
 
-from components import state
-from components.session import to_params
+from components import item_evidence, state
+from components.running import Progress, ShouldStop, run_with_stop, start_with_stop
+from components.session import CheckRun, to_params
 from components.text import md
 from core.check.report import CheckReport
-from core.errors import PrepscopeError, page_message
-from core.evaluate.datasets import BUILTINS, DatasetRequest, data_root, list_data_folders, resolve_data_folder
-from core.provenance import Stopped
+from core.check.run import check_dataset
+from core.errors import PrepscopeError, UnsupportedInput, page_message
+from core.evaluate.datasets import (
+    BUILTINS,
+    DatasetRequest,
+    data_root,
+    list_data_folders,
+    open_request,
+    resolve_data_folder,
+)
+from core.evaluate.evidence import item_file, unavailable_reason
+from core.runs.store import RunStore, list_checks, load_check, record_check
 
 SOURCES = ("Folder under the data root", "Upload a zip", "Built-in")
 NO_TEST = "(none)"
@@ -74,47 +83,36 @@ def render_picker(per_class: int = 0) -> DatasetRequest | None:
                           per_class=per_class)
 
 
-def _request_stop() -> None:
-    event = st.session_state.get("check_stop_event")
-    if event is not None:
-        event.set()
-
-
 def run(request: DatasetRequest | None, metadata_only: bool) -> None:
     """Run the check with a progress bar and a Stop button; record it and keep the report in the session."""
-    from core.check.run import check_dataset
-    from core.evaluate.datasets import open_request
-    from core.runs.store import RunStore, record_check
-
-    event = threading.Event()
-    st.session_state["check_stop_event"] = event
-    status = st.status("Checking the dataset…", expanded=True)
-    bar = status.progress(0.0, text="Opening the dataset")
-    status.button("Stop", key="check_stop", on_click=_request_stop, icon=":material/stop:")
+    running = start_with_stop("check", "Checking the dataset…", first_text="Opening the dataset")
+    status = running.status
     if request is None:
         status.update(label="Choose a dataset first.", state="error")
         return
-    st.session_state.pop("check_report", None)
-    try:
+    state.session().check_run = None
+
+    def work(progress: Progress, should_stop: ShouldStop) -> CheckReport:
         with open_request(request) as (train, test):
-            report = check_dataset(train, test, list(state.session().variants), state.get_model(),
-                                   progress=lambda f, m: bar.progress(min(1.0, f), text=m), should_stop=event.is_set,
-                                   features=not metadata_only)
-    except Stopped as e:
+            return check_dataset(train, test, list(state.session().variants), state.get_model(), progress=progress,
+                                 should_stop=should_stop, features=not metadata_only)
+
+    ran = run_with_stop(running, work)
+    if ran.stopped is not None:
         status.update(label="Stopped.", state="error")
-        st.warning(md(page_message(e)), icon=":material/stop:")
+        st.warning(md(page_message(ran.stopped)), icon=":material/stop:")
         return
-    except PrepscopeError as e:
+    if ran.error is not None:
         status.update(label="The check could not run.", state="error")
-        st.error(md(page_message(e)), icon=":material/error:")
+        st.error(md(page_message(ran.error)), icon=":material/error:")
         return
+    report = ran.value
     try:
         record_check(RunStore(), report, origin="page")
     except PrepscopeError as e:
         st.warning(f"The check was not recorded in the runs database: {md(page_message(e))}",
                    icon=":material/database:")
-    st.session_state["check_report"] = report
-    st.session_state["check_zip"] = request.zip_bytes
+    state.session().check_run = CheckRun(report, request.zip_bytes)
     recorded = f" — check #{report.check_id}" if report.check_id else ""
     status.update(label=f"Done in {report.seconds.get('total', 0):.1f} s{recorded}.", state="complete",
                   expanded=False)
@@ -143,9 +141,6 @@ def _desc(report: CheckReport, split: str) -> dict:
 
 def item_bytes(desc: dict, path: str, zip_bytes: bytes | None) -> bytes:
     """The item's file as uploaded or stored (for Open in Compare); UnsupportedInput with a sentence otherwise."""
-    from core.errors import UnsupportedInput
-    from core.evaluate.evidence import item_file, unavailable_reason
-
     reason = unavailable_reason(desc, zip_bytes)
     if reason:
         raise UnsupportedInput(reason)
@@ -171,9 +166,6 @@ def open_in_compare(report: CheckReport, item: dict, zip_bytes: bytes | None) ->
 
 def render_finding(report: CheckReport, k: int, zip_bytes: bytes | None, key: str) -> None:
     """One finding: what it means, its items (thumbnails or players, sortable) and Open in Compare."""
-    from components.accuracy import _thumbnail_uri
-    from core.evaluate.evidence import item_audio, try_open
-
     f = report.findings[k]
     st.markdown(md(f.summary))
     st.caption(md(f"What to do: {f.action}."))
@@ -188,7 +180,7 @@ def render_finding(report: CheckReport, k: int, zip_bytes: bytes | None, key: st
         thumbs = []
         for it in f.items[:ITEM_ROWS]:
             desc = _desc(report, it["split"])
-            thumbs.append(_thumbnail_uri(json.dumps(desc, sort_keys=True), it["path"],
+            thumbs.append(item_evidence.thumbnail_uri(json.dumps(desc, sort_keys=True), it["path"],
                                          None if zip_bytes is None else hash(zip_bytes), zip_bytes)
                           if it.get("split") in ("train", "test") else None)
         view.insert(0, "view", thumbs)
@@ -204,16 +196,8 @@ def render_finding(report: CheckReport, k: int, zip_bytes: bytes | None, key: st
     if c2.button("Open in Compare", key=f"{key}_open_{f.kind}", icon=":material/compare:"):
         open_in_compare(report, f.items[int(pick)], zip_bytes)
     if audio:
-        cols = st.columns(4)
-        for j, it in enumerate(f.items[:PLAYERS]):
-            signal, why = try_open(_desc(report, it["split"]), it["path"], zip_bytes)
-            with cols[j % 4]:
-                st.caption(md(f"{it['name']} · {it['label']}"))
-                if signal is None:
-                    st.caption(md(why))
-                else:
-                    wave, sr = item_audio(signal)
-                    st.audio(wave, sample_rate=sr)
+        item_evidence.render_players([(f"{it['name']} · {it['label']}", _desc(report, it["split"]), it["path"])
+                                      for it in f.items[:PLAYERS]], zip_bytes)
 
 
 def render_report(report: CheckReport, *, key: str = "check", zip_bytes: bytes | None = None) -> None:
@@ -243,8 +227,6 @@ def render_report(report: CheckReport, *, key: str = "check", zip_bytes: bytes |
 
 def render_checks_list() -> None:
     """The Runs page's list of recorded checks, and one opened with the report view."""
-    from core.runs.store import RunStore, list_checks, load_check
-
     st.subheader("Dataset checks")
     store = RunStore()
     try:

@@ -11,6 +11,7 @@ page's link.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 import json
 import math
@@ -21,6 +22,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import streamlit as st
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+import core
+from components import charts, state
+from components.charts import LOG_FLOOR, PALETTE, feature_map_grid, same_numbers_groups
+from components.layer_tables import COMPARISON_MEASURES, STATS
+from components.results import colorize_difference, difference_maps, difference_scales, sound_length, zoom_crop
+from core.explain import attach
+from core.preprocess.variant import Spectrogram
+from core.provenance import versions
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -52,8 +65,6 @@ class Provenance:
     panels: list = field(default_factory=list)
 
     def record(self) -> dict:
-        from core.provenance import versions
-
         r = self.result
         out = {"figure": self.figure, "settings": self.settings, "link": self.link, "input": self.input_label,
                "input_digest": r.provenance.get("digest", ""), "input_provenance": r.provenance, "model": r.model,
@@ -88,8 +99,6 @@ def result_json(result: InspectResult, input_label: str | None = None, link: str
     the groups of variants that gave the network identical inputs (``"identical_inputs"``: names and reason)."""
     data = result.to_dict()
     if cams is not None:
-        from core.explain import attach
-
         attach(data, cams)
     if identical:
         data["identical_inputs"] = identical
@@ -148,11 +157,6 @@ def _draw_header(fig: Figure, prov: Provenance, width_px: int, height_px: int) -
 def stamp_png(png: bytes, prov: Provenance) -> bytes:
     """``png`` re-saved with the provenance in iTXt chunks: Title, Software, Source (the link), Description and
     ``prepscope`` (the full JSON record)."""
-    from PIL import Image
-    from PIL.PngImagePlugin import PngInfo
-
-    import core
-
     record = prov.record()
     info = PngInfo()
     info.add_itxt("Title", f"prepscope · {prov.figure} · {prov.input_label}")
@@ -176,8 +180,6 @@ def _save(fig: Figure, prov: Provenance) -> bytes:
 
 def png_metadata(png: bytes) -> dict:
     """The prepscope record of an exported PNG (its ``prepscope`` text chunk), plus the other text chunks."""
-    from PIL import Image
-
     with Image.open(io.BytesIO(png)) as im:
         text = dict(im.text)
     return {"record": json.loads(text.pop("prepscope", "{}")), **text}
@@ -227,9 +229,6 @@ def png_size(n_variants: int, columns: int = PNG_COLUMNS, sections: int = 1) -> 
 
 def _sound_settings(result: InspectResult) -> dict:
     """For a result computed from a sound: the file's sampling rate and the rate(s) its spectrograms analyse it at."""
-    from components.results import sound_length
-    from core.preprocess.variant import Spectrogram
-
     sound = sound_length(result)
     if sound is None:
         return {}
@@ -244,9 +243,6 @@ def comparison_figure(result: InspectResult, prov: Provenance, columns: int = PN
     image against the reference in the same column (magma, 0 to the scale printed under it) and the zoom inset of
     the chosen region. Inputs made from a sound keep their time (s) and frequency (Hz) axes and name the rate the
     spectrogram analyses the sound at."""
-    from components import charts
-    from components.results import colorize_difference, difference_maps, difference_scales, sound_length, zoom_crop
-
     panels = panels or ComparePanels()
     sections = panels.sections(len(result.variants))
     prov = replace(prov, settings={**prov.settings, **_sound_settings(result),
@@ -308,8 +304,6 @@ def comparison_figure(result: InspectResult, prov: Provenance, columns: int = PN
             if sound is not None and section != "zoom":
                 axes_for = charts.spectrogram_axes(v.variant, sound[0], sound[1], v.display.shape[1])
             if section == "input" and sound is not None:
-                from core.preprocess.variant import Spectrogram
-
                 title += f" · analysed at {(v.variant.spectrogram or Spectrogram()).sample_rate} Hz"
             left_in, bottom_in = (PNG_AXIS_LEFT_PX, PNG_AXIS_BOTTOM_PX) if axes_for is not None else (3, 3)
             side = PNG_CELL_PX - max(left_in, bottom_in) - (12 if axes_for is not None else 3)  # room for a tick
@@ -347,8 +341,6 @@ def feature_maps_png(result: InspectResult, layer_index: int, channels: np.ndarr
                      prov: Provenance) -> bytes:
     """The Feature maps view as a PNG: the same grid as the page (``charts.feature_map_grid``: a row per channel and
     the mean, a column per variant, one color range per row with its color bar) under the header."""
-    from components.charts import feature_map_grid
-
     grid = feature_map_grid(result, layer_index, channels, diff=diff)
     cell, label_w, bar_w = 120, 56, 70
     width = label_w + cell * len(grid.shown) + bar_w
@@ -388,10 +380,6 @@ def statistics_png(table: pd.DataFrame, layer_names: list[str], prov: Provenance
     """The Activation statistics charts as a PNG: one small line chart per statistic and measure (x: layer, one
     line per group of identical variants, named ``a = b``; bn_shift on a log axis unless ``log_bn_shift`` is False),
     a legend, under the header."""
-    from components.charts import LOG_FLOOR, PALETTE, same_numbers_groups
-    from components.results import COMPARISON_MEASURES
-    from core.inspect.engine import STATS
-
     measures = [*STATS, *COMPARISON_MEASURES]
     groups = same_numbers_groups(table, measures)
     cols, panel_w, panel_h = 3, 380, 210
@@ -448,10 +436,6 @@ def render_downloads(result: InspectResult, input_label: str, *, table: pd.DataF
     ``settings``), then the Copy link button. ``cams`` (the activation maps shown) adds each variant's map
     summary to the JSON, ``identical`` the groups of identical inputs (``result_json``). JSON and PNG are built
     only when clicked (deferred downloads); clicking does not rerun the page."""
-    import streamlit as st
-
-    from components import state
-
     link = state.page_link()
     stem = _safe_stem(input_label)
     cols = st.columns([1, 1, 1, 1])
@@ -494,10 +478,6 @@ border:1px solid rgba(49,51,63,0.2);border-radius:8px;background:white;cursor:po
 
 def render_copy_link(link: str, *, key: str) -> None:
     """A "Copy link" button copying the address bar (which always holds this page's link, as ``link`` says)."""
-    import html
-
-    import streamlit as st
-
     st.html(COPY_LINK_HTML.format(id=f"ps-{key}", link=html.escape(link, quote=True)), unsafe_allow_javascript=True)
 
 

@@ -13,7 +13,19 @@ import streamlit as st
 from components import state
 from components.text import md
 from core.errors import PrepscopeError, page_message
-from core.models.networks import CHECKPOINT_SUFFIXES, MAX_CLASSES_BYTES
+from core.models import DEFAULT_MODEL, load_model
+from core.models.networks import (
+    CHECKPOINT_SUFFIXES,
+    MAX_CLASSES_BYTES,
+    NetworkError,
+    add_network,
+    card_names,
+    forward_check,
+    networks_dir,
+    parse_classes,
+    read_card,
+    remove_card,
+)
 
 #: Uploads larger than this are refused before anything is written (the server's own upload limit may be lower).
 MAX_UPLOAD_BYTES = 500 * 1024 * 1024
@@ -25,16 +37,12 @@ def _flash(kind: str, text: str) -> None:
 
 
 def _remove(name: str) -> None:
-    from core.models.networks import remove_card
-
     try:
         card = remove_card(name)
     except PrepscopeError as e:
         _flash("error", page_message(e))
         return
     if state.session().model == name:
-        from core.models import DEFAULT_MODEL
-
         state.set_model(DEFAULT_MODEL)
     _flash("success", f"Removed network {card.name} ({card.architecture}) and its checkpoint.")
 
@@ -48,8 +56,6 @@ def add_from_uploads(name: str, architecture: str, checkpoint, classes_file, cla
                      in_chans: int, input_size: int | None):
     """Check the uploads' sizes, write the checkpoint to a private temporary file and register the network
     (``core.models.networks.add_network``); returns the card. Refusals are PrepscopeErrors with a sentence."""
-    from core.models.networks import NetworkError, add_network, parse_classes
-
     if not name.strip() or not architecture.strip():
         raise NetworkError("Give the network a name and an architecture (a timm model name, or torchvision:BUILDER).")
     if checkpoint is None:
@@ -81,9 +87,6 @@ def add_from_uploads(name: str, architecture: str, checkpoint, classes_file, cla
 
 def render_card(name: str) -> None:
     """One network: recipe, classes, layers with their test-forward shapes, and its buttons."""
-    from core.models import load_model
-    from core.models.networks import forward_check, read_card
-
     card = read_card(name)
     r = card.recipe
     st.markdown(f"**{md(card.name)}** · `{md(card.architecture)}` · {card.in_chans} input channel(s) · "
@@ -141,8 +144,6 @@ def render_add_form() -> None:
 
 
 def render_page() -> None:
-    from core.models.networks import card_names, networks_dir
-
     flash = st.session_state.pop(_FLASH, None)
     if flash is not None:
         (st.success if flash[0] == "success" else st.error)(md(flash[1]))

@@ -1,6 +1,6 @@
 """The Accuracy page's remedies and model comparison: several models at once (a model x variant table and a
 grouped chart), BatchNorm re-estimation and fine-tuning results. The sweeps themselves are
-``core.evaluate.multimodel``, ``core.evaluate.adabn`` and ``core.evaluate.finetune``.
+``core.evaluate.multimodel``, ``core.evaluate.adabn`` and ``core.evaluate.methods.finetune``.
 
 Pure builders (``model_variant_frame``, ``grouped_accuracy_figure``, ``adapted_frame``, ``finetune_frame``)
 make no ``st.*`` calls; the ``render_*`` functions lay them out.
@@ -10,21 +10,25 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
+import streamlit as st
 
+from components import state
 from components.charts import PALETTE
+from components.sweep_charts import results_frame
+from core.evaluate.methods.finetune import MAX_EPOCHS, MAX_TRAIN_ITEMS
+from core.evaluate.multimodel import input_size
+from core.evaluate.report import table_rows
+from core.models import MODELS
 
 
 def model_variant_frame(result) -> pd.DataFrame:  # noqa: ANN001 - MultiSweepResult
     """One row per (model, variant), each model's reference first, identical inputs as one row: the model, its
-    run id, the input size, then ``charts.results_frame``'s columns (accuracy, Wilson CI, macro, McNemar p vs that
+    run id, the input size, then ``sweep_charts.results_frame``'s columns (accuracy, Wilson CI, macro, McNemar p vs that
     model's reference, folds) and the adapted accuracy when BatchNorm was re-estimated."""
-    from components.charts import results_frame, sweep_rows
-    from core.evaluate.multimodel import input_size
-
     frames = []
     for r in result.results:
         f = results_frame(r).drop(columns=["seconds"])
-        rows = sweep_rows(r)
+        rows = table_rows(r)
         f.insert(0, "model", r.provenance["model"])
         f.insert(1, "run", "—" if r.run_id is None else f"#{r.run_id}")
         f.insert(2, "input_size", [input_size(r.variants[i].spec) for _, i, _ in rows])
@@ -56,18 +60,12 @@ def grouped_accuracy_figure(result) -> go.Figure:  # noqa: ANN001 - MultiSweepRe
     return fig
 
 
-def _rows(result) -> list[tuple[str, int, list[int]]]:  # noqa: ANN001 - SweepResult
-    from core.evaluate.sameinput import display_rows
-
-    return display_rows([v.name for v in result.variants], [g["variants"] for g in result.identical])
-
-
 def adapted_frame(result) -> pd.DataFrame | None:  # noqa: ANN001 - SweepResult
     """Per variant (identical inputs as one row): accuracy without / with BatchNorm re-estimation, the adapted
     interval, McNemar p between them (and the fold test p under cross-validation), and the dataset BN-shift of
     the first and last named layer before -> after; None when nothing was adapted."""
     rows = []
-    for label, i, _ in _rows(result):
+    for label, i, _ in table_rows(result):
         v = result.variants[i]
         a = v.adapted
         if not a:
@@ -91,7 +89,7 @@ def finetune_frame(result) -> pd.DataFrame | None:  # noqa: ANN001 - SweepResult
     if result.method != "finetune":
         return None
     rows = []
-    for label, i, _ in _rows(result):
+    for label, i, _ in table_rows(result):
         v = result.variants[i]
         pr = v.details.get("probe") or {}
         best = v.details.get("best_epoch")
@@ -113,20 +111,16 @@ def finetune_frame(result) -> pd.DataFrame | None:  # noqa: ANN001 - SweepResult
 def render_options(method: str) -> tuple[list[str], str | None]:
     """Widgets: the models to compare (default: the sidebar's model, which they follow when it changes) and
     BatchNorm re-estimation (for probe and zero-shot; the other methods train their own input layers)."""
-    import streamlit as st
-
-    from components import state
-    from components.accuracy import bound
-    from core.models import MODELS
-
     current = state.session().model
-    models = st.multiselect("Models (several: a model × variant table)", list(MODELS), **bound("models", "acc_models"),
+    models = st.multiselect("Models (several: a model × variant table)", list(MODELS),
+                            **state.accuracy_widget("models", "acc_models"),
                             format_func=lambda n: MODELS[n].label,
                             help="Each model's variants are tested against that model's own reference on the same "
                                  "test items; every variant is resized to each model's own input size when several "
                                  "are chosen. Each model's sweep is recorded as its own run.")
     can_adapt = method in ("probe", "zeroshot")
-    adapt = st.checkbox("Also re-estimate BatchNorm statistics per variant (AdaBN)", **bound("adapt", "acc_adapt"),
+    adapt = st.checkbox("Also re-estimate BatchNorm statistics per variant (AdaBN)",
+                        **state.accuracy_widget("adapt", "acc_adapt"),
                         disabled=not can_adapt,
                         help="On a private copy of the model, every BatchNorm's running mean and variance are "
                              "re-estimated on each fold's training side under the variant; accuracy with and "
@@ -145,8 +139,6 @@ def cost_note(plan: dict, method: str, adapt: str | None) -> str | None:
         parts.append(f"BatchNorm re-estimation: {k} re-estimation{'s' if k > 1 else ''} per distinct variant "
                      f"({per}), each followed by a feature pass over all {plan['n_items']:,} items")
     if method == "finetune":
-        from core.evaluate.finetune import MAX_EPOCHS, MAX_TRAIN_ITEMS
-
         parts.append(f"fine-tuning: {k} training{'s' if k > 1 else ''} per distinct variant ({per}; at most "
                      f"{MAX_EPOCHS} epochs of at most {MAX_TRAIN_ITEMS} items each)")
     return "; ".join(parts) + ". Slow on CPU; the progress bar and Stop work throughout."
@@ -154,8 +146,6 @@ def cost_note(plan: dict, method: str, adapt: str | None) -> str | None:
 
 def render_cost(plan: dict, method: str, adapt: str | None) -> None:
     """``cost_note`` as a caption under the test-item plan, when the remedies cost more than a plain sweep."""
-    import streamlit as st
-
     if adapt and method == "zeroshot" and not plan.get("error") and not plan["given_test"]:
         st.warning("BatchNorm re-estimation needs training items; zero-shot without a separate test set scores "
                    "every item and has none. Upload a dataset with train/ and test/, or choose the probe.",
@@ -166,57 +156,14 @@ def render_cost(plan: dict, method: str, adapt: str | None) -> None:
         st.caption(note)
 
 
-def render_multi_result(result, *, zip_bytes: bytes | None = None,  # noqa: ANN001 - MultiSweepResult
-                        outdated: list[str] | None = None) -> None:
-    """The model x variant table and grouped chart with downloads and provenance, then each model's whole run
-    view (items, folds, per-class, remedies) in its own tab."""
-    import json
-
-    import streamlit as st
-
-    from components.accuracy import render_outdated, render_result
-
-    ids = ", ".join(f"#{i}" for i in result.run_ids if i is not None)
-    render_outdated("model × variant" + (f" · runs {ids}" if ids else " · not recorded"), outdated)
-    tabs = st.tabs(["Model × variant"] + [f"{r.provenance['model']}"
-                                           + (f" (run #{r.run_id})" if r.run_id is not None else "")
-                                           for r in result.results])
-    with tabs[0]:
-        frame = model_variant_frame(result)
-        st.dataframe(frame, hide_index=True, width="stretch", column_config={
-            c: st.column_config.NumberColumn(c, format="%.3f") for c in
-            ("accuracy", "ci95_low", "ci95_high", "macro_accuracy", "adapted_accuracy") if c in frame.columns})
-        pooled = " pooled over the folds," if result.results[0].cross_validated else ""
-        st.caption(f"Accuracy is micro,{pooled} with a 95% Wilson interval; McNemar p compares each variant with the "
-                   "same model's reference (first row of each model) on the same test items. Each model's tab has its "
-                   "run's items, folds and per-class recall.")
-        st.plotly_chart(grouped_accuracy_figure(result), width="stretch", key="acc_grouped")
-        c1, c2, c3 = st.columns(3)
-        c1.download_button("Download CSV", result.to_csv(), file_name="prepscope-models.csv", mime="text/csv",
-                           key="acc_dl_multi_csv", icon=":material/download:", on_click="ignore")
-        c2.download_button("Download items (CSV)", result.items_csv, file_name="prepscope-models-items.csv",
-                           mime="text/csv", key="acc_dl_multi_items", icon=":material/download:", on_click="ignore")
-        c3.download_button("Download JSON", lambda: json.dumps(result.to_dict(), indent=2, ensure_ascii=False),
-                           file_name="prepscope-models.json", mime="application/json", key="acc_dl_multi_json",
-                           icon=":material/download:", on_click="ignore")
-        st.caption("Provenance: " + result.provenance_line())
-    for tab, r in zip(tabs[1:], result.results, strict=True):
-        with tab:
-            render_result(r, key=f"acc_m{r.provenance['model']}", zip_bytes=zip_bytes, title=False)
-
-
 def _number_config(frame: pd.DataFrame) -> dict:
     """Accuracies and interval ends with three decimals, p-values and BN-shifts with three significant digits."""
-    import streamlit as st
-
     return {c: st.column_config.NumberColumn(c, format="%.3g" if (" p " in f" {c} " or "BN-shift" in c) else "%.3f")
             for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])}
 
 
 def render_remedies(result, *, key: str = "acc") -> None:  # noqa: ANN001 - SweepResult
     """The BatchNorm re-estimation table and the probe-vs-finetune table, when the sweep has them."""
-    import streamlit as st
-
     adapted = adapted_frame(result)
     if adapted is not None:
         st.markdown("**BatchNorm re-estimation (AdaBN)**")

@@ -7,31 +7,30 @@ Every view takes an engine ``InspectResult``; the first variant is the reference
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import streamlit as st
 
+from components import charts, state
+from components.layer_tables import COMPARISON_MEASURES, MEASURE_HELP, layer_table
 from components.text import md
-from core.errors import page_message
+from components.widgets import collect_fields, render_fields
+from core.errors import InvalidVariant, PrepscopeError, page_message
+from core.models import MODELS
+from core.preprocess.recipe import recipe_line, recipe_text, resolve
+from core.preprocess.variant import Spectrogram
 
 if TYPE_CHECKING:
     from core.inspect.engine import InspectResult, VariantResult
 
 #: Columns per row of the side-by-side grid.
 GRID_COLUMNS = 4
-#: Layer-wise comparison measures the engine adds to the activation statistics.
-COMPARISON_MEASURES = ("similarity", "cka", "bn_shift")
-MEASURE_HELP = {
-    "similarity": "cosine of globally pooled features vs the reference (1 = same direction)",
-    "cka": "linear CKA over spatial positions vs the reference (1 = same representation; blank if sizes differ)",
-    "bn_shift": "symmetric Gaussian KL of per-channel statistics vs the layer's BatchNorm running statistics",
-}
-#: Identifying columns of the layer table (one row per variant and layer).
-TABLE_KEYS = ("variant", "variant_index", "layer", "layer_index")
 RANKING_RULE = "channels ranked once on the reference by mean activation (highest first)"
 
 
@@ -46,20 +45,25 @@ class Agreement:
 
     same_top1: bool
     top5_overlap: int
+    #: Out of how many: min(5, the number of classes the network ranks).
+    k: int = 5
 
     def sentence(self) -> str:
-        """One short line for the page, e.g. ``"same top-1 · top-5 overlap 4/5"``."""
+        """One short line for the page, e.g. ``"same top-1 · top-5 overlap 4/5"`` (``"top-2 overlap 2/2"`` for a
+        two-class network)."""
         first = "same top-1" if self.same_top1 else "different top-1"
-        return f"{first} · top-5 overlap {self.top5_overlap}/5"
+        return f"{first} · top-{self.k} overlap {self.top5_overlap}/{self.k}"
 
 
 def agreement(variant: VariantResult, reference: VariantResult) -> Agreement:
     """Compare a variant's predictions with the reference's: whether the top-1 class index is the same,
-    and how many of the reference's top-5 class indices also appear in the variant's top-5."""
+    and how many of the reference's top-k class indices also appear in the variant's top-k, k = min(5, the number of
+    classes the network ranks)."""
     mine = [p.index for p in variant.top5]
     ref = [p.index for p in reference.top5]
     same = bool(mine and ref and mine[0] == ref[0])
-    return Agreement(same_top1=same, top5_overlap=len(set(mine[:5]) & set(ref[:5])))
+    k = max(1, min(5, len(ref), len(mine)))
+    return Agreement(same_top1=same, top5_overlap=len(set(mine[:k]) & set(ref[:k])), k=k)
 
 
 def top1_text(variant: VariantResult) -> str:
@@ -115,8 +119,12 @@ def same_input_groups(result: InspectResult) -> list[SameInput]:
     bit-identical (``core.evaluate.sameinput``'s fingerprint): the network received the same input from them. The
     reason comes from their specs where they say it (``sameinput.spec_reason``), else it names the settings in which
     they differ and says that on this input they coincide."""
-    from core.evaluate.sameinput import display_rows, feature_fingerprint, group_by, spec_reason
-    from core.models import MODELS
+    from core.evaluate.sameinput import (  # noqa: PLC0415 - torch, not at first paint
+        display_rows,
+        feature_fingerprint,
+        group_by,
+        spec_reason,
+    )
 
     keys = [feature_fingerprint(v.display, v.pooled, *(layer.fmap for layer in v.layers if layer.fmap is not None))
             for v in result.variants]
@@ -145,8 +153,6 @@ def same_input_groups(result: InspectResult) -> list[SameInput]:
 def merge_same_inputs(result: InspectResult, groups: list[SameInput]) -> InspectResult:
     """The result with each group of identical variants as one variant named ``a = b`` (its first member's numbers
     and spec), in variant order; the result itself when there is no group."""
-    from dataclasses import replace
-
     if not groups:
         return result
     owner = {g.members[0]: g for g in groups}
@@ -216,31 +222,6 @@ def rank_channels(reference_fmap: np.ndarray, k: int) -> np.ndarray:
     return order[:k]
 
 
-def layer_table(result: InspectResult) -> pd.DataFrame:
-    """One row per (variant, layer) with every number the engine computed for that layer: the
-    activation statistics of ``core.inspect.engine.STATS`` and the comparison measures similarity,
-    cka and bn_shift (NaN where the engine gives none)."""
-    from core.inspect.engine import STATS
-
-    rows: list[dict[str, Any]] = []
-    for vi, v in enumerate(result.variants):
-        for li, layer in enumerate(v.layers):
-            row: dict[str, Any] = {"variant": v.variant.name, "variant_index": vi}
-            row.update(layer=layer.name, layer_index=li)
-            for name in (*STATS, *COMPARISON_MEASURES):
-                value = getattr(layer, name)
-                row[name] = float("nan") if value is None else float(value)
-            rows.append(row)
-    return pd.DataFrame(rows, columns=[*TABLE_KEYS, *STATS, *COMPARISON_MEASURES])
-
-
-def measure_matrix(result: InspectResult, measure: str) -> pd.DataFrame:
-    """A variants x layers table of one measure (a statistic or similarity / cka / bn_shift)."""
-    table = layer_table(result)
-    wide = table.pivot(index="variant", columns="layer", values=measure)
-    return wide.loc[[v.variant.name for v in result.variants], list(result.layer_names)]
-
-
 def summary_table(result: InspectResult) -> pd.DataFrame:
     """Compact per-variant summary: agreement with the reference, mean and last-layer similarity and
     CKA, and mean BN shift over layers."""
@@ -300,18 +281,12 @@ def provenance_caption(result: InspectResult, input_label: str) -> str:
 def recipe_note(result: InspectResult, index: int) -> str | None:
     """The one line saying whether variant ``index`` follows the model's training recipe
     (``core.preprocess.recipe``), or None for a model the registry does not know."""
-    from core.models import MODELS
-    from core.preprocess.recipe import recipe_line
-
     spec = MODELS.get(result.model)
     return None if spec is None else recipe_line(result.variants[index].variant, spec)
 
 
 def model_recipe_caption(result: InspectResult) -> str | None:
     """The model's own recipe in words, for the Compare caption (None for an unknown model)."""
-    from core.models import MODELS
-    from core.preprocess.recipe import recipe_text
-
     spec = MODELS.get(result.model)
     return None if spec is None else f"{result.model}'s training recipe: {recipe_text(spec)}"
 
@@ -327,7 +302,7 @@ def sound_length(result: InspectResult) -> tuple[int, int] | None:
 def channel_planes(variant: VariantResult) -> list[tuple[str, np.ndarray]] | None:
     """For a ``multi-window`` or ``deltas`` variant, its three channels as (label, H x W image in [0, 1]) as
     the network receives them (before normalization); None for other channel strategies."""
-    from core.preprocess.channels import channel_labels
+    from core.preprocess.channels import channel_labels  # noqa: PLC0415 - torch, not at first paint
 
     labels = channel_labels(variant.variant)
     if labels is None:
@@ -375,8 +350,6 @@ def render_provenance(result: InspectResult, input_label: str, *, key: str = "pr
     """Caption with model, input and variants, plus an expander "What produced these numbers": a compact table of the
     fields in which the variants differ (``differing_fields``) and the full JSON (specs and input provenance) as a
     download."""
-    import streamlit as st
-
     st.caption(provenance_caption(result, input_label))
     with st.expander("What produced these numbers: the settings that differ between variants"):
         table = differing_fields(result)
@@ -392,8 +365,6 @@ def render_provenance(result: InspectResult, input_label: str, *, key: str = "pr
 def render_same_inputs(groups: list[SameInput]) -> None:
     """One note naming the groups of variants with identical network inputs (each shown as one column and row named
     ``a = b`` below), a line per group saying why; nothing when there is none."""
-    import streamlit as st
-
     if groups:
         st.info("  \n".join(["Identical network inputs, shown as one column and one row below:"]
                             + [f"**{md(g.label)}**: {md(g.reason)}" for g in groups]), icon=":material/merge:")
@@ -403,10 +374,6 @@ def render_variant_grid(result: InspectResult, *, columns: int = GRID_COLUMNS) -
     """Each variant's input as the network receives it, side by side (wrapping at ``columns`` per row), with one
     line on the model's recipe, its top-1, agreement with the reference and its top-5 as compact lines, so four
     variants fit a laptop screen with their predictions."""
-    import streamlit as st
-
-    from components import charts
-
     ref = result.variants[0]
     sound = sound_length(result)
     recipe = model_recipe_caption(result)
@@ -445,8 +412,6 @@ def render_variant_grid(result: InspectResult, *, columns: int = GRID_COLUMNS) -
 def render_differences(result: InspectResult, mode: str, *, columns: int = GRID_COLUMNS) -> None:
     """The difference image of every variant against the reference, each on the scale ``mode`` says
     (``DIFF_SCALES``) with that scale printed under it; none where the input size differs."""
-    import streamlit as st
-
     st.markdown("**Difference images against the reference** — " + (
         "each on its own color scale (its largest difference = brightest), printed under it"
         if mode == DIFF_SCALES[0] else "all on one color scale, so brightness compares across variants"))
@@ -468,8 +433,6 @@ def render_differences(result: InspectResult, mode: str, *, columns: int = GRID_
 
 def render_zoom(result: InspectResult, region: str, factor: int, *, columns: int = GRID_COLUMNS) -> None:
     """The same region of every variant's input (``zoom_crop``), side by side, pixels enlarged without smoothing."""
-    import streamlit as st
-
     st.markdown(f"**Zoom: {region}, {factor}×** — the same part of every input, pixels enlarged without smoothing")
     for start in range(0, len(result.variants), columns):
         cols = st.columns(columns)
@@ -484,10 +447,6 @@ def render_zoom(result: InspectResult, region: str, factor: int, *, columns: int
 def render_similarity_summary(result: InspectResult, *, log_bn_shift: bool = True) -> None:
     """Compact table of agreement and similarity per variant and a variants x layers heatmap of the
     similarity (cosine), CKA and BN-shift measures (BN shift on a log color scale unless ``log_bn_shift`` is False)."""
-    import streamlit as st
-
-    from components import charts
-
     st.dataframe(summary_table(result), hide_index=True, width="stretch", column_config=_number_columns(
         {m: m for m in ("mean similarity", "last-layer similarity", "mean CKA", "mean BN shift")}, "%.3f"))
     st.plotly_chart(charts.measures_heatmap(result, log_bn_shift=log_bn_shift), width="stretch",
@@ -496,8 +455,6 @@ def render_similarity_summary(result: InspectResult, *, log_bn_shift: bool = Tru
 
 
 def _number_columns(labels: dict[str, str], fmt: str = "%.4g") -> dict:
-    import streamlit as st
-
     return {k: st.column_config.NumberColumn(v, format=fmt, width="small") for k, v in labels.items()}
 
 
@@ -510,10 +467,6 @@ STAT_LABELS = {"mean": "mean", "std": "std", "min": "min", "max": "max", "zero_f
 def render_feature_map_controls(result: InspectResult, *, prefix: str = "fm_") -> tuple[str, int, bool]:
     """Widgets for the feature-map view (layer, number of channels, difference mode), persisted as
     page options so a URL reproduces the view. Returns ``(layer, k, diff)``."""
-    import streamlit as st
-
-    from components import state
-
     names = list(result.layer_names)
     default_layer = names[len(names) // 2] if names else ""
     stored = state.get_page_option(f"{prefix}layer", default_layer)
@@ -549,10 +502,6 @@ def _as_bool(value: Any) -> bool:
 def render_feature_maps(result: InspectResult, layer: str, k: int, diff: bool, *, key: str = "fmaps") -> None:
     """Top-k channels of one layer for every variant (ranked once on the reference) and their
     channel average as plotly heatmaps with hover values; ``diff`` shows variant minus reference."""
-    import streamlit as st
-
-    from components import charts
-
     li = list(result.layer_names).index(layer)
     ref_fmap = result.variants[0].layers[li].fmap
     if ref_fmap is None:
@@ -577,10 +526,6 @@ def render_statistics(result: InspectResult, *, key: str = "stats", log_bn_shift
     """Per layer x variant plotly charts of every activation statistic and comparison measure (identical variants
     as one line, BN shift on a log axis unless ``log_bn_shift`` is False), and the table of the same numbers with
     short headers that fit the page. Returns the table (for downloads)."""
-    import streamlit as st
-
-    from components import charts
-
     table = layer_table(result)
     st.plotly_chart(charts.statistics_figure(table, list(result.layer_names), log_bn_shift=log_bn_shift),
                     width="stretch", key=f"{key}_chart")
@@ -594,10 +539,6 @@ def render_statistics(result: InspectResult, *, key: str = "stats", log_bn_shift
 
 def guarded(fn: Callable[[], Any]) -> Any:
     """Run ``fn`` and turn a PrepscopeError into an ``st.error`` with its message, stopping the page."""
-    import streamlit as st
-
-    from core.errors import PrepscopeError
-
     try:
         return fn()
     except PrepscopeError as e:
@@ -613,8 +554,6 @@ def guarded(fn: Callable[[], Any]) -> Any:
 def shared_spectrogram(variants: list) -> tuple[Any, bool]:
     """The spectrogram spec the form starts from (the reference's, or the default when it has none) and
     whether all variants currently use that same spec."""
-    from core.preprocess.variant import Spectrogram
-
     specs = [v.spectrogram or Spectrogram() for v in variants]
     return specs[0], all(s == specs[0] for s in specs)
 
@@ -627,8 +566,6 @@ def with_spectrogram(variants: list, spec: Any) -> list:
 def shared_resize(variants: list, model_spec: Any) -> tuple[Any, bool]:
     """The resize and fit the form starts from (the reference's, with ``"model"`` spelled out as the model's recipe)
     and whether all variants use it."""
-    from core.preprocess.recipe import resolve
-
     sizes = [v.resize for v in resolve(variants, model_spec)]
     return sizes[0], all(r == sizes[0] for r in sizes)
 
@@ -641,8 +578,6 @@ def with_resize(variants: list, resize: Any) -> list:
 def analysis_rate_notice(variants: list, file_rate: int) -> str | None:
     """One sentence when a spectrogram analyses the sound at another rate than the file's: above a low file rate's
     Nyquist frequency there is nothing (an empty band at the top); a lower analysis rate drops the file's highs."""
-    from core.preprocess.variant import Spectrogram
-
     rates = sorted({(v.spectrogram or Spectrogram()).sample_rate for v in variants})
     if rates == [file_rate]:
         return None
@@ -659,8 +594,6 @@ def analysis_rate_notice(variants: list, file_rate: int) -> str | None:
 def at_file_rate(variants: list, file_rate: int) -> list:
     """Every variant's spectrogram analysing the sound at the file's own rate (an ``fmax`` above the new Nyquist
     frequency is cleared: Nyquist)."""
-    from core.preprocess.variant import Spectrogram
-
     out = []
     for v in variants:
         spec = v.spectrogram or Spectrogram()
@@ -674,13 +607,6 @@ def render_spec_form(cls: type, current: Any, *, key: str, columns: int = 4) -> 
     widget dispatch from the field declarations, and "Apply to all variants". Returns the new, validated spec when
     submitted, None otherwise; a combination the spec refuses is shown as an error. Widget keys carry a digest of
     ``current``, so when the variant set's spec changes elsewhere (a preset, the editor) the form shows the new one."""
-    import hashlib
-
-    import streamlit as st
-
-    from components.widgets import collect_fields, render_fields
-    from core.errors import InvalidVariant
-
     prefix = f"{key}:{hashlib.sha256(current.to_json().encode()).hexdigest()[:8]}:"
     with st.form(key):
         render_fields(cls, current, prefix, {}, columns=columns)

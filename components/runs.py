@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import streamlit as st
 
-from components import accuracy, charts, shared, state
+from components import accuracy, shared, state, sweep_charts
 from components.text import md
 from core.errors import PrepscopeError, page_message
 from core.evaluate.methods import METHODS
+from core.evaluate.report import fmt_p
 from core.runs import RunStore, RunSummary
+from core.runs.compare import NotComparable, compare, compare_table
 from core.shared import public_path
 
 if TYPE_CHECKING:
@@ -136,8 +138,6 @@ def render_page() -> None:
 
 def render_comparison(a: SweepResult, b: SweepResult) -> None:
     """Two runs side by side on their shared items: matched variants, a free pair, and what differs between them."""
-    from core.runs.compare import NotComparable, compare, compare_table
-
     try:
         rows = compare_table(a, b)
     except NotComparable as e:
@@ -150,11 +150,11 @@ def render_comparison(a: SweepResult, b: SweepResult) -> None:
     st.caption("What differs: " + (md("; ".join(differ)) if differ else "nothing but the run"))
     frame = pd.DataFrame([{"variant A": r.a, "variant B": r.b, "accuracy A": r.accuracy_a, "accuracy B": r.accuracy_b,
                            "B − A": r.accuracy_b - r.accuracy_a, "only A right": r.a_only, "only B right": r.b_only,
-                           "McNemar p": charts.fmt_p(r.mcnemar_p)} for r in rows])
+                           "McNemar p": fmt_p(r.mcnemar_p)} for r in rows])
     st.dataframe(frame, hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(c, format="%.3f")
                                 for c in ("accuracy A", "accuracy B", "B − A")})
-    st.plotly_chart(charts.comparison_figure(rows), width="stretch", key="runs_cmp_chart")
+    st.plotly_chart(sweep_charts.comparison_figure(rows), width="stretch", key="runs_cmp_chart")
     st.caption("Accuracies are on the shared items only (matched by path and class), with 95% Wilson intervals; "
                "McNemar's exact test pairs the two runs item by item.")
     c1, c2 = st.columns(2)
@@ -165,7 +165,7 @@ def render_comparison(a: SweepResult, b: SweepResult) -> None:
     r = compare(a, int(va), b, int(vb))
     st.write(f"{r.a} (A): {r.accuracy_a:.3f} [{r.ci95_a[0]:.3f}, {r.ci95_a[1]:.3f}] · {r.b} (B): {r.accuracy_b:.3f} "
              f"[{r.ci95_b[0]:.3f}, {r.ci95_b[1]:.3f}] · only A right {r.a_only}, only B right {r.b_only} · "
-             f"McNemar p = {charts.fmt_p(r.mcnemar_p)} on {r.n_shared} items")
+             f"McNemar p = {fmt_p(r.mcnemar_p)} on {r.n_shared} items")
 
 
 def _differences(a: SweepResult, b: SweepResult) -> list[tuple[str, object, object]]:

@@ -11,6 +11,7 @@ becomes a warning for the user, never an exception.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import uuid
 import zlib
@@ -18,8 +19,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from core.errors import InvalidVariant, PrepscopeError, page_message
+from core.io import load_input
+from core.io.synth import SOUND_CLASSES, sample_clip, zone_plate
 from core.models import DEFAULT_MODEL, model_names
 from core.preprocess.presets import get_preset, matching_preset
 from core.preprocess.variant import VariantSet
@@ -108,6 +112,56 @@ class AccuracySettings:
     adapt: bool = False
 
 
+@dataclass(frozen=True)
+class AccuracyRun:
+    """The Accuracy page's last result (a ``SweepResult`` or, for several models, a ``MultiSweepResult``), the
+    settings signature that produced it (a setting that differs marks it out of date) and the zip it read."""
+
+    result: Any
+    settings: dict[str, Any]
+    zip_bytes: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """The Dataset check page's last report (a ``core.check.report.CheckReport``) and the zip it read."""
+
+    report: Any
+    zip_bytes: bytes | None = field(default=None, repr=False)
+
+
+@dataclass
+class LabState:
+    """The Autoencoder lab's results in this tab: the learned-gray training, the dataset it used and the probe per
+    rule on it; the single-image training and the denoiser saved from it; a stopped training's notice per training
+    (``ael_g``, ``ael_s``) and the line of the last "use this" action (``("success" | "error", text)``)."""
+
+    gray_result: Any = None
+    gray_dataset: str | None = None
+    probe_result: Any = None
+    single_result: Any = None
+    saved_denoiser: str | None = None
+    notices: dict[str, str] = field(default_factory=dict)
+    message: tuple[str, str] | None = None
+
+
+def widget_prefix(uid: str, generation: int = 0) -> str:
+    """The key prefix of the variant editor's widgets for variant ``uid`` at widget ``generation``."""
+    return f"ve:{uid}:{generation}:"
+
+
+@dataclass
+class EditorState:
+    """The variant editor's state in this tab: the selected variant (its uid), the widget generation per variant
+    (bumped after a structural edit so its widgets are re-seeded), the refusal to show (``(uid or None, text)``) and
+    the last import's refusal."""
+
+    selected: str | None = None
+    generations: dict[str, int] = field(default_factory=dict)
+    error: tuple[str | None, str] | None = None
+    import_error: str | None = None
+
+
 @dataclass
 class Session:
     """One browser tab's choices. ``source`` says which input is current: the sample or the upload."""
@@ -121,6 +175,13 @@ class Session:
     options: dict[str, Any] = field(default_factory=dict)
     url_options: dict[str, str] = field(default_factory=dict)
     accuracy: AccuracySettings = field(default_factory=AccuracySettings)
+    #: The Accuracy page's last run (None: none yet, or it was stopped or failed) and the notice it shows above it.
+    accuracy_run: AccuracyRun | None = None
+    accuracy_notice: str | None = None
+    #: The Dataset check page's last report.
+    check_run: CheckRun | None = None
+    lab: LabState = field(default_factory=LabState)
+    editor: EditorState = field(default_factory=EditorState)
     #: A guided question's "where to look" explanation and the page it was opened on: shown on that page until
     #: another page is visited.
     guide: tuple[str, str] | None = None
@@ -148,8 +209,6 @@ class Session:
 
 
 def sound_labels() -> list[str]:
-    from core.io.synth import SOUND_CLASSES
-
     return list(SOUND_CLASSES)
 
 
@@ -168,17 +227,10 @@ def sample_description(name: str) -> str:
 def decode_sample(name: str) -> Signal:
     """Decode a bundled sample through the same path as an upload (a photo as PNG bytes; a sound as the
     synthesizer's signal)."""
-    import io
-
-    from core.io import load_input
-
     if name in IMAGE_SAMPLES:
         import skimage.data
-        from PIL import Image
 
         if name in SYNTH_IMAGES:
-            from core.io.synth import zone_plate
-
             pixels = np.round(zone_plate() * 255).astype(np.uint8)
         else:
             pixels = getattr(skimage.data, name)()
@@ -187,8 +239,6 @@ def decode_sample(name: str) -> Signal:
         return load_input(buf.getvalue(), name=f"{name}.png")
     label = name.removeprefix(SOUND_PREFIX)
     if name.startswith(SOUND_PREFIX) and label in sound_labels():
-        from core.io.synth import sample_clip
-
         return sample_clip(label)
     raise UnknownSample(f"Unknown sample {name!r}; choose one of: {', '.join(sample_names())}.")
 

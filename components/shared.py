@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.shared import acting_as, heavy_work, shared_mode
 
@@ -17,8 +18,6 @@ REFUSED = ("This server is shared (PREPSCOPE_SHARED=1): {what} is not possible f
 
 def visitor() -> str:
     """The visitor as the audit log names them: their session (a short id) and address."""
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
     ctx = get_script_run_ctx()
     session = ctx.session_id[:8] if ctx is not None else "?"
     try:

@@ -11,6 +11,7 @@ stops; its ``st.navigation`` call switches Streamlit to the shell's navigation f
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,21 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.errors import page_message
+from components import state
+from components.session import MAX_DROPPED_NAMED, MAX_LINK_CHARS, PAGE_OPTIONS, RESERVED_KEYS
+from components.sidebar import render_model_status, render_sidebar
+from components.text import md
+from core.errors import PrepscopeError, page_message
+
+try:  # Streamlit's own query limits (an internal module: the values of 1.67 when it moves)
+    from streamlit.runtime.state.query_params import (
+        CLIENT_STATE_QUERY_STRING_MAX_FIELDS,
+        CLIENT_STATE_QUERY_STRING_MAX_LENGTH,
+    )
+
+    _QUERY_LIMITS = (CLIENT_STATE_QUERY_STRING_MAX_FIELDS, CLIENT_STATE_QUERY_STRING_MAX_LENGTH)
+except ImportError:
+    _QUERY_LIMITS = (1000, 512 * 1024)
 
 #: (file, title, icon) in navigation order; the first is the default page.
 PAGES: tuple[tuple[str, str, str], ...] = (
@@ -85,19 +100,7 @@ BROWSER_GUARD = """<script>
 
 def browser_guard() -> str:
     """``BROWSER_GUARD`` filled with Streamlit's query limits and prepscope's URL keys."""
-    import json
-
-    from components.session import MAX_DROPPED_NAMED, MAX_LINK_CHARS, PAGE_OPTIONS, RESERVED_KEYS
-
-    try:  # Streamlit's own limits (an internal module: the values of 1.67 when it moves)
-        from streamlit.runtime.state.query_params import (
-            CLIENT_STATE_QUERY_STRING_MAX_FIELDS as max_fields,
-        )
-        from streamlit.runtime.state.query_params import (
-            CLIENT_STATE_QUERY_STRING_MAX_LENGTH as max_chars,
-        )
-    except ImportError:
-        max_fields, max_chars = 1000, 512 * 1024
+    max_fields, max_chars = _QUERY_LIMITS
     return BROWSER_GUARD % {
         "max_fields": max_fields, "max_chars": max_chars,
         "reserved": json.dumps([*RESERVED_KEYS, "embed", "embed_options"]),
@@ -129,11 +132,6 @@ def running_page() -> Iterator[None]:
 
 def main() -> None:
     """One run of the dashboard: page config, state from the URL, sidebar, then the current page."""
-    from components import state
-    from components.sidebar import render_model_status, render_sidebar
-    from components.text import md
-    from core.errors import PrepscopeError
-
     st.set_page_config(page_title="prepscope", page_icon=FAVICON, layout="wide")
     st.html(COMPACT_CSS)
     page = st.navigation(pages())

@@ -9,10 +9,13 @@ model, held in ``st.cache_resource`` (shared by every session, read-only).
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import threading
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import streamlit as st
 
@@ -31,6 +34,7 @@ from components.session import (
 )
 from components.text import md
 from core.errors import PrepscopeError, UnknownModel, page_message
+from core.io import load_input
 from core.models import model_names
 from core.preprocess.variant import VariantSet
 from core.signal import Signal
@@ -72,8 +76,6 @@ def link_params() -> dict[str, str]:
 def page_link() -> str:
     """The full link of the current view (the browser's address without its query, plus ``link_params``); only
     the query when the address is unknown (outside a browser)."""
-    from urllib.parse import urlencode
-
     try:
         base = st.context.url or ""
     except Exception:  # noqa: BLE001 - no browser context (bare scripts, AppTest)
@@ -102,6 +104,25 @@ def set_accuracy(**changes: Any) -> None:
     """Change the Accuracy page's settings (``AccuracySettings`` fields) for the rest of this tab's session."""
     s = session()
     s.accuracy = replace(s.accuracy, **changes)
+
+
+def _store_accuracy(field: str, key: str) -> None:
+    value = st.session_state.get(key)
+    if field == "models":
+        current = session().model
+        value = () if not value or list(value) == [current] else tuple(value)  # () follows the sidebar's model
+    set_accuracy(**{field: value})
+
+
+def accuracy_widget(field: str, key: str, options: Any = None) -> dict[str, Any]:
+    """Widget arguments that draw widget ``key`` from the settings' ``field`` and write it back when the user changes
+    it (a value a select box does not offer is left to the widget's default)."""
+    value = getattr(session().accuracy, field)
+    if field == "models":
+        value = list(value) or [session().model]
+    if options is None or value in list(options):
+        st.session_state[key] = value
+    return {"key": key, "on_change": _store_accuracy, "args": (field, key)}
 
 
 def set_guide(page: str, text: str) -> None:
@@ -142,7 +163,7 @@ _STARTED: set[str] = set()
 
 def _load(name: str) -> LoadedModel:
     with _LOAD_LOCK:  # the import too: two threads importing torchvision at once can see it half initialized
-        from core.models import load_model  # imports torch: the first call runs in preload_model's thread
+        from core.models import load_model  # noqa: PLC0415 - imports torch: the first call runs in preload_model's thread
 
         model = load_model(name)
     _READY.add(name)
@@ -200,8 +221,6 @@ def use_sample_input() -> None:
 def handle_upload(name: str, data: bytes, file_id: str | None = None) -> str | None:
     """Decode an uploaded file and make it the current input; return None on success or the user-facing
     error message when the engine refuses it (the previous input then stays current)."""
-    from core.io import load_input
-
     try:
         signal = load_input(bytes(data), name=name)
     except PrepscopeError as e:
@@ -236,8 +255,6 @@ def _browser() -> str | None:
     """This browser's identity: a hash of the token in its XSRF cookie (None without one, e.g. XSRF protection
     switched off). The cookie (tornado's ``2|mask|masked token|time``) is masked anew on each page load; the token
     under the mask stays the browser's."""
-    import hashlib
-
     try:
         cookie = st.context.cookies.get("_streamlit_xsrf")
     except Exception:  # noqa: BLE001 - no browser context (AppTest, bare scripts)
@@ -256,8 +273,6 @@ def _browser() -> str | None:
 def _keep_upload(name: str, data: bytes) -> str | None:
     """Keep an accepted upload's bytes for a reload of this browser's tab; its token, or None when it cannot be kept
     (no browser identity, or larger than the whole store)."""
-    import secrets
-
     browser = _browser()
     if browser is None or len(data) > KEPT_UPLOAD_BYTES:
         return None
@@ -276,8 +291,6 @@ def _keep_upload(name: str, data: bytes) -> str | None:
 def _restore_kept_upload(s: Session, token: str) -> str | None:
     """On a tab's first run with ``upload=token`` in the address: make the kept upload the input again (this browser's
     only); returns the message when it cannot be (the sample is then the input), or None."""
-    from core.io import load_input
-
     kept = _kept_uploads().get(token)
     browser = _browser()
     if kept is None or browser is None or kept[0] != browser:
@@ -447,7 +460,7 @@ def bound_widget(widget: Any, label: str, key: str, default: Any, **kwargs: Any)
 @st.cache_resource(show_spinner=False)
 def run_cache(model_name: str) -> RunCache:
     """The engine's result cache for one model, shared by every session of this server."""
-    from core.inspect.engine import RunCache
+    from core.inspect.engine import RunCache  # noqa: PLC0415 - torch, not at first paint
 
     return RunCache(max_entries=64)
 
@@ -459,8 +472,9 @@ def run_inspect(signal: Signal | None = None, variants: Any = None) -> InspectRe
     drawing anything; otherwise a ``st.status`` reports progress while computing. Raises PrepscopeError
     subclasses with user-facing messages.
     """
+    from core.inspect.engine import inspect, result_key  # noqa: PLC0415 - torch, not at first paint
+
     model = get_model()  # first: waits for the background load, which imports torch and torchvision
-    from core.inspect.engine import inspect, result_key
 
     signal = get_signal() if signal is None else signal
     variants = session().variants if variants is None else VariantSet.of(variants)

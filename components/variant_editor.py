@@ -17,28 +17,27 @@ from typing import Any
 import streamlit as st
 
 from components import state
-from components.session import DEFAULT_PRESET, new_uid
+from components.session import DEFAULT_PRESET, EditorState, new_uid, widget_prefix
 from components.text import md
 from components.widgets import collect_fields, render_fields
 from core.errors import InvalidVariant, page_message
 from core.preprocess.presets import get_preset, matching_preset, preset_description, preset_names
 from core.preprocess.variant import DEGRADATIONS, MAX_VARIANTS, Variant, VariantSet
 
-_ERR = "ve_error"
-_GEN = "ve_gen"
-_SEL = "ve_selected"
 _W_SEL = "ve_w_selected"
 
 
+def _editor() -> EditorState:
+    return state.session().editor
+
+
 def _prefix(uid: str) -> str:
-    gen = st.session_state.get(_GEN, {}).get(uid, 0)
-    return f"ve:{uid}:{gen}:"
+    return widget_prefix(uid, _editor().generations.get(uid, 0))
 
 
 def _bump(uid: str) -> None:
-    gens = dict(st.session_state.get(_GEN, {}))
+    gens = _editor().generations
     gens[uid] = gens.get(uid, 0) + 1
-    st.session_state[_GEN] = gens
 
 
 def _current(uid: str) -> tuple[int, Variant] | None:
@@ -57,9 +56,9 @@ def _replace(uid: str, new: Variant, *, structural: bool) -> None:
     try:
         state.set_variants(s.variants.with_variant(found[0], new), s.uids)
     except InvalidVariant as e:
-        st.session_state[_ERR] = (uid, page_message(e))
+        _editor().error = (uid, page_message(e))
         return
-    st.session_state.pop(_ERR, None)
+    _editor().error = None
     if structural:
         _bump(uid)
 
@@ -118,7 +117,7 @@ def _apply(uid: str) -> None:
             others = state.session().variants.removed(i) if len(state.session().variants) > 1 else None
             new = new.replace(name=others.unique_name(name) if others is not None else name)
     except InvalidVariant as e:
-        st.session_state[_ERR] = (uid, page_message(e))
+        _editor().error = (uid, page_message(e))
         return
     _replace(uid, new, structural=followed or _shape(new) != _shape(current))
 
@@ -143,7 +142,7 @@ def add_variant(copy_of: str | None = None) -> None:
     """Append a default variant, or a copy of the variant with id ``copy_of``, and select it."""
     s = state.session()
     if len(s.variants) >= MAX_VARIANTS:
-        st.session_state[_ERR] = (None, f"At most {MAX_VARIANTS} variants at once; remove one first.")
+        _editor().error = (None, f"At most {MAX_VARIANTS} variants at once; remove one first.")
         return
     found = _current(copy_of) if copy_of else None
     if found is not None:
@@ -152,8 +151,8 @@ def add_variant(copy_of: str | None = None) -> None:
         new = Variant(name=s.variants.unique_name("variant"))
     uid = new_uid()
     state.set_variants(s.variants.appended(new), [*s.uids, uid])
-    st.session_state[_SEL] = uid
-    st.session_state.pop(_ERR, None)
+    _editor().selected = uid
+    _editor().error = None
 
 
 def remove_variant(uid: str) -> None:
@@ -163,13 +162,13 @@ def remove_variant(uid: str) -> None:
         return
     s = state.session()
     if len(s.variants) == 1:
-        st.session_state[_ERR] = (uid, "Keep at least one variant: the first one is the reference.")
+        _editor().error = (uid, "Keep at least one variant: the first one is the reference.")
         return
     i = found[0]
     uids = [u for u in s.uids if u != uid]
     state.set_variants(s.variants.removed(i), uids)
-    st.session_state[_SEL] = uids[min(i, len(uids) - 1)]
-    st.session_state.pop(_ERR, None)
+    _editor().selected = uids[min(i, len(uids) - 1)]
+    _editor().error = None
 
 
 def move_variant(uid: str, delta: int) -> None:
@@ -189,8 +188,8 @@ def move_variant(uid: str, delta: int) -> None:
 def load_preset(name: str) -> None:
     """Replace the variant set by a preset."""
     state.set_variants(get_preset(name))
-    st.session_state.pop(_ERR, None)
-    st.session_state[_SEL] = state.session().uids[0]
+    _editor().error = None
+    _editor().selected = state.session().uids[0]
 
 
 def import_json(text: str | bytes) -> str | None:
@@ -199,12 +198,12 @@ def import_json(text: str | bytes) -> str | None:
         state.set_variants(VariantSet.from_json(text))
     except InvalidVariant as e:
         return page_message(e)
-    st.session_state[_SEL] = state.session().uids[0]
+    _editor().selected = state.session().uids[0]
     return None
 
 
 def _select_changed() -> None:
-    st.session_state[_SEL] = st.session_state[_W_SEL]
+    _editor().selected = st.session_state[_W_SEL]
 
 
 def render_summary() -> None:
@@ -221,9 +220,9 @@ def render_variant_set() -> None:
     """The variant list (select, add, duplicate, move, remove) and the field editor of the selected variant."""
     s = state.session()
     uids, names = s.uids, dict(zip(s.uids, s.variants.names, strict=True))
-    sel = st.session_state.get(_SEL)
+    sel = _editor().selected
     if sel not in uids:
-        sel = st.session_state[_SEL] = uids[0]
+        sel = _editor().selected = uids[0]
     st.session_state[_W_SEL] = sel
     st.selectbox(
         f"Edit variant ({len(uids)}/{MAX_VARIANTS}; the first is the reference)", uids,
@@ -241,7 +240,7 @@ def render_variant_set() -> None:
                    args=(sel, 1), disabled=i == len(uids) - 1)
     cols[4].button("", icon=":material/delete:", key="ve_remove", help="Remove this variant",
                    on_click=remove_variant, args=(sel,), disabled=len(uids) == 1)
-    err = st.session_state.get(_ERR)
+    err = _editor().error
     if err and err[0] in (None, sel):
         st.error(md(err[1]), icon=":material/error:")
     cb = {"on_change": _apply, "args": (sel,),
@@ -265,14 +264,14 @@ def render_presets_and_json() -> None:
     st.file_uploader("Import a variants JSON file", type=["json"], key="ve_import_file", on_change=_import_from_file)
     st.text_area("…or paste a variant set", key="ve_import_text", height=100, placeholder='{"variants": [...]}')
     st.button("Apply pasted JSON", key="ve_import_apply", icon=":material/upload:", on_click=_import_from_text)
-    if st.session_state.get("ve_import_error"):
-        st.error(md(st.session_state["ve_import_error"]), icon=":material/error:")
+    if _editor().import_error:
+        st.error(md(_editor().import_error), icon=":material/error:")
 
 
 def _import_from_file() -> None:
     up = st.session_state.get("ve_import_file")
-    st.session_state["ve_import_error"] = None if up is None else import_json(up.getvalue())
+    _editor().import_error = None if up is None else import_json(up.getvalue())
 
 
 def _import_from_text() -> None:
-    st.session_state["ve_import_error"] = import_json(st.session_state.get("ve_import_text", ""))
+    _editor().import_error = import_json(st.session_state.get("ve_import_text", ""))

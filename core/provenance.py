@@ -5,6 +5,10 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable
 
+import numpy as np
+import PIL
+
+import core
 from core.errors import PrepscopeError
 
 #: ``progress(fraction in [0, 1], message)``: called as long work advances.
@@ -20,15 +24,13 @@ class Stopped(PrepscopeError):
 
 def versions() -> dict[str, str]:
     """Versions of prepscope and of every library that shapes its numbers."""
-    import numpy
-    import PIL
+    # torch and torchvision are read when a record is written: every floor imports this module, and the dashboard's
+    # first paint must not load torch (timm and scikit-learn are on the TID253 list).
     import sklearn
     import timm
-    import torch
-    import torchvision
-
-    import core
+    import torch  # noqa: PLC0415
+    import torchvision  # noqa: PLC0415
 
     return {"prepscope": core.__version__, "python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "timm": timm.__version__, "numpy": numpy.__version__,
+            "torchvision": torchvision.__version__, "timm": timm.__version__, "numpy": np.__version__,
             "scikit-learn": sklearn.__version__, "pillow": PIL.__version__}

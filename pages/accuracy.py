@@ -36,10 +36,11 @@ signature = accuracy.settings_signature(request, settings)
 if st.button("Run sweep", type="primary", key="acc_run", icon=":material/play_arrow:"):
     accuracy.run(request, settings, signature)
 
-if st.session_state.get("acc_notice") == accuracy.STOPPED_NOTICE:
+last = state.session()
+if last.accuracy_notice == accuracy.STOPPED_NOTICE:
     st.warning(accuracy.STOPPED_NOTICE, icon=":material/stop_circle:")
-elif st.session_state.get("acc_notice"):
-    st.info(st.session_state["acc_notice"])
-if st.session_state.get("acc_result") is not None:
-    accuracy.render_any_result(st.session_state["acc_result"], zip_bytes=st.session_state.get("acc_zip"),
-                               outdated=accuracy.changed_settings(st.session_state.get("acc_settings"), signature))
+elif last.accuracy_notice:
+    st.info(last.accuracy_notice)
+if last.accuracy_run is not None:
+    accuracy.render_any_result(last.accuracy_run.result, zip_bytes=last.accuracy_run.zip_bytes,
+                               outdated=accuracy.changed_settings(last.accuracy_run.settings, signature))

@@ -23,5 +23,6 @@ with left:
     request = check.render_picker(per_class)
 if st.button("Run check", type="primary", key="check_run", icon=":material/fact_check:"):
     check.run(request, metadata_only)
-if st.session_state.get("check_report") is not None:
-    check.render_report(st.session_state["check_report"], zip_bytes=st.session_state.get("check_zip"))
+last = state.session().check_run
+if last is not None:
+    check.render_report(last.report, zip_bytes=last.zip_bytes)

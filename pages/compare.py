@@ -4,7 +4,7 @@ region, similarity / CKA / BN shift per layer). Every switch is a page option, s
 
 import streamlit as st
 
-from components import cams, exports, results, shell, state
+from components import cams, exports, layer_tables, results, shell, state
 
 shell.guard()
 
@@ -52,7 +52,8 @@ if state.bound_widget(st.toggle, "Activation maps: where the network looks under
 
 panels = exports.ComparePanels(differences=scale if show_diff else None, zoom=None if zoom == "off" else zoom,
                                factor=int(factor))
-exports.render_downloads(result, label, table=results.layer_table(result), key="compare_export", png_name="compare",
+exports.render_downloads(result, label, table=layer_tables.layer_table(result), key="compare_export",
+                         png_name="compare",
                          png=lambda prov: exports.comparison_png(view, prov, panels=panels),
                          settings={**panels.settings(), **({"identical inputs": "; ".join(g.label for g in same)}
                                                            if same else {})},

@@ -3,7 +3,7 @@ shared color scales per channel, the channel average and an optional difference 
 
 import streamlit as st
 
-from components import exports, results, shell, state
+from components import exports, layer_tables, results, shell, state
 
 shell.guard()
 
@@ -17,7 +17,7 @@ layer, k, diff = results.render_feature_map_controls(result, prefix="fm_")
 results.render_feature_maps(result, layer, k, diff, key="fm_chart")
 channels = results.rank_channels(result.variants[0].layers[list(result.layer_names).index(layer)].fmap, k)
 exports.render_downloads(
-    result, label, table=results.layer_table(result), key="fm_export", png_name=f"feature-maps-{layer}",
+    result, label, table=layer_tables.layer_table(result), key="fm_export", png_name=f"feature-maps-{layer}",
     figure=f"Feature maps of layer {layer}" + (" (variant − reference)" if diff else ""),
     settings={"layer": layer, "channels": ", ".join(map(str, channels.tolist())), "difference": diff},
     png=lambda prov: exports.feature_maps_png(result, list(result.layer_names).index(layer), channels, diff, prov))

@@ -88,7 +88,7 @@ def render_jobs() -> None:
             st.switch_page("pages/check.py", query_params=to_params(state.session(), "check"))
         if b2.button("Open Accuracy", key="start_accuracy", icon=":material/target:"):
             state.set_accuracy(source=ACCURACY_SOURCES[0], builtin="digits")
-            st.session_state["acc_notice"] = ACCURACY_HOWTO
+            state.session().accuracy_notice = ACCURACY_HOWTO
             st.switch_page(PAGE_FILES["accuracy"], query_params=to_params(state.session(), "accuracy"))
     with c2, st.container(border=True, key="start_job_sound"):
         st.markdown("**A sound into an image network**")

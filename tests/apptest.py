@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from components.session import Session, encode_variants
+from components.session import Session, encode_variants, widget_prefix
 from core.preprocess.variant import VariantSet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +33,13 @@ def ok(at: AppTest) -> None:
 
 def session(at: AppTest) -> Session:
     return at.session_state["prepscope_session"]
+
+
+def editor_key(at: AppTest, path: str, uid: str | None = None) -> str:
+    """The key of the variant editor's widget for field ``path`` of variant ``uid`` (default: the selected one)."""
+    editor = session(at).editor
+    uid = uid or editor.selected
+    return widget_prefix(uid, editor.generations.get(uid, 0)) + path
 
 
 def key_ending(at: AppTest, kind: str, suffix: str) -> str:

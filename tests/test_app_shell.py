@@ -14,8 +14,8 @@ from components.sidebar import UPLOAD_CAPTION
 from core.errors import InvalidVariant
 from core.preprocess.presets import get_preset
 from core.preprocess.variant import Blur, Jpeg, Resize, Variant, VariantSet
+from tests.apptest import editor_key, open_app, plain, session, uploader
 from tests.apptest import ok as _ok
-from tests.apptest import open_app, plain, session, uploader
 
 SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect/></svg>'
 
@@ -59,9 +59,7 @@ def _uids(at: AppTest) -> list[str]:
 
 
 def _wkey(at: AppTest, path: str, uid: str | None = None) -> str:
-    uid = uid or at.session_state["ve_selected"]
-    gens = at.session_state["ve_gen"] if "ve_gen" in at.session_state else {}
-    return f"ve:{uid}:{gens.get(uid, 0)}:{path}"
+    return editor_key(at, path, uid)
 
 
 # ----------------------------------------------------------------------------- pure URL helpers

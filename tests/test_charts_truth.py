@@ -12,7 +12,7 @@ import pytest
 from plotly.colors import get_colorscale
 
 from components import charts
-from components.results import layer_table, measure_matrix
+from components.layer_tables import layer_table, measure_matrix
 
 #: Streamlit's plotly frontend replaces these hex strings by theme colors (its placeholders #000001-#000040).
 PLACEHOLDER = re.compile(r"#0000[0-4]\d\b", re.I)

@@ -19,7 +19,7 @@ from components.text import ZWSP, md, plot
 from core.errors import InvalidDataset, page_message
 from core.evaluate.datasets import DatasetRequest, open_request
 from core.preprocess.variant import Resize, Variant
-from tests.apptest import ok, open_app
+from tests.apptest import ok, open_app, session
 
 HOSTILE = ("**b** [x](http://e.com) $x^2$ :red[red] :material/home: <b>h</b> _i_ `c` ~~s~~ | "
            "<a href='http://e.com'>a</a> :smile: www.e.com a@b.co %{x} &lt;")
@@ -142,7 +142,7 @@ def test_accuracy_page_zip_run_then_a_refused_zip_clears_results_with_a_page_mes
     at.file_uploader(key="acc_upload").upload("pets.zip", good, "application/zip").run()
     at.button(key="acc_run").click().run()
     ok(at)
-    assert "acc_result" in at.session_state
+    assert session(at).accuracy_run is not None
     provenance = " ".join(c.value for c in at.caption if "Provenance" in c.value)
     assert "pets.zip (zip)" in _unescape(provenance) and "/tmp" not in provenance and "prepscope-" not in provenance
 
@@ -153,4 +153,4 @@ def test_accuracy_page_zip_run_then_a_refused_zip_clears_results_with_a_page_mes
     ok(at)
     errors = " ".join(_unescape(e.value) for e in at.error)
     assert "flat: the file name 'a.png'" in errors and "--" not in errors and "Label pattern field" in errors
-    assert "acc_result" not in at.session_state and not any("mcnemar_p" in d.value.columns for d in at.dataframe)
+    assert session(at).accuracy_run is None and not any("mcnemar_p" in d.value.columns for d in at.dataframe)

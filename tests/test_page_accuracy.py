@@ -11,7 +11,7 @@ import pytest
 from components.accuracy import ITEM_FILTERS, items_frame
 from core.preprocess.variant import Resize, Variant
 from core.runs import RunStore
-from tests.apptest import open_app
+from tests.apptest import open_app, session
 
 TINY = [Variant(name="gray", resize=Resize(size=32), channels="replicate"),
         Variant(name="viridis", resize=Resize(size=32), channels="colormap", colormap="viridis")]
@@ -42,7 +42,7 @@ def test_page_renders_controls_the_plan_and_the_seeded_variants() -> None:
     assert [r.key for r in at.radio] == ["acc_source", "acc_method"]
     assert "Variants: gray, viridis" in " ".join(t.value for t in at.text)
     assert at.session_state["acc_method"] == "probe"
-    assert "acc_result" not in at.session_state
+    assert session(at).accuracy_run is None
     # before running: the digits (1,797 items, under 2,000) are used whole; one 20% split = 359 test items
     assert "359 test items" in _texts(at, "info") and "1,797 items" in _texts(at, "info")
     at.number_input(key="acc_per_class").set_value(4).run()
@@ -65,7 +65,7 @@ def test_tiny_sweep_is_recorded_marked_out_of_date_and_cleared_by_a_failure(tmp_
     assert list(frame["variant"]) == ["gray (reference)", "viridis"]
     assert frame["n_test"].tolist() == [16, 16]  # 80 items, 20% held out, stratified
     assert frame["mcnemar_p"].iloc[0] == "—" and "None" not in frame.to_string()
-    result = at.session_state["acc_result"]
+    result = session(at).accuracy_run.result
     assert result.run_id == 1 and "Run #1" in " ".join(h.value for h in at.subheader)
     assert RunStore().load(1).to_dict() == result.to_dict()  # recorded exactly
     assert "digits" in _texts(at, "caption") and "With 16 test items" in _texts(at, "warning")
@@ -82,7 +82,7 @@ def test_tiny_sweep_is_recorded_marked_out_of_date_and_cleared_by_a_failure(tmp_
     at.radio(key="acc_method").set_value("zeroshot").run()
     at.button(key="acc_run").click().run()
     assert "no match for '0'" in _texts(at, "error")
-    assert "acc_result" not in at.session_state
+    assert session(at).accuracy_run is None
     assert not _has_frame(at, "mcnemar_p")
     assert len(RunStore().list()) == 1
 
@@ -95,7 +95,7 @@ def test_cross_validated_sweep_shows_folds_per_class_and_items() -> None:
     at.number_input(key="acc_k").set_value(3)
     at.button(key="acc_run").click().run()
     assert not at.exception, at.exception
-    result = at.session_state["acc_result"]
+    result = session(at).accuracy_run.result
     assert len(result.folds) == 3 and result.variants[0].n_test == 60
     folds = _frame(at, "fold 1 (n=20)")
     assert list(folds.columns) == ["variant", "fold 1 (n=20)", "fold 2 (n=20)", "fold 3 (n=20)"]
@@ -143,7 +143,7 @@ def test_sounds_leave_one_group_out_and_get_players() -> None:
     assert "21 test items" in _texts(at, "info") and "leave-one-group-out" in _texts(at, "info")
     at.button(key="acc_run").click().run()
     assert not at.exception, at.exception
-    result = at.session_state["acc_result"]
+    result = session(at).accuracy_run.result
     assert [f["name"] for f in result.folds] == ["clean", "mild", "noisy"]
     audio = at.get("audio")
     assert len(audio) == min(12, len(_frame(at, "item")))  # a player per item of the page, up to 12

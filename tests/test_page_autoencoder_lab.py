@@ -35,7 +35,7 @@ def test_single_image_regimes_train_and_a_denoiser_joins_the_variants(folders: P
     at.button(key="ael_s_train").click().run(timeout=300)
     ok(at)
     assert not at.error, [e.value for e in at.error]
-    result = at.session_state["ael_single_result"]
+    result = session(at).lab.single_result
     assert [r.name for r in result.regimes] == ["plain", "augmented", "prefiltered", "blindspot"]
     frame = at.dataframe[0].value
     assert list(frame["regime"]) == ["plain", "augmented", "prefiltered", "blindspot"]
@@ -60,7 +60,7 @@ def test_learned_gray_trains_and_its_rule_joins_the_variants_and_the_editor(fold
     at.button(key="ael_g_train").click().run(timeout=300)
     ok(at)
     assert not at.error, [e.value for e in at.error]
-    result = at.session_state["ael_gray_result"]
+    result = session(at).lab.gray_result
     assert [s.rule for s in result.rules] == ["601", "709", "mean", "learned:g-test"]
     assert (folders / "g-test.pt").is_file()
     at.button(key="ael_g_use").click().run()

@@ -9,7 +9,7 @@ from components import cams, exports
 from core.explain import explain
 from core.inspect.engine import inspect
 from core.preprocess.variant import Variant
-from tests.apptest import ok, open_app
+from tests.apptest import ok, open_app, session
 
 VARIANTS = [Variant(name="rgb"), Variant(name="turbo", channels="colormap", colormap="turbo")]
 
@@ -84,7 +84,7 @@ def test_accuracy_page_compares_models_and_reestimates_batchnorm(tmp_path, monke
     at.button(key="acc_run").click().run()
     ok(at)
     assert not at.error, [e.value for e in at.error]
-    result = at.session_state["acc_result"]
+    result = session(at).accuracy_run.result
     assert "BatchNorm re-estimation (AdaBN)" in " ".join(m.value for m in at.markdown)
     adapted = next(d.value for d in at.dataframe if "BN re-estimated" in d.value.columns)
     assert list(adapted["variant"]) == ["gray", "viridis"]
@@ -101,7 +101,7 @@ def test_accuracy_page_compares_models_and_reestimates_batchnorm(tmp_path, monke
     assert "out of date" in " ".join(h.value for h in at.subheader)
     at.button(key="acc_run").click().run()
     ok(at)
-    multi = at.session_state["acc_result"]
+    multi = session(at).accuracy_run.result
     assert [r.run_id for r in multi.results] == [result.run_id + 1, result.run_id + 2]  # one run per model
     frame = next(d.value for d in at.dataframe if "model" in d.value.columns)
     assert list(frame["model"]) == ["efficientnet_lite0"] * 2 + ["mobilenet_v3_small"] * 2
@@ -138,7 +138,7 @@ def test_accuracy_page_finetunes_within_cross_validation(tmp_path, monkeypatch):
     at.button(key="acc_run").click().run()
     ok(at)
     assert not at.error, [e.value for e in at.error]
-    result = at.session_state["acc_result"]
+    result = session(at).accuracy_run.result
     assert result.method == "finetune" and len(result.folds) == 2
     ft_frame = next(d.value for d in at.dataframe if "McNemar p vs probe" in d.value.columns)
     assert list(ft_frame["variant"]) == ["gray", "viridis"] and "fold test p vs probe" in ft_frame.columns

@@ -35,7 +35,7 @@ def test_start_opens_the_check_and_a_metadata_check_finds_the_shortcut_and_opens
     at.toggle(key="check_meta__widget").set_value(True).run()
     at.button(key="check_run").click().run()
     ok(at)
-    report = at.session_state["check_report"]
+    report = session(at).check_run.report
     assert report.check_id is not None and report.finding("shortcut") is not None
     summary = at.dataframe[0].value  # the summary table comes first
     assert "shortcut" in list(summary["finding"]) and "upscale" in list(summary["finding"])
@@ -63,4 +63,4 @@ def test_an_unusable_folder_is_one_sentence_not_a_traceback(data_root: Path) -> 
     assert any("outside the data root" in e.value for e in at.error)
     at.button(key="check_run").click().run()
     ok(at)
-    assert "check_report" not in at.session_state
+    assert session(at).check_run is None

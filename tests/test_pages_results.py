@@ -14,7 +14,7 @@ import struct
 import numpy as np
 import pytest
 
-from components import charts, exports, results
+from components import charts, exports, layer_tables, results
 from core.inspect.engine import STATS, InspectResult, LayerResult, Prediction, VariantResult
 from core.preprocess.variant import Resize, Spectrogram, Variant
 from tests.apptest import key_ending, ok, open_app, plain, session, uploader
@@ -123,11 +123,24 @@ def test_agreement_and_top1_text() -> None:
     assert results.top1_text(ref) == "top-1: tabby (50.0%)"
 
 
+def test_top5_overlap_counts_out_of_the_classes_the_network_has() -> None:
+    """A two-class network ranks two classes: the overlap is out of min(5, classes), "2/2", never "2/5"."""
+    from dataclasses import replace
+
+    result = make_result(2)
+    ref, other = (replace(v, top5=v.top5[:2]) for v in result.variants)
+    other = replace(other, top5=[ref.top5[1], ref.top5[0]])
+    a = results.agreement(other, ref)
+    assert (a.top5_overlap, a.k) == (2, 2)
+    assert "overlap 2/2" in a.sentence() and "/5" not in a.sentence()
+    assert results.agreement(result.variants[0], result.variants[0]).k == 5
+
+
 def test_layer_table_and_csv_have_one_row_per_variant_and_layer() -> None:
     result = make_result(3, odd_size_last=True)
-    table = results.layer_table(result)
+    table = layer_tables.layer_table(result)
     assert len(table) == 3 * len(LAYERS)
-    assert list(table.columns) == [*results.TABLE_KEYS, *STATS, "similarity", "cka", "bn_shift"]
+    assert list(table.columns) == [*layer_tables.TABLE_KEYS, *STATS, "similarity", "cka", "bn_shift"]
     rows = list(csv.DictReader(io.StringIO(exports.table_csv(table).decode("utf-8"))))
     assert len(rows) == 9
     assert {(r["variant"], r["layer"]) for r in rows} == {(f"v{i}", n) for i in range(3) for n in LAYERS}
@@ -135,7 +148,7 @@ def test_layer_table_and_csv_have_one_row_per_variant_and_layer() -> None:
     assert float(v2_stem["similarity"]) == pytest.approx(0.7)
     assert v2_stem["cka"] == ""  # None from the engine: empty cell, not a made-up number
     assert float(v2_stem["l2_norm"]) == pytest.approx(7.25)
-    matrix = results.measure_matrix(result, "similarity")
+    matrix = layer_tables.measure_matrix(result, "similarity")
     assert matrix.shape == (3, 3) and list(matrix.index) == ["v0", "v1", "v2"]
     summary = results.summary_table(result)
     assert summary["same top-1"].tolist() == [True, False, True]
@@ -191,7 +204,7 @@ def test_feature_maps_png_is_the_feature_map_grid() -> None:
 def test_statistics_png_carries_its_provenance() -> None:
     result = make_result(2)
     prov = exports.Provenance("Activation statistics per layer", "sample: test", result, "http://h/activations")
-    data = exports.statistics_png(results.layer_table(result), list(result.layer_names), prov)
+    data = exports.statistics_png(layer_tables.layer_table(result), list(result.layer_names), prov)
     width, height = _png_size(data)
     assert width == 3 * 380 and height > 4 * 210
     assert exports.png_metadata(data)["record"]["figure"] == "Activation statistics per layer"
@@ -208,8 +221,8 @@ def test_result_json_round_trips_variant_specs() -> None:
 
 def test_statistics_and_measure_figures_cover_every_number() -> None:
     result = make_result(3)
-    fig = charts.statistics_figure(results.layer_table(result), list(result.layer_names))
-    measures = len(STATS) + len(results.COMPARISON_MEASURES)
+    fig = charts.statistics_figure(layer_tables.layer_table(result), list(result.layer_names))
+    measures = len(STATS) + len(layer_tables.COMPARISON_MEASURES)
     assert len(fig.data) == measures * 3
     assert {a.text for a in fig.layout.annotations} == {*STATS, "similarity", "cka", "bn_shift (log scale)"}
     heat = charts.measures_heatmap(result)
@@ -347,7 +360,7 @@ def test_statistics_page_table_and_downloads(monkeypatch: pytest.MonkeyPatch) ->
     rows = list(csv.DictReader(io.StringIO(content.decode("utf-8"))))
     assert len(rows) == len(SMALL_SET) * n_layers
     assert len({(r["variant"], r["layer"]) for r in rows}) == len(rows)
-    assert list(rows[0]) == [*results.TABLE_KEYS, *STATS, "similarity", "cka", "bn_shift"]
+    assert list(rows[0]) == [*layer_tables.TABLE_KEYS, *STATS, "similarity", "cka", "bn_shift"]
     viridis_stem = next(r for r in rows if r["variant"] == "viridis-160" and r["layer"] == "stem")
     assert viridis_stem["cka"] == ""  # 160 px input: spatial sizes differ from the reference, no CKA
 

@@ -10,13 +10,11 @@ from components import charts, results
 from core.preprocess.color import colormap_lut
 from core.preprocess.presets import get_preset
 from core.preprocess.variant import JpegStorage, Resize, Variant
-from tests.apptest import ok, open_app, session
+from tests.apptest import editor_key, ok, open_app, session
 
 
-def _wkey(at, path: str) -> str:
-    uid = at.session_state["ve_selected"]
-    gens = at.session_state["ve_gen"] if "ve_gen" in at.session_state else {}
-    return f"ve:{uid}:{gens.get(uid, 0)}:{path}"
+def _wkey(at, path: str) -> str:  # noqa: ANN001
+    return editor_key(at, path)
 
 
 def test_colormap_curves_plot_the_table_each_channel_in_its_own_color():

@@ -4,7 +4,7 @@ key and value they drop in one message, at a bounded cost."""
 from __future__ import annotations
 
 from core.preprocess.variant import Resize, Variant
-from tests.apptest import ok, open_app, plain
+from tests.apptest import editor_key, ok, open_app, plain, session
 
 SMALL = [Variant(name="a", resize=Resize(size=64))]
 
@@ -46,7 +46,7 @@ def test_accuracy_settings_and_result_survive_a_visit_to_another_page() -> None:
     at.multiselect(key="acc_models").set_value(["efficientnet_lite0"]).run()
     at.button(key="acc_run").click().run()
     ok(at)
-    assert "acc_result" in at.session_state
+    assert session(at).accuracy_run is not None
     at.radio(key="acc_source").set_value("Folder under the data root")
     at.radio(key="acc_method").set_value("zeroshot").run()
     at.radio(key="acc_source").set_value("Built-in").run()
@@ -81,8 +81,7 @@ def test_accuracy_models_and_zeroshot_are_kept_across_pages() -> None:
 
 
 def _wkey(at, path: str, uid: str) -> str:  # noqa: ANN001
-    gens = at.session_state["ve_gen"] if "ve_gen" in at.session_state else {}
-    return f"ve:{uid}:{gens.get(uid, 0)}:{path}"
+    return editor_key(at, path, uid)
 
 
 def test_a_name_that_spells_out_a_setting_follows_it_and_a_typed_name_stays() -> None:

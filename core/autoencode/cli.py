@@ -16,23 +16,28 @@ Same error contract as the other commands: a refusal is one ``error:`` line on s
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
-from core.cliutil import format_table
+from core.autoencode import store
+from core.autoencode.gray import GrayConfig, collect_images, rule_variants, train_gray
+from core.autoencode.single import REGIMES, SingleConfig, builtin_texture, lab_card, train_single
+from core.cliutil import check_json_target, format_table, progress_printer, table_stream, write_json
 from core.errors import PrepscopeError
+from core.evaluate.datasets import DatasetRequest, open_request
+from core.evaluate.report import sweep_table
+from core.evaluate.sweep import evaluate_sweep
+from core.io import load_input
+from core.models import load_model
 from core.models.specs import DEFAULT_MODEL, model_spec
 
 
 def _progress(quiet: bool):  # noqa: ANN202
-    from core.cliutil import progress_printer
 
     return progress_printer(quiet)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare ``autoencode gray`` and ``autoencode single`` on ``parser``."""
-    from core.autoencode.gray import GrayConfig
-    from core.autoencode.single import REGIMES, SingleConfig
-
     sub = parser.add_subparsers(dest="task", required=True)
     g = sub.add_parser("gray", help="train a learned gray rule and compare it with 601/709/mean")
     src = g.add_mutually_exclusive_group(required=True)
@@ -79,12 +84,6 @@ def _check_seed(seed: int) -> None:
 
 def run_gray(args: argparse.Namespace) -> int:
     """Train, save and compare a learned gray rule; print the comparison table."""
-    from dataclasses import replace
-
-    from core.autoencode import store
-    from core.autoencode.gray import GrayConfig, collect_images, train_gray
-    from core.cliutil import check_json_target, table_stream, write_json
-
     check_json_target(args.json)
     _check_seed(args.seed)
     store.check_name(args.name)
@@ -118,12 +117,6 @@ def run_gray(args: argparse.Namespace) -> int:
 
 
 def _probe(args: argparse.Namespace, name: str, progress, out) -> dict:  # noqa: ANN001
-    from core.autoencode.gray import rule_variants
-    from core.evaluate.datasets import DatasetRequest, open_request
-    from core.evaluate.report import sweep_table
-    from core.evaluate.sweep import evaluate_sweep
-    from core.models import load_model
-
     with open_request(DatasetRequest(path=args.train, seed=args.seed)) as (train, test):
         result = evaluate_sweep(train, rule_variants(name), load_model(args.model or DEFAULT_MODEL), test=test,
                                 method="probe", seed=args.seed, progress=progress)
@@ -133,7 +126,6 @@ def _probe(args: argparse.Namespace, name: str, progress, out) -> dict:  # noqa:
 
 
 def _load_image(path: str, what: str):  # noqa: ANN202
-    from core.io import load_input
 
     sig = load_input(path)
     if sig.audio is not None:
@@ -143,10 +135,6 @@ def _load_image(path: str, what: str):  # noqa: ANN202
 
 def run_single(args: argparse.Namespace) -> int:
     """Train the requested regimes on one image and print the table."""
-    from core.autoencode import store
-    from core.autoencode.single import SingleConfig, builtin_texture, lab_card, train_single
-    from core.cliutil import check_json_target, table_stream, write_json
-
     check_json_target(args.json)
     _check_seed(args.seed)
     if (args.image is None) == (args.builtin is None):

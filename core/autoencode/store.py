@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import PrepscopeError
+from core.paths import prepscope_home
+from core.provenance import versions
+from core.shared import audit
 
 if TYPE_CHECKING:  # torch is imported where weights are read or written: listing models (the sidebar) needs none
     import torch
@@ -47,8 +50,6 @@ class InvalidModelFile(PrepscopeError):
 
 def models_dir() -> Path:
     """``$PREPSCOPE_MODELS_DIR``, else ``$PREPSCOPE_HOME/models``, else ``~/.cache/prepscope/models``."""
-    from core.paths import prepscope_home
-
     env = os.environ.get("PREPSCOPE_MODELS_DIR")
     return Path(env).expanduser() if env else prepscope_home() / "models"
 
@@ -78,7 +79,7 @@ def sha256_bytes(data: bytes) -> str:
 
 def state_dict_bytes(module: nn.Module) -> bytes:
     """The module's state_dict serialized by ``torch.save`` (CPU tensors), as bytes."""
-    import torch
+    import torch  # noqa: PLC0415 - listing models (the sidebar) needs no torch
 
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, buf)
@@ -87,8 +88,6 @@ def state_dict_bytes(module: nn.Module) -> bytes:
 
 def make_card(name: str, task: str, module: nn.Module, architecture: dict, **fields: Any) -> dict:
     """A card for ``module`` (its weights digest is filled in by ``save``)."""
-    from core.provenance import versions
-
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}")
     n_params = int(sum(p.numel() for p in module.parameters()))
@@ -128,7 +127,6 @@ def save(module: nn.Module, card: dict, *, overwrite: bool = False, folder: Path
     finally:
         tmp_w.unlink(missing_ok=True)
         tmp_c.unlink(missing_ok=True)
-    from core.shared import audit
 
     audit("model saved", name=name, task=card.get("task"), overwrite=overwrite, folder=str(folder))
     return c_path
@@ -303,7 +301,7 @@ def _pickled(label: str) -> str:
 
 def load_state_dict_bytes(data: bytes, label: str) -> dict[str, torch.Tensor]:
     """A state_dict from bytes, read with ``weights_only=True``; refuses pickles and non-state_dicts."""
-    import torch
+    import torch  # noqa: PLC0415 - listing models (the sidebar) needs no torch
 
     try:
         obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
@@ -369,7 +367,7 @@ def _load_pair(w_path: Path, c_path: Path) -> tuple[nn.Module, dict]:
 
 def module_from_state(state: dict[str, torch.Tensor], card: dict, label: str) -> nn.Module:
     """Build the card's architecture and load ``state`` strictly; refuse keys or shapes that differ."""
-    from core.autoencode.nets import build
+    from core.autoencode.nets import build  # noqa: PLC0415 - torch; listing models (the sidebar) needs none
 
     try:
         module = build(card.get("architecture"))

@@ -25,7 +25,7 @@ from core.evaluate.report import adapted_table, multi_table, print_report, probe
 from core.evaluate.sweep import evaluate_sweep
 from core.models import DEFAULT_MODEL, load_model
 from core.preprocess.presets import load_variant_set
-from core.runs import RunStore
+from core.runs import RunStore, record_each
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -150,7 +150,7 @@ def run_multi_sweep(args: argparse.Namespace, request: DatasetRequest, cv: str |
             test_fraction=args.test_fraction, group_split=args.group_split, cv=cv, cache_dir=args.cache_dir,
             batch_size=args.batch, progress=progress_printer(args.quiet), adapt=args.adapt)
     if not args.no_record:
-        for warning in result.record("cli"):
+        for warning in record_each(result.results, "cli"):
             print(f"warning: {warning}", file=sys.stderr)
     out = table_stream(args.json)
     print(multi_table(result), file=out)

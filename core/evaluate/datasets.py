@@ -29,15 +29,19 @@ import stat
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from core.errors import InvalidDataset, on_surface
+from core.io import load_input
 from core.io.formats import media_kind
+from core.io.synth import SOUND_CLASSES, item_signal
+from core.io.synth import builtin_sounds as synth
 from core.paths import data_root
+from core.shared import public_path
 from core.signal import Signal
 
 DEFAULT_LABEL_PATTERN = r"^(?P<label>[^_]+)_(?P<group>[^_]+)"
@@ -285,8 +289,6 @@ def _file_digest(path: Path) -> str:
 
 
 def _decode_file(item: Item) -> Signal:
-    from core.io import load_input
-
     return load_input(Path(str(item.ref)), sha256=item.sha256)
 
 
@@ -560,9 +562,6 @@ def builtin_digits() -> Dataset:
 
 def builtin_sounds(n_per_class: int = 20, seed: int = 0) -> Dataset:
     """The project's synthesized sound set (core.io.synth): deterministic, with groups for grouped splits."""
-    from core.io.synth import SOUND_CLASSES, item_signal
-    from core.io.synth import builtin_sounds as synth
-
     sounds = list(synth(n_per_class=n_per_class, seed=seed))
     classes = list(SOUND_CLASSES)
     index = {c: i for i, c in enumerate(classes)}
@@ -589,8 +588,6 @@ def list_data_folders(root: str | Path | None) -> list[str]:
 
 def resolve_data_folder(root: str | Path, name: str) -> Path:
     """``root/name`` after checking that it stays inside ``root`` and is a folder."""
-    from core.shared import public_path
-
     base = Path(root).resolve()
     path = (base / name).resolve()
     if base != path and base not in path.parents:
@@ -633,8 +630,6 @@ def open_request(req: DatasetRequest) -> Iterator[tuple[Dataset, Dataset | None]
     """(train, test or None) for a request; temporary folders of zips are removed on exit.
 
     Raises InvalidDataset with a sentence for the user for every unusable request."""
-    from contextlib import ExitStack
-
     with ExitStack() as stack:
         if req.builtin is not None:
             if req.test_path:

@@ -21,13 +21,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.errors import InvalidDataset, PrepscopeError, on_surface
+from core.errors import InvalidDataset, on_surface
 from core.evaluate.folds import describe_line
-from core.evaluate.sweep import CONVENTIONS, csv_text, evaluate_sweep
+from core.evaluate.scoring import CONVENTIONS
+from core.evaluate.sweep import csv_text, evaluate_sweep
 from core.models import model_names
 from core.preprocess.variant import Variant
 from core.provenance import Progress, StopCheck, versions
-from core.runs import RunStore
 
 
 def parse_models(text: str) -> list[str]:
@@ -96,18 +96,6 @@ class MultiSweepResult:
                 "seconds": self.seconds, "versions": versions(),
                 "notes": list(dict.fromkeys(n for r in self.results for n in r.notes)),
                 "variants": self.entries(), "runs": runs}
-
-    def record(self, origin: str, store=None) -> list[str]:  # noqa: ANN001 - RunStore
-        """Record every model's sweep as its own run (sets each ``run_id``); the warnings of runs that could not be
-        recorded (a sweep is never lost over the database)."""
-        store = store or RunStore()
-        warnings = []
-        for r in self.results:
-            try:
-                store.record(r, origin=origin)
-            except PrepscopeError as e:
-                warnings.append(f"the {r.provenance['model']} run was not recorded: {e}")
-        return warnings
 
     def table(self) -> list[dict]:
         """One row per (model, variant): the numbers of the model x variant table (with the run id)."""

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.inspect.measures import STATS
 from core.models.registry import LoadedModel, bn_inputs
 from core.preprocess.pipeline import Prepared, prepare
 from core.preprocess.recipe import for_network
@@ -45,7 +46,6 @@ from core.preprocess.variant import Variant
 from core.provenance import Progress, versions
 from core.signal import Signal
 
-STATS = ("mean", "std", "min", "max", "zero_fraction", "saturated_fraction", "dead_channel_fraction", "l2_norm")
 MAP_SIDE = 56
 
 

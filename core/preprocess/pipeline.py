@@ -69,7 +69,7 @@ from torchvision.transforms import InterpolationMode
 from core.errors import InvalidVariant
 from core.models.specs import IMAGENET_MEAN, IMAGENET_STD
 from core.preprocess.channels import strategy
-from core.preprocess.color import colormap_lut, to_uint8
+from core.preprocess.color import to_uint8
 from core.preprocess.denoise import apply_denoiser
 from core.preprocess.spectrogram import compute_spectrogram
 from core.preprocess.variant import OPENCV_FLAGS, Blur, Jpeg, JpegStorage, Median, Noise, Resize, Spectrogram, Variant
@@ -378,6 +378,3 @@ def prepare_many(
     return torch.stack([p.tensor for p in prepare_grid(signals, [variant], mean, std)[0]]).contiguous()
 
 
-#: ``colormap_lut`` moved to ``core.preprocess.color``; kept importable here for ``components/charts.py`` until the
-#: parallel UI branches are merged (then import it from there).
-__all__ = ["colormap_lut"]

@@ -18,7 +18,7 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import PrepscopeError
+from core.evaluate.scoring import CONVENTIONS, fold_spread
 from core.paths import prepscope_home
 from core.shared import audit
 
@@ -355,8 +356,6 @@ class RunStore:
                                     "ORDER BY variant, item", (int(run_id),)).fetchall()
             finally:
                 con.execute("COMMIT")
-        from core.evaluate.sweep import CONVENTIONS, fold_spread
-
         method, classes_json, prov_json, seconds, notes_json, identical_json, folds_json = run
         classes = json.loads(classes_json)
         folds = json.loads(folds_json)
@@ -390,7 +389,7 @@ class RunStore:
 
     def load(self, run_id: int) -> SweepResult:
         """The recorded run as a SweepResult (nothing is recomputed)."""
-        from core.evaluate.sweep import SweepResult
+        from core.evaluate.sweep import SweepResult  # noqa: PLC0415 - torch; listing and reading runs needs none
 
         return SweepResult.from_dict(self.load_dict(run_id))
 
@@ -489,3 +488,16 @@ def load_check(store: RunStore, check_id: int) -> dict:
     out = json.loads(row[0])
     out["check_id"] = int(check_id)
     return out
+
+
+def record_each(results: Sequence[SweepResult], origin: str, store: RunStore | None = None) -> list[str]:
+    """Record every sweep of several models as its own run (sets each ``run_id``); the warnings of runs that could not
+    be recorded (a sweep is never lost over the database)."""
+    store = store or RunStore()
+    warnings = []
+    for r in results:
+        try:
+            store.record(r, origin=origin)
+        except PrepscopeError as e:
+            warnings.append(f"the {r.provenance['model']} run was not recorded: {e}")
+    return warnings
