@@ -144,6 +144,8 @@ def main() -> None:
         st.info(f"**Where to look:** {md(guide)}", icon=":material/visibility:")
     link_notes = st.container()  # above the page: what the link held that the page does not use
     try:
+        if page_name(page) != "start":  # Start draws without torch; every other page's modules import it
+            state.import_torch()
         with running_page():
             page.run()
         unread = state.drop_unread_options()

@@ -170,6 +170,22 @@ def _load(name: str) -> LoadedModel:
     return model
 
 
+_TORCH_IMPORTED = threading.Event()
+
+
+def import_torch() -> None:
+    """Import torch and torchvision under the load lock, once per server process. A page whose modules import them
+    while the background load is importing them too can see torchvision half initialized (``ImportError: cannot
+    import name 'InterpolationMode' from partially initialized module``); the shell calls this before every page
+    but Start, so the first import is never concurrent (at worst the page waits for the background load)."""
+    if _TORCH_IMPORTED.is_set():
+        return
+    with _LOAD_LOCK:
+        import torchvision  # noqa: F401, PLC0415 - the point of this function: imported once, under the lock
+
+    _TORCH_IMPORTED.set()
+
+
 def preload_model(name: str) -> None:
     """Start loading model ``name`` in a background thread (once per server process); returns at once."""
     if name in _STARTED or name not in model_names():

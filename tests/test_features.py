@@ -259,6 +259,7 @@ def test_cli_batch_flag_and_tune(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_display_spectrogram_is_computed_only_when_asked(shared_data, monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.io.audio as audio
     import core.preprocess.spectrogram as spectrogram
     from core.io import load_input
     from core.preprocess.variant import Spectrogram
@@ -270,7 +271,7 @@ def test_display_spectrogram_is_computed_only_when_asked(shared_data, monkeypatc
         calls[0] += 1
         return real(*a, **k)
 
-    monkeypatch.setattr(spectrogram, "compute_spectrogram", counting)
+    monkeypatch.setattr(audio, "compute_spectrogram", counting)  # the name the decoder calls
     sig = load_input(shared_data("fsdd", "3_jackson_0.wav"))
     assert calls[0] == 0 and sig.audio is not None
     a = sig.array
