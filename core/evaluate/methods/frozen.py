@@ -8,6 +8,7 @@ BatchNorm re-estimation (``core.evaluate.methods.adabn``) wraps the same head ar
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -51,7 +52,7 @@ class _FrozenRun:
                            + seconds, self.te.cached and self.tr.cached, self.key, {})
 
 
-class FrozenMethod:
+class FrozenMethod(ABC):
     """Base of the methods that score frozen features; subclasses give ``name``, ``head`` and
     ``describe``."""
 
@@ -63,8 +64,9 @@ class FrozenMethod:
     def check(self, classes: list[str], model) -> None:
         return None
 
+    @abstractmethod
     def head(self, ctx: Context) -> Head:
-        raise NotImplementedError
+        """The per-fold fit-and-predict function this method applies to the frozen features."""
 
     def predict(self, ctx: Context, variants: Sequence[Variant]) -> list[Predictions]:
         ev = ctx.ev
