@@ -17,7 +17,7 @@ from components.charts import PALETTE
 from components.sweep_charts import results_frame
 from core.evaluate.methods.finetune import MAX_EPOCHS, MAX_TRAIN_ITEMS
 from core.evaluate.multimodel import input_size
-from core.evaluate.report import table_rows
+from core.evaluate.report import adapted_rows, table_rows
 from core.models import MODELS
 
 
@@ -65,20 +65,14 @@ def adapted_frame(result) -> pd.DataFrame | None:  # noqa: ANN001 - SweepResult
     interval, McNemar p between them (and the fold test p under cross-validation), and the dataset BN-shift of
     the first and last named layer before -> after; None when nothing was adapted."""
     rows = []
-    for label, i, _ in table_rows(result):
-        v = result.variants[i]
-        a = v.adapted
-        if not a:
-            continue
-        layers = list(a["bn_shift_before"] or {})
-        row = {"variant": label, "unadapted": v.accuracy, "BN re-estimated": a["accuracy"],
-               "95% CI low": a["ci95"][0], "95% CI high": a["ci95"][1],
-               "McNemar p vs unadapted": a["mcnemar_p_vs_unadapted"]}
+    for r in adapted_rows(result):
+        row = {"variant": r["label"], "unadapted": r["unadapted"], "BN re-estimated": r["adapted"],
+               "95% CI low": r["ci95"][0], "95% CI high": r["ci95"][1], "McNemar p vs unadapted": r["mcnemar_p"]}
         if result.cross_validated:
-            row["fold test p vs unadapted"] = a.get("fold_test_p_vs_unadapted")
-        for name in (layers[0], layers[-1]) if layers else ():
-            row[f"BN-shift {name} before"] = a["bn_shift_before"][name]
-            row[f"BN-shift {name} after"] = a["bn_shift_after"][name]
+            row["fold test p vs unadapted"] = r["fold_p"]
+        for name, before, after in r["shifts"]:
+            row[f"BN-shift {name} before"] = before
+            row[f"BN-shift {name} after"] = after
         rows.append(row)
     return pd.DataFrame(rows) if rows else None
 

@@ -89,12 +89,11 @@ def print_report(result, out) -> None:  # noqa: ANN001 - SweepResult, text strea
     print("provenance: " + result.provenance_line(), file=out)
 
 
-def adapted_table(result) -> str | None:
-    """The CLI's second table: per variant (identical inputs as one row), accuracy without and with
-    re-estimation, McNemar p between them (and the fold test p under cross-validation), and the stem / head
-    dataset BN-shift before -> after; None when the sweep adapted nothing."""
-
-    cv = result.cross_validated
+def adapted_rows(result) -> list[dict]:  # noqa: ANN001 - SweepResult
+    """The rows of the BatchNorm re-estimation table, built once for the CLI and the page: per variant (identical
+    inputs as one row) its label, whether it holds the reference, accuracy without and with re-estimation, the
+    adapted interval, McNemar p between them, the fold test p (None without cross-validation) and the dataset
+    BN-shift of the first and last named layer as (name, before, after); empty when nothing was adapted."""
     rows = []
     for label, i, members in table_rows(result):
         v = result.variants[i]
@@ -102,12 +101,25 @@ def adapted_table(result) -> str | None:
         if not a:
             continue
         layers = list(a["bn_shift_before"] or {})
-        shift = "  ".join(f"{n} {a['bn_shift_before'][n]:.3g}->{a['bn_shift_after'][n]:.3g}"
-                          for n in (layers[0], layers[-1])) if layers else "-"
-        fold_p = a.get("fold_test_p_vs_unadapted")
-        rows.append([label + (" (ref)" if 0 in members else ""), f"{v.accuracy:.3f}", f"{a['accuracy']:.3f}",
-                     f"[{a['ci95'][0]:.3f}, {a['ci95'][1]:.3f}]", fmt_p(a["mcnemar_p_vs_unadapted"])]
-                    + ([fmt_p(fold_p)] if cv else []) + [shift])
+        rows.append({"label": label, "reference": 0 in members, "unadapted": v.accuracy, "adapted": a["accuracy"],
+                     "ci95": a["ci95"], "mcnemar_p": a["mcnemar_p_vs_unadapted"],
+                     "fold_p": a.get("fold_test_p_vs_unadapted"),
+                     "shifts": [(n, a["bn_shift_before"][n], a["bn_shift_after"][n])
+                                for n in ((layers[0], layers[-1]) if layers else ())]})
+    return rows
+
+
+def adapted_table(result) -> str | None:
+    """The CLI's second table: per variant (identical inputs as one row), accuracy without and with
+    re-estimation, McNemar p between them (and the fold test p under cross-validation), and the stem / head
+    dataset BN-shift before -> after; None when the sweep adapted nothing."""
+
+    cv = result.cross_validated
+    rows = [[r["label"] + (" (ref)" if r["reference"] else ""), f"{r['unadapted']:.3f}", f"{r['adapted']:.3f}",
+             f"[{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]", fmt_p(r["mcnemar_p"])]
+            + ([fmt_p(r["fold_p"])] if cv else [])
+            + ["  ".join(f"{n} {b:.3g}->{a:.3g}" for n, b, a in r["shifts"]) or "-"]
+            for r in adapted_rows(result)]
     if not rows:
         return None
     return format_table(rows, ["variant", "unadapted", "BN re-est.", "95% CI", "McNemar p (vs unadapted)"]
