@@ -41,7 +41,9 @@ OPACITIES = (0.25, 0.4, 0.55, 0.7, 0.85, 1.0)
 LUMA = (0.299, 0.587, 0.114)
 TARGETS = ("reference", "own", "class")
 TARGET_LABELS = {"reference": "the reference's top-1 (same class for all)", "own": "each variant's own top-1",
-                 "class": "an ImageNet class"}
+                 "class": "a class by its index"}
+#: The class index offered first for the built-in ImageNet heads (285 Egyptian cat); a network card starts at 0.
+IMAGENET_CLASS = 285
 
 
 def _pooled(m: np.ndarray, side: int = DISPLAY_SIDE) -> np.ndarray:
@@ -194,6 +196,27 @@ def compute(signal, variants, model, method: str, layer: str, target) -> CamRepo
     return report
 
 
+def _class_input(model, key: str, *, disabled: bool) -> int:
+    """The class-index input: ImageNet's 1000 classes for the built-in heads, a network card's own classes (named in
+    the help) for a card; an index from a link or another model that the head does not have starts over."""
+    labels = list(model.labels)
+    own = model.head_name is not None
+    default = 0 if own or len(labels) <= IMAGENET_CLASS else IMAGENET_CLASS
+    wkey = f"{key}_class__widget"
+    if not 0 <= int(state.get_page_option(f"{key}_class", default)) < len(labels):
+        state.set_page_option(f"{key}_class", default)
+        st.session_state.pop(wkey, None)
+    elif wkey in st.session_state and not 0 <= int(st.session_state[wkey]) < len(labels):
+        st.session_state[wkey] = default
+    if own:
+        shown = ", ".join(f"{i} {n}" for i, n in enumerate(labels[:12])) + (" …" if len(labels) > 12 else "")
+        label, help_ = f"Class index of {model.name} (0–{len(labels) - 1})", f"The card's classes: {shown}."
+    else:
+        label, help_ = "ImageNet class index", "Used when the target is a class by index (e.g. 285 Egyptian cat)."
+    return int(state.bound_widget(st.number_input, label, f"{key}_class", default, min_value=0,
+                                  max_value=len(labels) - 1, step=1, disabled=disabled, help=help_))
+
+
 def render(result, *, key: str = "compare_cam", same: list | None = None) -> CamReport | None:
     """Settings, the maps side by side on one scale, the numbers and downloads; returns the report (every variant,
     for the page's JSON). Variants with identical network inputs (``same``: ``results.SameInput`` groups) are
@@ -212,10 +235,7 @@ def render(result, *, key: str = "compare_cam", same: list | None = None) -> Cam
         target_kind = state.bound_widget(st.selectbox, "Target class", f"{key}_target", "reference",
                                          options=TARGETS, format_func=TARGET_LABELS.get)
     with c4:
-        class_index = int(state.bound_widget(
-            st.number_input, "ImageNet class index", f"{key}_class", 285, min_value=0,
-            max_value=len(model.labels) - 1, step=1, disabled=target_kind != "class",
-            help="Used when the target is an ImageNet class (e.g. 285 Egyptian cat)."))
+        class_index = _class_input(model, key, disabled=target_kind != "class")
     target = class_index if target_kind == "class" else target_kind
     c5, c6 = st.columns([2, 3], vertical_alignment="bottom")
     with c5:
