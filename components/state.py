@@ -58,9 +58,25 @@ def session() -> Session:
             note = _restore_kept_upload(s, params["upload"])
             if note:
                 warnings.append(note)
-        if warnings:  # one message for everything the link held that cannot be used
-            st.warning("  \n".join(md(msg) for msg in warnings), icon=":material/link_off:")
+        if warnings:
+            show_link_notes(warnings)
     return ss[_KEY]
+
+
+#: A link message longer than this is shown shortened, with the whole text in an expander below it.
+LONG_NOTE = 600
+
+
+def show_link_notes(warnings: list[str]) -> None:
+    """One warning for everything the link held that cannot be used; a message that names hundreds of parameters is
+    cut at ``LONG_NOTE`` characters there, and the whole of it is in an expander under the warning."""
+    long = [msg for msg in warnings if len(msg) > LONG_NOTE]
+    short = [msg if len(msg) <= LONG_NOTE else msg[:LONG_NOTE].rsplit(", ", 1)[0] + ", … (every name is listed "
+             "under “Everything the link could not use”)." for msg in warnings]
+    st.warning("  \n".join(md(msg) for msg in short), icon=":material/link_off:")
+    if long:
+        with st.expander("Everything the link could not use"):
+            st.text("\n\n".join(long))
 
 
 def current_page() -> str | None:
