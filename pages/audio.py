@@ -100,12 +100,15 @@ with fit_col:
 
 result = results.guarded(state.run_inspect)
 results.render_provenance(result, label)
+same = results.same_input_groups(result)
+view = results.merge_same_inputs(result, same)  # identical network inputs as one variant "a = b", as on Compare
 tab_inputs, tab_maps, tab_stats = st.tabs(["Inputs & predictions", "Feature maps", "Statistics"])
 with tab_inputs:
-    results.render_variant_grid(result)
-    if len(result.variants) > 1:
-        results.render_differences(result, results.DIFF_SCALES[0])
-    results.render_similarity_summary(result)
+    results.render_same_inputs(same)
+    results.render_variant_grid(view)
+    if len(view.variants) > 1:
+        results.render_differences(view, results.DIFF_SCALES[0])
+    results.render_similarity_summary(view)
 with tab_maps:
     layer, k, diff = results.render_feature_map_controls(result, prefix="audio_fm_")
     results.render_feature_maps(result, layer, k, diff, key="audio_fm_chart")
@@ -113,5 +116,7 @@ with tab_stats:
     table = results.render_statistics(result, key="audio_stats")
 panels = exports.ComparePanels(differences=results.DIFF_SCALES[0])  # as the Inputs tab shows them
 exports.render_downloads(result, label, table=table, key="audio_export", png_name="audio",
-                         png=lambda prov: exports.comparison_png(result, prov, panels=panels),
-                         figure="Audio: spectrograms as the network receives them, with top-1")
+                         png=lambda prov: exports.comparison_png(view, prov, panels=panels),
+                         settings={"identical inputs": "; ".join(g.label for g in same)} if same else None,
+                         figure="Audio: spectrograms as the network receives them, with top-1",
+                         identical=[g.record(result) for g in same])

@@ -90,3 +90,23 @@ def test_apply_the_fit_to_all_variants() -> None:
 def _digest(at) -> str:  # noqa: ANN001
     key = next(w.key for w in at.selectbox if w.key and w.key.startswith("audio_fit:"))
     return key.split(":")[1]
+
+
+def test_audio_page_shows_variants_with_identical_inputs_as_one_column() -> None:
+    """As on Compare: two variants that give the network the same spectrogram image are one column "a = b" with the
+    reason, one difference image, one table row."""
+    from core.io import synth
+    from tests.apptest import plain
+
+    first = Variant(name="spec", spectrogram=get_preset("spectrogram")[0].spectrogram, channels="replicate")
+    other = first.model_copy(update={"name": "viridis", "channels": "colormap", "colormap": "viridis"})
+    twin = first.model_copy(update={"name": "same again"})
+    at = open_app("pages/audio.py", [first, other, twin], sample="sound:" + synth.SOUND_CLASSES[0])
+    ok(at)
+    merged = "spec = same again"
+    diffs = [plain(c).split(":")[0] for img in at.image for c in img.captions if "|Δ| mean" in plain(c)]
+    assert diffs == ["viridis"], diffs  # one difference image: the twin is not drawn against its own copy
+    notes = [plain(i.value) for i in at.info if merged in plain(i.value)]
+    assert len(notes) == 1 and "same preprocessing under different names" in notes[0]
+    summary = next(d.value for d in at.dataframe if "top-5 overlap" in d.value)
+    assert list(summary["variant"]) == [merged, "viridis"]
