@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from core.autoencode import store
 from core.autoencode.gray import (
     GrayConfig,
     GrayData,
@@ -20,7 +19,6 @@ from core.autoencode.gray import (
     isoluminant_pattern,
     train_gray,
 )
-from core.autoencode.nets import DenoiseCAE
 from core.autoencode.single import (
     SingleConfig,
     builtin_texture,
@@ -31,6 +29,8 @@ from core.autoencode.single import (
     train_single,
 )
 from core.errors import InvalidVariant
+from core.learned import store
+from core.learned.nets import DenoiseCAE
 from core.preprocess.color import to_gray
 from core.preprocess.pipeline import prepare
 from core.preprocess.variant import Variant, VariantSet
@@ -255,7 +255,7 @@ def test_listing_without_torch_checks_digest_and_format_and_imports_no_torch(hom
     w, c = store.paths("pickled")
     c.write_text(c1.read_text().replace('"name": "g1"', '"name": "pickled"'))
     _replace_weights(w, c, pickle.dumps({"encoder.net.0.weight": Payload()}))
-    code = ("import sys; from core.autoencode import store; print(store.model_names('gray')); "
+    code = ("import sys; from core.learned import store; print(store.model_names('gray')); "
             "print([b.name for b in store.broken_models('gray')]); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                          env={"PATH": "/usr/bin:/bin", "PREPSCOPE_MODELS_DIR": str(home)}).stdout.split("\n")
@@ -328,6 +328,35 @@ def test_learned_gray_round_trips_through_variant_json_and_reaches_the_engine(mo
     assert out.variants[1].variant.gray == "learned:g1"
     assert np.allclose(out.variants[1].display, plearned.display)
     assert out.variants[1].layers[-1].similarity < 0.9999  # the network saw a different input
+
+
+#: Two tiny models written by ``core.autoencode.store`` before the saved-model side moved to ``core.learned``.
+SAVED_BEFORE_THE_SPLIT = Path(__file__).parent / "data" / "lab_models_v1"
+
+
+def test_models_saved_before_the_split_still_load_and_give_the_same_output(home: Path) -> None:
+    import shutil
+
+    shutil.copytree(SAVED_BEFORE_THE_SPLIT, home)
+    assert store.model_names("gray") == ("gray-v1",) and store.model_names("denoise") == ("denoise-v1",)
+    assert store.broken_models() == []
+    rgb = np.linspace(0, 1, 2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3)
+    model, card = store.load("gray-v1", "gray")
+    np.testing.assert_allclose(encode_gray(model.encoder, rgb),  # the outputs recorded when it was saved
+                               [[0.4384651, 0.4362296, 0.4323702], [0.4285190, 0.4246763, 0.4208428]], atol=1e-6)
+    from core.learned.inference import run_lab_denoiser
+
+    den, den_card = store.load("denoise-v1", "denoise")
+    x = np.linspace(0, 1, 5 * 6, dtype=np.float32).reshape(5, 6, 1)
+    np.testing.assert_allclose(run_lab_denoiser(den, den_card, x)[0, :, 0],
+                               [0.4930753, 0.4913765, 0.4934178, 0.4918137, 0.4922394, 0.4916050], atol=1e-6)
+    # and through a variant, as the pipeline uses them
+    v = Variant.from_dict({"name": "old", "channels": "replicate", "gray": "learned:gray-v1",
+                           "degrade": [{"kind": "learned", "model": "denoise-v1"}]})
+    luma = Variant.from_dict({"name": "601", "channels": "replicate"})
+    out = prepare(Signal(np.random.default_rng(0).uniform(0, 1, (20, 20, 3)).astype(np.float32)), [v, luma],
+                  (0.5,) * 3, (0.5,) * 3)
+    assert torch.isfinite(out[0].tensor).all() and not torch.allclose(out[0].tensor, out[1].tensor, atol=1e-3)
 
 
 def test_a_missing_learned_gray_is_refused_when_used_not_when_read(home: Path) -> None:

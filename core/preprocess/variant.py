@@ -33,8 +33,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
-from core.autoencode.store import model_names, weights_digest
 from core.errors import InvalidVariant
+from core.learned.store import model_names, weights_digest
 
 # Strict scalars: "224" is not a size, 1.0 is not an integer, 1 is not a boolean, NaN is not a number.
 Int = Annotated[int, Strict()]
@@ -255,7 +255,7 @@ class Median(Spec):
         return v
 
 
-#: A model name in the models folder (learned gray rules, lab denoisers): see ``core.autoencode.store``.
+#: A model name in the models folder (learned gray rules, lab denoisers): see ``core.learned.store``.
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$"
 _SIGMA_HELP = "Noise standard deviation (0-1 scale); empty = estimated from the image (estimate_sigma)."
 
