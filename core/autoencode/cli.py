@@ -28,7 +28,8 @@ from core.evaluate.sweep import evaluate_sweep
 from core.io import load_input
 from core.learned import store
 from core.models import load_model
-from core.models.specs import DEFAULT_MODEL, model_spec
+from core.models.catalog import model_spec
+from core.models.specs import DEFAULT_MODEL
 
 
 def _progress(quiet: bool):  # noqa: ANN202
