@@ -22,13 +22,13 @@ from components import shared, state, sweep_charts
 from components.charts import PALETTE, log_axis_ticks
 from components.running import run_with_stop, start_with_stop
 from components.text import md
-from core.autoencode import store
 from core.autoencode.gray import GrayConfig, GrayResult, collect_images, isoluminant_pattern, rule_variants, train_gray
 from core.autoencode.single import REGIMES, SingleConfig, SingleResult, builtin_texture, lab_card, train_single
 from core.errors import InvalidVariant, PrepscopeError, page_message
 from core.evaluate.datasets import DatasetRequest, data_root, list_data_folders, open_request, resolve_data_folder
 from core.evaluate.sweep import evaluate_sweep
 from core.io import load_input
+from core.learned import store
 from core.preprocess.variant import MAX_VARIANTS, Variant
 from core.shared import public_path
 

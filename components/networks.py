@@ -14,11 +14,11 @@ from components import state
 from components.text import md
 from core.errors import PrepscopeError, page_message
 from core.models import DEFAULT_MODEL, load_model
+from core.models.install import add_network
 from core.models.networks import (
     CHECKPOINT_SUFFIXES,
     MAX_CLASSES_BYTES,
     NetworkError,
-    add_network,
     card_names,
     forward_check,
     networks_dir,
@@ -55,7 +55,7 @@ def _use(name: str) -> None:
 def add_from_uploads(name: str, architecture: str, checkpoint, classes_file, classes_text: str,  # noqa: ANN001
                      in_chans: int, input_size: int | None):
     """Check the uploads' sizes, write the checkpoint to a private temporary file and register the network
-    (``core.models.networks.add_network``); returns the card. Refusals are PrepscopeErrors with a sentence."""
+    (``core.models.install.add_network``); returns the card. Refusals are PrepscopeErrors with a sentence."""
     if not name.strip() or not architecture.strip():
         raise NetworkError("Give the network a name and an architecture (a timm model name, or torchvision:BUILDER).")
     if checkpoint is None:

@@ -56,7 +56,7 @@ def main() -> int:
 
     from core.io import load_input
     from core.models import load_model
-    from core.models.networks import add_network
+    from core.models.install import add_network
     from core.preprocess.pipeline import prepare_many
     from core.preprocess.recipe import resolve_variant
     from core.preprocess.variant import Variant

@@ -1,17 +1,20 @@
 """The Autoencoder lab's core: determinism, stop without partial files, saved models refused when tampered,
-the blind-spot mask, learned gray rules through variant JSON into the engine, and denoisers."""
+the blind-spot mask, learned gray rules through variant JSON into the engine, denoisers, and cache keys: a Variant
+reads no file, while every cache that outlives a call keys on ``core.preprocess.recipe.cache_key`` (the weights
+digests of the saved models a variant names), and keys of variants naming none never changed."""
 
 from __future__ import annotations
 
 import json
 import pickle
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from core.autoencode import store
+from components.session import encode_variants
 from core.autoencode.gray import (
     GrayConfig,
     GrayData,
@@ -20,7 +23,6 @@ from core.autoencode.gray import (
     isoluminant_pattern,
     train_gray,
 )
-from core.autoencode.nets import DenoiseCAE
 from core.autoencode.single import (
     SingleConfig,
     builtin_texture,
@@ -31,8 +33,14 @@ from core.autoencode.single import (
     train_single,
 )
 from core.errors import InvalidVariant
+from core.evaluate.features import FeatureCache
+from core.explain import CamCache
+from core.inspect.engine import RunCache, inspect, result_key
+from core.learned import store
+from core.learned.nets import DenoiseCAE
 from core.preprocess.color import to_gray
 from core.preprocess.pipeline import prepare
+from core.preprocess.recipe import cache_key
 from core.preprocess.variant import Variant, VariantSet
 from core.provenance import Stopped
 from core.signal import Signal
@@ -255,7 +263,7 @@ def test_listing_without_torch_checks_digest_and_format_and_imports_no_torch(hom
     w, c = store.paths("pickled")
     c.write_text(c1.read_text().replace('"name": "g1"', '"name": "pickled"'))
     _replace_weights(w, c, pickle.dumps({"encoder.net.0.weight": Payload()}))
-    code = ("import sys; from core.autoencode import store; print(store.model_names('gray')); "
+    code = ("import sys; from core.learned import store; print(store.model_names('gray')); "
             "print([b.name for b in store.broken_models('gray')]); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                          env={"PATH": "/usr/bin:/bin", "PREPSCOPE_MODELS_DIR": str(home)}).stdout.split("\n")
@@ -322,12 +330,40 @@ def test_learned_gray_round_trips_through_variant_json_and_reaches_the_engine(mo
 
     assert np.array_equal(stored_image(rgb, v)[..., 0], np.clip(np.rint(expected * 255), 0, 255).astype(np.uint8))
     assert not np.allclose(p601.display, plearned.display)
-    from core.inspect.engine import inspect
 
     out = inspect(signal, list(vs), model)
     assert out.variants[1].variant.gray == "learned:g1"
     assert np.allclose(out.variants[1].display, plearned.display)
     assert out.variants[1].layers[-1].similarity < 0.9999  # the network saw a different input
+
+
+#: Two tiny models written by ``core.autoencode.store`` before the saved-model side moved to ``core.learned``.
+SAVED_BEFORE_THE_SPLIT = Path(__file__).parent / "data" / "lab_models_v1"
+
+
+def test_models_saved_before_the_split_still_load_and_give_the_same_output(home: Path) -> None:
+    import shutil
+
+    shutil.copytree(SAVED_BEFORE_THE_SPLIT, home)
+    assert store.model_names("gray") == ("gray-v1",) and store.model_names("denoise") == ("denoise-v1",)
+    assert store.broken_models() == []
+    rgb = np.linspace(0, 1, 2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3)
+    model, card = store.load("gray-v1", "gray")
+    np.testing.assert_allclose(encode_gray(model.encoder, rgb),  # the outputs recorded when it was saved
+                               [[0.4384651, 0.4362296, 0.4323702], [0.4285190, 0.4246763, 0.4208428]], atol=1e-6)
+    from core.learned.inference import run_lab_denoiser
+
+    den, den_card = store.load("denoise-v1", "denoise")
+    x = np.linspace(0, 1, 5 * 6, dtype=np.float32).reshape(5, 6, 1)
+    np.testing.assert_allclose(run_lab_denoiser(den, den_card, x)[0, :, 0],
+                               [0.4930753, 0.4913765, 0.4934178, 0.4918137, 0.4922394, 0.4916050], atol=1e-6)
+    # and through a variant, as the pipeline uses them
+    v = Variant.from_dict({"name": "old", "channels": "replicate", "gray": "learned:gray-v1",
+                           "degrade": [{"kind": "learned", "model": "denoise-v1"}]})
+    luma = Variant.from_dict({"name": "601", "channels": "replicate"})
+    out = prepare(Signal(np.random.default_rng(0).uniform(0, 1, (20, 20, 3)).astype(np.float32)), [v, luma],
+                  (0.5,) * 3, (0.5,) * 3)
+    assert torch.isfinite(out[0].tensor).all() and not torch.allclose(out[0].tensor, out[1].tensor, atol=1e-3)
 
 
 def test_a_missing_learned_gray_is_refused_when_used_not_when_read(home: Path) -> None:
@@ -338,15 +374,6 @@ def test_a_missing_learned_gray_is_refused_when_used_not_when_read(home: Path) -
     for bad in ("learned:", "learned:a b", "602", "Learned:x"):
         with pytest.raises(InvalidVariant, match="gray must be 601, 709, mean, or learned:<name>"):
             Variant.from_dict({"name": "x", "gray": bad})
-
-
-def test_retraining_a_learned_gray_changes_the_cache_key() -> None:
-    v = Variant(name="lg", channels="replicate", gray="learned:g1")
-    train_gray(color_images(), "g1", TINY_GRAY)
-    k1 = v.spec_key()
-    train_gray(color_images(seed=5), "g1", TINY_GRAY, overwrite=True)
-    assert v.spec_key() != k1
-    assert Variant(name="p").spec_key() == Variant(name="q").spec_key()
 
 
 def test_gray_rules_preset_adds_the_newest_learned_rule() -> None:
@@ -459,3 +486,54 @@ def test_oversized_and_tiny_images_are_refused() -> None:
         train_single(np.zeros((20, 100, 3), np.float32))
     with pytest.raises(UnsupportedInput, match="same size"):
         train_single(np.zeros((40, 40, 3), np.float32), np.zeros((40, 48, 3), np.float32))
+
+
+# ------------------------------------------------------------------ cache keys of variants naming saved models
+
+def tiny_model() -> SimpleNamespace:
+    """Stands in for a LoadedModel where only the key is computed: a name, a description and fixed weights."""
+    lin = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+        lin.bias.copy_(torch.tensor([0.5, -0.5]))
+    return SimpleNamespace(name="tiny", description="a fixed 2x2 linear layer", module=lin, layer_names=["x"])
+
+
+def test_feature_cache_keys_of_variants_without_saved_models_are_the_ones_users_have() -> None:
+    """Keys computed by prepscope before the digests moved out of ``Variant.spec_key`` (commit ee2e09b): users'
+    feature caches stay valid."""
+    ds, model = SimpleNamespace(digest="d" * 16), tiny_model()
+    jpeg = Variant.from_dict({"name": "v", "channels": "colormap", "colormap": "viridis",
+                              "degrade": [{"kind": "jpeg", "quality": 30}]})
+    assert FeatureCache("unused").key(ds, Variant(name="ref"), model) == "98a9e4fe0c7d1fe74057a3c8a0602121"
+    assert FeatureCache("unused").key(ds, jpeg, model) == "bc778dd3b22b1639196310cc81c94190"
+    assert cache_key(jpeg) == jpeg.spec_key()
+
+
+def test_retraining_a_saved_gray_model_changes_every_cache_key_but_not_the_variant(model) -> None:  # noqa: ANN001
+    lg = Variant(name="lg", channels="replicate", gray="learned:g1")
+    vs = VariantSet.of([Variant(name="ref", channels="replicate"), lg])
+    ds, tiny = SimpleNamespace(digest="d" * 16), tiny_model()
+    rgb = np.random.default_rng(0).uniform(0, 1, (40, 50, 3)).astype(np.float32)
+    signal = Signal(rgb, {"name": "noise"})
+
+    def keys() -> tuple:
+        return (FeatureCache("unused").key(ds, lg, tiny), result_key(signal, list(vs), tiny),
+                CamCache.key(signal, list(vs), tiny, "gradcam", "x", None))
+
+    def variant_side() -> tuple:
+        return lg.spec_key(), lg.to_json(), vs.to_json(), encode_variants(vs)
+
+    train_gray(color_images(), "g1", TINY_GRAY)
+    before, pure = keys(), variant_side()
+    cache = RunCache()
+    first = inspect(signal, list(vs), model, cache=cache)
+    train_gray(color_images(seed=5), "g1", TINY_GRAY, overwrite=True)
+    after = keys()
+    assert all(a != b for a, b in zip(before, after, strict=True))  # feature cache, inspect cache, CAM cache
+    assert variant_side() == pure  # the Variant, its JSON and its link do not know about the files
+    second = inspect(signal, list(vs), model, cache=cache)
+    fresh = inspect(signal, list(vs), model)
+    assert not np.allclose(first.variants[1].display, second.variants[1].display)  # not the stale result
+    assert np.array_equal(second.variants[1].display, fresh.variants[1].display)
+    assert np.array_equal(first.variants[0].display, second.variants[0].display)  # the luma variant is unchanged

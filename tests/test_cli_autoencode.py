@@ -129,7 +129,7 @@ def test_gray_probe_runs_the_network_named_by_model_a_card_included(tmp_path: Pa
     import torch
     from safetensors.torch import save_file
 
-    from core.models.networks import add_network
+    from core.models.install import add_network
 
     monkeypatch.setenv("PREPSCOPE_NETWORKS_DIR", str(tmp_path / "networks"))
     torch.manual_seed(0)

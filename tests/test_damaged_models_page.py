@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.autoencode import store
 from core.autoencode.single import SingleConfig, builtin_texture, lab_card, train_single
+from core.learned import store
 from core.preprocess.variant import Variant
 from tests.apptest import ok, open_app, plain
 

@@ -28,21 +28,22 @@ def test_pretrained_weights_map_onto_timm(model):
 
 def test_registry_lists_metadata_without_building_models(monkeypatch):
     import core.models.registry as reg
+    from core.models import specs
 
     monkeypatch.setattr(reg, "_cached", lambda *a: pytest.fail("listing must not build a model"))
-    assert list(reg.MODELS)[0] == reg.DEFAULT_MODEL == "efficientnet_lite0"
-    labels = {name: spec.label for name, spec in reg.MODELS.items()}
+    assert list(specs.MODELS)[0] == specs.DEFAULT_MODEL == "efficientnet_lite0"
+    labels = {name: spec.label for name, spec in specs.MODELS.items()}
     assert labels["resnet18"] == "resnet18 (untrained baseline)"
     assert labels["efficientnet_lite0"] == "efficientnet_lite0"
     # the input recipe comes from the weights' pretrained config, not from constants in prepscope
     from timm.models import get_pretrained_cfg
 
     for n in (0, 1, 2):
-        cfg, dc = get_pretrained_cfg(f"tf_efficientnet_lite{n}"), reg.MODELS[f"efficientnet_lite{n}"].data_config
+        cfg, dc = get_pretrained_cfg(f"tf_efficientnet_lite{n}"), specs.MODELS[f"efficientnet_lite{n}"].data_config
         assert (dc.input_size, dc.interpolation, dc.crop_pct, dc.mean) == (cfg.input_size[-1], cfg.interpolation,
                                                                            cfg.crop_pct, cfg.mean)
-    assert reg.MODELS["efficientnet_lite1"].data_config.input_size == 240
-    rn = reg.MODELS["resnet18"].data_config
+    assert specs.MODELS["efficientnet_lite1"].data_config.input_size == 240
+    rn = specs.MODELS["resnet18"].data_config
     assert (rn.input_size, rn.interpolation, rn.crop_pct) == (224, "bilinear", 224 / 256)
 
 
@@ -217,7 +218,8 @@ def _tiny_model():
     """A two-layer conv net wrapped as a LoadedModel: fast unit tests of the engine's hooks and statistics."""
     from torch import nn
 
-    from core.models.registry import Layer, LoadedModel, ModelSpec
+    from core.models.registry import Layer, LoadedModel
+    from core.models.specs import ModelSpec
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU6(),

@@ -72,7 +72,7 @@ def test_every_family_runs_inspect_sweep_and_cam_through_its_card(arch: str, tmp
     from core.explain import explain
     from core.inspect.engine import inspect
     from core.models import load_model, model_names
-    from core.models.networks import add_network
+    from core.models.install import add_network
 
     ckpt = save_random(arch, tmp_path / f"{arch}.safetensors")
     add_network(f"my-{arch}", arch, ckpt, CLASSES, input_size=SIZE)
@@ -112,7 +112,7 @@ def test_every_family_runs_inspect_sweep_and_cam_through_its_card(arch: str, tmp
 @pytest.mark.slow
 def test_vit_tokens_are_reshaped_to_the_grid_read_from_the_model(tmp_path: Path) -> None:
     from core.models import load_model
-    from core.models.networks import add_network
+    from core.models.install import add_network
 
     add_network("vit", "vit_tiny_patch16_224", save_random("vit_tiny_patch16_224", tmp_path / "v.safetensors"),
                 CLASSES, input_size=SIZE)
@@ -140,7 +140,8 @@ def test_refusals_are_one_sentence_each(tmp_path: Path) -> None:
     import timm
 
     from core.models import load_model
-    from core.models.networks import NetworkError, add_network, networks_dir, read_card
+    from core.models.install import add_network
+    from core.models.networks import NetworkError, networks_dir, read_card
 
     good = save_random("resnet10t", tmp_path / "r.safetensors")
     with pytest.raises(NetworkError, match=r"Unknown architecture 'no_such_net'"):
@@ -201,7 +202,7 @@ def test_one_channel_network_takes_the_gray_of_rgb_variants(tmp_path: Path, chel
     from core.explain import explain
     from core.inspect.engine import inspect
     from core.models import load_model
-    from core.models.networks import add_network
+    from core.models.install import add_network
 
     card = add_network("gray", "resnet10t", save_random("resnet10t", tmp_path / "g.safetensors", in_chans=1),
                        CLASSES, in_chans=1, input_size=SIZE)
@@ -253,7 +254,7 @@ def test_cli_add_list_show_inspect_sweep_remove(tmp_path: Path, capsys: pytest.C
 
 def test_multi_model_sweeps_accept_card_names(tmp_path: Path) -> None:
     from core.evaluate.multimodel import parse_models
-    from core.models.networks import add_network
+    from core.models.install import add_network
 
     add_network("mine", "resnet10t", save_random("resnet10t", tmp_path / "r.safetensors"), CLASSES, input_size=SIZE)
     assert parse_models("efficientnet_lite0,mine") == ["efficientnet_lite0", "mine"]
@@ -263,7 +264,7 @@ def test_multi_model_sweeps_accept_card_names(tmp_path: Path) -> None:
 
 def test_links_carry_a_network_name_and_say_when_this_server_lacks_it(tmp_path: Path) -> None:
     from components.session import from_params, to_params
-    from core.models.networks import add_network
+    from core.models.install import add_network
 
     session, warnings = from_params({"model": "antbee"})
     assert session.model == "efficientnet_lite0"
@@ -282,7 +283,7 @@ def test_a_torchvision_classifier_reads_its_conv_stages_through_hooks(tmp_path: 
     from core.explain import explain
     from core.inspect.engine import inspect
     from core.models import load_model
-    from core.models.networks import add_network
+    from core.models.install import add_network
 
     torch.manual_seed(0)
     net = torchvision.models.resnet18(num_classes=2)
@@ -305,7 +306,8 @@ def test_a_torchvision_classifier_reads_its_conv_stages_through_hooks(tmp_path: 
 
 def test_a_hand_written_toml_card_is_read_like_a_json_one(tmp_path: Path) -> None:
     from core.models import load_model, model_names
-    from core.models.networks import add_network, networks_dir, read_card, remove_card
+    from core.models.install import add_network
+    from core.models.networks import networks_dir, read_card, remove_card
 
     add_network("j", "resnet10t", save_random("resnet10t", tmp_path / "r.safetensors"), CLASSES, input_size=SIZE)
     card = read_card("j")
@@ -389,7 +391,8 @@ def test_native_gives_a_one_channel_network_exactly_the_normalized_gray(tmp_path
     from core.evaluate.sameinput import spec_reason
     from core.inspect.engine import inspect
     from core.models import load_model
-    from core.models.networks import add_network, default_recipe, recipe_with
+    from core.models.install import add_network
+    from core.models.networks import default_recipe, recipe_with
     from core.preprocess.pipeline import prepare_grid
 
     mean, std = (0.2, 0.5, 0.8), (0.1, 0.3, 0.5)  # a card with its own per-channel statistics
@@ -433,7 +436,7 @@ def test_native_flows_through_sweeps_links_and_json_and_is_refused_on_three_chan
     from core.evaluate.datasets import builtin_digits
     from core.evaluate.sweep import evaluate_sweep
     from core.models import MODELS, load_model
-    from core.models.networks import add_network
+    from core.models.install import add_network
     from core.preprocess.recipe import for_network, resolve
     from core.preprocess.variant import VariantSet
 
@@ -478,7 +481,7 @@ def test_own_head_wording_in_zeroshot_cams_and_the_cam_class_help(tmp_path: Path
     from core.evaluate.methods import get_method
     from core.explain import explain
     from core.models import load_model
-    from core.models.networks import add_network
+    from core.models.install import add_network
 
     add_network("antbee", "resnet10t", save_random("resnet10t", tmp_path / "r.safetensors"), CLASSES,
                 input_size=SIZE)

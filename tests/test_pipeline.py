@@ -8,7 +8,7 @@ import pytest
 import torch
 from timm.models import adapt_input_conv
 
-from core.models.registry import IMAGENET_MEAN, IMAGENET_STD
+from core.models.specs import IMAGENET_MEAN, IMAGENET_STD
 from core.preprocess.color import colormap_lut
 from core.preprocess.pipeline import prepare, prepare_many, resize_batch
 from core.preprocess.variant import Blur, Jpeg, Median, Noise, Resize, Variant

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from core.autoencode import store
 from core.autoencode.gray import GrayConfig, collect_images, rule_variants, train_gray
 from core.autoencode.single import REGIMES, SingleConfig, builtin_texture, lab_card, train_single
 from core.cliutil import check_json_target, format_table, progress_printer, table_stream, write_json
@@ -27,8 +26,10 @@ from core.evaluate.datasets import DatasetRequest, open_request
 from core.evaluate.report import sweep_table
 from core.evaluate.sweep import evaluate_sweep
 from core.io import load_input
+from core.learned import store
 from core.models import load_model
-from core.models.specs import DEFAULT_MODEL, model_spec
+from core.models.catalog import model_spec
+from core.models.specs import DEFAULT_MODEL
 
 
 def _progress(quiet: bool):  # noqa: ANN202

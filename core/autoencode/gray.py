@@ -36,14 +36,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from core.autoencode import store
-from core.autoencode.inference import encode_gray
-from core.autoencode.nets import ColorDecoder, GrayAutoencoder, architecture_of
 from core.autoencode.train import adam, run_steps, seeded, threads
 from core.errors import InvalidDataset, PrepscopeError
 from core.evaluate.datasets import extract_zip
 from core.io import load_input
 from core.io.formats import media_kind
+from core.learned import store
+from core.learned.inference import encode_gray
+from core.learned.nets import ColorDecoder, GrayAutoencoder, architecture_of
 from core.preprocess.color import GRAY_WEIGHTS, to_gray
 from core.preprocess.variant import Variant
 from core.provenance import Progress, StopCheck, Stopped, versions

@@ -32,11 +32,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.autoencode.inference import grid_mask, mask_input, predict
-from core.autoencode.nets import DenoiseCAE, architecture_of
-from core.autoencode.store import make_card
 from core.autoencode.train import adam, run_steps, seeded, threads
 from core.errors import UnsupportedInput
+from core.learned.inference import grid_mask, mask_input, predict
+from core.learned.nets import DenoiseCAE, architecture_of
+from core.learned.store import make_card
 from core.preprocess.denoise import apply_denoiser, denoiser_spec
 from core.provenance import Progress, StopCheck, versions
 from core.signal import array_digest

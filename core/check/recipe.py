@@ -22,6 +22,7 @@ from core.evaluate.datasets import Dataset
 from core.evaluate.features import FeatureCache, model_fingerprint, prepared_batches
 from core.evaluate.methods.adabn import batch_tensors, dataset_bn_shift
 from core.models.specs import IMAGENET_MEAN, IMAGENET_STD
+from core.preprocess.recipe import cache_key
 from core.preprocess.variant import Resize, Variant
 
 #: Findings start here: share of area cropped away, aspect distortion, padding share, channel-mean gap to
@@ -153,7 +154,7 @@ def bn_shift(train: Dataset, readable: list[int], variant: Variant, model, seed:
     if len(idx) > BN_ITEMS:
         idx = np.sort(np.random.default_rng(seed).choice(idx, BN_ITEMS, replace=False))
     cache = FeatureCache(cache_dir)
-    key = hashlib.sha256(f"check-bn-shift|{train.digest}|{','.join(map(str, idx.tolist()))}|{variant.spec_key()}|"
+    key = hashlib.sha256(f"check-bn-shift|{train.digest}|{','.join(map(str, idx.tolist()))}|{cache_key(variant)}|"
                          f"{model.name}|{model_fingerprint(model)}|{__version__}".encode()).hexdigest()[:32]
     path = cache.root / f"{key}.bnshift.json"
     try:

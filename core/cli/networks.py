@@ -12,6 +12,7 @@ from pathlib import Path
 
 from core.cliutil import format_table
 from core.models import load_model, networks
+from core.models.install import add_network
 from core.models.networks import forward_check
 
 
@@ -98,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
         recipe = networks.recipe_with(networks.default_recipe(args.arch, args.in_chans, args.input_size),
                                       **{k: v for k, v in given.items() if v is not None})
     layers = tuple(x.strip() for x in (args.layers or "").split(",") if x.strip())
-    card = networks.add_network(args.name, args.arch, Path(args.checkpoint), classes, args.in_chans,
-                                args.input_size, recipe, layers)
+    card = add_network(args.name, args.arch, Path(args.checkpoint), classes, args.in_chans,
+                       args.input_size, recipe, layers)
     print(describe(card, load_model(card.name)))
     print(f"added: use --model {card.name} (card {networks.networks_dir() / (card.name + '.json')})")
     return 0

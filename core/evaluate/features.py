@@ -52,6 +52,7 @@ from core.evaluate.tuning import Layout, choose_batch, forward_batch, one_torch_
 from core.paths import prepscope_home
 from core.preprocess.device import host_images, on_device, prepare_on_device, to_device
 from core.preprocess.pipeline import prepare_grid
+from core.preprocess.recipe import cache_key
 from core.preprocess.variant import Variant
 from core.provenance import Progress, StopCheck, Stopped
 
@@ -152,7 +153,7 @@ class FeatureCache:
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
 
     def key(self, dataset: Dataset, variant: Variant, model) -> str:
-        parts = f"{dataset.digest}|{variant.spec_key()}|{model.name}|{model_fingerprint(model)}|{__version__}"
+        parts = f"{dataset.digest}|{cache_key(variant)}|{model.name}|{model_fingerprint(model)}|{__version__}"
         device = getattr(getattr(model, "device", None), "type", "cpu")
         if device != "cpu":  # CPU keys are unchanged, so earlier CPU entries stay valid
             parts += f"|{device}"

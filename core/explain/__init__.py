@@ -22,7 +22,7 @@ from core.explain.cam import METHODS, InvalidCam, cam_maps, check_request
 from core.explain.measures import TOP_FRACTION, auc, perturbation_curves, spearman, top_iou
 from core.inspect.engine import Lru
 from core.preprocess.pipeline import prepare
-from core.preprocess.recipe import for_network
+from core.preprocess.recipe import cache_key, for_network
 from core.provenance import Progress
 
 __all__ = ["METHODS", "CamCache", "CamReport", "InvalidCam", "VariantCam", "attach", "check_request", "explain",
@@ -175,7 +175,7 @@ class CamCache:
 
     @staticmethod
     def key(signal, variants: Sequence, model, method: str, layer: str | None, target: Target) -> tuple:
-        return (signal.digest, tuple(v.to_json() for v in variants), model.name, model.description, method,
+        return (signal.digest, tuple((v.name, cache_key(v)) for v in variants), model.name, model.description, method,
                 layer or model.layer_names[-1], str(parse_target(target)))
 
     def get(self, key: tuple) -> CamReport | None:

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from core.inspect.measures import STATS
 from core.models.registry import LoadedModel, bn_inputs
 from core.preprocess.pipeline import Prepared, prepare
-from core.preprocess.recipe import for_network
+from core.preprocess.recipe import cache_key, for_network
 from core.preprocess.variant import Variant
 from core.provenance import Progress, versions
 from core.signal import Signal
@@ -205,7 +205,7 @@ class Lru:
 
 def result_key(signal: Signal, variants: Sequence[Variant], model: LoadedModel) -> tuple:
     """The whole request: input digest, every variant (names included; saved models by their digests), model."""
-    return (signal.digest, tuple((v.name, v.spec_key()) for v in variants), model.name, model.description)
+    return (signal.digest, tuple((v.name, cache_key(v)) for v in variants), model.name, model.description)
 
 
 def _layer_stats(y: torch.Tensor, pooled: torch.Tensor, saturation: float | None) -> list[dict]:
@@ -391,7 +391,7 @@ def inspect(
     if cache is not None and (hit := cache.get_result(result_key(signal, variants, model))) is not None:
         return hit
     report = progress or (lambda f, m: None)
-    keys = [(signal.digest, v.spec_key(), model.name, model.description) for v in variants]
+    keys = [(signal.digest, cache_key(v), model.name, model.description) for v in variants]
     runs: list[_Run | None] = [cache.get(k) if cache is not None else None for k in keys]
     todo = [i for i, r in enumerate(runs) if r is None]
     if todo:

@@ -1,9 +1,10 @@
 """Model registry: metadata per model (listed without building), offline pretrained weights, feature API.
 
-The metadata (``MODELS``, ``ModelSpec``, ``DataConfig``, ``DEFAULT_MODEL``, ``model_names``, ``model_spec``) comes
-from ``core.models.specs`` and imports no torch; the rest (``load_model``, ``LoadedModel``, ``Layer``,
-``bn_inputs``, ``imagenet_labels``) is imported from ``core.models.registry`` on first use, so listing models
-(the dashboard's shell and sidebar) never waits for torch.
+The metadata (``MODELS``, ``ModelSpec``, ``DataConfig``, ``DEFAULT_MODEL``, ``imagenet_labels``: ``core.models.specs``,
+the leaf; ``model_names``, ``model_spec``: ``core.models.catalog``, built-ins then network cards) imports no torch;
+the rest (``load_model``, ``LoadedModel``, ``Layer``, ``bn_inputs``) is imported from ``core.models.registry`` on
+first use, so listing models (the dashboard's shell and sidebar) never waits for torch. Floors inside:
+``specs`` <- ``networks`` <- ``catalog`` <- ``registry`` <- ``install`` (adding a card).
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from core.models.specs import DEFAULT_MODEL, MODELS, DataConfig, ModelSpec, model_names, model_spec
+from core.models.catalog import model_names, model_spec
+from core.models.specs import DEFAULT_MODEL, MODELS, DataConfig, ModelSpec, imagenet_labels
 
 if TYPE_CHECKING:
-    from core.models.registry import Layer, LoadedModel, bn_inputs, imagenet_labels, load_model
+    from core.models.registry import Layer, LoadedModel, bn_inputs, load_model
 
-_HEAVY = ("Layer", "LoadedModel", "bn_inputs", "imagenet_labels", "load_model")
+_HEAVY = ("Layer", "LoadedModel", "bn_inputs", "load_model")
 
 
 def __getattr__(name: str) -> Any:

@@ -3,7 +3,7 @@
 A card (``NetworkCard``, pydantic, stored as ``NAME.json``; a hand-written ``NAME.toml`` is read too) lives
 with its checkpoint (``NAME.safetensors``, ``.pt`` or ``.pth``, copied in when the card is added) in the
 networks folder: ``$PREPSCOPE_NETWORKS_DIR``, else ``$PREPSCOPE_HOME/networks``. Cards are listed beside the
-built-in models (``core.models.specs``), so
+built-in models (``core.models.catalog``), so
 ``--model NAME`` and the dashboard's model picker take them, and every view reads a card's network through
 the same ``LoadedModel`` as a built-in one.
 
@@ -14,7 +14,8 @@ sentence naming what to fix: an unknown architecture, a pickle, a checkpoint tha
 architecture, a classes list whose length differs from the head's outputs, a tampered checkpoint, a card or
 checkpoint outside the folder.
 
-Listing (``card_names``, ``card_spec``) imports no torch, so the dashboard's sidebar stays light.
+Listing (``card_names``, ``card_spec``) imports no torch, so the dashboard's sidebar stays light; adding a card
+(``add_network``, checked by one forward through the registry) is ``core.models.install``.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -32,13 +31,12 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.errors import UnknownModel
+from core.models.specs import IMAGENET_MEAN, IMAGENET_STD, DataConfig, ModelSpec
 from core.paths import prepscope_home
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
-
-    from core.models.specs import ModelSpec
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$")
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth")
@@ -126,7 +124,7 @@ def _inside(folder: Path, path: Path, what: str) -> Path:
     return resolved
 
 
-def _check_name(name: str) -> str:
+def check_name(name: str) -> str:
     if not NAME_RE.match(name):
         raise NetworkError(f"Network name {name!r} is not allowed; use letters, digits, '.', '_' or '-' (at most "
                            "48, starting with a letter or digit).")
@@ -144,7 +142,7 @@ def card_names() -> list[str]:
 def _card_path(name: str) -> Path:
     """The card's file: ``NAME.json``, else ``NAME.toml`` (the JSON path when neither exists)."""
     folder = networks_dir()
-    paths = [_inside(folder, folder / f"{_check_name(name)}{ext}", "card") for ext in CARD_SUFFIXES]
+    paths = [_inside(folder, folder / f"{check_name(name)}{ext}", "card") for ext in CARD_SUFFIXES]
     return next((p for p in paths if p.is_file()), paths[0])
 
 
@@ -184,8 +182,6 @@ def card_spec(name: str) -> ModelSpec:
 
 @lru_cache(maxsize=64)
 def _spec(card: NetworkCard, _mtime: int) -> ModelSpec:
-    from core.models.specs import DataConfig, ModelSpec
-
     r = card.recipe
     recipe = DataConfig(r.input_size, r.interpolation, r.crop_pct, tuple(r.mean), tuple(r.std),
                         f"network card {card.name}")
@@ -296,7 +292,7 @@ def known_architecture(architecture: str) -> bool:
     return timm.is_model(architecture)
 
 
-def _require_architecture(architecture: str) -> None:
+def require_architecture(architecture: str) -> None:
     if not known_architecture(architecture):
         raise NetworkError(f"Unknown architecture {architecture!r}: give a timm model name (timm.list_models()) "
                            "or torchvision:BUILDER with a torchvision classification builder (e.g. "
@@ -307,7 +303,7 @@ def build_module(card: NetworkCard) -> nn.Module:
     """The card's architecture with random weights, never from a hub (``pretrained=False`` / ``weights=None``)."""
     import torch
 
-    _require_architecture(card.architecture)
+    require_architecture(card.architecture)
     n = len(card.classes)
     with torch.random.fork_rng():
         torch.manual_seed(0)
@@ -330,7 +326,7 @@ def build_module(card: NetworkCard) -> nn.Module:
         return timm.create_model(card.builder, **kwargs).eval()
 
 
-def _head_key(module: nn.Module) -> str | None:
+def head_key(module: nn.Module) -> str | None:
     """The state_dict key of the classifier's weight (the last Linear, or timm's ``get_classifier``)."""
     from torch import nn
 
@@ -346,7 +342,7 @@ def _head_key(module: nn.Module) -> str | None:
 def fill(module: nn.Module, sd: dict[str, torch.Tensor], card: NetworkCard, label: str) -> None:
     """Load ``sd`` into ``module`` strictly; a mismatch is one sentence naming the first differing tensor."""
     target = module.state_dict()
-    key = _head_key(module)
+    key = head_key(module)
     if key in sd and key in target and sd[key].shape[0] != target[key].shape[0]:
         raise NetworkError(f"{label}'s head has {sd[key].shape[0]} outputs but the classes list names "
                            f"{len(card.classes)}; give exactly {sd[key].shape[0]} class names.")
@@ -386,8 +382,7 @@ def default_recipe(architecture: str, in_chans: int = 3, input_size: int | None 
     """The architecture's pretrained input recipe (timm's pretrained config, torchvision's default weights'
     transforms), with ``input_size`` overridden when given; one-channel networks get the channel-averaged
     mean/std on all three entries (their single input is the average of the three normalized channels)."""
-    _require_architecture(architecture)
-    from core.models.specs import IMAGENET_MEAN, IMAGENET_STD
+    require_architecture(architecture)
 
     size, interp, crop, mean, std = 224, "bilinear", 0.875, IMAGENET_MEAN, IMAGENET_STD
     if architecture.startswith(TORCHVISION_PREFIX):
@@ -422,87 +417,9 @@ def recipe_with(base: Recipe, **changes: object) -> Recipe:
         raise NetworkError(f"Recipe field {'.'.join(str(p) for p in err['loc'])}: {err['msg']}.") from None
 
 
-def add_network(name: str, architecture: str, checkpoint: Path, classes: tuple[str, ...] | None = None,
-                in_chans: int = 3, input_size: int | None = None, recipe: Recipe | None = None,
-                layers: tuple[str, ...] = (), replace: bool = False) -> NetworkCard:
-    """Check and register a network: build it offline, load the checkpoint, run one forward on a gray input,
-    then copy the checkpoint into the networks folder and write the card (atomically, the card last).
-    Without ``classes`` a 1000-output head gets the ImageNet classes; any other head needs its names."""
-    import torch
-
-    from core.models.registry import imagenet_labels
-
-    _check_name(name)
-    if name in _builtin_names():
-        raise NetworkError(f"{name!r} is a built-in model; give your network another name.")
-    folder = networks_dir()
-    if name in card_names() and not replace:
-        raise NetworkError(f"A network named {name!r} exists already; remove it first or pick another name.")
-    _require_architecture(architecture)
-    sd = read_state_dict(checkpoint)
-    if classes is None:
-        probe = NetworkCard(name=name, architecture=architecture, checkpoint="-", sha256="0" * 64,
-                            classes=("a", "b"), in_chans=in_chans,
-                            recipe=recipe or default_recipe(architecture, in_chans, input_size))
-        key = _head_key(build_module(probe))
-        outputs = int(sd[key].shape[0]) if key in sd else None
-        if outputs != 1000:
-            raise NetworkError(f"{checkpoint.name}'s head has {outputs or 'an unknown number of'} outputs, not "
-                               "ImageNet's 1000; give the class names with --classes FILE (one per line).")
-        classes = tuple(imagenet_labels())
-    suffix = checkpoint.suffix.lower()
-    card = NetworkCard(name=name, architecture=architecture, checkpoint=f"{name}{suffix}",
-                       sha256=sha256_file(checkpoint), classes=classes, in_chans=in_chans,
-                       recipe=recipe or default_recipe(architecture, in_chans, input_size), layers=tuple(layers))
-    module = build_module(card)
-    fill(module, sd, card, checkpoint.name)
-    from core.models.registry import wrap_card
-
-    loaded = wrap_card(card_spec_of(card), module)
-    size = card.recipe.input_size
-    with torch.inference_mode():
-        _, _, logits = loaded.forward_layers(torch.zeros(1, 3, size, size))
-    if logits.shape[-1] != len(card.classes):
-        raise NetworkError(f"{checkpoint.name} produced {logits.shape[-1]} outputs for {len(card.classes)} "
-                           "classes; give as many class names as the head has outputs.")
-    folder.mkdir(parents=True, exist_ok=True)
-    _atomic_copy(checkpoint, folder / card.checkpoint)
-    _atomic_write(folder / f"{name}.json", card.model_dump_json(indent=2).encode())
-    return card
-
-
 def card_spec_of(card: NetworkCard) -> ModelSpec:
     """The ``ModelSpec`` of a card not yet written to the folder."""
     return _spec(card, 0)
-
-
-def _builtin_names() -> tuple[str, ...]:
-    from core.models.specs import MODELS
-
-    return tuple(MODELS)
-
-
-def _atomic_copy(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_write(dst: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
 
 
 def forward_check(model) -> dict:  # noqa: ANN001 - a LoadedModel

@@ -1,4 +1,5 @@
-"""Model registry: a frozen ``ModelSpec`` per model, listed without building anything, and ``load_model``.
+"""Model registry: ``load_model`` builds any model ``core.models.catalog`` names (a built-in's ``ModelSpec`` from
+``core.models.specs``, or a network card), and wraps it as a ``LoadedModel``.
 
 A spec names the architecture, where the weights come from, and how to read the network's named
 layers through the library's own feature API: timm's ``forward_intermediates`` (stem, every block
@@ -36,27 +37,12 @@ from pathlib import Path
 import torch
 import torchvision.models
 from torch import nn
-from torchvision.models import ResNet18_Weights
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from core.errors import UnknownModel
+from core.models.catalog import model_spec
 from core.models.networks import build_card_module, read_card
-from core.models.specs import (  # noqa: F401 - re-exported: the light metadata lives in core.models.specs
-    DEFAULT_MODEL,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    MODELS,
-    DataConfig,
-    ModelSpec,
-    model_names,
-    model_spec,
-)
-
-
-@lru_cache(maxsize=1)
-def imagenet_labels() -> list[str]:
-    """The 1000 ImageNet class names bundled with torchvision (no download)."""
-    return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+from core.models.specs import DEFAULT_MODEL, ModelSpec, imagenet_labels
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,14 @@
-"""What can be said about a registered model without building it or importing torch: ``ModelSpec`` per model
-(``MODELS``), its input recipe (``DataConfig``, read from the weights' pretrained config on first use) and the
-ImageNet statistics. The dashboard's shell and sidebar need only this, so they draw before torch is imported;
-``core.models.registry`` builds models.
+"""What can be said about a model without building it or importing torch: ``ModelSpec`` per built-in model
+(``MODELS``), its input recipe (``DataConfig``, read from the weights' pretrained config on first use), the
+ImageNet statistics and class names. The leaf of ``core.models``: it imports no sibling, so the network cards
+(``networks``), the list of every model (``catalog``) and the builder (``registry``) all stand on it. The
+dashboard's shell and sidebar need only this and ``catalog``, so they draw before torch is imported.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
-
-from core.errors import UnknownModel
+from functools import cache, lru_cache
 
 #: ImageNet mean and std (timm's ``IMAGENET_DEFAULT_MEAN`` / ``_STD``; a test checks they agree).
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -90,36 +89,17 @@ def _data_config(spec: ModelSpec) -> DataConfig:
         cfg = get_pretrained_cfg(spec.builder)
         return DataConfig(int(cfg.input_size[-1]), cfg.interpolation, float(cfg.crop_pct), tuple(cfg.mean),
                           tuple(cfg.std), f"timm pretrained config of {spec.builder}")
-    from core.models.registry import TORCHVISION_LAYOUTS
+    import torchvision.models
 
-    tv = TORCHVISION_LAYOUTS[spec.builder]
-    t = tv.weights_enum().IMAGENET1K_V1.transforms()
+    t = torchvision.models.get_model_weights(spec.builder).IMAGENET1K_V1.transforms()
     crop, resize = int(t.crop_size[0]), int(t.resize_size[0])
     return DataConfig(crop, t.interpolation.value, crop / resize, tuple(t.mean), tuple(t.std),
                       f"torchvision {spec.builder} ImageNet weights' transforms")
 
 
-def model_names() -> list[str]:
-    """Registered model names, then the valid network cards in the networks folder (an unreadable card is listed
-    only by the Networks page and ``networks list``, with its reason); the first is the default."""
-    from core.models.networks import card_names, card_spec
+@lru_cache(maxsize=1)
+def imagenet_labels() -> list[str]:
+    """The 1000 ImageNet class names bundled with torchvision (no download)."""
+    from torchvision.models import ResNet18_Weights
 
-    def valid(name: str) -> bool:
-        try:
-            card_spec(name)
-        except UnknownModel:
-            return False
-        return True
-
-    return [*MODELS, *(n for n in card_names() if n not in MODELS and valid(n))]
-
-
-def model_spec(name: str) -> ModelSpec:
-    """The spec of a built-in model or of a network card (``core.models.networks``)."""
-    if name in MODELS:
-        return MODELS[name]
-    from core.models.networks import card_names, card_spec
-
-    if name in card_names():
-        return card_spec(name)
-    raise UnknownModel(f"Unknown model {name!r}; available: {', '.join(model_names())}.")
+    return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])

@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from core.autoencode.inference import learned_gray
+from core.learned.inference import learned_gray
 
 GRAY_WEIGHTS = {"601": (0.299, 0.587, 0.114), "709": (0.2126, 0.7152, 0.0722), "mean": (1 / 3, 1 / 3, 1 / 3)}
 LEARNED_PREFIX = "learned:"

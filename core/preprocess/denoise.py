@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.autoencode.inference import load_lab_denoiser, run_lab_denoiser
 from core.errors import InvalidVariant
+from core.learned.inference import load_lab_denoiser, run_lab_denoiser
 from core.preprocess.variant import DENOISERS
 
 #: Source-resolution denoising is refused above this many pixels (time and memory on a CPU).

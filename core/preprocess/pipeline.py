@@ -6,7 +6,8 @@ listed order) -> normalization. Rules, documented once here:
 
 - Gray: luma of the encoded values, ``601`` = 0.299 R + 0.587 G + 0.114 B, ``709`` = 0.2126 R +
   0.7152 G + 0.0722 B, ``mean`` = (R + G + B) / 3, ``learned:<name>`` = the pointwise encoder of a
-  learned gray rule from the models folder (``core.autoencode.gray``). A one-channel input is already gray.
+  learned gray rule from the models folder (``core.learned.inference``; trained by ``core.autoencode.gray``).
+  A one-channel input is already gray.
 - Denoisers (``nl_means``, ``tv_chambolle``, ``wavelet``, ``bilateral``, ``learned``) are defined in
   ``core.preprocess.denoise``; at source resolution they run on the float image (refused above 4
   megapixels), in ``degrade`` on the network-size image.

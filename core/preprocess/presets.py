@@ -21,8 +21,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from core.autoencode.store import list_models
 from core.errors import InvalidVariant
+from core.learned.store import list_models
 from core.preprocess.variant import MAX_VARIANTS, Variant, VariantSet
 
 PRESET_DIR = Path(__file__).with_name("presets")

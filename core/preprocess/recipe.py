@@ -13,6 +13,13 @@ fit="shorter-side+center-crop", crop_pct=crop_pct)`` — timm's eval transform (
 to ``floor(input_size / crop_pct)``, center-crop ``input_size``). timm applies it to PIL images;
 torchvision's antialiased resize reproduces Pillow's kernels to within 8-bit rounding, and the torch
 backend is the fast one here. An interpolation torch lacks (lanczos) uses the pil backend.
+
+Resolving is also where a variant meets the files it names: a ``Variant`` is pure data (its ``spec_key`` reads
+nothing), while ``cache_key`` (the key of the resolved variant) adds the weights digest of every saved model it
+names (a learned gray rule, a lab denoiser: ``core.learned.store.weights_digest``). Every cache that outlives a
+call keys on it (the feature cache, the inspect and activation-map caches, AdaBN's and the check's), so
+retraining a model under the same name is a new key and a stale result is never served; a variant that names no
+saved model has ``cache_key == spec_key``, so those keys never changed.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from core.errors import InvalidVariant
+from core.learned.store import weights_digest
 from core.models.specs import IMAGENET_MEAN, IMAGENET_STD, DataConfig
 from core.preprocess.variant import BACKEND_CAPS, NETWORK_CHANNELS, Resize, Variant, VariantSet
 
@@ -68,6 +76,21 @@ def resolve_variant(variant: Variant, model: Any) -> Variant:
     if variant.resize == "model":
         return variant.replace(resize=model_resize(model))
     return variant
+
+
+def weights_key(variant: Variant) -> str:
+    """``""`` for a variant that names no saved model, else ``|models:TASK:NAME:SHA256,...`` in the variant's order
+    (the card's weights digest, ``"missing"`` or ``"invalid"`` when there is no valid card)."""
+    refs = variant.model_refs()
+    if not refs:
+        return ""
+    return "|models:" + ",".join(f"{task}:{name}:{weights_digest(name)}" for task, name in refs)
+
+
+def cache_key(variant: Variant) -> str:
+    """What a cache that outlives one call keys a variant on: ``spec_key`` plus the digests of the saved models it
+    names (see the module docstring). Call it on the resolved variant (``resolve``), as the caches do."""
+    return variant.spec_key() + weights_key(variant)
 
 
 def resolve(variants: T | Iterable[Variant], model: Any) -> Any:

@@ -33,8 +33,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
-from core.autoencode.store import model_names, weights_digest
 from core.errors import InvalidVariant
+from core.learned.store import model_names
 
 # Strict scalars: "224" is not a size, 1.0 is not an integer, 1 is not a boolean, NaN is not a number.
 Int = Annotated[int, Strict()]
@@ -255,7 +255,7 @@ class Median(Spec):
         return v
 
 
-#: A model name in the models folder (learned gray rules, lab denoisers): see ``core.autoencode.store``.
+#: A model name in the models folder (learned gray rules, lab denoisers): see ``core.learned.store``.
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$"
 _SIGMA_HELP = "Noise standard deviation (0-1 scale); empty = estimated from the image (estimate_sigma)."
 
@@ -607,12 +607,10 @@ class Variant(Spec):
         return self._model_refs
 
     def spec_key(self) -> str:
-        """Canonical JSON without the name: two variants with equal keys compute the same input. A variant
-        that uses saved models also carries their weights' digests, so a retrained model is a new key."""
-        if not self._model_refs:
-            return self._spec_key
-
-        return self._spec_key + "|models:" + ",".join(f"{t}:{n}:{weights_digest(n)}" for t, n in self._model_refs)
+        """Canonical JSON without the name: two variants with equal keys ask for the same input. Pure (no file
+        is read): a saved model is named, not digested; caches that outlive a call key on
+        ``core.preprocess.recipe.cache_key``, which adds the digests of the saved models a variant names."""
+        return self._spec_key
 
 
 def explain(err: ValidationError, root: type[BaseModel], prefix: str = "") -> str:

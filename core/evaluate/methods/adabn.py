@@ -53,6 +53,7 @@ from core.evaluate.methods.base import Context, Report, pool_over_folds
 from core.evaluate.methods.frozen import FrozenMethod, datasets_of
 from core.evaluate.scoring import Comparison, Predictions, Scoring
 from core.inspect.engine import gaussian_shift
+from core.preprocess.recipe import cache_key
 from core.preprocess.variant import Variant
 
 ADAPTATIONS = ("bn",)
@@ -126,7 +127,7 @@ class _AdaptedCache(FeatureCache):
         self.base, self.adaptation = base_model, adaptation
 
     def key(self, dataset: Dataset, variant: Variant, model) -> str:
-        parts = (f"{dataset.digest}|{variant.spec_key()}|{self.base.name}|{model_fingerprint(self.base)}|"
+        parts = (f"{dataset.digest}|{cache_key(variant)}|{self.base.name}|{model_fingerprint(self.base)}|"
                  f"{__version__}|{self.adaptation}")
         return hashlib.sha256(parts.encode()).hexdigest()[:32]
 

@@ -1,7 +1,7 @@
 """Saved lab models applied as preprocessing: learned gray rules and lab denoisers (blind-spot prediction included).
 
 The inference side of the Autoencoder lab, below ``core.preprocess``: it reads the models folder
-(``core.autoencode.store``) and runs a saved network, nothing else (training and the lab's comparisons are
+(``core.learned.store``) and runs a saved network, nothing else (training and the lab's comparisons are
 ``core.autoencode.gray`` and ``core.autoencode.single``, which sit above preprocess and evaluate).
 """
 
@@ -11,8 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.autoencode import store
 from core.errors import InvalidVariant
+from core.learned import store
 
 #: The lab keeps these imported where the pipeline finds them (``core.preprocess.color``).
 __all__ = ["encode_gray", "learned_gray", "load_lab_denoiser", "predict", "run_lab_denoiser"]

@@ -367,7 +367,7 @@ def _load_pair(w_path: Path, c_path: Path) -> tuple[nn.Module, dict]:
 
 def module_from_state(state: dict[str, torch.Tensor], card: dict, label: str) -> nn.Module:
     """Build the card's architecture and load ``state`` strictly; refuse keys or shapes that differ."""
-    from core.autoencode.nets import build  # noqa: PLC0415 - torch; listing models (the sidebar) needs none
+    from core.learned.nets import build  # noqa: PLC0415 - torch; listing models (the sidebar) needs none
 
     try:
         module = build(card.get("architecture"))
