@@ -20,7 +20,7 @@ def test_compare_maps_with_a_two_class_card(tmp_path: Path, monkeypatch: pytest.
     import timm
     from safetensors.torch import save_file
 
-    from core.models.networks import add_network
+    from core.models.install import add_network
 
     monkeypatch.setenv("PREPSCOPE_HOME", str(tmp_path))
     monkeypatch.setenv("PREPSCOPE_NETWORKS_DIR", str(tmp_path / "networks"))
