@@ -53,18 +53,20 @@ def submit(key: str, kind: str, settings: dict, work: Work, **audit_fields: obje
 
 
 def follow(key: str) -> Job | None:
-    """The job the page of ``key`` shows: the one this tab follows, else the newest queued or running one started
-    under ``key`` by anyone (a reload, another tab), which this tab then follows."""
+    """The job the page of ``key`` shows: the one this tab follows while it runs; else a newer queued or running one
+    started under ``key`` by anyone (a reload, another tab), which this tab then follows; else the ended one."""
     table = JobTable()
     mine = state.session().jobs.get(key)
     try:
-        if mine is not None:
+        if mine is not None and not mine.handled:
             return table.get(mine.job_id)
         job_runner()  # a server's first page marks the jobs a dead server left as interrupted
         for job in table.list(statuses=ACTIVE, limit=50):
-            if job.settings.get("follow") == key:
+            if job.settings.get("follow") == key and (mine is None or job.id > mine.job_id):
                 state.session().jobs[key] = JobFollow(job.id)
                 return job
+        if mine is not None:
+            return table.get(mine.job_id)
     except PrepscopeError as e:
         st.warning(f"The jobs could not be read: {md(page_message(e))}", icon=":material/database:")
     return None

@@ -233,3 +233,59 @@ def test_cli_stops_a_job_and_refuses_unknown_and_ended_ones(capsys: pytest.Captu
     assert main(["jobs", "stop", str(queued)]) == 2
     assert capsys.readouterr().err == (f"error: Job #{queued} has already ended (stopped); there is nothing to "
                                        "stop.\n")
+
+
+def _waiting_work(started: threading.Event):  # noqa: ANN202
+    def work(progress, should_stop) -> JobResult:  # noqa: ANN001
+        progress(0.25, "a quarter done")
+        started.set()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if should_stop():
+                raise Stopped("Stopped after 1 of 4 parts; nothing was kept.")
+            time.sleep(0.02)
+        return JobResult(None)
+
+    return work
+
+
+def test_the_runs_page_lists_a_running_job_stops_it_and_opens_one_on_its_page() -> None:
+    import torchvision  # noqa: F401 - imported before the app's background model load, as a longer session has it
+
+    from core.jobs import runner
+    from tests.apptest import open_app, session
+
+    started = threading.Event()
+    r = runner()
+    job = r.submit("sweep", {"follow": "acc", "dataset": "digits", "method": "probe", "models": ["m"]},
+                   _waiting_work(started))
+    assert started.wait(20)
+    time.sleep(0.1)
+    at = open_app("pages/runs.py")
+    assert not at.exception, at.exception
+    frame = next(d.value for d in at.dataframe if "status" in d.value.columns)
+    assert frame[["job", "kind", "what", "status", "progress"]].values.tolist() == [
+        [f"#{job}", "sweep", "digits · probe · m", "running", 0.25]]
+    assert f"Job #{job} (sweep) is running: a quarter done" in [c.value for c in at.caption]
+    at.button(key="runs_job_stop").click().run()
+    assert r.wait(job, 20).status == "stopped"
+    at.run()
+    assert f"Job #{job} (sweep) is stopped: Stopped after 1 of 4 parts; nothing was kept." in [c.value for c in
+                                                                                               at.caption]
+    # a job running for anyone is found by a tab that did not start it, and opened on its page from Runs
+    started.clear()
+    second = r.submit("sweep", {"follow": "acc", "dataset": "digits"}, _waiting_work(started))
+    assert started.wait(20)
+    other = open_app("pages/accuracy.py")
+    assert session(other).jobs["acc"].job_id == second and other.button(key="acc_stop")
+    at.run()
+    at.selectbox(key="runs_job_pick").set_value(second).run()
+    at.button(key="runs_job_open").click().run()
+    assert not at.exception, at.exception
+    assert session(at).jobs["acc"].job_id == second and at.button(key="acc_stop")
+    at.button(key="acc_stop").click().run()  # Stop on the page: the stop's notice once the job has ended
+    assert r.wait(second, 20).status == "stopped"
+    at.switch_page("pages/accuracy.py").run()  # AppTest's next run would redraw Runs; a browser stays on Accuracy
+    from components.accuracy import STOPPED_NOTICE
+
+    assert session(at).accuracy_notice == STOPPED_NOTICE and STOPPED_NOTICE in [w.value for w in at.warning]

@@ -40,7 +40,7 @@ LOG = logging.getLogger("prepscope.jobs")
 #: The extraction engine a job's settings name when nothing else is asked for (the sweep's own, in this process).
 DEFAULT_ENGINE = "in-process"
 #: Finished jobs whose values (result objects) a runner keeps in memory for the pages.
-KEEP_VALUES = 16
+KEEP_VALUES = 8
 
 Progress = Callable[[float, str], None]
 ShouldStop = Callable[[], bool]
