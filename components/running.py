@@ -25,7 +25,8 @@ from core.errors import PrepscopeError, page_message
 from core.jobs import ACTIVE, Job, JobRunner, JobTable, runner
 from core.jobs.runner import Progress, ShouldStop, Work
 
-__all__ = ["POLL_S", "Progress", "ShouldStop", "follow", "job_runner", "open_job", "render_job", "stop_job", "submit"]
+__all__ = ["POLL_S", "Progress", "ShouldStop", "follow", "job_runner", "open_job", "render_job", "stop_job",
+           "stop_refused", "submit"]
 
 #: How often a page asks the database about a job it shows, in seconds.
 POLL_S = 1.0
@@ -80,9 +81,16 @@ def open_job(job: Job) -> None:
         st.switch_page(PAGES[key])
 
 
+def stop_refused(job: Job) -> str | None:
+    """Why this visitor may not stop ``job`` (on a shared server, a job another visitor started), or None."""
+    return None if job.actor == shared.visitor() else shared.refused_line("stopping another visitor's job")
+
+
 def stop_job(job_id: int, on_stop: Callable[[], None] | None = None) -> None:
     """Ask job ``job_id`` to stop (a click's callback); ``on_stop`` runs after (the page's notice)."""
     try:
+        if stop_refused(JobTable().get(job_id)):  # a stale click from before the server became shared
+            return
         job_runner().stop(job_id)
     except PrepscopeError as e:
         st.toast(page_message(e), icon=":material/info:")
@@ -147,5 +155,8 @@ def _live(key: str, job_id: int, label: str, on_stop: Callable[[], None] | None)
     status.progress(job.progress, text=md(job.message + (" — stopping…" if job.stop_requested else "")))
     status.caption("The job runs on the server: leave this page or open another tab and come back; the Runs page "
                    "lists it too.")
+    refused = stop_refused(job)
     status.button("Stop", key=f"{key}_stop", on_click=stop_job, args=(job.id, on_stop), icon=":material/stop:",
-                  disabled=job.stop_requested)
+                  disabled=job.stop_requested or bool(refused))
+    if refused:
+        status.caption(refused)

@@ -110,14 +110,17 @@ def _jobs_view(polling: bool) -> None:
     job = by_id.get(pick) if pick is not None else None
     if job is None:
         return
+    refused = running.stop_refused(job) if job.active else None
     c2.button("Stop", key="runs_job_stop", icon=":material/stop:", on_click=running.stop_job, args=(job.id,),
-              disabled=not job.active or job.stop_requested)
+              disabled=not job.active or job.stop_requested or bool(refused))
     if c3.button("Open", key="runs_job_open", icon=":material/open_in_new:",
                  disabled=job.settings.get("follow") not in running.PAGES,
                  help="Show this job on the page that runs it (its progress, then its result)."):
         running.open_job(job)
     line = job.error if job.status == "failed" and job.error else job.message
     st.caption(md(f"Job #{job.id} ({job.kind}) is {job.status}: {line}"))
+    if refused:
+        st.caption(refused)
 
 
 def render_filters(runs: list[RunSummary]) -> tuple[str, str | None, str | None]:

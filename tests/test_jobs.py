@@ -289,3 +289,27 @@ def test_the_runs_page_lists_a_running_job_stops_it_and_opens_one_on_its_page() 
     from components.accuracy import STOPPED_NOTICE
 
     assert session(at).accuracy_notice == STOPPED_NOTICE and STOPPED_NOTICE in [w.value for w in at.warning]
+
+
+def test_a_shared_server_refuses_stopping_another_visitors_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torchvision  # noqa: F401 - imported before the app's background model load, as a longer session has it
+
+    from core.jobs import runner
+    from tests.apptest import open_app
+
+    started = threading.Event()
+    r = runner()
+    job = r.submit("sweep", {"follow": "acc", "dataset": "digits"}, _waiting_work(started),
+                   actor="visitor session=someone ip=10.0.0.9")
+    assert started.wait(20)
+    at = open_app("pages/runs.py")
+    assert not at.button(key="runs_job_stop").disabled  # a laptop: anyone may stop it
+    monkeypatch.setenv("PREPSCOPE_SHARED", "1")
+    at.run()
+    assert at.button(key="runs_job_stop").disabled
+    assert any("stopping another visitor's job is not possible from the dashboard" in c.value for c in at.caption)
+    other = open_app("pages/accuracy.py")
+    assert other.button(key="acc_stop").disabled
+    assert r.table.get(job).status == "running"
+    r.stop(job)  # whoever runs the server still can (here: the runner itself, as `python -m core jobs stop` does)
+    assert r.wait(job, 20).status == "stopped"
