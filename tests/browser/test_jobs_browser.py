@@ -51,7 +51,8 @@ def test_a_sweep_job_outlives_its_page_is_seen_in_two_tabs_stopped_from_runs_and
         assert _progress(a, 1).count() == 1 and _progress(b, 1).count() == 1
         a.page.wait_for_timeout(2500)  # a few polls: the bar has moved
         a.assert_no_exception()
-        _progress(a, 1).scroll_into_view_if_needed()
+        _progress(a, 1).evaluate("e => e.scrollIntoView({block: 'center'})")  # the bar, its line and Stop in view
+        a.page.wait_for_timeout(300)
         a.screenshot("jobs-progress")
         # stop it from the Runs page of the second browser
         b.go("Runs")
