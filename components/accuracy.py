@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from components import item_evidence, remedies, shared, state, sweep_charts
-from components.running import Progress, ShouldStop, run_with_stop, start_with_stop
+from components import item_evidence, remedies, running, state, sweep_charts
+from components.running import Progress, ShouldStop
 from components.session import ACCURACY_EVALUATIONS, ACCURACY_SOURCES, AccuracyRun
 from components.text import md
 from core.errors import PrepscopeError, page_message
@@ -44,6 +44,7 @@ from core.evaluate.multimodel import MultiSweepResult, evaluate_models
 from core.evaluate.power import size_notes
 from core.evaluate.report import table_rows
 from core.evaluate.sweep import evaluate_sweep
+from core.jobs import DEFAULT_ENGINE, Job, JobResult
 from core.models import load_model
 from core.runs import RunStore, record_each
 from core.shared import public_path
@@ -265,11 +266,11 @@ def render_plan(p: dict) -> None:
 
 STOPPED_NOTICE = ("Stopped: the sweep was stopped before it finished; nothing of it was kept or recorded. Earlier "
                   "results stay in the Runs page.")
+FAILED_SUFFIX = " Earlier results stay in the Runs page."
 
 
 def _on_stop() -> None:
-    """The Stop click: Streamlit also ends the run for the rerun this click makes, so the notice is set here, not where
-    the sweep raises ``Stopped``."""
+    """The Stop click: the notice is set at once (the job ends a moment later, when the sweep next looks)."""
     _forget_result()
     state.session().accuracy_notice = STOPPED_NOTICE
 
@@ -278,59 +279,88 @@ def _forget_result() -> None:
     state.session().accuracy_run = None
 
 
+def _job_settings(request: DatasetRequest, settings: Settings, signature: dict, models: list[str]) -> dict:
+    """What a sweep job was asked, as JSON (the jobs table and Runs show it): the settings signature (which marks
+    its result out of date later), the models and the extraction engine."""
+    return {"signature": json.loads(json.dumps(signature, default=str)), "models": models,
+            "method": settings.method, "dataset": request.builtin or request.zip_name or public_path(request.path),
+            "engine": DEFAULT_ENGINE}
+
+
 def run(request: DatasetRequest | None, settings: Settings, signature: dict) -> None:
-    """Run the sweep with a progress bar and a stop button, record it in the runs database and keep the result
-    (and the settings that produced it) in the session. A failure or a stop removes the previous result.
-    Several models run once each (``core.evaluate.multimodel``), one recorded run per model; ``settings.adapt``
-    adds BatchNorm re-estimation (``core.evaluate.adabn``)."""
+    """Start the sweep as a job of the server (``components.running``): it records its run(s) in the runs database
+    and hands the page an ``AccuracyRun`` with the settings that produced it. Several models run once each
+    (``core.evaluate.multimodel``), one recorded run per model; ``settings.adapt`` adds BatchNorm re-estimation
+    (``core.evaluate.adabn``). A failure or a stop removes the previous result."""
     state.session().accuracy_notice = None
-    running = start_with_stop("acc", "Running the sweep…", first_text="Opening the dataset", on_stop=_on_stop)
-    status = running.status
     if request is None:
         _forget_result()
-        status.update(label="Choose a dataset first.", state="error")
+        st.error("Choose a dataset first.", icon=":material/dataset:")
         return
-    models = list(settings.models) or [state.session().model]
+    s = state.session()
+    models = list(settings.models) or [s.model]
+    variants = s.variants
+    main = state.get_model() if len(models) == 1 and models[0] == s.model else None
+    job_settings = _job_settings(request, settings, signature, models)
 
-    def work(progress: Progress, should_stop: ShouldStop) -> SweepResult | MultiSweepResult:
+    def work(progress: Progress, should_stop: ShouldStop) -> JobResult:
+        if job_settings["engine"] != DEFAULT_ENGINE:
+            raise PrepscopeError(f"The extraction engine {job_settings['engine']!r} is not available here.")
         common = {"method": settings.method, "seed": settings.seed, "test_fraction": settings.test_fraction,
                   "cv": settings.cv, "adapt": settings.adapt, "should_stop": should_stop, "progress": progress}
         with open_request(request) as (train, test):
             if len(models) > 1:
-                return evaluate_models(train, state.session().variants, [load_model(n) for n in models], test=test,
-                                       **common)
-            model = state.get_model() if models[0] == state.session().model else load_model(models[0])
-            return evaluate_sweep(train, state.session().variants, model, test=test, **common)
-
-    ran = run_with_stop(running, work, heavy=("sweep", {"models": models, "method": settings.method}))
-    if ran.stopped is not None:
-        _forget_result()
-        state.session().accuracy_notice = STOPPED_NOTICE
-        status.update(label="Stopped.", state="error")
-        return
-    if ran.error is not None:
-        _forget_result()
-        status.update(label="The sweep could not run.", state="error")
-        st.error(f"{md(page_message(ran.error))} Earlier results stay in the Runs page.", icon=":material/error:")
-        return
-    result = ran.value
-    if isinstance(result, MultiSweepResult):  # several models: one run each
-        with shared.as_visitor():  # the audit line of each recorded run names the visitor
+                result = evaluate_models(train, variants, [load_model(n) for n in models], test=test, **common)
+            else:
+                result = evaluate_sweep(train, variants, main or load_model(models[0]), test=test, **common)
+        if isinstance(result, MultiSweepResult):  # several models: one run each
             warnings = record_each(result.results, "page")
-        for warning in warnings:
-            st.warning(f"The run was not recorded in the runs database: {md(warning)}", icon=":material/database:")
-        ids = [i for i in result.run_ids if i is not None]
-        recorded = f" — runs {', '.join(f'#{i}' for i in ids)}" if ids else ""
-    else:
-        try:
-            with shared.as_visitor():
+            ids = [i for i in result.run_ids if i is not None]
+        else:
+            warnings = []
+            try:
                 RunStore().record(result, origin="page")
+            except PrepscopeError as e:
+                warnings.append(page_message(e))
+            ids = [result.run_id] if result.run_id else []
+        recorded = f" — {'runs' if len(ids) > 1 else 'run'} {', '.join(f'#{i}' for i in ids)}" if ids else ""
+        return JobResult(AccuracyRun(result, signature, request.zip_bytes), ref={"runs": ids},
+                         message=f"Done in {result.seconds:.1f} s{recorded}.",
+                         warnings=tuple(f"The run was not recorded in the runs database: {w}" for w in warnings))
+
+    _forget_result()
+    running.submit("acc", "sweep", job_settings, work, models=models, method=settings.method)
+
+
+def _finished(job: Job, value: AccuracyRun | None) -> None:
+    """A sweep job has ended: its result (from this server's memory, else read back from the runs database) becomes
+    the page's, or the stop's notice."""
+    s = state.session()
+    s.accuracy_run = None
+    if job.status == "stopped":
+        s.accuracy_notice = STOPPED_NOTICE
+    if job.status != "done":
+        return
+    if value is None:  # another server ran it, or this one no longer holds it: read the recorded run(s) back
+        ids = (job.result or {}).get("runs", [])
+        try:
+            results = [RunStore().load(i) for i in ids]
         except PrepscopeError as e:
-            st.warning(f"The run was not recorded in the runs database: {md(page_message(e))}",
-                       icon=":material/database:")
-        recorded = f" — run #{result.run_id}" if result.run_id else ""
-    state.session().accuracy_run = AccuracyRun(result, signature, request.zip_bytes)
-    status.update(label=f"Done in {result.seconds:.1f} s{recorded}.", state="complete", expanded=False)
+            s.accuracy_notice = f"Job #{job.id}'s runs could not be read back: {page_message(e)}"
+            return
+        if not results:
+            return
+        signature = job.settings.get("signature", {})
+        value = AccuracyRun(results[0] if len(results) == 1 else
+                            MultiSweepResult(results, keep_size=False, seconds=sum(r.seconds for r in results)),
+                            signature)
+    s.accuracy_run = value
+
+
+def render_job() -> None:
+    """The sweep job this tab follows (or one running for anyone): progress and Stop while it runs, how it ended."""
+    running.render_job("acc", running.follow("acc"), "Running the sweep…", on_finish=_finished, on_stop=_on_stop,
+                       failed_suffix=FAILED_SUFFIX, stopped_message=False)
 
 
 # ------------------------------------------------------------------------------------------------ result view

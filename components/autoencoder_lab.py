@@ -1,5 +1,6 @@
 """The Autoencoder lab page's pieces: the learned-gray experiment, the single-noisy-image experiment and the
-saved models, each trained with a progress bar and a stop button; the numbers come from ``core.autoencode``.
+saved models, each trained as a job of the server (progress and a Stop button, ``components.running``); the
+numbers come from ``core.autoencode``.
 
 Pure helpers (tables, figures, images; no ``st.*``) come first, ``render_*`` functions after. Page state
 keys start with ``ael_``; the last result of each experiment survives reruns in the session state.
@@ -18,16 +19,17 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from components import shared, state, sweep_charts
+from components import running, shared, state, sweep_charts
 from components.charts import PALETTE, log_axis_ticks
-from components.running import run_with_stop, start_with_stop
+from components.running import Progress, ShouldStop
 from components.text import md
 from core.autoencode.gray import GrayConfig, GrayResult, collect_images, isoluminant_pattern, rule_variants, train_gray
 from core.autoencode.single import REGIMES, SingleConfig, SingleResult, builtin_texture, lab_card, train_single
 from core.errors import InvalidVariant, PrepscopeError, page_message
 from core.evaluate.datasets import DatasetRequest, data_root, list_data_folders, open_request, resolve_data_folder
-from core.evaluate.sweep import evaluate_sweep
+from core.evaluate.sweep import SweepResult, evaluate_sweep
 from core.io import load_input
+from core.jobs import DEFAULT_ENGINE, Job, JobResult
 from core.learned import store
 from core.preprocess.variant import MAX_VARIANTS, Variant
 from core.shared import public_path
@@ -149,25 +151,37 @@ def denoiser_variant(name: str) -> dict:
 # ----------------------------------------------------------------------------- running with progress and stop
 
 
+STOPPED = "Training stopped; nothing was saved."
+
+
 def _stopped(key: str) -> None:
-    state.session().lab.notices[key] = "Training stopped; nothing was saved."
+    state.session().lab.notices[key] = STOPPED
 
 
-def _run(key: str, label: str, work: Callable[[Callable[[float, str], None], Callable[[], bool]], Any]) -> Any:
-    """Run ``work(progress, should_stop)`` under a status with a progress bar and a Stop button; return its
-    result, or None when it was stopped or refused (the message is shown)."""
+def _submit(key: str, kind: str, label: str, settings: dict, work: Callable[[Progress, ShouldStop], Any],
+            message: Callable[[Any], str], ref: Callable[[Any], dict] | None = None) -> None:
+    """Start ``work(progress, should_stop)`` as a job of the server (``components.running``) that this tab follows
+    under ``key``; ``message(value)`` is its closing line and ``ref(value)`` what it saved."""
     state.session().lab.notices.pop(key, None)
-    running = start_with_stop(key, label, on_stop=partial(_stopped, key))
-    ran = run_with_stop(running, work, heavy=("training", {"what": label.rstrip("…")}))
-    if ran.stopped is not None:
-        running.status.update(label=md(page_message(ran.stopped)), state="error")
-        return None
-    if ran.error is not None:
-        running.status.update(label="Training could not run.", state="error")
-        st.error(md(page_message(ran.error)), icon=":material/error:")
-        return None
-    running.status.update(label="Done.", state="complete", expanded=False)
-    return ran.value
+
+    def job(progress: Progress, should_stop: ShouldStop) -> JobResult:
+        value = work(progress, should_stop)
+        return JobResult(value, ref={} if ref is None else ref(value), message=message(value))
+
+    running.submit(key, kind, settings, job, what=label.rstrip("…"))
+
+
+def _render_job(key: str, label: str, on_finish: Callable[[Any], None]) -> None:
+    """The job of ``key`` this tab follows: progress and Stop while it runs; ``on_finish(value)`` takes a finished
+    job's result into the session (a stop leaves the notice)."""
+    def finished(job: Job, value: Any) -> None:
+        if job.status == "stopped":
+            state.session().lab.notices[key] = STOPPED
+        elif value is not None:
+            on_finish(value)
+
+    running.render_job(key, running.follow(key), label, on_finish=finished, on_stop=partial(_stopped, key),
+                       stopped_message=False)
 
 
 def _append_variant(data: dict) -> None:
@@ -246,21 +260,31 @@ def render_gray() -> None:
         path = None
         if source == GRAY_SOURCES[1] and folder:
             path = resolve_data_folder(data_root(), folder + ("/" + sub.strip("/") if sub.strip() else ""))
+        zip_bytes = upload.getvalue() if upload is not None else None
+        if source == GRAY_SOURCES[2] and zip_bytes is None:
+            st.error("Upload a zip of color images first.", icon=":material/upload_file:")
+        else:
+            model_name = name.strip()
 
-        def work(progress, should_stop):  # noqa: ANN001, ANN202
+            def work(progress: Progress, should_stop: ShouldStop) -> tuple[GrayResult, str | None]:
+                data = collect_images(path, "photos" if source == GRAY_SOURCES[0] else None, side=cfg.side,
+                                      seed=cfg.seed, zip_bytes=zip_bytes, progress=progress, should_stop=should_stop)
+                result = train_gray(data, model_name, cfg, overwrite=overwrite, progress=progress,
+                                    should_stop=should_stop)
+                return result, str(path) if path else None
 
-            if source == GRAY_SOURCES[2] and upload is None:
-                raise PrepscopeError("Upload a zip of color images first.")
-            data = collect_images(path, "photos" if source == GRAY_SOURCES[0] else None, side=cfg.side,
-                                  seed=cfg.seed, zip_bytes=upload.getvalue() if upload is not None else None,
-                                  progress=progress, should_stop=should_stop)
-            return train_gray(data, name.strip(), cfg, overwrite=overwrite, progress=progress,
-                              should_stop=should_stop)
+            _submit("ael_g", "training", "Training the learned gray rule…",
+                    {"experiment": "learned gray", "name": model_name, "epochs": epochs, "luma_weight": luma_w,
+                     "seed": seed, "images": public_path(path) if path else source},
+                    work, message=lambda v: f"Done in {v[0].seconds:.1f} s — learned:{v[0].name}"
+                                            + (" saved." if v[0].saved else " (not saved)."),
+                    ref=lambda v: {"model": v[0].name if v[0].saved else None})
 
-        result = _run("ael_g", "Training the learned gray rule…", work)
-        if result is not None:
-            lab = state.session().lab
-            lab.gray_result, lab.gray_dataset, lab.probe_result = result, str(path) if path else None, None
+    def took_gray(value: tuple[GrayResult, str | None]) -> None:
+        lab = state.session().lab
+        lab.gray_result, lab.gray_dataset, lab.probe_result = value[0], value[1], None
+
+    _render_job("ael_g", "Training the learned gray rule…", took_gray)
     lab = state.session().lab
     if lab.notices.get("ael_g"):
         st.info(lab.notices["ael_g"])
@@ -316,15 +340,22 @@ def render_probe(result: GrayResult, dataset: str) -> None:
     """Probe accuracy per rule on the labelled folder the rule was trained on (a sweep with intervals)."""
     st.markdown(f"**Probe accuracy per rule** on {dataset} (needs class subfolders)")
     if st.button("Run probe per rule", key="ael_probe_run", icon=":material/target:"):
-        def work(progress, should_stop):  # noqa: ANN001, ANN202
+        model = state.get_model()
+
+        def work(progress: Progress, should_stop: ShouldStop) -> SweepResult:
             with open_request(DatasetRequest(path=dataset, seed=result.config.seed)) as (train, test):
-                return evaluate_sweep(train, rule_variants(result.name), state.get_model(), test=test,
+                return evaluate_sweep(train, rule_variants(result.name), model, test=test,
                                       method="probe", seed=result.config.seed, progress=progress,
                                       should_stop=should_stop)
 
-        sweep = _run("ael_p", "Probe sweep over the gray rules…", work)
-        if sweep is not None:
-            state.session().lab.probe_result = sweep
+        _submit("ael_p", "sweep", "Probe sweep over the gray rules…",
+                {"experiment": "probe per gray rule", "rule": result.name, "dataset": public_path(dataset),
+                 "engine": DEFAULT_ENGINE}, work, message=lambda v: f"Done in {v.seconds:.1f} s.")
+
+    def took_probe(value: SweepResult) -> None:
+        state.session().lab.probe_result = value
+
+    _render_job("ael_p", "Probe sweep over the gray rules…", took_probe)
     sweep = state.session().lab.probe_result
     if sweep is not None:
         st.dataframe(sweep_charts.results_frame(sweep), hide_index=True, width="stretch")
@@ -378,16 +409,27 @@ def render_single() -> None:
         st.caption(f"CAE: width {defaults.width}, bottleneck {defaults.bottleneck} channels at 1/4 resolution; "
                    f"Adam lr {defaults.lr:g}; blind-spot grid {defaults.grid}.")
     if st.button("Train the regimes", type="primary", key="ael_s_train", icon=":material/play_arrow:"):
-        def work(progress, should_stop):  # noqa: ANN001, ANN202
-
+        try:
             noisy, clean, src = _single_input(source)
+        except PrepscopeError as e:
+            st.error(md(page_message(e)), icon=":material/error:")
+        else:
             cfg = replace(defaults, steps=steps, seed=seed, prefilter={"kind": prefilter})
-            return train_single(noisy, clean, tuple(regimes), cfg, source=src, progress=progress,
-                                should_stop=should_stop)
+            chosen = tuple(regimes)
 
-        result = _run("ael_s", "Training the single-image autoencoders…", work)
-        if result is not None:
-            state.session().lab.single_result = result
+            def work(progress: Progress, should_stop: ShouldStop) -> SingleResult:
+                return train_single(noisy, clean, chosen, cfg, source=src, progress=progress,
+                                    should_stop=should_stop)
+
+            _submit("ael_s", "training", "Training the single-image autoencoders…",
+                    {"experiment": "single image", "image": src.get("name"), "regimes": list(chosen), "steps": steps,
+                     "seed": seed, "prefilter": prefilter}, work,
+                    message=lambda v: f"Done in {v.seconds:.1f} s.")
+
+    def took_single(value: SingleResult) -> None:
+        state.session().lab.single_result = value
+
+    _render_job("ael_s", "Training the single-image autoencoders…", took_single)
     lab = state.session().lab
     if lab.notices.get("ael_s"):
         st.info(lab.notices["ael_s"])

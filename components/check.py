@@ -1,7 +1,7 @@
 """The Dataset check page's pieces: the dataset picker (a built-in set, a folder under the data root with an
-optional test folder, or an uploaded zip), running a check with progress and a Stop button (recorded in the runs
-database), and the report: a summary table, then per finding its items (thumbnails or players, sortable) with
-Open in Compare. The Runs page lists recorded checks and opens them with the same report view.
+optional test folder, or an uploaded zip), running a check as a job of the server (progress and a Stop button;
+recorded in the runs database), and the report: a summary table, then per finding its items (thumbnails or
+players, sortable) with Open in Compare. The Runs page lists recorded checks and opens them with the same report view.
 
 The picker's choices are page options (``check_*``, in the link); the report of the last run and the uploaded
 zip's bytes (needed to show its items again) are kept in the tab's ``Session`` (``CheckRun``).
@@ -14,8 +14,8 @@ import json
 import pandas as pd
 import streamlit as st
 
-from components import item_evidence, state
-from components.running import Progress, ShouldStop, run_with_stop, start_with_stop
+from components import item_evidence, running, state
+from components.running import Progress, ShouldStop
 from components.session import CheckRun, to_params
 from components.text import md
 from core.check.report import CheckReport
@@ -30,7 +30,9 @@ from core.evaluate.datasets import (
     resolve_data_folder,
 )
 from core.evaluate.evidence import item_file, unavailable_reason
+from core.jobs import DEFAULT_ENGINE, Job, JobResult
 from core.runs.store import RunStore, list_checks, load_check, record_check
+from core.shared import public_path
 
 SOURCES = ("Folder under the data root", "Upload a zip", "Built-in")
 NO_TEST = "(none)"
@@ -84,38 +86,50 @@ def render_picker(per_class: int = 0) -> DatasetRequest | None:
 
 
 def run(request: DatasetRequest | None, metadata_only: bool) -> None:
-    """Run the check with a progress bar and a Stop button; record it and keep the report in the session."""
-    running = start_with_stop("check", "Checking the dataset…", first_text="Opening the dataset")
-    status = running.status
+    """Start the check as a job of the server (``components.running``): it records the check in the runs database
+    and hands the page its report."""
     if request is None:
-        status.update(label="Choose a dataset first.", state="error")
+        st.error("Choose a dataset first.", icon=":material/dataset:")
         return
     state.session().check_run = None
+    s = state.session()
+    variants, model = list(s.variants), state.get_model()
+    settings = {"dataset": request.builtin or request.zip_name or public_path(request.path),
+                "test": public_path(request.test_path) if request.test_path else None,
+                "per_class": request.per_class, "metadata_only": metadata_only, "model": s.model,
+                "variants": [v.name for v in variants], "engine": DEFAULT_ENGINE}
 
-    def work(progress: Progress, should_stop: ShouldStop) -> CheckReport:
+    def work(progress: Progress, should_stop: ShouldStop) -> JobResult:
         with open_request(request) as (train, test):
-            return check_dataset(train, test, list(state.session().variants), state.get_model(), progress=progress,
-                                 should_stop=should_stop, features=not metadata_only)
+            report = check_dataset(train, test, variants, model, progress=progress,
+                                   should_stop=should_stop, features=not metadata_only)
+        warnings = []
+        try:
+            record_check(RunStore(), report, origin="page")
+        except PrepscopeError as e:
+            warnings.append(f"The check was not recorded in the runs database: {page_message(e)}")
+        recorded = f" — check #{report.check_id}" if report.check_id else ""
+        return JobResult(CheckRun(report, request.zip_bytes), ref={"check": report.check_id},
+                         message=f"Done in {report.seconds.get('total', 0):.1f} s{recorded}.", warnings=tuple(warnings))
 
-    ran = run_with_stop(running, work)
-    if ran.stopped is not None:
-        status.update(label="Stopped.", state="error")
-        st.warning(md(page_message(ran.stopped)), icon=":material/stop:")
-        return
-    if ran.error is not None:
-        status.update(label="The check could not run.", state="error")
-        st.error(md(page_message(ran.error)), icon=":material/error:")
-        return
-    report = ran.value
-    try:
-        record_check(RunStore(), report, origin="page")
-    except PrepscopeError as e:
-        st.warning(f"The check was not recorded in the runs database: {md(page_message(e))}",
-                   icon=":material/database:")
-    state.session().check_run = CheckRun(report, request.zip_bytes)
-    recorded = f" — check #{report.check_id}" if report.check_id else ""
-    status.update(label=f"Done in {report.seconds.get('total', 0):.1f} s{recorded}.", state="complete",
-                  expanded=False)
+    running.submit("check", "check", settings, work, dataset=settings["dataset"])
+
+
+def _finished(job: Job, value: CheckRun | None) -> None:
+    """A check job has ended: its report (from this server's memory, else read back from the runs database)."""
+    s = state.session()
+    s.check_run = value
+    check_id = (job.result or {}).get("check")
+    if job.status == "done" and value is None and check_id:
+        try:
+            s.check_run = CheckRun(CheckReport.from_dict(load_check(RunStore(), int(check_id))))
+        except PrepscopeError as e:
+            st.warning(md(page_message(e)), icon=":material/database:")
+
+
+def render_job() -> None:
+    """The check job this tab follows (or one running for anyone): progress and Stop, then how it ended."""
+    running.render_job("check", running.follow("check"), "Checking the dataset…", on_finish=_finished)
 
 
 # ------------------------------------------------------------------------------------------------ report

@@ -1,84 +1,162 @@
-"""Long work on a page (a sweep, a dataset check, a lab training) run under an ``st.status`` with a progress bar and a
-Stop button: ``start_with_stop`` draws them, ``run_with_stop`` runs the work and says how it ended. The page keeps
-its own messages (what stopped, what could not run).
+"""Long work started on a page (a sweep, a dataset check, a lab training) runs as a job of the server
+(``core.jobs``), outside the Streamlit script run: the page that started it, a reload, another tab and the Runs
+page all follow the same job through the runs database.
 
-The Stop button sets an event that the work polls through ``should_stop`` (the engine raises ``Stopped``); the
-click also makes Streamlit end the current script run for a rerun, so anything the page must show after a stop is
-set by ``on_stop`` (a callback run by the click), not where the work raises.
+``submit`` queues the work and makes this tab follow the job under a key (``acc``, ``check``, ``ael_g`` …);
+``follow`` finds the job a page shows (the one this tab follows, else the newest queued or running job of that
+key, which is how a reload or a second tab finds it); ``render_job`` draws it: while it is queued or running, a
+fragment that polls the database once a second (progress bar, its line, a Stop button); once it has ended, the
+page's ``on_finish`` takes the result (from the server's memory, or what the job recorded) into the tab's
+``Session`` once, and a closed status says how it ended. The work must not touch ``st.*`` or the session: read
+everything it needs (the model, the variants, an upload's bytes) before ``submit``.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 
-from components import shared
-from core.errors import PrepscopeError
-from core.provenance import Stopped
+from components import shared, state
+from components.session import JobFollow
+from components.text import md
+from core.errors import PrepscopeError, page_message
+from core.jobs import ACTIVE, Job, JobRunner, JobTable, runner
+from core.jobs.runner import Progress, ShouldStop, Work
 
-#: ``progress(fraction in [0, 1], message)`` and ``should_stop()``, as the engine takes them.
-Progress = Callable[[float, str], None]
-ShouldStop = Callable[[], bool]
+__all__ = ["POLL_S", "Progress", "ShouldStop", "follow", "job_runner", "open_job", "render_job", "stop_job",
+           "stop_refused", "submit"]
 
-
-@dataclass(frozen=True)
-class StopRun:
-    """The status drawn for one run: update it with ``status.update``; ``progress`` and ``should_stop`` go to the
-    work."""
-
-    status: Any
-    bar: Any
-    should_stop: ShouldStop
-
-    def progress(self, fraction: float, message: str) -> None:
-        self.bar.progress(min(1.0, max(0.0, fraction)), text=message)
+#: How often a page asks the database about a job it shows, in seconds.
+POLL_S = 1.0
+#: Which page shows the jobs of each follow key (the Runs page opens a job there).
+PAGES = {"acc": "pages/accuracy.py", "check": "pages/check.py", "ael_g": "pages/autoencoder_lab.py",
+         "ael_p": "pages/autoencoder_lab.py", "ael_s": "pages/autoencoder_lab.py"}
 
 
-@dataclass(frozen=True)
-class Ran:
-    """How a run ended: its ``value``, or the ``Stopped`` it raised (Stop was clicked), or the refusal it raised."""
-
-    value: Any = None
-    stopped: Stopped | None = None
-    error: PrepscopeError | None = None
+def job_runner() -> JobRunner:
+    """This server's job runner for the runs database (started, and dead servers' jobs marked, on first use)."""
+    return runner()
 
 
-def _stop(key: str, on_stop: Callable[[], None] | None) -> None:
-    event = st.session_state.get(f"{key}_stop_event")
-    if event is not None:
-        event.set()
+def submit(key: str, kind: str, settings: dict, work: Work, **audit_fields: object) -> int | None:
+    """Queue ``work`` as a job of ``kind`` (``settings``: what it was asked, as JSON) started by this visitor, and
+    make this tab follow it under ``key``; its id, or None when the runs database refused (the error is shown)."""
+    try:
+        job_id = job_runner().submit(kind, {**settings, "follow": key}, work, actor=shared.visitor(),
+                                     audit_fields=audit_fields)
+    except PrepscopeError as e:
+        st.error(f"The job could not be started: {md(page_message(e))}", icon=":material/database:")
+        return None
+    state.session().jobs[key] = JobFollow(job_id)
+    return job_id
+
+
+def follow(key: str) -> Job | None:
+    """The job the page of ``key`` shows: the one this tab follows while it runs; else a newer queued or running one
+    started under ``key`` by anyone (a reload, another tab), which this tab then follows; else the ended one."""
+    table = JobTable()
+    mine = state.session().jobs.get(key)
+    try:
+        if mine is not None and not mine.handled:
+            return table.get(mine.job_id)
+        job_runner()  # a server's first page marks the jobs a dead server left as interrupted
+        for job in table.list(statuses=ACTIVE, limit=50):
+            if job.settings.get("follow") == key and (mine is None or job.id > mine.job_id):
+                state.session().jobs[key] = JobFollow(job.id)
+                return job
+        if mine is not None:
+            return table.get(mine.job_id)
+    except PrepscopeError as e:
+        st.warning(f"The jobs could not be read: {md(page_message(e))}", icon=":material/database:")
+    return None
+
+
+def open_job(job: Job) -> None:
+    """Follow ``job`` on its page (the Runs page's Open) and go there."""
+    key = job.settings.get("follow")
+    if key in PAGES:
+        state.session().jobs[key] = JobFollow(job.id)
+        st.switch_page(PAGES[key])
+
+
+def stop_refused(job: Job) -> str | None:
+    """Why this visitor may not stop ``job`` (on a shared server, a job another visitor started), or None."""
+    return None if job.actor == shared.visitor() else shared.refused_line("stopping another visitor's job")
+
+
+def stop_job(job_id: int, on_stop: Callable[[], None] | None = None) -> None:
+    """Ask job ``job_id`` to stop (a click's callback); ``on_stop`` runs after (the page's notice)."""
+    try:
+        if stop_refused(JobTable().get(job_id)):  # a stale click from before the server became shared
+            return
+        job_runner().stop(job_id)
+    except PrepscopeError as e:
+        st.toast(page_message(e), icon=":material/info:")
+        return
     if on_stop is not None:
         on_stop()
 
 
-def start_with_stop(key: str, label: str, *, first_text: str = "Starting",
-                    on_stop: Callable[[], None] | None = None) -> StopRun:
-    """Draw the status ``label`` with a progress bar (``first_text``) and a Stop button (widget key ``{key}_stop``;
-    its event lives under ``{key}_stop_event`` for this run). ``on_stop`` runs when Stop is clicked."""
-    event = threading.Event()
-    st.session_state[f"{key}_stop_event"] = event
-    status = st.status(label, expanded=True)
-    bar = status.progress(0.0, text=first_text)
-    status.button("Stop", key=f"{key}_stop", on_click=_stop, args=(key, on_stop), icon=":material/stop:")
-    return StopRun(status=status, bar=bar, should_stop=event.is_set)
+def _consume(key: str, job: Job, on_finish: Callable[[Job, Any], None]) -> None:
+    mine = state.session().jobs.get(key)
+    if mine is None or mine.job_id != job.id or mine.handled:
+        return
+    mine.handled = True
+    on_finish(job, job_runner().value(job.id) if job.status == "done" else None)
 
 
-def run_with_stop(run: StopRun, work: Callable[[Progress, ShouldStop], Any], *,
-                  heavy: tuple[str, dict[str, object]] | None = None) -> Ran:
-    """Run ``work(progress, should_stop)`` under ``run``'s status; with ``heavy=(kind, fields)`` as shared-server
-    heavy work (it waits for a slot, ``components.shared.heavy``). Never raises ``Stopped`` or a ``PrepscopeError``:
-    the returned ``Ran`` carries them."""
+def render_job(key: str, job: Job | None, label: str, *, on_finish: Callable[[Job, Any], None],
+               on_stop: Callable[[], None] | None = None, failed_suffix: str = "",
+               stopped_message: bool = True) -> None:
+    """Draw the job this page follows: its live progress while it is queued or running, else how it ended (the
+    first time, ``on_finish(job, value)`` takes its result into the session; ``value`` is None when this server
+    no longer holds it: read what the job recorded). ``failed_suffix`` follows a failure's message;
+    ``stopped_message=False`` leaves the stop's wording to the page."""
+    if job is None:
+        return
+    if job.active:
+        _live(key, job.id, label, on_stop)
+        return
+    _consume(key, job, on_finish)
+    took = f" in {job.seconds():.1f} s" if job.seconds() is not None else ""
+    if job.status == "done":
+        st.status(f"Job #{job.id}: {job.message}" + ("" if job.message.startswith("Done in") else took),
+                  state="complete", expanded=False)
+        for warning in (job.result or {}).get("warnings", []):
+            st.warning(md(warning), icon=":material/database:")
+    elif job.status == "stopped":
+        st.status(f"Job #{job.id}: stopped.", state="error", expanded=False)
+        if stopped_message:
+            st.warning(md(job.message), icon=":material/stop:")
+    elif job.status == "interrupted":
+        st.status(f"Job #{job.id}: interrupted.", state="error", expanded=False)
+        st.warning(md(job.message), icon=":material/restart_alt:")
+    else:
+        st.status(f"Job #{job.id}: could not run.", state="error", expanded=False)
+        st.error(md(job.error or "The job failed.") + failed_suffix, icon=":material/error:")
+
+
+@st.fragment(run_every=POLL_S)
+def _live(key: str, job_id: int, label: str, on_stop: Callable[[], None] | None) -> None:
+    """A running or queued job's progress, redrawn from the database every ``POLL_S``; when it has ended, the whole
+    page runs again to show the result."""
     try:
-        if heavy is None:
-            return Ran(value=work(run.progress, run.should_stop))
-        kind, fields = heavy
-        with shared.heavy(kind, run.status, run.should_stop, **fields):
-            return Ran(value=work(run.progress, run.should_stop))
-    except Stopped as e:
-        return Ran(stopped=e)
+        job = JobTable().get(job_id)
     except PrepscopeError as e:
-        return Ran(error=e)
+        st.warning(f"The job could not be read: {md(page_message(e))}", icon=":material/database:")
+        return
+    if not job.active:
+        st.rerun(scope="app")
+    queued = job.status == "queued"
+    status = st.status(f"{label} · job #{job.id}" + (" · queued" if queued else ""), expanded=True,
+                       state="running")
+    status.progress(job.progress, text=md(job.message + (" — stopping…" if job.stop_requested else "")))
+    status.caption("The job runs on the server: leave this page or open another tab and come back; the Runs page "
+                   "lists it too.")
+    refused = stop_refused(job)
+    status.button("Stop", key=f"{key}_stop", on_click=stop_job, args=(job.id, on_stop), icon=":material/stop:",
+                  disabled=job.stop_requested or bool(refused))
+    if refused:
+        status.caption(refused)

@@ -1,7 +1,8 @@
 """The Runs page's pieces: the list of recorded sweeps with filters, opening one (read from the runs database,
 nothing recomputed, no model loaded), comparing two runs of one dataset paired on their shared items, and
-deleting a run (refused on a shared server, ``core.shared``). Page state keys start with ``runs_``; the open
-run is also the link's ``run`` option.
+deleting a run (refused on a shared server, ``core.shared``), and the jobs (``core.jobs``): queued, running and
+recent ones with their progress, Stop, and Open on the page that shows them. Page state keys start with
+``runs_``; the open run is also the link's ``run`` option.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import streamlit as st
 
-from components import accuracy, shared, state, sweep_charts
+from components import accuracy, running, shared, state, sweep_charts
 from components.text import md
 from core.errors import PrepscopeError, page_message
 from core.evaluate.methods import METHODS
 from core.evaluate.report import fmt_p
+from core.jobs import ACTIVE, Job, JobTable
 from core.runs import RunStore, RunSummary
 from core.runs.compare import NotComparable, compare, compare_table
 from core.shared import public_path
@@ -54,6 +56,73 @@ def _forget(run_id: int) -> None:
     st.session_state.setdefault("runs_loaded", {}).pop(run_id, None)
 
 
+#: Jobs the Runs page lists: every queued or running one, and this many of the most recent others.
+RECENT_JOBS = 20
+
+
+def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
+    """One row per job: id, kind, what, status, progress, its line, when it was created and how long it ran."""
+    return pd.DataFrame([{
+        "job": f"#{j.id}", "kind": j.kind, "what": j.what,
+        "status": j.status + (" (stop asked)" if j.stop_requested and j.active else ""),
+        "progress": j.progress, "message": j.error if j.status == "failed" and j.error else j.message,
+        "created (UTC)": j.created_utc.replace("T", " ").removesuffix("+00:00"),
+        "seconds": None if j.seconds() is None else round(j.seconds(), 1)} for j in jobs])
+
+
+def render_jobs() -> None:
+    """The jobs of this runs database: queued and running ones (redrawn every second while any runs) and the recent
+    others, with Stop and Open."""
+    try:
+        running.job_runner()  # a server's first page marks the jobs a dead server left as interrupted
+        table = JobTable()
+        active = table.list(statuses=ACTIVE, limit=200)
+    except PrepscopeError as e:
+        st.error(md(page_message(e)), icon=":material/database:")
+        return
+    st.fragment(_jobs_view, run_every=running.POLL_S if active else None)(bool(active))
+
+
+def _jobs_view(polling: bool) -> None:
+    table = JobTable()
+    try:
+        active = table.list(statuses=ACTIVE, limit=200)
+        recent = [j for j in table.list(limit=RECENT_JOBS + len(active)) if not j.active][:RECENT_JOBS]
+    except PrepscopeError as e:
+        st.error(md(page_message(e)), icon=":material/database:")
+        return
+    if polling and not active:
+        st.rerun(scope="app")  # the last one ended: draw the page once more, without polling
+    st.subheader("Jobs")
+    jobs = active + recent
+    if not jobs:
+        st.caption("No jobs yet: a sweep, a dataset check or a lab training started in the dashboard runs as a job "
+                   "and is listed here.")
+        return
+    st.dataframe(jobs_frame(jobs), hide_index=True, width="stretch", key="runs_jobs",
+                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
+                                                                            format="percent"),
+                                "message": st.column_config.TextColumn("message", width="large")})
+    by_id = {j.id: j for j in jobs}
+    c1, c2, c3 = st.columns([6, 1, 1], vertical_alignment="bottom")
+    pick = c1.selectbox("Job", list(by_id), key="runs_job_pick",
+                        format_func=lambda i: f"#{i} · {by_id[i].kind} · {by_id[i].what}")
+    job = by_id.get(pick) if pick is not None else None
+    if job is None:
+        return
+    refused = running.stop_refused(job) if job.active else None
+    c2.button("Stop", key="runs_job_stop", icon=":material/stop:", on_click=running.stop_job, args=(job.id,),
+              disabled=not job.active or job.stop_requested or bool(refused))
+    if c3.button("Open", key="runs_job_open", icon=":material/open_in_new:",
+                 disabled=job.settings.get("follow") not in running.PAGES,
+                 help="Show this job on the page that runs it (its progress, then its result)."):
+        running.open_job(job)
+    line = job.error if job.status == "failed" and job.error else job.message
+    st.caption(md(f"Job #{job.id} ({job.kind}) is {job.status}: {line}"))
+    if refused:
+        st.caption(refused)
+
+
 def render_filters(runs: list[RunSummary]) -> tuple[str, str | None, str | None]:
     """Dataset text, model and method filters over the recorded runs."""
     c1, c2, c3 = st.columns([2, 1, 1])
@@ -76,6 +145,8 @@ def render_page() -> None:
     except PrepscopeError as e:
         st.error(md(page_message(e)), icon=":material/database:")
         return
+    render_jobs()
+    st.subheader("Recorded sweeps")
     st.caption(f"Runs database: {md(public_path(store.path))} ({len(every)} run{'s' * (len(every) != 1)})")
     if not every:
         st.info("No runs yet: every sweep from the Accuracy page or `python -m core sweep` is recorded here.",

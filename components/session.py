@@ -131,6 +131,15 @@ class CheckRun:
 
 
 @dataclass
+class JobFollow:
+    """A job (``core.jobs``) this tab shows on the page that started or opened it, and whether its result has been
+    taken into the session (once: a later rerun draws the taken result, not the job's again)."""
+
+    job_id: int
+    handled: bool = False
+
+
+@dataclass
 class LabState:
     """The Autoencoder lab's results in this tab: the learned-gray training, the dataset it used and the probe per
     rule on it; the single-image training and the denoiser saved from it; a stopped training's notice per training
@@ -181,6 +190,8 @@ class Session:
     #: The Dataset check page's last report.
     check_run: CheckRun | None = None
     lab: LabState = field(default_factory=LabState)
+    #: The job each page follows, by its key (``acc``, ``check``, ``ael_g``, ``ael_p``, ``ael_s``).
+    jobs: dict[str, JobFollow] = field(default_factory=dict)
     editor: EditorState = field(default_factory=EditorState)
     #: A guided question's "where to look" explanation and the page it was opened on: shown on that page until
     #: another page is visited.

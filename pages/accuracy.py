@@ -1,7 +1,8 @@
 """Accuracy: how well each variant's features separate the classes of a labelled dataset.
 
 Thin page: the dataset picker and settings (with the models and BatchNorm re-estimation), the test-item plan
-and what the remedies cost, Run, and the result view (one model, or a model x variant view with each model's
+and what the remedies cost, Run (a job of the server: its progress, found again after a reload, in another tab
+or from Runs), and the result view (one model, or a model x variant view with each model's
 run in a tab; marked out of date when a setting changed since it ran), all from ``components.accuracy`` and
 ``components.remedies``.
 """
@@ -35,6 +36,7 @@ signature = accuracy.settings_signature(request, settings)
 
 if st.button("Run sweep", type="primary", key="acc_run", icon=":material/play_arrow:"):
     accuracy.run(request, settings, signature)
+accuracy.render_job()
 
 last = state.session()
 if last.accuracy_notice == accuracy.STOPPED_NOTICE:

@@ -1,6 +1,7 @@
 """Dataset check: a preprocessing-aware audit of a labelled image or sound set.
 
-Thin page over ``components.check``: the dataset picker, Run check (progress and Stop), and the report.
+Thin page over ``components.check``: the dataset picker, Run check (a job of the server: progress and Stop),
+and the report.
 """
 
 import streamlit as st
@@ -23,6 +24,7 @@ with left:
     request = check.render_picker(per_class)
 if st.button("Run check", type="primary", key="check_run", icon=":material/fact_check:"):
     check.run(request, metadata_only)
+check.render_job()
 last = state.session().check_run
 if last is not None:
     check.render_report(last.report, zip_bytes=last.zip_bytes)

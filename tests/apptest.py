@@ -61,3 +61,14 @@ def plain(text: str) -> str:
     import re
 
     return re.sub(r"\\(.)", r"\1", text.replace("\u200b", ""))
+
+
+def run_job(at: AppTest, button: str, timeout_s: float = 600) -> AppTest:
+    """Click ``button`` (it starts a job: a sweep, a check, a training), wait until the server's job runner has
+    ended every job, then run the page again, which takes the job's result as a tab does on its next poll."""
+    from core.jobs import ACTIVE, JobTable, runner
+
+    at.button(key=button).click().run()
+    for job in JobTable().list(statuses=ACTIVE):
+        runner().wait(job.id, timeout_s)
+    return at.run()

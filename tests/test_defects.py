@@ -19,7 +19,7 @@ from components.text import ZWSP, md, plot
 from core.errors import InvalidDataset, page_message
 from core.evaluate.datasets import DatasetRequest, open_request
 from core.preprocess.variant import Resize, Variant
-from tests.apptest import ok, open_app, session
+from tests.apptest import ok, open_app, run_job, session
 
 HOSTILE = ("**b** [x](http://e.com) $x^2$ :red[red] :material/home: <b>h</b> _i_ `c` ~~s~~ | "
            "<a href='http://e.com'>a</a> :smile: www.e.com a@b.co %{x} &lt;")
@@ -140,7 +140,7 @@ def test_accuracy_page_zip_run_then_a_refused_zip_clears_results_with_a_page_mes
     good = _zip({f"{c}/{c}{i}.png": _png(10 * k + i) for k, c in enumerate(("cats", "dogs")) for i in range(6)})
     at.radio(key="acc_source").set_value("Upload a zip").run()
     at.file_uploader(key="acc_upload").upload("pets.zip", good, "application/zip").run()
-    at.button(key="acc_run").click().run()
+    run_job(at, "acc_run")
     ok(at)
     assert session(at).accuracy_run is not None
     provenance = " ".join(c.value for c in at.caption if "Provenance" in c.value)
@@ -149,7 +149,7 @@ def test_accuracy_page_zip_run_then_a_refused_zip_clears_results_with_a_page_mes
     bad = _zip({"a.png": _png(0), "b.png": _png(1)})
     at.file_uploader(key="acc_upload").upload("flat.zip", bad, "application/zip").run()
     assert "out of date" in " ".join(h.value for h in at.subheader)  # changed settings: marked at once
-    at.button(key="acc_run").click().run()
+    run_job(at, "acc_run")
     ok(at)
     errors = " ".join(_unescape(e.value) for e in at.error)
     assert "flat: the file name 'a.png'" in errors and "--" not in errors and "Label pattern field" in errors

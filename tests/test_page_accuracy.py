@@ -11,7 +11,7 @@ import pytest
 from components.accuracy import ITEM_FILTERS, items_frame
 from core.preprocess.variant import Resize, Variant
 from core.runs import RunStore
-from tests.apptest import open_app, session
+from tests.apptest import open_app, run_job, session
 
 TINY = [Variant(name="gray", resize=Resize(size=32), channels="replicate"),
         Variant(name="viridis", resize=Resize(size=32), channels="colormap", colormap="viridis")]
@@ -58,7 +58,7 @@ def test_tiny_sweep_is_recorded_marked_out_of_date_and_cleared_by_a_failure(tmp_
     at = _app()
     at.selectbox(key="acc_builtin").set_value("digits")
     at.number_input(key="acc_per_class").set_value(8)
-    at.button(key="acc_run").click().run()
+    run_job(at, "acc_run")
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     frame = _frame(at, "mcnemar_p")
@@ -80,7 +80,7 @@ def test_tiny_sweep_is_recorded_marked_out_of_date_and_cleared_by_a_failure(tmp_
     assert "Out of date: seed changed" in _texts(at, "warning")
     # a failed run never leaves other settings' results on screen
     at.radio(key="acc_method").set_value("zeroshot").run()
-    at.button(key="acc_run").click().run()
+    run_job(at, "acc_run")
     assert "no match for '0'" in _texts(at, "error")
     assert session(at).accuracy_run is None
     assert not _has_frame(at, "mcnemar_p")
@@ -93,7 +93,7 @@ def test_cross_validated_sweep_shows_folds_per_class_and_items() -> None:
     at.number_input(key="acc_per_class").set_value(6)
     at.selectbox(key="acc_eval").set_value("K-fold cross-validation").run()
     at.number_input(key="acc_k").set_value(3)
-    at.button(key="acc_run").click().run()
+    run_job(at, "acc_run")
     assert not at.exception, at.exception
     result = session(at).accuracy_run.result
     assert len(result.folds) == 3 and result.variants[0].n_test == 60
@@ -141,7 +141,7 @@ def test_sounds_leave_one_group_out_and_get_players() -> None:
     at.selectbox(key="acc_builtin").set_value("sounds")
     at.number_input(key="acc_per_class").set_value(3).run()  # 3 clips per class: one per recording condition
     assert "21 test items" in _texts(at, "info") and "leave-one-group-out" in _texts(at, "info")
-    at.button(key="acc_run").click().run()
+    run_job(at, "acc_run")
     assert not at.exception, at.exception
     result = session(at).accuracy_run.result
     assert [f["name"] for f in result.folds] == ["clean", "mild", "noisy"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.preprocess.variant import Resize, Variant
-from tests.apptest import ok, open_app, session
+from tests.apptest import ok, open_app, run_job, session
 
 START = [Variant(name="rgb", resize=Resize(size=32))]
 
@@ -32,7 +32,7 @@ def test_page_renders_both_experiments_and_an_empty_models_folder() -> None:
 def test_single_image_regimes_train_and_a_denoiser_joins_the_variants(folders: Path) -> None:
     at = open_app("pages/autoencoder_lab.py", START)
     at.number_input(key="ael_s_steps").set_value(3)
-    at.button(key="ael_s_train").click().run(timeout=300)
+    run_job(at, "ael_s_train")
     ok(at)
     assert not at.error, [e.value for e in at.error]
     result = session(at).lab.single_result
@@ -57,7 +57,7 @@ def test_learned_gray_trains_and_its_rule_joins_the_variants_and_the_editor(fold
     at = open_app("pages/autoencoder_lab.py", START)
     at.number_input(key="ael_g_epochs").set_value(1)
     at.text_input(key="ael_g_name").set_value("g-test")
-    at.button(key="ael_g_train").click().run(timeout=300)
+    run_job(at, "ael_g_train")
     ok(at)
     assert not at.error, [e.value for e in at.error]
     result = session(at).lab.gray_result

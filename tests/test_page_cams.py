@@ -9,7 +9,7 @@ from components import cams, exports
 from core.explain import explain
 from core.inspect.engine import inspect
 from core.preprocess.variant import Variant
-from tests.apptest import ok, open_app, session
+from tests.apptest import ok, open_app, run_job, session
 
 VARIANTS = [Variant(name="rgb"), Variant(name="turbo", channels="colormap", colormap="turbo")]
 
@@ -81,7 +81,7 @@ def test_accuracy_page_compares_models_and_reestimates_batchnorm(tmp_path, monke
     at.number_input(key="acc_per_class").set_value(6)
     at.checkbox(key="acc_adapt").check().run()
     assert any("BatchNorm re-estimation: 1 re-estimation per distinct variant" in c.value for c in at.caption)
-    at.button(key="acc_run").click().run()
+    run_job(at, "acc_run")
     ok(at)
     assert not at.error, [e.value for e in at.error]
     result = session(at).accuracy_run.result
@@ -99,7 +99,7 @@ def test_accuracy_page_compares_models_and_reestimates_batchnorm(tmp_path, monke
     at.multiselect(key="acc_models").set_value(["efficientnet_lite0", "mobilenet_v3_small"])
     at.checkbox(key="acc_adapt").uncheck().run()
     assert "out of date" in " ".join(h.value for h in at.subheader)
-    at.button(key="acc_run").click().run()
+    run_job(at, "acc_run")
     ok(at)
     multi = session(at).accuracy_run.result
     assert [r.run_id for r in multi.results] == [result.run_id + 1, result.run_id + 2]  # one run per model
@@ -135,7 +135,7 @@ def test_accuracy_page_finetunes_within_cross_validation(tmp_path, monkeypatch):
     at.selectbox(key="acc_eval").set_value("K-fold cross-validation").run()
     at.number_input(key="acc_k").set_value(2).run()
     assert any("fine-tuning: 2 trainings per distinct variant" in c.value for c in at.caption)
-    at.button(key="acc_run").click().run()
+    run_job(at, "acc_run")
     ok(at)
     assert not at.error, [e.value for e in at.error]
     result = session(at).accuracy_run.result

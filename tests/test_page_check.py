@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.apptest import ok, open_app, session
+from tests.apptest import ok, open_app, run_job, session
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def test_start_opens_the_check_and_a_metadata_check_finds_the_shortcut_and_opens
     assert at.title[0].value == "Dataset check"
     at.text_input(key="check_folder__widget").set_value("shapes").run()
     at.toggle(key="check_meta__widget").set_value(True).run()
-    at.button(key="check_run").click().run()
+    run_job(at, "check_run")
     ok(at)
     report = session(at).check_run.report
     assert report.check_id is not None and report.finding("shortcut") is not None
@@ -61,6 +61,6 @@ def test_an_unusable_folder_is_one_sentence_not_a_traceback(data_root: Path) -> 
     at.text_input(key="check_folder__widget").set_value("../elsewhere").run()
     ok(at)
     assert any("outside the data root" in e.value for e in at.error)
-    at.button(key="check_run").click().run()
+    run_job(at, "check_run")
     ok(at)
     assert session(at).check_run is None

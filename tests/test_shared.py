@@ -1,18 +1,16 @@
-"""Shared-server mode (core.shared): the bound on heavy work with its queue message, audit lines for runs,
-trainings and deletions, no server paths, and items outside the data root listed by name only."""
+"""Shared-server mode (core.shared): the bound on concurrent jobs with its queue message, audit lines for jobs,
+runs and deletions, no server paths, and items outside the data root listed by name only."""
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from core import shared
 from core.evaluate.evidence import unavailable_reason
-from core.provenance import Stopped
 from core.runs import RunsError
 
 
@@ -20,51 +18,63 @@ from core.runs import RunsError
 def shared_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("PREPSCOPE_SHARED", "1")
     monkeypatch.delenv("PREPSCOPE_MAX_HEAVY", raising=False)
+    monkeypatch.delenv("PREPSCOPE_MAX_JOBS", raising=False)
     root = tmp_path / "data"
     (root / "photos").mkdir(parents=True)
     monkeypatch.setenv("PREPSCOPE_DATA_ROOT", str(root))
     return root
 
 
-def test_off_by_default_and_unbounded_on_a_laptop(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_off_by_default_and_one_job_at_a_time_unless_configured(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PREPSCOPE_SHARED", raising=False)
     monkeypatch.delenv("PREPSCOPE_MAX_HEAVY", raising=False)
-    assert not shared.shared_mode() and shared.max_heavy() is None
+    monkeypatch.delenv("PREPSCOPE_MAX_JOBS", raising=False)
+    assert not shared.shared_mode() and shared.max_jobs() == 1
     assert shared.public_path("/srv/secret/runs.sqlite") == "/srv/secret/runs.sqlite"
-    monkeypatch.setenv("PREPSCOPE_MAX_HEAVY", "2")
-    assert shared.max_heavy() == 2
+    monkeypatch.setenv("PREPSCOPE_MAX_HEAVY", "2")  # the older name of the same bound
+    assert shared.max_jobs() == 2
+    monkeypatch.setenv("PREPSCOPE_MAX_JOBS", "3")
+    assert shared.max_jobs() == 3
+    monkeypatch.setenv("PREPSCOPE_MAX_JOBS", "0")  # not a positive integer: the next setting counts
+    assert shared.max_jobs() == 2
 
 
-def test_a_second_heavy_job_waits_with_a_message_and_can_stop_while_waiting(shared_server: Path) -> None:
-    assert shared.max_heavy() == 1
-    started, release, told, order = threading.Event(), threading.Event(), [], []
+def test_a_second_job_waits_in_the_queue_with_a_message_and_can_stop_while_queued(shared_server: Path,
+                                                                                   tmp_path: Path) -> None:
+    from core.jobs import JobResult, JobRunner
+    from core.runs import RunStore
 
-    def first() -> None:
-        with shared.heavy_work("sweep"):
-            order.append("first in")
-            started.set()
-            release.wait(10)
-            order.append("first out")
+    runner = JobRunner(RunStore(tmp_path / "runs.sqlite"), poll_s=0.05)
+    assert runner.workers == 1
+    started, release, order = threading.Event(), threading.Event(), []
 
-    t = threading.Thread(target=first)
-    t.start()
-    started.wait(10)
-    with pytest.raises(Stopped, match="while waiting for another sweep"):
-        with shared.heavy_work("training", should_stop=lambda: True):
-            order.append("never")
-    threading.Timer(0.8, release.set).start()
-    t0 = time.monotonic()
-    with shared.heavy_work("training", on_wait=told.append):
+    def first(progress, should_stop) -> JobResult:  # noqa: ANN001
+        order.append("first in")
+        started.set()
+        release.wait(10)
+        order.append("first out")
+        return JobResult(None)
+
+    def second(progress, should_stop) -> JobResult:  # noqa: ANN001
         order.append("second in")
-    t.join(10)
-    assert order == ["first in", "first out", "second in"] and time.monotonic() - t0 >= 0.5
-    assert told == ["Waiting for another sweep to finish (this server runs at most 1 sweep or training at a "
-                    "time)…"]
-    assert shared.running_heavy() == []
+        return JobResult(None)
+
+    a = runner.submit("sweep", {}, first)
+    started.wait(10)
+    never = runner.submit("training", {}, lambda progress, should_stop: order.append("never"))
+    b = runner.submit("training", {}, second)
+    assert runner.table.get(b).message == ("Queued: 2 job(s) ahead; this server runs at most 1 at a time "
+                                           "(PREPSCOPE_MAX_JOBS).")
+    assert runner.stop(never).status == "stopped"
+    threading.Timer(0.5, release.set).start()
+    assert runner.wait(b, 10).status == "done" and runner.wait(a, 10).status == "done"
+    assert order == ["first in", "first out", "second in"]
+    assert runner.table.get(never).message == "Stopped while queued; nothing ran."
 
 
-def test_audit_lines_name_the_actor_for_runs_trainings_and_deletions(shared_server: Path, tmp_path: Path, model,
-                                                                     caplog: pytest.LogCaptureFixture) -> None:  # noqa: ANN001
+def test_audit_lines_name_the_actor_for_jobs_runs_and_deletions(shared_server: Path, tmp_path: Path, model,
+                                                                caplog: pytest.LogCaptureFixture) -> None:  # noqa: ANN001
+    from core.jobs import JobResult, JobRunner
     from core.runs import RunStore
 
     store = RunStore(tmp_path / "runs.sqlite")
@@ -72,18 +82,21 @@ def test_audit_lines_name_the_actor_for_runs_trainings_and_deletions(shared_serv
     shared.AUDIT.addHandler(caplog.handler)  # what the server log gets
     shared.AUDIT.setLevel(logging.INFO)
     try:
-        with shared.acting_as("visitor session=abcd ip=10.0.0.2"), shared.heavy_work("training", what="x"):
-            pass
+        runner = JobRunner(store)
+        job = runner.submit("training", {}, lambda progress, should_stop: JobResult(None),
+                            actor="visitor session=abcd ip=10.0.0.2", audit_fields={"what": "x"})
+        assert runner.wait(job, 10).status == "done"
         with pytest.raises(RunsError, match="no run #7"):
             store.delete(7)  # a refused deletion deletes nothing and is not logged as one
         store.delete(_record_one(store, model, tmp_path / "cache"))
     finally:
         shared.AUDIT.removeHandler(caplog.handler)
     lines = [r.getMessage() for r in caplog.records if r.name == "prepscope.audit"]
-    assert lines == ["training started by visitor session=abcd ip=10.0.0.2: what='x'",
-                     "training finished by visitor session=abcd ip=10.0.0.2: what='x'",
-                     lines[2], f"run deleted by {shared.actor()}: run=1 database={str(store.path)!r}"]
-    assert lines[2].startswith("run recorded by cli user=") and "run=1 origin='test'" in lines[2]
+    assert lines == [f"training queued by visitor session=abcd ip=10.0.0.2: job={job} what='x'",
+                     f"training started by visitor session=abcd ip=10.0.0.2: job={job} what='x'",
+                     f"training finished by visitor session=abcd ip=10.0.0.2: job={job} what='x'",
+                     lines[3], f"run deleted by {shared.actor()}: run=1 database={str(store.path)!r}"]
+    assert lines[3].startswith("run recorded by cli user=") and "run=1 origin='test'" in lines[3]
 
 
 def _record_one(store, model, cache: Path) -> int:  # noqa: ANN001
@@ -108,33 +121,3 @@ def test_no_server_paths_and_items_outside_the_data_root_by_name_only(shared_ser
     link = shared_server / "escape"
     link.symlink_to(outside)  # a link inside the root that leads out of it is outside
     assert unavailable_reason({"source": str(link), "root": str(link)}) is not None
-
-
-def test_the_page_status_says_it_waits_then_runs(shared_server: Path) -> None:
-    from components.shared import heavy
-
-    class Status:  # stands in for st.status: records its labels
-        def __init__(self) -> None:
-            self.labels: list[tuple[str, str]] = []
-
-        def update(self, *, label: str, state: str) -> None:
-            self.labels.append((label, state))
-
-    started, release = threading.Event(), threading.Event()
-
-    def other_visitor() -> None:
-        with shared.heavy_work("sweep"):
-            started.set()
-            release.wait(10)
-
-    t = threading.Thread(target=other_visitor)
-    t.start()
-    started.wait(10)
-    threading.Timer(0.6, release.set).start()
-    status = Status()
-    with heavy("training", status, lambda: False):
-        ran = True
-    t.join(10)
-    assert ran and [label for label, _ in status.labels] == [
-        "Waiting for another sweep to finish (this server runs at most 1 sweep or training at a time)…",
-        "Running the training…"]

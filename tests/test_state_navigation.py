@@ -4,7 +4,7 @@ key and value they drop in one message, at a bounded cost."""
 from __future__ import annotations
 
 from core.preprocess.variant import Resize, Variant
-from tests.apptest import editor_key, ok, open_app, plain, session
+from tests.apptest import editor_key, ok, open_app, plain, run_job, session
 
 SMALL = [Variant(name="a", resize=Resize(size=64))]
 
@@ -44,7 +44,7 @@ def test_accuracy_settings_and_result_survive_a_visit_to_another_page() -> None:
     at.radio(key="acc_method").set_value("zeroshot").run()
     at.radio(key="acc_method").set_value("probe").run()
     at.multiselect(key="acc_models").set_value(["efficientnet_lite0"]).run()
-    at.button(key="acc_run").click().run()
+    run_job(at, "acc_run")
     ok(at)
     assert session(at).accuracy_run is not None
     at.radio(key="acc_source").set_value("Folder under the data root")

@@ -1,4 +1,4 @@
-"""The command line: ``python -m core inspect|presets|models|fields|sweep|tune|runs|check|networks|autoencode``.
+"""The command line: ``python -m core inspect|presets|models|fields|sweep|tune|runs|jobs|check|networks|autoencode``.
 
 One module per sub-command, each with ``HELP`` (its line in ``python -m core --help``), ``add_arguments(parser)``
 and ``run(args) -> int`` (a command whose own sub-commands set ``func`` may leave ``run`` out). ``COMMANDS`` lists
@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("core.cli.sweep", "accuracy of each variant on a labelled dataset"),
     "tune": ("core.cli.tune", "the batch size sweeps use on this machine (measured once per model)"),
     "runs": ("core.cli.runs", "recorded sweeps: list, show ID [--json OUT], delete ID"),
+    "jobs": ("core.cli.jobs", "the dashboard's jobs (sweeps, checks, trainings): list [--json], stop ID"),
     "check": ("core.cli.check", "audit a labelled dataset: broken files, duplicates, leaks, label errors, "
                                 "shortcuts, what the recipe does to it"),
     "networks": ("core.cli.networks", "your own networks: add NAME --arch ARCH --checkpoint FILE, list, show NAME, "

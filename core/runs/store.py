@@ -1,4 +1,5 @@
-"""The history of sweeps in one SQLite file: ``$PREPSCOPE_HOME/runs.sqlite`` (default ``~/.cache/prepscope``).
+"""The history of sweeps (and dataset checks and jobs) in one SQLite file: ``$PREPSCOPE_HOME/runs.sqlite``
+(default ``~/.cache/prepscope``).
 
 Every sweep (command line or dashboard) is recorded with its full provenance (dataset source, digest
 and size, variant set, method, folds, seed, model and weights fingerprint, versions, timings), every
@@ -130,6 +131,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             report_json TEXT NOT NULL
         )""",
         "CREATE INDEX checks_by_dataset ON checks (dataset_digest)",
+    ),
+    (  # 3 -> 4: jobs (core.jobs): long work run by a server's job runner, its progress and what it produced
+        """CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            settings_json TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed', 'stopped', 'interrupted')),
+            progress REAL NOT NULL DEFAULT 0,
+            message TEXT NOT NULL DEFAULT '',
+            created_utc TEXT NOT NULL,
+            started_utc TEXT,
+            ended_utc TEXT,
+            error TEXT,
+            result_json TEXT,
+            owner TEXT NOT NULL,
+            actor TEXT NOT NULL DEFAULT '',
+            stop_requested INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX jobs_by_status ON jobs (status)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
