@@ -55,7 +55,8 @@ if TYPE_CHECKING:
 SOURCES = ACCURACY_SOURCES
 METHOD_HELP = {
     "probe": "Logistic regression on the frozen network's pooled features (standardized, C = 1).",
-    "zeroshot": "No training: the ImageNet classes named like your classes (ants → ant); argmax over them.",
+    "zeroshot": "No training: the classes of the network's own head named like your classes (ImageNet's for the "
+                "built-in networks, ants → ant; a network card's own list for yours); argmax over them.",
     "adapter": "One-channel input: a learned 1×1 conv (1→3) plus a linear head, trained through the frozen "
                "network (slow on CPU: about three forward passes per training item per epoch).",
     "finetune": "Stem (one-channel, started by conv-sum, for gray variants), BatchNorm layers and a linear head "
