@@ -47,7 +47,7 @@ from core.evaluate.sweep import evaluate_sweep
 from core.jobs import DEFAULT_ENGINE, Job, JobResult
 from core.models import load_model
 from core.runs import RunStore, record_each
-from core.shared import public_path
+from core.shared import public_csv, public_json, public_path
 
 if TYPE_CHECKING:
     from core.evaluate.sweep import SweepResult
@@ -421,9 +421,10 @@ def render_multi_result(result: MultiSweepResult, *, zip_bytes: bytes | None = N
         c1, c2, c3 = st.columns(3)
         c1.download_button("Download CSV", result.to_csv(), file_name="prepscope-models.csv", mime="text/csv",
                            key="acc_dl_multi_csv", icon=":material/download:", on_click="ignore")
-        c2.download_button("Download items (CSV)", result.items_csv, file_name="prepscope-models-items.csv",
-                           mime="text/csv", key="acc_dl_multi_items", icon=":material/download:", on_click="ignore")
-        c3.download_button("Download JSON", lambda: json.dumps(result.to_dict(), indent=2, ensure_ascii=False),
+        c2.download_button("Download items (CSV)", lambda: public_csv(result.items_csv()),
+                           file_name="prepscope-models-items.csv", mime="text/csv", key="acc_dl_multi_items",
+                           icon=":material/download:", on_click="ignore")
+        c3.download_button("Download JSON", lambda: public_json(result.to_dict()),
                            file_name="prepscope-models.json", mime="application/json", key="acc_dl_multi_json",
                            icon=":material/download:", on_click="ignore")
         st.caption("Provenance: " + result.provenance_line())
@@ -493,9 +494,9 @@ def render_result(result: SweepResult, *, key: str = "acc", zip_bytes: bytes | N
     stem = f"prepscope-run-{result.run_id}" if result.run_id else "prepscope-sweep"
     c1.download_button("Download table (CSV)", result.to_csv(), file_name=f"{stem}.csv", mime="text/csv",
                        key=f"{key}_dl_csv", icon=":material/download:", on_click="ignore")
-    c2.download_button("Download items (CSV)", result.items_csv, file_name=f"{stem}-items.csv", mime="text/csv",
-                       key=f"{key}_dl_items", icon=":material/download:", on_click="ignore")
-    c3.download_button("Download JSON", lambda: json.dumps(result.to_dict(), indent=2, ensure_ascii=False),
+    c2.download_button("Download items (CSV)", lambda: public_csv(result.items_csv()), file_name=f"{stem}-items.csv",
+                       mime="text/csv", key=f"{key}_dl_items", icon=":material/download:", on_click="ignore")
+    c3.download_button("Download JSON", lambda: public_json(result.to_dict()),
                        file_name=f"{stem}.json", mime="application/json", key=f"{key}_dl_json",
                        icon=":material/download:", on_click="ignore")
     st.caption("Provenance: " + md(result.provenance_line()))

@@ -8,7 +8,6 @@ keys start with ``ael_``; the last result of each experiment survives reruns in 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
@@ -32,7 +31,7 @@ from core.io import load_input
 from core.jobs import DEFAULT_ENGINE, Job, JobResult
 from core.learned import store
 from core.preprocess.variant import MAX_VARIANTS, Variant
-from core.shared import public_path
+from core.shared import public_json, public_path
 
 GRAY_SOURCES = ("Built-in photos", "Folder under the data root", "Upload a zip")
 SINGLE_SOURCES = ("Built-in noisy texture", "The sidebar's current input", "Upload an image")
@@ -326,7 +325,7 @@ def render_gray_result(result: GrayResult) -> None:
     if result.saved:
         _model_downloads(result.name, "ael_g")
     c1, c2 = st.columns(2)
-    c1.download_button("Results (JSON)", json.dumps(result.to_dict(), indent=2), file_name=f"{result.name}-gray.json",
+    c1.download_button("Results (JSON)", public_json(result.to_dict()), file_name=f"{result.name}-gray.json",
                        mime="application/json", key="ael_g_dl_json", icon=":material/download:", on_click="ignore")
     c2.button("Use this gray in my variants", key="ael_g_use", icon=":material/add:", on_click=_append_variant,
               args=(gray_variant(result.rule_name),), disabled=not result.saved)
@@ -476,7 +475,7 @@ def render_single_result(result: SingleResult) -> None:
                                       "PSNR vs clean along training", "dB", log_y=False,
                                       x={r.name: [t["step"] for t in r.track] for r in result.regimes}),
                         width="stretch", key="ael_s_track")
-    st.download_button("Results (JSON)", json.dumps(result.to_dict(), indent=2), file_name="single-image-lab.json",
+    st.download_button("Results (JSON)", public_json(result.to_dict()), file_name="single-image-lab.json",
                        mime="application/json", key="ael_s_dl_json", icon=":material/download:", on_click="ignore")
     st.markdown("**Keep one regime as a lab denoiser** (saved in the models folder with its card)")
     c1, c2, c3 = st.columns([2, 2, 3], vertical_alignment="bottom")

@@ -32,7 +32,7 @@ from core.evaluate.datasets import (
 from core.evaluate.evidence import item_file, unavailable_reason
 from core.jobs import DEFAULT_ENGINE, Job, JobResult
 from core.runs.store import RunStore, list_checks, load_check, record_check
-from core.shared import public_path
+from core.shared import public_csv, public_json, public_path
 
 SOURCES = ("Folder under the data root", "Upload a zip", "Built-in")
 NO_TEST = "(none)"
@@ -229,11 +229,11 @@ def render_report(report: CheckReport, *, key: str = "check", zip_bytes: bytes |
         st.caption(md(f"Note: {note}"))
     stem = f"check-{report.check_id or ds['name']}"
     c1, c2 = st.columns(2)
-    c1.download_button("Download JSON", lambda: json.dumps(report.to_dict(), indent=2, ensure_ascii=False),
+    c1.download_button("Download JSON", lambda: public_json(report.to_dict()),
                        file_name=f"{stem}.json", mime="application/json", key=f"{key}_dl_json",
                        icon=":material/download:", on_click="ignore")
-    c2.download_button("Download items CSV", report.items_csv, file_name=f"{stem}-items.csv", mime="text/csv",
-                       key=f"{key}_dl_csv", icon=":material/download:", on_click="ignore")
+    c2.download_button("Download items CSV", lambda: public_csv(report.items_csv()), file_name=f"{stem}-items.csv",
+                       mime="text/csv", key=f"{key}_dl_csv", icon=":material/download:", on_click="ignore")
     for k, f in enumerate(report.findings):
         with st.expander(f"{f.kind} · {f.count} · {f.severity} — {f.title}", expanded=k == 0):
             render_finding(report, k, zip_bytes, key)

@@ -34,6 +34,7 @@ from components.results import colorize_difference, difference_maps, difference_
 from core.explain import attach
 from core.preprocess.variant import Spectrogram
 from core.provenance import versions
+from core.shared import public_json
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -106,7 +107,7 @@ def result_json(result: InspectResult, input_label: str | None = None, link: str
         data = {"link": link, **data}
     if input_label is not None:
         data = {"input_label": input_label, **data}
-    return json.dumps(data, indent=2, ensure_ascii=False, default=_json_default).encode("utf-8")
+    return public_json(data, default=_json_default).encode("utf-8")
 
 
 def _json_default(obj: object) -> object:

@@ -25,6 +25,7 @@ from core.errors import InvalidVariant, PrepscopeError, page_message
 from core.models import MODELS
 from core.preprocess.recipe import recipe_line, recipe_text, resolve
 from core.preprocess.variant import Spectrogram
+from core.shared import public_json
 
 if TYPE_CHECKING:
     from core.inspect.engine import InspectResult, VariantResult
@@ -313,10 +314,9 @@ def channel_planes(variant: VariantResult) -> list[tuple[str, np.ndarray]] | Non
 
 def provenance_json(result: InspectResult, input_label: str) -> str:
     """Everything that produced a view as indented JSON: model, input (label and provenance), the variant specs."""
-    return json.dumps({"model": result.model, "model_description": result.model_description, "input": input_label,
-                       "input_provenance": result.provenance,
-                       "variants": [v.variant.to_dict() for v in result.variants]},
-                      indent=2, ensure_ascii=False, default=str)
+    return public_json({"model": result.model, "model_description": result.model_description, "input": input_label,
+                        "input_provenance": result.provenance,
+                        "variants": [v.variant.to_dict() for v in result.variants]}, default=str)
 
 
 def _flatten(obj: Any, prefix: str = "") -> dict[str, str]:

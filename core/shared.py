@@ -11,7 +11,10 @@ trainings) runs as jobs (``core.jobs``): at most ``max_jobs()`` at once per serv
 from __future__ import annotations
 
 import contextvars
+import csv
 import getpass
+import io
+import json
 import logging
 import os
 import sys
@@ -116,3 +119,38 @@ def public_path(path: str | Path | None) -> str:
         rel = Path(path).resolve().relative_to(root.resolve()).as_posix()
         return "data root" + ("" if rel == "." else f"/{rel}")
     return f"…/{Path(path).name}"
+
+
+def _looks_absolute(text: str) -> bool:
+    return (text.startswith(("/", "\\")) or (len(text) > 2 and text[1] == ":" and text[2] in "/\\")) and \
+        "\n" not in text and len(text) < 4096
+
+
+def public_document(value: object) -> object:
+    """A JSON-able value as a download may carry it: unchanged on a laptop; in shared mode every string that is an
+    absolute path (a dataset's root, an item's file, a saved model, the runs database) passes ``public_path``."""
+    if not shared_mode():
+        return value
+    if isinstance(value, str):
+        return public_path(value) if _looks_absolute(value) else value
+    if isinstance(value, dict):
+        return {k: public_document(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [public_document(v) for v in value]
+    return value
+
+
+def public_csv(text: str) -> str:
+    """A CSV download with ``public_document``'s rule applied to every cell (unchanged on a laptop)."""
+    if not shared_mode():
+        return text
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in csv.reader(io.StringIO(text)):
+        writer.writerow([public_path(c) if _looks_absolute(c) else c for c in row])
+    return out.getvalue()
+
+
+def public_json(value: object, default=None) -> str:  # noqa: ANN001 - json.dumps's default hook
+    """``value`` as the indented UTF-8 JSON of a download, after ``public_document``."""
+    return json.dumps(public_document(value), indent=2, ensure_ascii=False, default=default)

@@ -121,3 +121,38 @@ def test_no_server_paths_and_items_outside_the_data_root_by_name_only(shared_ser
     link = shared_server / "escape"
     link.symlink_to(outside)  # a link inside the root that leads out of it is outside
     assert unavailable_reason({"source": str(link), "root": str(link)}) is not None
+
+
+def test_downloads_carry_no_server_paths_in_shared_mode(shared_server: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        model, tmp_path: Path) -> None:
+    """A sweep's JSON names the dataset relative to the data root in shared mode (its real path on a laptop); a path
+    outside the root keeps only its last part, in JSON and CSV downloads alike."""
+    import numpy as np
+    from PIL import Image
+
+    from core.evaluate.datasets import open_dataset
+    from core.evaluate.sweep import evaluate_sweep
+    from core.preprocess.variant import Resize, Variant
+
+    rng = np.random.default_rng(0)
+    for label in ("ants", "bees"):
+        (shared_server / "photos" / label).mkdir()
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(
+                shared_server / "photos" / label / f"{i}.png")
+    with open_dataset(shared_server / "photos") as src:
+        ds = src.train
+    result = evaluate_sweep(ds, [Variant(name="rgb", resize=Resize(size=32))], model, cache_dir=tmp_path / "cache",
+                            batch_size=4, cv="none", test_fraction=0.5)
+    secret = str(tmp_path)
+    text, items = shared.public_json(result.to_dict()), shared.public_csv(result.items_csv())
+    assert secret not in text and secret not in items
+    assert '"root": "data root/photos"' in text and '"source": "data root/photos"' in text
+    assert ",ants/0.png," in items  # item paths are relative to the dataset already
+    assert shared.public_document({"model": "/srv/secret/x.safetensors", "n": 3}) == {"model": "…/x.safetensors",
+                                                                                      "n": 3}
+    monkeypatch.delenv("PREPSCOPE_SHARED")
+    assert secret in shared.public_json(result.to_dict())
+    assert shared.public_csv("a,/srv/x/y.png\n") == "a,/srv/x/y.png\n"
+    monkeypatch.setenv("PREPSCOPE_SHARED", "1")
+    assert shared.public_csv("a,/srv/x/y.png\n") == "a,…/y.png\n"
