@@ -150,8 +150,30 @@ def test_engine_flags_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["sweep", "--builtin", "digits", "--engine", "spark"])
     assert "invalid choice: 'spark'" in capsys.readouterr().err
+    assert main(["check", "--builtin", "digits", "--ray-address", "127.0.0.1:6379", "--quiet", "--no-record"]) == 2
+    assert "--ray-address goes with --engine ray" in capsys.readouterr().err
     assert is_loopback(None) and is_loopback("127.0.0.1:6379") and is_loopback("localhost:1")
     assert not is_loopback("10.0.0.5:6379") and not is_loopback("ray://head.example:10001")
+
+
+def test_actor_pool_sizes_leave_cpus_for_ray_and_share_gpus() -> None:
+    """Pool sizing from a cluster's resources (no Ray needed): CPU actors leave half a CPU free; GPU actors share
+    GPUs, as many as the CPUs allow; a GPU model on a cluster without GPUs is refused."""
+    import torch
+
+    from core.evaluate.rayengine import Connection, EngineError, RayEngine
+
+    engine = RayEngine()
+    engine.connection = Connection("test", 0.0, 2.0, 0.0)
+    assert engine._pool(torch.device("cpu")) == (2, 0.75, 0.0)
+    with pytest.raises(EngineError, match="has no GPU"):
+        engine._pool(torch.device("cuda"))
+    engine.connection = Connection("test", 0.0, 16.0, 2.0)
+    assert engine._pool(torch.device("cuda")) == (8, 1.0, 0.25)
+    engine.connection = Connection("test", 0.0, 3.0, 1.0)
+    assert engine._pool(torch.device("cuda")) == (2, 1.0, 0.5)
+    engine.actors = 1
+    assert engine._pool(torch.device("cpu")) == (1, 2.5, 0.0)
 
 
 def _comparable(result: dict) -> dict:

@@ -48,6 +48,8 @@ LOCAL_OBJECT_STORE = 256 * 2**20
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 #: CPUs left free for Ray's own tasks (splitting the input, moving blocks) beside the actors on a small machine.
 RESERVED_CPUS = 0.5
+#: At most this many actors share one GPU (each decodes and prepares its own batches on a CPU).
+ACTORS_PER_GPU = 4
 
 
 class EngineError(PrepscopeError):
@@ -268,16 +270,21 @@ class RayEngine:
                 "startup_s": None if c is None else round(c.startup_s, 3), **self.last}
 
     def _pool(self, device: torch.device) -> tuple[int, float, float]:
-        """(actors, CPUs per actor, GPUs per actor) for a model on ``device``."""
+        """(actors, CPUs per actor, GPUs per actor) for a model on ``device``: on the CPU one actor per CPU; on GPUs
+        up to ``ACTORS_PER_GPU`` actors share each GPU (an actor decodes and prepares its own batches on its CPU,
+        so several keep a GPU busy), as many as the CPUs allow. ``RESERVED_CPUS`` stay free for Ray's tasks."""
         c = self.connection or connect(self.address)
+        cpus = max(0.1, c.cpus - RESERVED_CPUS)
         if device.type != "cpu":
             if c.gpus < 1:
                 raise EngineError(f"The model runs on {device}, but the Ray cluster at {c.address} has no GPU; "
                                   "add GPU nodes or set PREPSCOPE_DEVICE=cpu.")
-            n = max(1, self.actors or int(c.gpus))
-            return n, 1.0, 1.0
+            per_gpu = max(1, min(ACTORS_PER_GPU, int(cpus // int(c.gpus))))
+            n = max(1, self.actors or int(c.gpus) * per_gpu)
+            share = round(int(c.gpus) / n, 3)
+            return n, round(min(1.0, cpus / n), 3), share
         n = max(1, self.actors or int(c.cpus))
-        return n, round(max(0.1, (c.cpus - RESERVED_CPUS) / n), 3), 0.0
+        return n, round(max(0.1, cpus / n), 3), 0.0
 
     def run(self, job: _Pass, starts: list[int], tick, should_stop: StopCheck | None) -> None:
         import ray.data
@@ -287,7 +294,8 @@ class RayEngine:
         n_actors, cpus, gpus = self._pool(model.device)
         self.last = {"actors": n_actors, "cpus_per_actor": cpus, "gpus_per_actor": gpus, "batch": job.layout.batch}
         rows = [{"item_id": i, "path": str(it.ref)} for i, it in enumerate(ds.items)]
-        data = ray.data.from_items(rows)
+        # one block per batch: each actor call is one batch, results stream back (and progress ticks) batch by batch
+        data = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // job.layout.batch)))
         with warnings.catch_warnings():  # max_restarts is Ray Data's documented switch, passed as a remote arg
             warnings.filterwarnings("ignore", message=".*ray_remote_args.* is deprecated")
             out = data.map_batches(
