@@ -1,7 +1,7 @@
 """Sweep extraction on the in-process engine, on a local Ray instance and through ``--ray-address`` to a separately
 started head: throughput ratios in one run, Ray start-up, peak memory of the driver and the workers.
 
-Run: ``python benchmarks/scale.py [--items N] [--datasets photos,sounds] [--engines inprocess,ray,head]
+Run: ``python benchmarks/scale.py [--items N] [--datasets photos,sounds] [--engines ray,head] [--rounds R]
 [--batch N] [--simulate N] [--quick] [--json OUT]`` (data: ../shared/data/hymenoptera/train and
 ../shared/data/fsdd beside the project).
 
@@ -9,15 +9,17 @@ Per dataset and engine, a cold-cache ``core.evaluate.features.extract`` of the s
 variants (photos: rgb and gray -> viridis; sounds: the spectrogram preset's gray-replicate and viridis), in items
 per second: over the whole pass (for Ray this includes starting the actor pool, each actor loading the model),
 and *steady*: from the first progress report at or past a quarter of the items to the last (the rate a long
-sweep runs at; Ray's results can arrive in bursts at first). Ratios are against the
-in-process engine at the same cores. Ray start-up is timed on its own: ``connect`` to a new local instance, and
+sweep runs at; Ray's results can arrive in bursts at first). Every Ray pass is paired with an in-process pass
+run just before it at the same cores (a busy machine slows both alike); ratios are medians over ``--rounds`` of
+the paired ratios. Ray start-up is timed on its own: ``connect`` to a new local instance, and
 ``start_head`` + ``connect`` for the head. Peak RSS is sampled every 0.2 s: the driver (this process), and the
 workers (the Ray processes under this process for a local instance, or under the head's ``ray start``; ``ray::``
 workers and Ray's own daemons counted separately).
 
 ``--simulate N``: the photo items repeated under new ids up to N items (e.g. 20,000), one variant, in-process and
 local Ray: throughput per tenth of the pass (flat when nothing accumulates) and peak RSS (bounded: rows stream
-into memory-mapped files, the dataset is never materialized). ``--quick``: a smoke run (12 items, 48 simulated).
+into memory-mapped files, the dataset is never materialized). ``--quick``: a smoke run (12 items, 48 simulated,
+one round).
 The last lines are the summary: ray/inprocess and head/inprocess (whole pass and steady; target >= 0.8 steady).
 """
 
@@ -182,14 +184,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--items", type=int, default=200, help="items per dataset (default 200)")
     ap.add_argument("--datasets", default="photos,sounds")
-    ap.add_argument("--engines", default="inprocess,ray,head", help="any of inprocess, ray, head")
+    ap.add_argument("--engines", default="ray,head", help="ray and/or head (each paired with in-process passes)")
+    ap.add_argument("--rounds", type=int, default=2, help="paired rounds per engine (default 2)")
     ap.add_argument("--batch", type=int, default=8, help="batch size (default 8)")
     ap.add_argument("--simulate", type=int, default=0, metavar="N", help="also the simulated large set of N items")
     ap.add_argument("--quick", action="store_true", help="smoke run: 12 items, 48 simulated")
     ap.add_argument("--json", metavar="OUT", help="write every number as JSON")
     args = ap.parse_args()
     if args.quick:
-        args.items, args.simulate = 12, args.simulate and 48 or 48
+        args.items, args.simulate, args.rounds = 12, 48, 1
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     # Ray reads its loopback and token settings when imported: connect (rayengine) before anything imports ray
     from core.evaluate import rayengine, rayhead
@@ -203,38 +206,50 @@ def main() -> None:
         extract(ds.subset(range(min(4, len(ds)))), variants, model, FeatureCache(tempfile.mkdtemp()),
                 batch_size=args.batch)
 
-    def run_all(engine_name: str, engine, head_pid: int | None = None) -> None:
-        for name, (ds, variants) in sets.items():
-            r = one_pass(ds, variants, model, args.batch, engine, head_pid)
-            report["passes"].setdefault(name, {})[engine_name] = r
-            print(f"{name:<7} {engine_name:<10} {r['items']} items x {len(variants)} variants: {r['seconds']:7.2f} s, "
-                  f"{r['items_per_s']:6.2f} items/s (steady {r['steady_items_per_s']:6.2f}); peak RSS driver "
-                  f"{r['peak_rss_mib']['driver']} MiB, ray workers {r['peak_rss_mib']['ray_workers']} MiB, "
-                  f"ray daemons {r['peak_rss_mib']['ray_daemons']} MiB", flush=True)
+    def show(label: str, r: dict, n_variants: int) -> None:
+        print(f"{label:<22} {r['items']} items x {n_variants} variant(s): {r['seconds']:7.2f} s, "
+              f"{r['items_per_s']:6.2f} items/s (steady {r['steady_items_per_s']:6.2f}); peak RSS driver "
+              f"{r['peak_rss_mib']['driver']} MiB, ray workers {r['peak_rss_mib']['ray_workers']} MiB, "
+              f"ray daemons {r['peak_rss_mib']['ray_daemons']} MiB"
+              + (f"; items/s by tenth {r['items_per_s_by_tenth']}" if "items_per_s_by_tenth" in r else ""),
+              flush=True)
+
+    def paired(engine_name: str, engine, head_pid: int | None = None) -> None:
+        """``rounds`` rounds of, per dataset, an in-process pass then an ``engine`` pass right after it (a busy
+        machine slows both alike); the ratio is the median over rounds of the paired ratios."""
+        for r in range(args.rounds):
+            for name, (ds, variants) in sets.items():
+                pair = {}
+                for label, eng, pid in (("inprocess", None, None), (engine_name, engine, head_pid)):
+                    pair[label] = one_pass(ds, variants, model, args.batch, eng, pid)
+                    show(f"{name} {label} (round {r + 1})", pair[label], len(variants))
+                rec = report["passes"].setdefault(name, {}).setdefault(engine_name, [])
+                rec.append({**pair, "ratio_whole": round(pair[engine_name]["items_per_s"]
+                                                         / pair["inprocess"]["items_per_s"], 3),
+                            "ratio_steady": round(pair[engine_name]["steady_items_per_s"]
+                                                  / pair["inprocess"]["steady_items_per_s"], 3)})
 
     def simulated(engine_name: str, engine) -> None:
         ds, _ = datasets(["photos"], 10**6)["photos"]
         big = ds.subset([i % len(ds) for i in range(args.simulate)], name=f"photos x{args.simulate}")
         r = one_pass(big, [Variant(name="rgb")], model, args.batch, engine, windows=10)
         report.setdefault("simulated", {})[engine_name] = r
-        print(f"simulated {engine_name:<10} {r['items']} items: {r['seconds']:.1f} s, {r['items_per_s']:.2f} "
-              f"items/s (by tenth: {r.get('items_per_s_by_tenth')}); peak RSS driver {r['peak_rss_mib']['driver']} "
-              f"MiB, ray workers {r['peak_rss_mib']['ray_workers']} MiB", flush=True)
+        show(f"simulated {engine_name}", r, 1)
 
-    if "inprocess" in engines:
-        run_all("inprocess", None)
-        if args.simulate:
-            simulated("inprocess", None)
     if "ray" in engines:
         t0 = time.perf_counter()
         rayengine.connect()
         report["startup_s"]["ray_local_connect"] = round(time.perf_counter() - t0, 2)
         print(f"Ray local instance started in {report['startup_s']['ray_local_connect']:.2f} s", flush=True)
-        run_all("ray", rayengine.RayEngine())
+        paired("ray", rayengine.RayEngine())
         if args.simulate:
+            simulated("inprocess", None)
             simulated("ray", rayengine.RayEngine())
+    elif args.simulate:
+        simulated("inprocess", None)
     if "head" in engines:
-        rayengine.disconnect()  # one Ray per driver: leave the local instance, then reach the head
+        if "ray" in engines:
+            rayengine.disconnect()  # one Ray per driver: leave the local instance, then reach the head
         t0 = time.perf_counter()
         head = rayhead.start_head(num_cpus=usable_cores())
         try:
@@ -243,21 +258,24 @@ def main() -> None:
             report["startup_s"]["head_start_and_connect"] = round(time.perf_counter() - t0, 2)
             print(f"Ray head on {head.address} started in {head.startup_s:.2f} s (with connecting "
                   f"{report['startup_s']['head_start_and_connect']:.2f} s)", flush=True)
-            run_all("head", rayengine.RayEngine(address=head.address), head_pid=head.pid)
+            paired("head", rayengine.RayEngine(address=head.address), head_pid=head.pid)
         finally:
             rayengine.disconnect()
             rayhead.stop_head()
     print(f"load average at end {os.getloadavg()[0]:.2f}")
-    print("summary (ratios vs in-process at the same cores; whole pass / steady):")
+    print("summary (engine / in-process at the same cores, median over rounds of paired passes; whole pass / "
+          "steady):")
     for name, by in report["passes"].items():
-        base = by.get("inprocess")
-        for e in ("ray", "head"):
-            if base and e in by:
-                whole = by[e]["items_per_s"] / base["items_per_s"]
-                steady = by[e]["steady_items_per_s"] / base["steady_items_per_s"]
-                report.setdefault("ratios", {}).setdefault(name, {})[e] = {"whole": round(whole, 3),
-                                                                           "steady": round(steady, 3)}
-                print(f"  {name:<7} {e}/inprocess: {whole:.2f} / {steady:.2f}")
+        for e, runs in by.items():
+            whole = float(np.median([x["ratio_whole"] for x in runs]))
+            steady = float(np.median([x["ratio_steady"] for x in runs]))
+            report.setdefault("ratios", {}).setdefault(name, {})[e] = {"whole": round(whole, 3),
+                                                                       "steady": round(steady, 3)}
+            print(f"  {name:<7} {e}/inprocess: {whole:.2f} / {steady:.2f}")
+    if "simulated" in report and {"inprocess", "ray"} <= report["simulated"].keys():
+        sim = report["simulated"]
+        print(f"  simulated {sim['ray']['items']} items ray/inprocess: "
+              f"{sim['ray']['items_per_s'] / sim['inprocess']['items_per_s']:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1), encoding="utf-8")
 
