@@ -153,6 +153,13 @@ def test_engine_flags_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
     assert "invalid choice: 'spark'" in capsys.readouterr().err
     assert main(["check", "--builtin", "digits", "--ray-address", "127.0.0.1:6379", "--quiet", "--no-record"]) == 2
     assert "--ray-address goes with --engine ray" in capsys.readouterr().err
+    from core.evaluate.rayhead import free_port
+
+    port = free_port()  # nothing listens there: refused at once, not after ray.init's minutes of retries
+    assert main(["sweep", "--builtin", "digits", "--max-per-class", "3", "--cv", "none", "--engine", "ray",
+                 "--ray-address", f"127.0.0.1:{port}", "--quiet", "--no-record"]) == 2
+    err = capsys.readouterr().err
+    assert f"No Ray cluster answers at 127.0.0.1:{port}" in err and "Traceback" not in err
     assert is_loopback(None) and is_loopback("127.0.0.1:6379") and is_loopback("localhost:1")
     assert not is_loopback("10.0.0.5:6379") and not is_loopback("ray://head.example:10001")
 

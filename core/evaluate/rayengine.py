@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import socket
 import tempfile
 import time
 import warnings
@@ -128,6 +129,8 @@ def connect(address: str | None = None) -> Connection:
         return _CONNECTION
     quiet()
     t0 = time.perf_counter()
+    if address and not ray.is_initialized():
+        reachable(address)
     if not ray.is_initialized():
         common = {"logging_level": logging.WARNING, "log_to_driver": False, "configure_logging": True}
         try:
@@ -145,6 +148,21 @@ def connect(address: str | None = None) -> Connection:
     _CONNECTION = Connection(address or "local", time.perf_counter() - t0, float(res.get("CPU", 0)),
                              float(res.get("GPU", 0)))
     return _CONNECTION
+
+
+def reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse at once a ``host:port`` where nothing answers (ray.init would retry for minutes); ``ray://`` and
+    other address forms are left to Ray."""
+    host, _, port = address.rpartition(":")
+    if address.startswith("ray://") or not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return
+    except OSError as e:
+        raise EngineError(f"No Ray cluster answers at {address} ({e.strerror or e}); start one with "
+                          "scripts/ray_head.sh start (it prints the address), or check --ray-address / RAY_ADDRESS."
+                          ) from None
 
 
 def disconnect() -> None:
