@@ -43,10 +43,11 @@ def _merge(findings: list[Finding]) -> list[Finding]:
 
 def check_dataset(train: Dataset, test: Dataset | None, variants: list[Variant], model, *, cache_dir=None,  # noqa: ANN001
                   progress: Progress | None = None, should_stop: StopCheck | None = None, features: bool = True,
-                  seed: int = 0) -> CheckReport:
+                  seed: int = 0, engine=None) -> CheckReport:
     """Check ``train`` (and ``test``) for ``model`` under ``variants`` (the first is the reference).
 
     ``features=False`` skips the network (no label, outlier, near-duplicate or BN findings): a metadata-only check.
+    ``engine`` extracts the pooled features (``core.evaluate.features.extract``; None: in-process).
     """
     variants = for_network(list(variants), model)
     say = progress or (lambda f, m: None)
@@ -80,7 +81,7 @@ def check_dataset(train: Dataset, test: Dataset | None, variants: list[Variant],
         lo = span
         hi = 0.85 if test is None else 0.75
         x = np.asarray(extract(tr, [ref_v], model, cache, progress=say, should_stop=should_stop,
-                               progress_span=(lo, hi))[ref_v.spec_key()].pooled)
+                               progress_span=(lo, hi), engine=engine)[ref_v.spec_key()].pooled)
         seconds["features"] = time.perf_counter() - t
         t = time.perf_counter()
         ok_train = [f for f in train_facts if f["readable"]]
@@ -99,7 +100,7 @@ def check_dataset(train: Dataset, test: Dataset | None, variants: list[Variant],
             if ok_test_idx:
                 te = test if len(ok_test_idx) == len(test) else test.subset(ok_test_idx)
                 xt = np.asarray(extract(te, [ref_v], model, cache, progress=say, should_stop=should_stop,
-                                        progress_span=(0.75, 0.85))[ref_v.spec_key()].pooled)
+                                        progress_span=(0.75, 0.85), engine=engine)[ref_v.spec_key()].pooled)
                 leak, leak_stats = content.leak_finding(ok_train, [f for f in test_facts if f["readable"]], x, xt)
                 recipe_numbers["leakage"] = leak_stats
                 if leak is not None:

@@ -1,5 +1,6 @@
 """``python -m core check PATH [--test PATH] [--model M] [--preset NAME | --variants FILE] [--json OUT]
-[--items-csv OUT] [--fail-on KINDS]``: audit a labelled dataset and gate it in CI.
+[--items-csv OUT] [--fail-on KINDS] [--engine inprocess|ray [--ray-address HOST:PORT]]``: audit a labelled dataset
+and gate it in CI.
 
 Prints the findings table (kind, count, severity, what was found, what to do) and the recipe's numbers. Exit
 status: 0, or 1 when a kind named in ``--fail-on`` was found, or 2 with one ``error:`` line for unusable input.
@@ -12,9 +13,11 @@ import sys
 
 from core.check.report import parse_kinds
 from core.check.run import check_dataset
+from core.cli.sweep import add_engine_arguments
 from core.cliutil import check_json_target, format_table, progress_printer, table_stream, write_json, write_text
 from core.errors import PrepscopeError
 from core.evaluate.datasets import DatasetRequest, open_request
+from core.evaluate.rayengine import engine_for
 from core.models import DEFAULT_MODEL, load_model
 from core.preprocess.presets import load_variant_set
 from core.runs.store import RunStore, record_check
@@ -45,6 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                       "exit 1 when any is found")
     p.add_argument("--no-record", action="store_true", help="do not record the check in the runs database")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_engine_arguments(p)
 
 
 def findings_table(report) -> str:  # noqa: ANN001 - CheckReport
@@ -95,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         raise PrepscopeError("Give a dataset: a folder or zip PATH, or --builtin digits|sounds (not both).")
     if args.builtin and args.test:
         raise PrepscopeError("--test goes with a dataset PATH, not with --builtin.")
+    engine = engine_for(args.engine, args.ray_address)
     request = DatasetRequest(builtin=args.builtin, path=args.path, test_path=args.test,
                              label_pattern=args.label_pattern, per_class=args.max_per_class, seed=args.seed)
     with open_request(request) as (train, test):
@@ -102,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         model = load_model(args.model)
         report = check_dataset(train, test, list(variants), model, cache_dir=args.cache_dir,
                                progress=progress_printer(args.quiet), features=not args.metadata_only,
-                               seed=args.seed)
+                               seed=args.seed, engine=engine)
     out = table_stream(args.json)
     if not args.no_record:
         store = RunStore()

@@ -2,7 +2,8 @@
 
 Usage: ``python -m core sweep --train PATH [--test PATH] [--preset NAME | --variants FILE]
 [--method probe|adapter|zeroshot|finetune] [--adapt bn] [--cv K|groups|none|auto] [--model NAME[,NAME...]]
-[--seed N] [--label-pattern REGEX] [--batch N|auto] [--json OUT] [--items-csv OUT]``, or ``--builtin digits|sounds``
+[--seed N] [--label-pattern REGEX] [--batch N|auto] [--engine inprocess|ray [--ray-address HOST:PORT]] [--json OUT]
+[--items-csv OUT]``, or ``--builtin digits|sounds``
 instead of ``--train``. PATH is a folder or a zip. Prints a table (variant, accuracy, 95% CI, macro, McNemar p,
 folds, fold test p, seconds; identical inputs as one row), per-fold accuracies under cross-validation,
 the remedies' tables (BatchNorm re-estimation, finetune vs probe), notes on what this size can show, and a
@@ -21,6 +22,7 @@ from core.evaluate.datasets import DatasetRequest, open_request
 from core.evaluate.folds import CV_HELP, normalize_cv, overlap_warning
 from core.evaluate.methods import method_help, method_names
 from core.evaluate.multimodel import evaluate_models, parse_models
+from core.evaluate.rayengine import ENGINES, engine_for
 from core.evaluate.report import adapted_table, multi_table, print_report, probe_table
 from core.evaluate.sweep import evaluate_sweep
 from core.models import DEFAULT_MODEL, load_model
@@ -74,6 +76,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-record", action="store_true", help="do not record the run in the runs database "
                                                                  "($PREPSCOPE_HOME/runs.sqlite)")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_engine_arguments(parser)
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--engine`` and ``--ray-address`` (sweep and check)."""
+    parser.add_argument("--engine", choices=ENGINES, default="inprocess",
+                        help="feature extraction: inprocess (default, this process's threads) or ray (Ray Data actors; "
+                             "the same features, byte for byte)")
+    parser.add_argument("--ray-address", metavar="HOST:PORT",
+                        help="with --engine ray: the cluster's head (default $RAY_ADDRESS, else a local Ray instance "
+                             "sized to this machine); scripts/ray_head.sh starts one on 127.0.0.1")
 
 
 def batch_value(text: str) -> int | str:
@@ -109,18 +122,19 @@ def run(args: argparse.Namespace) -> int:
     if args.builtin and args.test:
         raise InvalidDataset("--test goes with --train, not with --builtin.")
     cv = normalize_cv(args.cv)
+    engine = engine_for(args.engine, args.ray_address, args.weights)
     request = DatasetRequest(builtin=args.builtin, path=args.train, test_path=args.test,
                              label_pattern=args.label_pattern, per_class=args.max_per_class, seed=args.seed,
                              n_sounds=args.n_per_class)
     if "," in args.model:  # several models: core.evaluate.multimodel runs this sweep once per model
-        return run_multi_sweep(args, request, cv)
+        return run_multi_sweep(args, request, cv, engine)
     with open_request(request) as (train, test):
         variants = _variants(args, train.kind)
         model = load_model(args.model, args.weights)
         result = evaluate_sweep(
             train, variants, model, test=test, method=args.method, seed=args.seed,
             test_fraction=args.test_fraction, group_split=args.group_split, cv=cv, cache_dir=args.cache_dir,
-            batch_size=args.batch, progress=progress_printer(args.quiet), adapt=args.adapt,
+            batch_size=args.batch, progress=progress_printer(args.quiet), adapt=args.adapt, engine=engine,
         )
     if not args.no_record:
         store = RunStore()
@@ -136,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_multi_sweep(args: argparse.Namespace, request: DatasetRequest, cv: str | int) -> int:
+def run_multi_sweep(args: argparse.Namespace, request: DatasetRequest, cv: str | int, engine=None) -> int:  # noqa: ANN001
     """``python -m core sweep --model a,b,c``: the sweep once per model, each recorded as its own run (unless
     ``--no-record``); print the model x variant table, the remedies' tables, notes and provenance."""
     names = parse_models(args.model)
@@ -148,7 +162,7 @@ def run_multi_sweep(args: argparse.Namespace, request: DatasetRequest, cv: str |
         result = evaluate_models(
             train, variants, models, keep_size=args.keep_size, test=test, method=args.method, seed=args.seed,
             test_fraction=args.test_fraction, group_split=args.group_split, cv=cv, cache_dir=args.cache_dir,
-            batch_size=args.batch, progress=progress_printer(args.quiet), adapt=args.adapt)
+            batch_size=args.batch, progress=progress_printer(args.quiet), adapt=args.adapt, engine=engine)
     if not args.no_record:
         for warning in record_each(result.results, "cli"):
             print(f"warning: {warning}", file=sys.stderr)

@@ -185,7 +185,9 @@ class _Writer:
         self.tmp: list[Path] = []
         self._open = threading.Lock()
 
-    def write(self, start: int, pooled: np.ndarray, logits: np.ndarray) -> None:
+    def write(self, rows: int | np.ndarray, pooled: np.ndarray, logits: np.ndarray) -> None:
+        """Fill the rows from ``rows`` on (an int: consecutive rows), or the rows ``rows`` names (item ids, any
+        order)."""
         with self._open:
             if self.pooled is None:
                 self.cache.root.mkdir(parents=True, exist_ok=True)
@@ -194,8 +196,9 @@ class _Writer:
                 self.tmp = [p.with_name(p.name + suffix), lg.with_name(lg.name + suffix)]
                 self.pooled = np.lib.format.open_memmap(self.tmp[0], "w+", np.float32, (self.n, pooled.shape[1]))
                 self.logits = np.lib.format.open_memmap(self.tmp[1], "w+", np.float32, (self.n, logits.shape[1]))
-        self.pooled[start : start + len(pooled)] = pooled
-        self.logits[start : start + len(logits)] = logits
+        where = slice(rows, rows + len(pooled)) if isinstance(rows, int) else rows
+        self.pooled[where] = pooled
+        self.logits[where] = logits
 
     def commit(self) -> None:
         assert self.pooled is not None and self.logits is not None
@@ -258,9 +261,12 @@ class _Pass:
         self._lock = threading.Lock()
 
     def host(self, start: int) -> list:
-        """Decode a batch and do the CPU part of its preparation: per variant an (N,3,S,S) channels-last tensor,
+        """``host_items`` of the batch starting at item ``start``."""
+        return self.host_items(self.ds.items[start : start + self.layout.batch])
+
+    def host_items(self, items: Sequence[Item]) -> list:
+        """Decode the items and do the CPU part of their preparation: per variant an (N,3,S,S) channels-last tensor,
         or (device-side variants) the 8-bit channel images the device path starts from."""
-        items = self.ds.items[start : start + self.layout.batch]
         t0 = time.perf_counter()
         with one_torch_thread():
             with self.profile.timed("decode"):
@@ -280,11 +286,12 @@ class _Pass:
             self.host_s += time.perf_counter() - t0
         return out
 
-    def forward_write(self, start: int, host: list) -> None:
-        """Move a prepared batch to the device (device-side preparation there), run the network per variant and
-        write the rows. The caller holds ``model.lock``."""
+    def forward(self, host: list) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Move a prepared batch to the device (device-side preparation there) and run the network per variant:
+        (pooled, logits) per variant. The caller holds ``model.lock``."""
         device = self.model.device
         done: list[tuple[torch.Tensor, np.ndarray, np.ndarray]] = []
+        out = []
         for j, x in enumerate(host):
             t0 = time.perf_counter()
             with self.profile.timed("forward"):
@@ -298,10 +305,23 @@ class _Pass:
                     done.append((x, pooled, logits))
                 else:
                     pooled, logits = same[1], same[2]
-            with self.profile.timed("write"):
-                self.writers[j].write(start, pooled, logits)
+            out.append((pooled, logits))
             with self._lock:
                 self.forward_s[j] += time.perf_counter() - t0
+        return out
+
+    def write(self, rows: int | np.ndarray, results: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Write each variant's (pooled, logits) at ``rows`` (``_Writer.write``)."""
+        for j, (pooled, logits) in enumerate(results):
+            t0 = time.perf_counter()
+            with self.profile.timed("write"):
+                self.writers[j].write(rows, pooled, logits)
+            with self._lock:
+                self.forward_s[j] += time.perf_counter() - t0
+
+    def forward_write(self, start: int, host: list) -> None:
+        """``forward`` then ``write`` the rows from ``start`` on. The caller holds ``model.lock``."""
+        self.write(start, self.forward(host))
 
     def run(self, start: int) -> int:
         """The whole batch in this thread (a CPU stream); returns its number of items."""
@@ -402,6 +422,29 @@ def _run_pipeline(job: _Pass, starts: list[int], tick, should_stop: StopCheck | 
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+class InProcess:
+    """The default extraction engine: this process's threads in ``layout`` (CPU streams, or decode threads feeding
+    a GPU). An engine has a ``name``, ``describe(layout, device)`` (one line for people) and ``run(job, starts,
+    tick, should_stop)``, which computes every item of ``job`` (a ``_Pass``), writes its rows into the pass's
+    writers, calls ``tick(n_items)`` as batches finish and raises Stopped when ``should_stop()`` says so;
+    ``core.evaluate.rayengine.RayEngine`` is the other one."""
+
+    name = "inprocess"
+
+    def describe(self, layout: Layout, device: torch.device) -> str:
+        return layout.describe(device)
+
+    def info(self) -> dict:
+        """What the sweep's provenance records about the engine."""
+        return {"name": self.name}
+
+    def run(self, job: _Pass, starts: list[int], tick, should_stop: StopCheck | None) -> None:
+        (_run_pipeline if job.layout.decoders else _run_streams)(job, starts, tick, should_stop)
+
+
+IN_PROCESS = InProcess()
+
+
 def extract(
     dataset: Dataset,
     variants: Sequence[Variant],
@@ -414,6 +457,7 @@ def extract(
     should_stop: StopCheck | None = None,
     progress_span: tuple[float, float] = (0.0, 1.0),
     profile: StageTimes | None = None,
+    engine=None,  # noqa: ANN001 - InProcess (default) or core.evaluate.rayengine.RayEngine
 ) -> dict[str, Features]:
     """Features of every item of ``dataset`` under each variant, keyed by ``variant.spec_key()``.
 
@@ -422,9 +466,11 @@ def extract(
     each batch, with fractions inside ``progress_span``; ``should_stop()`` is checked between batches and a
     True answer raises Stopped (nothing partial is kept). ``seconds`` per variant is its share of the pass's
     time: its own forward time plus an equal share of decoding and preparing. ``profile`` (if given)
-    accumulates the time of each stage.
+    accumulates the time of each stage. ``engine`` runs the pass (default ``IN_PROCESS``; see ``InProcess``):
+    whichever runs it, the rows land in the same cache entries.
     """
     cache = cache or FeatureCache()
+    engine = engine or IN_PROCESS
     lo, hi = progress_span
     unique: dict[str, Variant] = {}
     for v in variants:
@@ -448,13 +494,13 @@ def extract(
     if layout is None:
         layout = plan_layout(model.device, resolve_batch(batch_size, model), n)
     profile = profile if profile is not None else StageTimes()
-    profile.layout = layout.describe(model.device)
+    profile.layout = engine.describe(layout, model.device)
     profile.variants = max(profile.variants, len(todo))
     starts = list(range(0, n, layout.batch))
     writers = [
         _Writer(cache, key, n, {"dataset": dataset.describe(), "variant": v.to_dict(), "model": model.name,
                                 "model_description": model.description, "prepscope": __version__,
-                                "device": str(model.device), "layout": layout.to_dict()})
+                                "device": str(model.device), "layout": layout.to_dict(), "engine": engine.name})
         for _, v, key in todo
     ]
     job = _Pass(dataset, [v for _, v, _ in todo], model, writers, layout, profile)
@@ -470,7 +516,7 @@ def extract(
     try:
         with threadpool_limits(limits=1, user_api="blas"):  # numpy's BLAS threads would compete with the streams
             try:
-                (_run_pipeline if layout.decoders else _run_streams)(job, starts, tick, should_stop)
+                engine.run(job, starts, tick, should_stop)
             except Stopped:
                 raise Stopped(
                     f"Stopped after {finished[0]} of {n} items of {dataset.name}; nothing of this pass was kept "

@@ -30,7 +30,14 @@ import numpy as np
 from core.errors import InvalidDataset
 from core.evaluate.cachefiles import remove_orphans
 from core.evaluate.datasets import Dataset
-from core.evaluate.features import DEFAULT_BATCH, FeatureCache, StageTimes, model_fingerprint, resolve_batch
+from core.evaluate.features import (
+    DEFAULT_BATCH,
+    IN_PROCESS,
+    FeatureCache,
+    StageTimes,
+    model_fingerprint,
+    resolve_batch,
+)
 from core.evaluate.folds import describe_line, make_evaluation, overlap_warning
 from core.evaluate.methods import get_method, method_names
 from core.evaluate.methods.adabn import BatchNormAdaptation, adaptation_items, adapted_entry, check_adaptation
@@ -250,6 +257,7 @@ def evaluate_sweep(
     progress: Progress | None = None,
     should_stop: StopCheck | None = None,
     adapt: str | None = None,
+    engine=None,  # noqa: ANN001 - an extraction engine (core.evaluate.features.extract); None: in-process
 ) -> SweepResult:
     """Score every variant on ``train`` (folds or a split) or ``test`` (given); the first variant is the reference.
 
@@ -260,8 +268,9 @@ def evaluate_sweep(
     same items; ``adapt="bn"`` adds each variant's scores after BatchNorm re-estimation on each fold's
     training side (``core.evaluate.methods.adabn``). ``progress(fraction, message)`` is called as batches finish;
     ``should_stop()`` is checked between batches (Stopped). ``batch_size`` is an int or ``"auto"`` (measured
-    once per model and machine, ``core.evaluate.tuning``). Refusals are InvalidDataset or InvalidVariant
-    with a sentence for the user.
+    once per model and machine, ``core.evaluate.tuning``). ``engine`` extracts the frozen features (default
+    in-process; ``core.evaluate.rayengine.RayEngine``: Ray Data, the same bytes). Refusals are InvalidDataset or
+    InvalidVariant with a sentence for the user.
     """
     if method not in method_names():
         raise InvalidDataset(f"Unknown method {method!r}; choose {', '.join(method_names())}.")
@@ -295,7 +304,8 @@ def evaluate_sweep(
         if batch_size == "auto" and recorded(model) is None:
             report(0.0, f"measuring the batch size for {model.name} on this machine (once, a few seconds)")
         batch = resolve_batch(batch_size, model)
-    ctx = Context(ev, model, cache, seed, batch, main, should_stop, times)
+    engine = engine or IN_PROCESS
+    ctx = Context(ev, model, cache, seed, batch, main, should_stop, times, engine)
     baseline = None
     if meth.compared_with is not None:  # the baseline first, from the shared feature cache
         baseline = get_method(meth.compared_with).predict(ctx, variants)
@@ -360,7 +370,8 @@ def evaluate_sweep(
         "extraction": {"device": str(model.device), "batch": batch,
                        "batch_choice": "given" if batch_size != "auto" else (
                            f"fixed for the {method}" if meth.fixed_batch is not None else "measured (auto)"),
-                       "layout": times.layout or ("all features cached" if meth.extracts_features else method)},
+                       "layout": times.layout or ("all features cached" if meth.extracts_features else method),
+                       "engine": engine.info()},
     }
     report(1.0, "done")
     folds = [{"name": f.name, "n_train": int(len(f.train_idx)), "n_test": int(len(f.test_idx))} for f in ev.folds]

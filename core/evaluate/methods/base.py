@@ -39,7 +39,8 @@ def span(report: Report, lo: float, hi: float) -> Report:
 @dataclass
 class Context:
     """What a method is given besides the variants: the evaluation, the model, the feature cache, the seed, the
-    resolved batch size, progress (``report(fraction, message)``), the stop check and the stage timer."""
+    resolved batch size, progress (``report(fraction, message)``), the stop check, the stage timer and the
+    extraction engine."""
 
     ev: Evaluation
     model: LoadedModel
@@ -49,6 +50,8 @@ class Context:
     report: Report
     should_stop: StopCheck | None = None
     times: StageTimes | None = None
+    #: The extraction engine of the frozen features (None: in-process; ``core.evaluate.features.extract``).
+    engine: object | None = None
 
 
 class Method(Protocol):

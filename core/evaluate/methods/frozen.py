@@ -76,7 +76,7 @@ class FrozenMethod(ABC):
         for k, (ds, role) in enumerate(sets):
             feats[role] = extract(ds, list(variants), ctx.model, ctx.cache, batch_size=ctx.batch_size,
                                   progress=ctx.report, should_stop=ctx.should_stop,
-                                  progress_span=(k * share, (k + 1) * share), profile=ctx.times)
+                                  progress_span=(k * share, (k + 1) * share), profile=ctx.times, engine=ctx.engine)
         tr_role = "data" if "data" in feats else "train"
         te_role = "data" if "data" in feats else "test"
         pairs = []
