@@ -42,9 +42,10 @@ from core.evaluate.folds import describe_line, make_evaluation
 from core.evaluate.methods import METHODS
 from core.evaluate.multimodel import MultiSweepResult, evaluate_models
 from core.evaluate.power import size_notes
+from core.evaluate.rayengine import configured_engine, engine_for, engine_setting
 from core.evaluate.report import table_rows
 from core.evaluate.sweep import evaluate_sweep
-from core.jobs import DEFAULT_ENGINE, Job, JobResult
+from core.jobs import Job, JobResult
 from core.models import load_model
 from core.runs import RunStore, record_each
 from core.shared import public_csv, public_json, public_path
@@ -285,7 +286,7 @@ def _job_settings(request: DatasetRequest, settings: Settings, signature: dict, 
     its result out of date later), the models and the extraction engine."""
     return {"signature": json.loads(json.dumps(signature, default=str)), "models": models,
             "method": settings.method, "dataset": request.builtin or request.zip_name or public_path(request.path),
-            "engine": DEFAULT_ENGINE}
+            "engine": engine_setting()}
 
 
 def run(request: DatasetRequest | None, settings: Settings, signature: dict) -> None:
@@ -305,10 +306,9 @@ def run(request: DatasetRequest | None, settings: Settings, signature: dict) -> 
     job_settings = _job_settings(request, settings, signature, models)
 
     def work(progress: Progress, should_stop: ShouldStop) -> JobResult:
-        if job_settings["engine"] != DEFAULT_ENGINE:
-            raise PrepscopeError(f"The extraction engine {job_settings['engine']!r} is not available here.")
         common = {"method": settings.method, "seed": settings.seed, "test_fraction": settings.test_fraction,
-                  "cv": settings.cv, "adapt": settings.adapt, "should_stop": should_stop, "progress": progress}
+                  "cv": settings.cv, "adapt": settings.adapt, "should_stop": should_stop, "progress": progress,
+                  "engine": engine_for(configured_engine())}
         with open_request(request) as (train, test):
             if len(models) > 1:
                 result = evaluate_models(train, variants, [load_model(n) for n in models], test=test, **common)

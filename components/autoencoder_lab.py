@@ -28,7 +28,7 @@ from core.errors import InvalidVariant, PrepscopeError, page_message
 from core.evaluate.datasets import DatasetRequest, data_root, list_data_folders, open_request, resolve_data_folder
 from core.evaluate.sweep import SweepResult, evaluate_sweep
 from core.io import load_input
-from core.jobs import DEFAULT_ENGINE, Job, JobResult
+from core.jobs import Job, JobResult
 from core.learned import store
 from core.preprocess.variant import MAX_VARIANTS, Variant
 from core.shared import public_json, public_path
@@ -348,8 +348,8 @@ def render_probe(result: GrayResult, dataset: str) -> None:
                                       should_stop=should_stop)
 
         _submit("ael_p", "sweep", "Probe sweep over the gray rules…",
-                {"experiment": "probe per gray rule", "rule": result.name, "dataset": public_path(dataset),
-                 "engine": DEFAULT_ENGINE}, work, message=lambda v: f"Done in {v.seconds:.1f} s.")
+                {"experiment": "probe per gray rule", "rule": result.name, "dataset": public_path(dataset)}, work,
+                message=lambda v: f"Done in {v.seconds:.1f} s.")
 
     def took_probe(value: SweepResult) -> None:
         state.session().lab.probe_result = value

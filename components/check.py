@@ -30,7 +30,8 @@ from core.evaluate.datasets import (
     resolve_data_folder,
 )
 from core.evaluate.evidence import item_file, unavailable_reason
-from core.jobs import DEFAULT_ENGINE, Job, JobResult
+from core.evaluate.rayengine import configured_engine, engine_for, engine_setting
+from core.jobs import Job, JobResult
 from core.runs.store import RunStore, list_checks, load_check, record_check
 from core.shared import public_csv, public_json, public_path
 
@@ -97,12 +98,13 @@ def run(request: DatasetRequest | None, metadata_only: bool) -> None:
     settings = {"dataset": request.builtin or request.zip_name or public_path(request.path),
                 "test": public_path(request.test_path) if request.test_path else None,
                 "per_class": request.per_class, "metadata_only": metadata_only, "model": s.model,
-                "variants": [v.name for v in variants], "engine": DEFAULT_ENGINE}
+                "variants": [v.name for v in variants],
+                "engine": engine_setting()}
 
     def work(progress: Progress, should_stop: ShouldStop) -> JobResult:
         with open_request(request) as (train, test):
-            report = check_dataset(train, test, variants, model, progress=progress,
-                                   should_stop=should_stop, features=not metadata_only)
+            report = check_dataset(train, test, variants, model, progress=progress, should_stop=should_stop,
+                                   features=not metadata_only, engine=engine_for(configured_engine()))
         warnings = []
         try:
             record_check(RunStore(), report, origin="page")

@@ -148,3 +148,15 @@ def test_sounds_leave_one_group_out_and_get_players() -> None:
     audio = at.get("audio")
     assert len(audio) == min(12, len(_frame(at, "item")))  # a player per item of the page, up to 12
     assert "view" not in _frame(at, "item").columns and "thumbnail" not in _frame(at, "item").columns
+
+
+def test_an_engine_the_server_does_not_know_fails_the_job_with_the_variable_named(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREPSCOPE_ENGINE", "spark")
+    at = _app()
+    at.selectbox(key="acc_builtin").set_value("digits")
+    at.number_input(key="acc_per_class").set_value(4)
+    run_job(at, "acc_run")
+    assert not at.exception
+    shown = _texts(at, "error").replace("\\_", "_")
+    assert "PREPSCOPE_ENGINE='spark' names no extraction engine" in shown, shown

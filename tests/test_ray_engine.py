@@ -234,3 +234,34 @@ def test_a_sweep_through_a_separate_head_gives_the_in_process_json(shared_data, 
     assert in_json["provenance"]["extraction"]["engine"] == {"name": "inprocess"}
     assert [v["name"] for v in in_json["variants"]] == ["rgb", "gray-replicate", "gray-conv-sum", "gray→jet"]
     assert _comparable(ray_json) == _comparable(in_json)
+
+
+@pytest.mark.slow
+def test_the_dashboards_sweep_jobs_extract_on_ray_when_the_server_is_configured_so(
+        ray_local, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``PREPSCOPE_ENGINE=ray``: a sweep started on the Accuracy page runs as a job whose features come from Ray
+    (the run's provenance and the job's settings say so); the same numbers as in-process."""
+    from core.jobs import JobTable
+    from core.preprocess.variant import Resize, Variant
+    from tests.apptest import open_app, run_job, session
+
+    tiny = [Variant(name="gray", resize=Resize(size=32), channels="replicate"),
+            Variant(name="viridis", resize=Resize(size=32), channels="colormap", colormap="viridis")]
+    monkeypatch.setenv("PREPSCOPE_ENGINE", "ray")
+    monkeypatch.setenv("PREPSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    at = open_app("pages/accuracy.py", tiny)
+    at.selectbox(key="acc_builtin").set_value("digits")
+    at.number_input(key="acc_per_class").set_value(4)
+    run_job(at, "acc_run")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    result = session(at).accuracy_run.result
+    assert result.provenance["extraction"]["engine"]["name"] == "ray"
+    job = JobTable().list()[0]
+    assert job.status == "done" and job.settings["engine"] == "ray"
+    monkeypatch.delenv("PREPSCOPE_ENGINE")  # the same sweep in-process, from an empty cache: the same predictions
+    monkeypatch.setenv("PREPSCOPE_CACHE_DIR", str(tmp_path / "cache-inprocess"))
+    run_job(at, "acc_run")
+    local = session(at).accuracy_run.result
+    assert local.provenance["extraction"]["engine"]["name"] == "inprocess"
+    assert [v.predicted.tolist() for v in local.variants] == [v.predicted.tolist() for v in result.variants]
+    assert [v.confidence.tolist() for v in local.variants] == [v.confidence.tolist() for v in result.variants]

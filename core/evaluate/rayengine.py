@@ -359,6 +359,25 @@ class RayEngine:
                 close()  # shuts the streaming executor and its actors down (a stopped or failed pass)
 
 
+#: The engine the dashboard's sweeps and checks (its jobs) extract with: ``inprocess`` (default) or ``ray`` (the
+#: cluster at ``$RAY_ADDRESS``, else a local instance started by the server).
+ENGINE_ENV = "PREPSCOPE_ENGINE"
+
+
+def engine_setting() -> str:
+    """``$PREPSCOPE_ENGINE`` as written (lower case; ``inprocess`` when unset): what a job's settings record."""
+    return os.environ.get(ENGINE_ENV, "").strip().lower() or ENGINES[0]
+
+
+def configured_engine() -> str:
+    """``engine_setting()`` when it is an engine word; else EngineError naming the variable."""
+    name = engine_setting()
+    if name not in ENGINES:
+        raise EngineError(f"{ENGINE_ENV}={name!r} names no extraction engine; set it to {' or '.join(ENGINES)} "
+                          "(or leave it unset) and restart the dashboard.")
+    return name
+
+
 def engine_for(name: str | None, address: str | None = None, weights: str | None = None) -> InProcess | RayEngine:
     """The engine a ``--engine`` word names (``inprocess``, the default, or ``ray``); ``--ray-address`` goes with
     ``ray`` only."""

@@ -37,8 +37,6 @@ from core.runs.store import RunStore
 from core.shared import acting_as, audit, max_jobs
 
 LOG = logging.getLogger("prepscope.jobs")
-#: The extraction engine a job's settings name when nothing else is asked for (the sweep's own, in this process).
-DEFAULT_ENGINE = "in-process"
 #: Finished jobs whose values (result objects) a runner keeps in memory for the pages.
 KEEP_VALUES = 8
 
