@@ -9,8 +9,9 @@ streams, or decode threads feeding a GPU; the thread budget) is ``core.evaluate.
 (N, D) and ImageNet logits (N, 1000) are written to ``np.lib.format.open_memmap`` files as batches
 finish, so memory stays bounded by a few batches whatever the dataset size, and renamed into place only
 when complete (a stopped or failed pass leaves no partial entry). Entries are keyed by (dataset content
-digest, ``variant.spec_key()``, model name, a fingerprint of the model's weights, the prepscope
-version, and the device type when it is not the CPU): a repeat is a file read.
+digest, ``core.preprocess.recipe.cache_key(variant)`` — the spec plus the digest of any saved lab model it names
+—, model name, a fingerprint of the model's weights, the prepscope version, and the device type when it is not
+the CPU): a repeat is a file read.
 
 The arithmetic contract: on the CPU an item's features are the same bytes whatever the layout and the
 batch size (tests/test_features.py). Measured here (oneDNN 3.12, AVX-512): a pointwise convolution
