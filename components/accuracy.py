@@ -283,7 +283,7 @@ def _job_settings(request: DatasetRequest, settings: Settings, signature: dict, 
     """What a sweep job was asked, as JSON (the jobs table and Runs show it): the settings signature (which marks
     its result out of date later), the models and the extraction engine."""
     return {"signature": json.loads(json.dumps(signature, default=str)), "models": models,
-            "method": settings.method, "dataset": request.builtin or request.zip_name or public_path(request.path),
+            "method": settings.method, "dataset": running.dataset_label(request),
             "engine": DEFAULT_ENGINE}
 
 

@@ -22,11 +22,13 @@ from components import shared, state
 from components.session import JobFollow
 from components.text import md
 from core.errors import PrepscopeError, page_message
+from core.evaluate.datasets import DatasetRequest
 from core.jobs import ACTIVE, Job, JobRunner, JobTable, runner
 from core.jobs.runner import Progress, ShouldStop, Work
+from core.shared import public_path
 
-__all__ = ["POLL_S", "Progress", "ShouldStop", "follow", "job_runner", "open_job", "render_job", "stop_job",
-           "stop_refused", "submit"]
+__all__ = ["POLL_S", "Progress", "ShouldStop", "dataset_label", "follow", "job_runner", "open_job", "render_job",
+           "stop_job", "stop_refused", "submit"]
 
 #: How often a page asks the database about a job it shows, in seconds.
 POLL_S = 1.0
@@ -38,6 +40,17 @@ PAGES = {"acc": "pages/accuracy.py", "check": "pages/check.py", "ael_g": "pages/
 def job_runner() -> JobRunner:
     """This server's job runner for the runs database (started, and dead servers' jobs marked, on first use)."""
     return runner()
+
+
+def dataset_label(request: DatasetRequest) -> str:
+    """How a job's settings name the dataset of ``request`` (Runs and ``jobs list`` show it): the built-in's name,
+    the uploaded zip's name, or the folder as a page may show it (a request's ``zip_name`` has a default even
+    when nothing was uploaded, so it counts only with an upload's bytes)."""
+    if request.builtin:
+        return request.builtin
+    if request.zip_bytes is not None:
+        return request.zip_name
+    return public_path(request.path)
 
 
 def submit(key: str, kind: str, settings: dict, work: Work, **audit_fields: object) -> int | None:

@@ -1,0 +1,80 @@
+"""Defects found walking the jobs as a user would (issue 22 item 4): what Runs and `jobs list` say a job ran on, the
+lab's probe job seen by a tab that did not start it, and a lab job whose result this server no longer holds."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torchvision  # noqa: F401 - imported before the app's background model load, as a longer session has it
+from PIL import Image
+
+from components.session import JobFollow
+from core.jobs import JobResult, JobTable, runner
+from tests.apptest import ok, open_app, run_job, session
+from tests.test_jobs import _waiting_work
+
+
+@pytest.fixture
+def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data root holding ``shapes`` (two classes of small PNGs)."""
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        folder = tmp_path / "shapes" / cls
+        folder.mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"{cls}{i}.png")
+    monkeypatch.setenv("PREPSCOPE_DATA_ROOT", str(tmp_path))
+    monkeypatch.setenv("PREPSCOPE_MODELS_DIR", str(tmp_path / "models"))
+    return tmp_path
+
+
+def test_a_folder_check_job_names_its_folder_not_an_upload(data_root: Path) -> None:
+    at = open_app("pages/check.py")
+    at.text_input(key="check_folder__widget").set_value("shapes").run()
+    at.toggle(key="check_meta__widget").set_value(True).run()
+    run_job(at, "check_run")
+    ok(at)
+    (job,) = JobTable().list(kind="check")
+    assert job.status == "done", job.error
+    assert Path(job.settings["dataset"]).name == "shapes"  # was "upload.zip", the request's default zip name
+    assert job.what.startswith(job.settings["dataset"])
+
+
+def test_a_running_probe_job_is_shown_on_the_lab_page_of_a_tab_without_the_gray_result(data_root: Path) -> None:
+    started = threading.Event()
+    r = runner()
+    job = r.submit("sweep", {"experiment": "probe per gray rule", "rule": "gray1", "dataset": "shapes",
+                             "follow": "ael_p"}, _waiting_work(started))
+    assert started.wait(20)
+    at = open_app("pages/autoencoder_lab.py")  # a reload, another tab, or Runs' Open: no gray result here
+    ok(at)
+    assert session(at).jobs["ael_p"].job_id == job
+    assert at.button(key="ael_p_stop"), "the probe job is invisible on its page"
+    at.button(key="ael_p_stop").click().run()
+    assert r.wait(job, 20).status == "stopped"
+    at.run()
+    ok(at)
+    from components.autoencoder_lab import PROBE_STOPPED
+
+    assert PROBE_STOPPED in [i.value for i in at.info]  # how it ended, shown on the page that follows it
+
+
+def test_a_finished_lab_job_whose_result_is_not_held_here_says_where_it_is(
+        data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setattr(sys.modules["core.jobs.runner"], "KEEP_VALUES", 0)  # the result is not held
+    r = runner()
+    job = r.submit("training", {"experiment": "learned gray", "name": "gray1", "follow": "ael_g"},
+                   lambda progress, should_stop: JobResult(object(), ref={"model": "gray1"},
+                                                           message="Done in 1.0 s — learned:gray1 saved."))
+    at = open_app("pages/autoencoder_lab.py")
+    session(at).jobs["ael_g"] = JobFollow(job)  # the tab that started it, back after the job ended
+    assert r.wait(job, 20).status == "done"
+    at.run()
+    ok(at)
+    notes = [i.value for i in at.info]
+    assert any(f"Job #{job}" in n and "Saved models" in n and "learned:gray1" in n for n in notes), notes
