@@ -12,7 +12,8 @@ import torchvision  # noqa: F401 - imported before the app's background model lo
 from PIL import Image
 
 from components.session import JobFollow
-from core.jobs import JobResult, JobTable, runner
+from core.jobs import JobResult, JobsError, JobTable, runner
+from core.provenance import Stopped
 from tests.apptest import ok, open_app, run_job, session
 from tests.test_jobs import _waiting_work
 
@@ -78,3 +79,26 @@ def test_a_finished_lab_job_whose_result_is_not_held_here_says_where_it_is(
     ok(at)
     notes = [i.value for i in at.info]
     assert any(f"Job #{job}" in n and "Saved models" in n and "learned:gray1" in n for n in notes), notes
+
+
+def _stops_at_42(progress, should_stop) -> JobResult:  # noqa: ANN001
+    progress(0.4235, "4 of 9")
+    raise Stopped("Stopped after 4 of 9.")
+
+
+def _fails(progress, should_stop) -> JobResult:  # noqa: ANN001
+    raise JobsError("bad.zip is not a zip.")
+
+
+def test_the_runs_jobs_table_shows_whole_percents_and_a_failure_reads_as_one() -> None:
+    from components.runs import jobs_frame
+
+    r = runner()
+    job = r.submit("sweep", {"dataset": "digits", "follow": "acc"}, _stops_at_42)
+    assert r.wait(job, 20).status == "stopped"
+    assert jobs_frame([r.table.get(job)])["progress"].tolist() == [0.42]  # shown as 42%, not 42.35%
+    failed = r.submit("sweep", {"dataset": "bad.zip", "follow": "acc"}, _fails)
+    assert r.wait(failed, 20).status == "failed"
+    at = open_app("pages/runs.py")
+    ok(at)
+    assert f"Job #{failed} (sweep) failed: bad.zip is not a zip." in [c.value for c in at.caption]
