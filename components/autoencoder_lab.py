@@ -304,7 +304,7 @@ def render_gray() -> None:
     if lab.gray_result is not None:
         render_gray_result(lab.gray_result)
     else:
-        _probe_job()
+        _probe_job(title=True)
 
 
 def render_gray_result(result: GrayResult) -> None:
@@ -350,7 +350,7 @@ def render_gray_result(result: GrayResult) -> None:
     if dataset:
         render_probe(result, dataset)
     else:
-        _probe_job()
+        _probe_job(title=True)
 
 
 def render_probe(result: GrayResult, dataset: str) -> None:
@@ -371,14 +371,16 @@ def render_probe(result: GrayResult, dataset: str) -> None:
     _probe_job()
 
 
-def _probe_job() -> None:
+def _probe_job(title: bool = False) -> None:
     """The probe job this tab follows (also in a tab without the gray result: a reload, another tab, the Runs
-    page's Open), its notice and the probe's result."""
+    page's Open; ``title`` then heads it), its notice and the probe's result."""
     def took_probe(value: SweepResult) -> None:
         state.session().lab.probe_result = value
 
-    _render_job("ael_p", "Probe sweep over the gray rules…", took_probe)
     lab = state.session().lab
+    if title and (lab.probe_result is not None or running.follow("ael_p") is not None):
+        st.markdown("**Probe accuracy per rule**")
+    _render_job("ael_p", "Probe sweep over the gray rules…", took_probe)
     if lab.notices.get("ael_p"):
         st.info(lab.notices["ael_p"])
     sweep = lab.probe_result

@@ -54,6 +54,7 @@ def test_a_running_probe_job_is_shown_on_the_lab_page_of_a_tab_without_the_gray_
     ok(at)
     assert session(at).jobs["ael_p"].job_id == job
     assert at.button(key="ael_p_stop"), "the probe job is invisible on its page"
+    assert "**Probe accuracy per rule**" in [m.value for m in at.markdown]  # headed: what the job is
     at.button(key="ael_p_stop").click().run()
     assert r.wait(job, 20).status == "stopped"
     at.run()
