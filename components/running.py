@@ -68,19 +68,25 @@ def submit(key: str, kind: str, settings: dict, work: Work, **audit_fields: obje
 
 def follow(key: str) -> Job | None:
     """The job the page of ``key`` shows: the one this tab follows while it runs; else a newer queued or running one
-    started under ``key`` by anyone (a reload, another tab), which this tab then follows; else the ended one."""
+    started under ``key`` by anyone (a reload, another tab), which this tab then follows; else the ended one. A tab
+    that follows none (a tab reconnected after a restart, a reload) is shown the job of ``key`` this server marked
+    interrupted when it started, while no newer job of ``key`` exists: a restart never makes a job vanish."""
     table = JobTable()
     mine = state.session().jobs.get(key)
     try:
         if mine is not None and not mine.handled:
             return table.get(mine.job_id)
-        job_runner()  # a server's first page marks the jobs a dead server left as interrupted
+        interrupted = job_runner().interrupted  # a server's first page marks the jobs a dead server left so
         for job in table.list(statuses=ACTIVE, limit=50):
             if job.settings.get("follow") == key and (mine is None or job.id > mine.job_id):
                 state.session().jobs[key] = JobFollow(job.id)
                 return job
         if mine is not None:
             return table.get(mine.job_id)
+        newest = next((j for j in table.list(limit=50) if j.settings.get("follow") == key), None)
+        if newest is not None and newest.id in interrupted:
+            state.session().jobs[key] = JobFollow(newest.id)
+            return newest
     except PrepscopeError as e:
         st.warning(f"The jobs could not be read: {md(page_message(e))}", icon=":material/database:")
     return None

@@ -103,3 +103,30 @@ def test_the_runs_jobs_table_shows_whole_percents_and_a_failure_reads_as_one() -
     at = open_app("pages/runs.py")
     ok(at)
     assert f"Job #{failed} (sweep) failed: bad.zip is not a zip." in [c.value for c in at.caption]
+
+
+@pytest.mark.parametrize(("key", "page"), [("ael_s", "pages/autoencoder_lab.py"), ("acc", "pages/accuracy.py")])
+def test_a_job_a_restart_interrupted_is_shown_on_its_page_until_a_newer_one_starts(key: str, page: str) -> None:
+    import socket
+
+    table = JobTable()
+    dead = f"{socket.gethostname()}:999999:x"  # the server that ran it has ended
+    older = table.create("training", {"follow": key}, owner=dead)
+    table.finish(older, "done", message="Done.")
+    job = table.create("training", {"follow": key}, owner=dead)
+    table.claim(job)
+    other = table.create("check", {"follow": "check"}, owner=dead)
+    table.claim(other)
+    at = open_app(page)  # the tab, reconnected to the restarted server, or a reload
+    ok(at)
+    assert table.get(job).status == "interrupted"
+    shown = [w.value for w in at.warning]
+    assert any("Interrupted: the server that ran this job" in w for w in shown), shown  # was: nothing at all
+    assert session(at).jobs[key].job_id == job and "check" not in session(at).jobs
+    at.run()
+    assert any("Interrupted: the server that ran this job" in w.value for w in at.warning)  # stays, no repeat
+    newer = table.create("training", {"follow": key}, owner=dead)
+    table.finish(newer, "done", message="Done.")
+    fresh = open_app(page)  # a newer job of that page has run since: the interruption is old news
+    ok(fresh)
+    assert key not in session(fresh).jobs
