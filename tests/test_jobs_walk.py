@@ -130,3 +130,19 @@ def test_a_job_a_restart_interrupted_is_shown_on_its_page_until_a_newer_one_star
     fresh = open_app(page)  # a newer job of that page has run since: the interruption is old news
     ok(fresh)
     assert key not in session(fresh).jobs
+
+
+def test_cli_stop_takes_the_id_as_jobs_list_prints_it(capsys: pytest.CaptureFixture) -> None:
+    import os
+    import socket
+
+    from core.cli import main
+
+    table = JobTable()
+    queued = table.create("sweep", {}, owner=f"{socket.gethostname()}:{os.getpid()}:{'z' * 8}")
+    assert main(["jobs", "stop", f"#{queued}"]) == 0  # `jobs list` shows "#1"
+    assert "was queued: stopped, nothing ran" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["jobs", "stop", "abc"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.endswith("'abc' is not a job id: give the number `python -m core jobs list` shows (#3 or 3)."), err
