@@ -287,15 +287,20 @@ def _job_settings(request: DatasetRequest, settings: Settings, signature: dict, 
             "engine": DEFAULT_ENGINE}
 
 
-def run(request: DatasetRequest | None, settings: Settings, signature: dict) -> None:
+def run(request: DatasetRequest | None, settings: Settings, signature: dict, refused: str | None = None) -> None:
     """Start the sweep as a job of the server (``components.running``): it records its run(s) in the runs database
     and hands the page an ``AccuracyRun`` with the settings that produced it. Several models run once each
     (``core.evaluate.multimodel``), one recorded run per model; ``settings.adapt`` adds BatchNorm re-estimation
-    (``core.evaluate.adabn``). A failure or a stop removes the previous result."""
+    (``core.evaluate.adabn``). A failure or a stop removes the previous result. ``refused``: why the plan already
+    refuses these settings (the plan's error): nothing is queued, the sentence is said again."""
     state.session().accuracy_notice = None
     if request is None:
         _forget_result()
         st.error("Choose a dataset first.", icon=":material/dataset:")
+        return
+    if refused:
+        _forget_result()
+        st.error(f"Not started: {md(refused)}", icon=":material/error:")
         return
     s = state.session()
     models = list(settings.models) or [s.model]

@@ -14,7 +14,7 @@ from PIL import Image
 from components.session import JobFollow
 from core.jobs import JobResult, JobsError, JobTable, runner
 from core.provenance import Stopped
-from tests.apptest import ok, open_app, run_job, session
+from tests.apptest import ok, open_app, plain, run_job, session
 from tests.test_jobs import _waiting_work
 
 
@@ -146,3 +146,18 @@ def test_cli_stop_takes_the_id_as_jobs_list_prints_it(capsys: pytest.CaptureFixt
         main(["jobs", "stop", "abc"])
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.endswith("'abc' is not a job id: give the number `python -m core jobs list` shows (#3 or 3)."), err
+
+
+def test_a_sweep_the_page_already_refuses_is_not_queued_as_a_job(data_root: Path) -> None:
+    from components.accuracy import SOURCES
+
+    at = open_app("pages/accuracy.py")
+    at.radio(key="acc_source").set_value(SOURCES[1]).run()
+    at.selectbox(key="acc_folder").set_value("shapes").run()
+    at.text_input(key="acc_pattern").set_value("(?P<label").run()
+    refusal = "The label pattern '(?P<label' is not a valid regular expression"
+    assert any(plain(e.value).startswith(refusal) for e in at.error), [e.value for e in at.error]
+    at.button(key="acc_run").click().run()
+    ok(at)
+    assert JobTable().list() == []  # was: a job queued behind any running one, failing only when its turn came
+    assert any(plain(e.value).startswith("Not started: " + refusal) for e in at.error), [e.value for e in at.error]
