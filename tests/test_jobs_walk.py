@@ -161,3 +161,22 @@ def test_a_sweep_the_page_already_refuses_is_not_queued_as_a_job(data_root: Path
     ok(at)
     assert JobTable().list() == []  # was: a job queued behind any running one, failing only when its turn came
     assert any(plain(e.value).startswith("Not started: " + refusal) for e in at.error), [e.value for e in at.error]
+
+
+def test_a_queued_jobs_line_counts_down_as_the_jobs_ahead_of_it_end(tmp_path: Path) -> None:
+    from core.jobs import JobRunner
+    from core.runs.store import RunStore
+    from tests.test_jobs import _blocking
+
+    r = JobRunner(RunStore(tmp_path / "runs.sqlite"), workers=1, interval_s=0.0, poll_s=0.0)
+    log: list[str] = []
+    events = {n: (threading.Event(), threading.Event()) for n in "abc"}
+    a, b, c = (r.submit("sweep", {"n": n}, _blocking(*events[n], log, n)) for n in "abc")
+    assert events["a"][0].wait(10)
+    assert r.table.get(c).message.startswith("Queued: 2 job(s) ahead")
+    events["a"][1].set()
+    assert events["b"][0].wait(10)
+    assert r.table.get(c).message.startswith("Queued: 1 job(s) ahead"), r.table.get(c).message  # was: still 2
+    for n in "bc":
+        events[n][1].set()
+    assert r.wait(c, 20).status == "done"
