@@ -285,19 +285,24 @@ def _job_settings(request: DatasetRequest, settings: Settings, signature: dict, 
     """What a sweep job was asked, as JSON (the jobs table and Runs show it): the settings signature (which marks
     its result out of date later), the models and the extraction engine."""
     return {"signature": json.loads(json.dumps(signature, default=str)), "models": models,
-            "method": settings.method, "dataset": request.builtin or request.zip_name or public_path(request.path),
+            "method": settings.method, "dataset": running.dataset_label(request),
             "engine": engine_setting()}
 
 
-def run(request: DatasetRequest | None, settings: Settings, signature: dict) -> None:
+def run(request: DatasetRequest | None, settings: Settings, signature: dict, refused: str | None = None) -> None:
     """Start the sweep as a job of the server (``components.running``): it records its run(s) in the runs database
     and hands the page an ``AccuracyRun`` with the settings that produced it. Several models run once each
     (``core.evaluate.multimodel``), one recorded run per model; ``settings.adapt`` adds BatchNorm re-estimation
-    (``core.evaluate.adabn``). A failure or a stop removes the previous result."""
+    (``core.evaluate.adabn``). A failure or a stop removes the previous result. ``refused``: why the plan already
+    refuses these settings (the plan's error): nothing is queued, the sentence is said again."""
     state.session().accuracy_notice = None
     if request is None:
         _forget_result()
         st.error("Choose a dataset first.", icon=":material/dataset:")
+        return
+    if refused:
+        _forget_result()
+        st.error(f"Not started: {md(refused)}", icon=":material/error:")
         return
     s = state.session()
     models = list(settings.models) or [s.model]

@@ -151,10 +151,11 @@ def denoiser_variant(name: str) -> dict:
 
 
 STOPPED = "Training stopped; nothing was saved."
+PROBE_STOPPED = "Probe sweep stopped; nothing of it was kept."
 
 
 def _stopped(key: str) -> None:
-    state.session().lab.notices[key] = STOPPED
+    state.session().lab.notices[key] = PROBE_STOPPED if key == "ael_p" else STOPPED
 
 
 def _submit(key: str, kind: str, label: str, settings: dict, work: Callable[[Progress, ShouldStop], Any],
@@ -175,12 +176,24 @@ def _render_job(key: str, label: str, on_finish: Callable[[Any], None]) -> None:
     job's result into the session (a stop leaves the notice)."""
     def finished(job: Job, value: Any) -> None:
         if job.status == "stopped":
-            state.session().lab.notices[key] = STOPPED
+            _stopped(key)
         elif value is not None:
             on_finish(value)
+        elif job.status == "done":  # never a closed "done" with nothing under it
+            state.session().lab.notices[key] = not_held(job)
 
     running.render_job(key, running.follow(key), label, on_finish=finished, on_stop=partial(_stopped, key),
                        stopped_message=False)
+
+
+def not_held(job: Job) -> str:
+    """The notice for a finished lab job whose result object this server does not hold (another server process ran
+    it, or newer jobs took its place in memory): what it left, and where to find it."""
+    model = (job.result or {}).get("model")
+    where = (f"the model learned:{model} is under Saved models." if model else
+             "nothing of it was saved; run it again to see its result.")
+    return (f"Job #{job.id} finished ({job.message.rstrip('.')}), but this server no longer holds its result, so it "
+            f"cannot be shown here; {where}")
 
 
 def _append_variant(data: dict) -> None:
@@ -289,6 +302,8 @@ def render_gray() -> None:
         st.info(lab.notices["ael_g"])
     if lab.gray_result is not None:
         render_gray_result(lab.gray_result)
+    else:
+        _probe_job(title=True)
 
 
 def render_gray_result(result: GrayResult) -> None:
@@ -333,6 +348,8 @@ def render_gray_result(result: GrayResult) -> None:
     dataset = state.session().lab.gray_dataset
     if dataset:
         render_probe(result, dataset)
+    else:
+        _probe_job(title=True)
 
 
 def render_probe(result: GrayResult, dataset: str) -> None:
@@ -350,12 +367,22 @@ def render_probe(result: GrayResult, dataset: str) -> None:
         _submit("ael_p", "sweep", "Probe sweep over the gray rules…",
                 {"experiment": "probe per gray rule", "rule": result.name, "dataset": public_path(dataset)}, work,
                 message=lambda v: f"Done in {v.seconds:.1f} s.")
+    _probe_job()
 
+
+def _probe_job(title: bool = False) -> None:
+    """The probe job this tab follows (also in a tab without the gray result: a reload, another tab, the Runs
+    page's Open; ``title`` then heads it), its notice and the probe's result."""
     def took_probe(value: SweepResult) -> None:
         state.session().lab.probe_result = value
 
+    lab = state.session().lab
+    if title and (lab.probe_result is not None or running.follow("ael_p") is not None):
+        st.markdown("**Probe accuracy per rule**")
     _render_job("ael_p", "Probe sweep over the gray rules…", took_probe)
-    sweep = state.session().lab.probe_result
+    if lab.notices.get("ael_p"):
+        st.info(lab.notices["ael_p"])
+    sweep = lab.probe_result
     if sweep is not None:
         st.dataframe(sweep_charts.results_frame(sweep), hide_index=True, width="stretch")
         st.caption("Accuracy micro with 95% Wilson intervals; McNemar p vs 601. Provenance: "

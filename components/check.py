@@ -95,7 +95,7 @@ def run(request: DatasetRequest | None, metadata_only: bool) -> None:
     state.session().check_run = None
     s = state.session()
     variants, model = list(s.variants), state.get_model()
-    settings = {"dataset": request.builtin or request.zip_name or public_path(request.path),
+    settings = {"dataset": running.dataset_label(request),
                 "test": public_path(request.test_path) if request.test_path else None,
                 "per_class": request.per_class, "metadata_only": metadata_only, "model": s.model,
                 "variants": [v.name for v in variants],

@@ -22,11 +22,13 @@ from components import shared, state
 from components.session import JobFollow
 from components.text import md
 from core.errors import PrepscopeError, page_message
+from core.evaluate.datasets import DatasetRequest
 from core.jobs import ACTIVE, Job, JobRunner, JobTable, runner
 from core.jobs.runner import Progress, ShouldStop, Work
+from core.shared import public_path
 
-__all__ = ["POLL_S", "Progress", "ShouldStop", "follow", "job_runner", "open_job", "render_job", "stop_job",
-           "stop_refused", "submit"]
+__all__ = ["POLL_S", "Progress", "ShouldStop", "dataset_label", "follow", "job_runner", "open_job", "render_job",
+           "stop_job", "stop_refused", "submit"]
 
 #: How often a page asks the database about a job it shows, in seconds.
 POLL_S = 1.0
@@ -38,6 +40,17 @@ PAGES = {"acc": "pages/accuracy.py", "check": "pages/check.py", "ael_g": "pages/
 def job_runner() -> JobRunner:
     """This server's job runner for the runs database (started, and dead servers' jobs marked, on first use)."""
     return runner()
+
+
+def dataset_label(request: DatasetRequest) -> str:
+    """How a job's settings name the dataset of ``request`` (Runs and ``jobs list`` show it): the built-in's name,
+    the uploaded zip's name, or the folder as a page may show it (a request's ``zip_name`` has a default even
+    when nothing was uploaded, so it counts only with an upload's bytes)."""
+    if request.builtin:
+        return request.builtin
+    if request.zip_bytes is not None:
+        return request.zip_name
+    return public_path(request.path)
 
 
 def submit(key: str, kind: str, settings: dict, work: Work, **audit_fields: object) -> int | None:
@@ -55,19 +68,25 @@ def submit(key: str, kind: str, settings: dict, work: Work, **audit_fields: obje
 
 def follow(key: str) -> Job | None:
     """The job the page of ``key`` shows: the one this tab follows while it runs; else a newer queued or running one
-    started under ``key`` by anyone (a reload, another tab), which this tab then follows; else the ended one."""
+    started under ``key`` by anyone (a reload, another tab), which this tab then follows; else the ended one. A tab
+    that follows none (a tab reconnected after a restart, a reload) is shown the job of ``key`` this server marked
+    interrupted when it started, while no newer job of ``key`` exists: a restart never makes a job vanish."""
     table = JobTable()
     mine = state.session().jobs.get(key)
     try:
         if mine is not None and not mine.handled:
             return table.get(mine.job_id)
-        job_runner()  # a server's first page marks the jobs a dead server left as interrupted
+        interrupted = job_runner().interrupted  # a server's first page marks the jobs a dead server left so
         for job in table.list(statuses=ACTIVE, limit=50):
             if job.settings.get("follow") == key and (mine is None or job.id > mine.job_id):
                 state.session().jobs[key] = JobFollow(job.id)
                 return job
         if mine is not None:
             return table.get(mine.job_id)
+        newest = next((j for j in table.list(limit=50) if j.settings.get("follow") == key), None)
+        if newest is not None and newest.id in interrupted:
+            state.session().jobs[key] = JobFollow(newest.id)
+            return newest
     except PrepscopeError as e:
         st.warning(f"The jobs could not be read: {md(page_message(e))}", icon=":material/database:")
     return None

@@ -61,11 +61,12 @@ RECENT_JOBS = 20
 
 
 def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
-    """One row per job: id, kind, what, status, progress, its line, when it was created and how long it ran."""
+    """One row per job: id, kind, what, status, progress (in whole percents), its line, when it was created and how
+    long it ran."""
     return pd.DataFrame([{
         "job": f"#{j.id}", "kind": j.kind, "what": j.what,
         "status": j.status + (" (stop asked)" if j.stop_requested and j.active else ""),
-        "progress": j.progress, "message": j.error if j.status == "failed" and j.error else j.message,
+        "progress": round(j.progress, 2), "message": j.error if j.status == "failed" and j.error else j.message,
         "created (UTC)": j.created_utc.replace("T", " ").removesuffix("+00:00"),
         "seconds": None if j.seconds() is None else round(j.seconds(), 1)} for j in jobs])
 
@@ -118,7 +119,7 @@ def _jobs_view(polling: bool) -> None:
                  help="Show this job on the page that runs it (its progress, then its result)."):
         running.open_job(job)
     line = job.error if job.status == "failed" and job.error else job.message
-    st.caption(md(f"Job #{job.id} ({job.kind}) is {job.status}: {line}"))
+    st.caption(md(f"Job #{job.id} ({job.kind}) {'failed' if job.status == 'failed' else 'is ' + job.status}: {line}"))
     if refused:
         st.caption(refused)
 

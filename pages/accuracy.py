@@ -28,6 +28,7 @@ with right:
     settings = accuracy.render_settings()
 
 request = accuracy.dataset_request(settings.per_class, settings.seed)
+plan = None
 if request is not None:
     plan = accuracy.plan(request, settings.method, settings.cv, settings.test_fraction, settings.seed)
     accuracy.render_plan(plan)
@@ -35,7 +36,7 @@ if request is not None:
 signature = accuracy.settings_signature(request, settings)
 
 if st.button("Run sweep", type="primary", key="acc_run", icon=":material/play_arrow:"):
-    accuracy.run(request, settings, signature)
+    accuracy.run(request, settings, signature, refused=plan and plan.get("error"))
 accuracy.render_job()
 
 last = state.session()

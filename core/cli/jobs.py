@@ -24,7 +24,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     action="append", help="only jobs of this status (repeatable)")
     ls.add_argument("--limit", type=int, default=50, help="at most this many jobs (default 50)")
     stop = sub.add_parser("stop", help="ask a queued or running job to stop")
-    stop.add_argument("id", type=int)
+    stop.add_argument("id", type=job_id, help="the job's number as `jobs list` shows it (#3 or 3)")
+
+
+def job_id(text: str) -> int:
+    """A job id as typed: ``3`` or ``#3`` (as ``jobs list`` prints it)."""
+    digits = text.strip().removeprefix("#")
+    if not digits.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a job id: give the number `python -m core jobs list` "
+                                         "shows (#3 or 3).")
+    return int(digits)
 
 
 def jobs_table(jobs: list[Job]) -> str:

@@ -129,9 +129,7 @@ class JobRunner:
         it was asked to do); its id. It starts when one of the ``workers`` is free."""
         with self._lock:
             waiting = self._busy + self._queue.qsize()
-            message = ("Starting" if waiting < self.workers else
-                       f"Queued: {waiting} job(s) ahead; this server runs at most {self.workers} at a time "
-                       "(PREPSCOPE_MAX_JOBS).")
+            message = "Starting" if waiting < self.workers else self._queued_line(waiting)
             job_id = self.table.create(kind, settings, owner=self.owner, actor=actor, message=message)
             self._events[job_id] = threading.Event()
             self._queue.put((job_id, kind, work, actor, dict(audit_fields or {})))
@@ -168,11 +166,26 @@ class JobRunner:
 
     # ------------------------------------------------------------------ the workers
 
+    def _queued_line(self, ahead: int) -> str:
+        return (f"Queued: {ahead} job(s) ahead; this server runs at most {self.workers} at a time "
+                "(PREPSCOPE_MAX_JOBS).")
+
+    def _count_down(self) -> None:
+        """A job has left the queue: the jobs still waiting say how many are now ahead of them."""
+        with self._lock:
+            waiting = [(job_id, self._busy + i) for i, (job_id, *_) in enumerate(list(self._queue.queue))]
+        for job_id, ahead in waiting:
+            try:
+                self.table.set_message(job_id, self._queued_line(ahead))
+            except PrepscopeError as e:  # a busy database: the line is only late
+                LOG.warning("job #%s: queue line not written: %s", job_id, e)
+
     def _worker(self) -> None:
         while True:
             job_id, kind, work, actor, fields = self._queue.get()
             with self._lock:
                 self._busy += 1
+            self._count_down()
             try:
                 with acting_as(actor) if actor else nullcontext():
                     self._run(job_id, kind, work, fields)

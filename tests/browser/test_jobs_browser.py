@@ -1,7 +1,8 @@
 """Jobs in headless Chromium (issue 22): a sweep started on the Accuracy page runs as a job of the server; the
 page can be left and found again, a second browser sees the same job's progress, the Runs page lists it and stops
 it (the starting tab then says it was stopped), and after a server restart on the same runs database a job that
-was running shows as interrupted. Screenshots: test-artifacts/screenshots/jobs-*.png."""
+was running shows as interrupted, on Runs and on the page that ran it.
+Screenshots: test-artifacts/screenshots/jobs-*.png."""
 
 from __future__ import annotations
 
@@ -78,6 +79,12 @@ def test_a_sweep_job_outlives_its_page_is_seen_in_two_tabs_stopped_from_runs_and
         main.get_by_text(re.compile(r"Job #2 \(sweep\) is interrupted: Interrupted: the server that ran this job "
                                     r"\(host .+, process \d+\) ended before it finished")).wait_for(timeout=WAIT_MS)
         c.assert_no_exception()
+        # the page that ran it says so too (a tab reconnected after the restart, a reload), never a silent blank
+        c.go("Accuracy")
+        _main(c).get_by_text("Job #2: interrupted.").wait_for(timeout=WAIT_MS)
+        assert _main(c).get_by_text(re.compile(r"Interrupted: the server that ran this job")).count() == 1
+        c.assert_no_exception()
+        c.screenshot("jobs-accuracy-interrupted")
         c.screenshot("jobs-runs-interrupted")
         # the job is never shown as running or done on the page that started it
         c.go("Accuracy")
