@@ -7,6 +7,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from components.session import Session, encode_variants, widget_prefix
+from components.state import import_torch
 from core.preprocess.variant import VariantSet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,6 +17,10 @@ APP = str(ROOT / "app.py")
 def open_app(page: str | None = None, variants: list | None = None, timeout: float = 180, **params: str) -> AppTest:
     """Run app.py with a link's parameters (and a variant set encoded as the link would), then open ``page``
     (e.g. ``pages/compare.py``) the way a click in the navigation does."""
+    # AppTest's switch_page runs the page file itself (Streamlit's pages/ folder mode), so the page's imports run
+    # before its shell.guard() hands it to the shell, which imports torch under the load lock first in the real
+    # server (state.import_torch); importing it here keeps those imports from racing the background model load.
+    import_torch()
     at = AppTest.from_file(APP, default_timeout=timeout)
     if variants is not None:
         at.query_params.update(encode_variants(VariantSet.of(variants)))
