@@ -273,10 +273,17 @@ def render_gray() -> None:
         if source == GRAY_SOURCES[1] and folder:
             path = resolve_data_folder(data_root(), folder + ("/" + sub.strip("/") if sub.strip() else ""))
         zip_bytes = upload.getvalue() if upload is not None else None
+        model_name = name.strip()
+        try:
+            store.check_new(model_name, overwrite=overwrite)
+            taken = None
+        except PrepscopeError as e:  # refused now, not after waiting in the queue
+            taken = page_message(e)
         if source == GRAY_SOURCES[2] and zip_bytes is None:
             st.error("Upload a zip of color images first.", icon=":material/upload_file:")
+        elif taken:
+            st.error(f"Not started: {md(taken)}", icon=":material/error:")
         else:
-            model_name = name.strip()
 
             def work(progress: Progress, should_stop: ShouldStop) -> tuple[GrayResult, str | None]:
                 data = collect_images(path, "photos" if source == GRAY_SOURCES[0] else None, side=cfg.side,

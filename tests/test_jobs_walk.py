@@ -180,3 +180,25 @@ def test_a_queued_jobs_line_counts_down_as_the_jobs_ahead_of_it_end(tmp_path: Pa
     for n in "bc":
         events[n][1].set()
     assert r.wait(c, 20).status == "done"
+
+
+def test_a_lab_training_under_a_name_already_taken_is_refused_before_it_is_queued() -> None:
+    from core.learned import store
+
+    weights, card = store.paths("gray1")
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    weights.write_bytes(b"x")
+    card.write_text("{}", encoding="utf-8")
+    at = open_app("pages/autoencoder_lab.py")
+    assert at.text_input(key="ael_g_name").value == "gray1"
+    at.button(key="ael_g_train").click().run()
+    ok(at)
+    assert JobTable().list() == []  # was: queued, then failed when its turn came
+    assert any(plain(e.value).startswith("Not started: A model named 'gray1' already exists")
+               for e in at.error), [e.value for e in at.error]
+    at.checkbox(key="ael_g_overwrite").check().run()
+    at.button(key="ael_g_train").click().run()
+    assert len(JobTable().list()) == 1  # overwriting it is asked for: the training is queued
+    for job in JobTable().list():
+        runner().stop(job.id)
+        runner().wait(job.id, 120)

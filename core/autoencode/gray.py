@@ -47,7 +47,6 @@ from core.learned.nets import ColorDecoder, GrayAutoencoder, architecture_of
 from core.preprocess.color import GRAY_WEIGHTS, to_gray
 from core.preprocess.variant import Variant
 from core.provenance import Progress, StopCheck, Stopped, versions
-from core.shared import public_path
 
 BUILTIN_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "retina",
                   "colorwheel")
@@ -342,10 +341,7 @@ def train_gray(data: GrayData, name: str, config: GrayConfig | None = None, *, o
 def _train_gray(data: GrayData, name: str, config: GrayConfig | None, *, overwrite: bool, save: bool,
                 progress: Progress | None, should_stop: StopCheck | None) -> GrayResult:
     cfg = (config or GrayConfig()).check()
-    store.check_name(name)
-    if save and not overwrite and store.exists(name):
-        raise store.InvalidModelFile(f"A model named {name!r} already exists in {public_path(store.models_dir())}; "
-                                     "choose another name or overwrite it.")
+    store.check_new(name, overwrite=overwrite or not save)
     t_start = time.perf_counter()
     n = len(data.images)
     perm = np.random.default_rng([cfg.seed, 3]).permutation(n)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from core.errors import PrepscopeError
 from core.paths import prepscope_home
 from core.provenance import versions
-from core.shared import audit
+from core.shared import audit, public_path
 
 if TYPE_CHECKING:  # torch is imported where weights are read or written: listing models (the sidebar) needs none
     import torch
@@ -71,6 +71,17 @@ def paths(name: str, folder: Path | None = None) -> tuple[Path, Path]:
 def exists(name: str, folder: Path | None = None) -> bool:
     w, c = paths(name, folder)
     return w.is_file() and c.is_file()
+
+
+def check_new(name: str, *, overwrite: bool, folder: Path | None = None) -> str:
+    """``name`` for a model about to be trained and saved: well formed (``check_name``) and, unless ``overwrite``,
+    not taken; InvalidModelFile saying what to do otherwise. The lab checks it before queueing a training."""
+    check_name(name)
+    if not overwrite and exists(name, folder):
+        where = public_path(models_dir() if folder is None else folder)
+        raise InvalidModelFile(f"A model named {name!r} already exists in {where}; choose another name or overwrite "
+                               "it.")
+    return name
 
 
 def sha256_bytes(data: bytes) -> str:
