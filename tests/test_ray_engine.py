@@ -142,7 +142,9 @@ def test_workers_with_other_weights_are_refused(shared_data, model) -> None:
     assert out["item_id"].tolist() == [1, 0] and out["pooled0"].shape == (2, model.feature_dim)
 
 
-def test_engine_flags_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
+def test_engine_flags_are_checked(ray_local, capsys: pytest.CaptureFixture[str]) -> None:
+    """Checked while this process is connected to a local instance: an address asked for is never answered by the
+    cluster already connected (it was: the sweep ran on the local instance and exited 0)."""
     from core.__main__ import main
     from core.evaluate.rayengine import is_loopback
 
@@ -160,6 +162,9 @@ def test_engine_flags_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
                  "--ray-address", f"127.0.0.1:{port}", "--quiet", "--no-record"]) == 2
     err = capsys.readouterr().err
     assert f"No Ray cluster answers at 127.0.0.1:{port}" in err and "Traceback" not in err
+    from core.evaluate import rayengine
+
+    assert rayengine.connect() is ray_local  # the refusal left the local instance as it was
     assert is_loopback(None) and is_loopback("127.0.0.1:6379") and is_loopback("localhost:1")
     assert not is_loopback("10.0.0.5:6379") and not is_loopback("ray://head.example:10001")
 

@@ -117,8 +117,10 @@ _CONNECTION: Connection | None = None
 
 def connect(address: str | None = None) -> Connection:
     """Connect this process to Ray once: ``address``, else ``RAY_ADDRESS``, else a new local instance sized to
-    this machine. Later calls return the same connection. Ray reads the loopback and token settings
-    (``local_environment``) when it is imported, so nothing in this process may import ray before this call."""
+    this machine. Later calls for the same place return the same connection; a call for another place leaves the
+    first (never silently extracting on a cluster other than the one asked for). Ray reads the loopback and token
+    settings (``local_environment``) when it is imported, so nothing in this process may import ray before this
+    call."""
     global _CONNECTION
     address = address or os.environ.get("RAY_ADDRESS") or None
     for k, v in local_environment(address).items():  # read by ray when it is imported, and by its processes
@@ -126,7 +128,12 @@ def connect(address: str | None = None) -> Connection:
     import ray
 
     if _CONNECTION is not None and ray.is_initialized():
-        return _CONNECTION
+        if _CONNECTION.address == (address or "local"):
+            return _CONNECTION
+        if address:  # another cluster was asked for: refuse an address where nothing answers, keep the old one
+            reachable(address)
+        ray.shutdown()  # one Ray per process: leave the other cluster (a local instance stops)
+        _CONNECTION = None
     quiet()
     t0 = time.perf_counter()
     if address and not ray.is_initialized():
