@@ -200,7 +200,7 @@ def test_a_version_1_database_is_migrated_and_its_runs_read_back_unchanged(resul
         v1 = ", ".join(c for c in VARIANT_COLUMNS if c != "adapted_json")
         con.execute(f"INSERT INTO variant_results ({v1}) SELECT {v1} FROM src.variant_results")
     con.close()
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4  # 4: the jobs table (core.jobs)
     store = RunStore(old)
     assert store.load(1).to_dict() == {**result.to_dict(), "run_id": 1}  # migrated, the run unchanged
     with sqlite3.connect(old) as con:

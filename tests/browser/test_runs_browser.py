@@ -26,8 +26,20 @@ def _shot(ui, name: str, height: int = 3000) -> None:  # noqa: ANN001
 
 
 def _select(ui, label: str, option: str) -> None:  # noqa: ANN001
-    _main(ui).get_by_role("combobox", name=label).click()
-    ui.page.get_by_role("option").filter(has_text=option).first.click()
+    ui.wait_idle()
+    for attempt in range(3):  # on a loaded machine a rerun finishing after the click can redraw the closed box
+        _main(ui).get_by_role("combobox", name=label).click()
+        found = ui.page.get_by_role("option").filter(has_text=option).first
+        try:
+            found.wait_for(timeout=10_000)
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError: open it again
+            if attempt == 2:
+                raise
+            ui.page.keyboard.press("Escape")
+            ui.wait_idle()
+            continue
+        found.click()
+        break
     ui.page.wait_for_timeout(300)
     ui.wait_idle()
 
