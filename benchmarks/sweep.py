@@ -226,7 +226,7 @@ class StageProfile:
 
     @contextlib.contextmanager
     def installed(self):
-        patches = [(features, "_decode_batch", "decode"), (pipeline, "prepare_grid", "prepare"),
+        patches = [(features, "decode_batch", "decode"), (pipeline, "prepare_grid", "prepare"),
                    (features._Writer, "write", "write")]
         if hasattr(features, "forward_batch"):
             patches.append((features, "forward_batch", "forward"))
