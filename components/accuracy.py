@@ -42,7 +42,7 @@ from core.evaluate.folds import describe_line, make_evaluation
 from core.evaluate.methods import METHODS
 from core.evaluate.multimodel import MultiSweepResult, evaluate_models
 from core.evaluate.power import size_notes
-from core.evaluate.rayengine import configured_engine, engine_for, engine_setting
+from core.evaluate.rayengine import engine_setting, server_engine
 from core.evaluate.report import table_rows
 from core.evaluate.sweep import evaluate_sweep
 from core.jobs import Job, JobResult
@@ -313,7 +313,7 @@ def run(request: DatasetRequest | None, settings: Settings, signature: dict, ref
     def work(progress: Progress, should_stop: ShouldStop) -> JobResult:
         common = {"method": settings.method, "seed": settings.seed, "test_fraction": settings.test_fraction,
                   "cv": settings.cv, "adapt": settings.adapt, "should_stop": should_stop, "progress": progress,
-                  "engine": engine_for(configured_engine())}
+                  "engine": server_engine()}
         with open_request(request) as (train, test):
             if len(models) > 1:
                 result = evaluate_models(train, variants, [load_model(n) for n in models], test=test, **common)

@@ -30,7 +30,7 @@ from core.evaluate.datasets import (
     resolve_data_folder,
 )
 from core.evaluate.evidence import item_file, unavailable_reason
-from core.evaluate.rayengine import configured_engine, engine_for, engine_setting
+from core.evaluate.rayengine import engine_setting, server_engine
 from core.jobs import Job, JobResult
 from core.runs.store import RunStore, list_checks, load_check, record_check
 from core.shared import public_csv, public_json, public_path
@@ -104,7 +104,7 @@ def run(request: DatasetRequest | None, metadata_only: bool) -> None:
     def work(progress: Progress, should_stop: ShouldStop) -> JobResult:
         with open_request(request) as (train, test):
             report = check_dataset(train, test, variants, model, progress=progress, should_stop=should_stop,
-                                   features=not metadata_only, engine=engine_for(configured_engine()))
+                                   features=not metadata_only, engine=server_engine())
         warnings = []
         try:
             record_check(RunStore(), report, origin="page")

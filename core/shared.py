@@ -147,7 +147,7 @@ def public_csv(text: str) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     for row in csv.reader(io.StringIO(text)):
-        writer.writerow([public_path(c) if _looks_absolute(c) else c for c in row])
+        writer.writerow([public_document(c) for c in row])
     return out.getvalue()
 
 

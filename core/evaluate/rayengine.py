@@ -385,6 +385,11 @@ def configured_engine() -> str:
     return name
 
 
+def server_engine() -> InProcess | RayEngine:
+    """The engine the dashboard's jobs extract with (``configured_engine``; Ray at ``RAY_ADDRESS`` or local)."""
+    return engine_for(configured_engine())
+
+
 def engine_for(name: str | None, address: str | None = None, weights: str | None = None) -> InProcess | RayEngine:
     """The engine a ``--engine`` word names (``inprocess``, the default, or ``ray``); ``--ray-address`` goes with
     ``ray`` only."""
