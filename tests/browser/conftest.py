@@ -175,10 +175,18 @@ class UI:
         links = self.page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]')
         return [t.strip().splitlines()[-1].strip() for t in links.all_inner_texts()]  # drop the icon glyph name
 
-    def go(self, title: str) -> UI:
-        """Click a page in the sidebar navigation and wait until it has run."""
+    def go(self, title: str, *, idle: bool = True) -> UI:
+        """Click a page in the sidebar navigation and wait until it has run (``idle=False``: only until its address
+        has changed — a page polling a running job is never idle for long, so wait for what it shows instead)."""
         nav = self.page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]')
-        nav.filter(has_text=title).first.click()
+        link = nav.filter(has_text=title).first
+        href = link.get_attribute("href") or ""
+        link.click()
+        if not idle:
+            path = urllib.parse.urlparse(href).path.rstrip("/")
+            self.page.wait_for_url(lambda url: urllib.parse.urlparse(url).path.rstrip("/") == path,
+                                   timeout=RUN_TIMEOUT_S * 1000)
+            return self
         self.page.wait_for_timeout(300)
         return self.wait_idle()
 

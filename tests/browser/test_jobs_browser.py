@@ -32,16 +32,17 @@ def _progress(ui: UI, job: int):  # noqa: ANN202
     return _main(ui).get_by_text(re.compile(rf"Running the sweep… · job #{job}\b"))
 
 
-def _shown(ui: UI, locator, timeout: int = WAIT_MS) -> None:  # noqa: ANN001 - playwright Locator
-    """Wait for ``locator`` after a page switch. Streamlit's front end sometimes drops what a page drew when the
-    previous page's polling fragment fires during the switch (seen in about half the runs on this 2-core machine:
-    the job's status is missing until a reload); a user then reloads, and so does this helper, once, after 20 s.
-    The page must show the job after the reload (the server keeps it)."""
-    try:
-        locator.wait_for(timeout=20_000)
-    except Exception:  # noqa: BLE001 - playwright's TimeoutError
-        ui.page.reload()
-        locator.wait_for(timeout=timeout)
+def _start_long_sweep(ui: UI) -> None:
+    """Start a sweep that lasts minutes on any machine (every digit, the default variants, three networks: the test
+    leaves pages, opens a second browser and stops it from Runs while it runs, whatever the machine's speed)."""
+    models = _main(ui).locator('[data-testid="stMultiSelect"]').first
+    for name in ("efficientnet_lite1", "efficientnet_lite2"):
+        models.locator("input").click()
+        ui.page.get_by_role("option", name=name, exact=True).click()
+        ui.page.keyboard.press("Escape")
+        ui.wait_idle()
+    assert models.get_by_text("efficientnet_lite2").count() == 1, models.inner_text()
+    _main(ui).get_by_role("button", name="Run sweep").click()
 
 
 def test_a_sweep_job_outlives_its_page_is_seen_in_two_tabs_stopped_from_runs_and_interrupted_by_a_restart(
@@ -50,17 +51,18 @@ def test_a_sweep_job_outlives_its_page_is_seen_in_two_tabs_stopped_from_runs_and
     with running_server(home, "streamlit-jobs-server.log") as url:
         a = _page(browser, url)
         a.open(path="accuracy")
-        _main(a).get_by_role("button", name="Run sweep").click()  # every digit under the default variants
+        _start_long_sweep(a)
         _progress(a, 1).wait_for(timeout=WAIT_MS)
-        # leave the page and come back: the job is still shown, with its progress
-        a.go("Runs")
-        assert _main(a).get_by_text(re.compile(r"Job #1 \(sweep\) is (queued|running)")).count() == 1
-        a.go("Accuracy")
-        _shown(a, _progress(a, 1))
+        # leave the page and come back: the job is still shown, with its progress (pages that poll a job are never
+        # idle for long: wait for what they show)
+        a.go("Runs", idle=False)
+        _main(a).get_by_text(re.compile(r"Job #1 \(sweep\) is (queued|running)")).wait_for(timeout=WAIT_MS)
+        a.go("Accuracy", idle=False)
+        _progress(a, 1).wait_for(timeout=WAIT_MS)
         # another browser (its own session) opening the page sees the same job's progress
         b = _page(browser, url)
-        b.open(path="accuracy")
-        _shown(b, _progress(b, 1))
+        b.page.goto(f"{url}/accuracy")
+        _progress(b, 1).wait_for(timeout=WAIT_MS)
         assert _progress(a, 1).count() == 1 and _progress(b, 1).count() == 1
         a.page.wait_for_timeout(2500)  # a few polls: the bar has moved
         a.assert_no_exception()
@@ -68,8 +70,8 @@ def test_a_sweep_job_outlives_its_page_is_seen_in_two_tabs_stopped_from_runs_and
         a.page.wait_for_timeout(300)
         a.screenshot("jobs-progress")
         # stop it from the Runs page of the second browser
-        b.go("Runs")
-        _shown(b, _main(b).get_by_text(re.compile(r"Job #1 \(sweep\) is running")))
+        b.go("Runs", idle=False)
+        _main(b).get_by_text(re.compile(r"Job #1 \(sweep\) is running")).wait_for(timeout=WAIT_MS)
         b.screenshot("jobs-runs-running")
         _main(b).get_by_role("button", name="Stop").click()
         _main(b).get_by_text(re.compile(r"Job #1 \(sweep\) is stopped: Stopped")).wait_for(timeout=WAIT_MS)
