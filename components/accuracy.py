@@ -25,7 +25,7 @@ import streamlit as st
 
 from components import item_evidence, remedies, running, state, sweep_charts
 from components.running import Progress, ShouldStop
-from components.session import ACCURACY_EVALUATIONS, ACCURACY_SOURCES, AccuracyRun
+from components.session import ACCURACY_EVALUATIONS, ACCURACY_SOURCES, AccuracyRun, AccuracySettings
 from components.text import md
 from core.errors import PrepscopeError, page_message
 from core.evaluate.datasets import (
@@ -283,10 +283,32 @@ def _forget_result() -> None:
 
 def _job_settings(request: DatasetRequest, settings: Settings, signature: dict, models: list[str]) -> dict:
     """What a sweep job was asked, as JSON (the jobs table and Runs show it): the settings signature (which marks
-    its result out of date later), the models and the extraction engine."""
+    its result out of date later), the models, the extraction engine and the page's settings as the user set them
+    (a reload of the tab takes them back with the result)."""
+    acc = state.session().accuracy
+    page = {f.name: getattr(acc, f.name) for f in fields(AccuracySettings) if f.name != "zip_bytes"}
     return {"signature": json.loads(json.dumps(signature, default=str)), "models": models,
             "method": settings.method, "dataset": running.dataset_label(request),
-            "engine": engine_setting()}
+            "engine": engine_setting(), "page": json.loads(json.dumps(page))}
+
+
+def _restore_settings(job: Job, value: AccuracyRun | None) -> bool:
+    """After a reload, the page's settings become those of the sweep whose result it shows again (the widgets were
+    back at their defaults); whether they changed (the page then runs again to draw them)."""
+    page = job.settings.get("page")
+    if not running.restored("acc") or not isinstance(page, dict):
+        return False
+    known = {f.name for f in fields(AccuracySettings)} - {"zip_bytes"}
+    try:
+        restored = AccuracySettings(**{k: (tuple(v) if k == "models" else v) for k, v in page.items() if k in known},
+                                    zip_bytes=value.zip_bytes if value is not None else None)
+    except TypeError:  # a job of an older version
+        return False
+    s = state.session()
+    if restored == s.accuracy:
+        return False
+    s.accuracy = restored
+    return True
 
 
 def run(request: DatasetRequest | None, settings: Settings, signature: dict, refused: str | None = None) -> None:
@@ -361,6 +383,8 @@ def _finished(job: Job, value: AccuracyRun | None) -> None:
                             MultiSweepResult(results, keep_size=False, seconds=sum(r.seconds for r in results)),
                             signature)
     s.accuracy_run = value
+    if _restore_settings(job, value):
+        st.rerun(scope="app")
 
 
 def render_job() -> None:

@@ -28,7 +28,7 @@ from core.jobs.runner import Progress, ShouldStop, Work
 from core.shared import public_path
 
 __all__ = ["POLL_S", "Progress", "ShouldStop", "dataset_label", "follow", "job_runner", "open_job", "render_job",
-           "stop_job", "stop_refused", "submit"]
+           "restored", "stop_job", "stop_refused", "submit"]
 
 #: How often a page asks the database about a job it shows, in seconds.
 POLL_S = 1.0
@@ -56,9 +56,10 @@ def dataset_label(request: DatasetRequest) -> str:
 def submit(key: str, kind: str, settings: dict, work: Work, **audit_fields: object) -> int | None:
     """Queue ``work`` as a job of ``kind`` (``settings``: what it was asked, as JSON) started by this visitor, and
     make this tab follow it under ``key``; its id, or None when the runs database refused (the error is shown)."""
+    browser = _browser_tag()
     try:
-        job_id = job_runner().submit(kind, {**settings, "follow": key}, work, actor=shared.visitor(),
-                                     audit_fields=audit_fields)
+        job_id = job_runner().submit(kind, {**settings, "follow": key, **({"browser": browser} if browser else {})},
+                                     work, actor=shared.visitor(), audit_fields=audit_fields)
     except PrepscopeError as e:
         st.error(f"The job could not be started: {md(page_message(e))}", icon=":material/database:")
         return None
@@ -66,11 +67,20 @@ def submit(key: str, kind: str, settings: dict, work: Work, **audit_fields: obje
     return job_id
 
 
+def _browser_tag() -> str | None:
+    """A short tag of this browser (``state.browser_id``, kept across reloads), which a job's settings record so that
+    a reload of the tab that started it finds it again once it has ended; None without a browser identity."""
+    browser = state.browser_id()
+    return browser[:16] if browser else None
+
+
 def follow(key: str) -> Job | None:
     """The job the page of ``key`` shows: the one this tab follows while it runs; else a newer queued or running one
     started under ``key`` by anyone (a reload, another tab), which this tab then follows; else the ended one. A tab
-    that follows none (a tab reconnected after a restart, a reload) is shown the job of ``key`` this server marked
-    interrupted when it started, while no newer job of ``key`` exists: a restart never makes a job vanish."""
+    that follows none (a reload, another tab of the same browser, a tab reconnected after a restart) is shown the
+    newest ended job of ``key`` that this browser started on this server process (its result, as when it ended),
+    or the job of ``key`` this server marked interrupted when it started, while no newer job of ``key`` exists: a
+    reload never loses a result, and a restart never makes a job vanish."""
     table = JobTable()
     mine = state.session().jobs.get(key)
     try:
@@ -83,10 +93,16 @@ def follow(key: str) -> Job | None:
                 return job
         if mine is not None:
             return table.get(mine.job_id)
-        newest = next((j for j in table.list(limit=50) if j.settings.get("follow") == key), None)
-        if newest is not None and newest.id in interrupted:
-            state.session().jobs[key] = JobFollow(newest.id)
-            return newest
+        of_key = [j for j in table.list(limit=50) if j.settings.get("follow") == key]
+        browser, owner = _browser_tag(), job_runner().owner
+        if of_key and of_key[0].id in interrupted:
+            state.session().jobs[key] = JobFollow(of_key[0].id)
+            return of_key[0]
+        mine_ended = next((j for j in of_key if browser and j.settings.get("browser") == browser and j.owner == owner),
+                          None)
+        if mine_ended is not None:
+            state.session().jobs[key] = JobFollow(mine_ended.id, restored=True)
+            return mine_ended
     except PrepscopeError as e:
         st.warning(f"The jobs could not be read: {md(page_message(e))}", icon=":material/database:")
     return None
@@ -116,6 +132,13 @@ def stop_job(job_id: int, on_stop: Callable[[], None] | None = None) -> None:
         return
     if on_stop is not None:
         on_stop()
+
+
+def restored(key: str) -> bool:
+    """Whether the job this tab follows under ``key`` had ended when the tab found it (a reload of the tab that
+    started it): its page then takes back the settings that produced the result, not only the result."""
+    mine = state.session().jobs.get(key)
+    return mine is not None and mine.restored
 
 
 def _consume(key: str, job: Job, on_finish: Callable[[Job, Any], None]) -> None:

@@ -132,11 +132,13 @@ class CheckRun:
 
 @dataclass
 class JobFollow:
-    """A job (``core.jobs``) this tab shows on the page that started or opened it, and whether its result has been
-    taken into the session (once: a later rerun draws the taken result, not the job's again)."""
+    """A job (``core.jobs``) this tab shows on the page that started or opened it, whether its result has been
+    taken into the session (once: a later rerun draws the taken result, not the job's again) and whether the tab
+    found it already ended (a reload: the page then takes back the settings that produced it, too)."""
 
     job_id: int
     handled: bool = False
+    restored: bool = False
 
 
 @dataclass

@@ -283,7 +283,7 @@ def _kept_uploads() -> dict[str, tuple[str, str, bytes, float]]:
     return {}
 
 
-def _browser() -> str | None:
+def browser_id() -> str | None:
     """This browser's identity: a hash of the token in its XSRF cookie (None without one, e.g. XSRF protection
     switched off). The cookie (tornado's ``2|mask|masked token|time``) is masked anew on each page load; the token
     under the mask stays the browser's."""
@@ -305,7 +305,7 @@ def _browser() -> str | None:
 def _keep_upload(name: str, data: bytes) -> str | None:
     """Keep an accepted upload's bytes for a reload of this browser's tab; its token, or None when it cannot be kept
     (no browser identity, or larger than the whole store)."""
-    browser = _browser()
+    browser = browser_id()
     if browser is None or len(data) > KEPT_UPLOAD_BYTES:
         return None
     token = secrets.token_urlsafe(16)
@@ -324,7 +324,7 @@ def _restore_kept_upload(s: Session, token: str) -> str | None:
     """On a tab's first run with ``upload=token`` in the address: make the kept upload the input again (this browser's
     only); returns the message when it cannot be (the sample is then the input), or None."""
     kept = _kept_uploads().get(token)
-    browser = _browser()
+    browser = browser_id()
     if kept is None or browser is None or kept[0] != browser:
         where = "was uploaded in another browser" if kept is not None else "is no longer kept by the server"
         return (f"This address names an uploaded file that {where}: an uploaded file cannot travel in a link, so the "
