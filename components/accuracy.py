@@ -46,12 +46,16 @@ from core.evaluate.rayengine import engine_setting, server_engine
 from core.evaluate.report import table_rows
 from core.evaluate.sweep import evaluate_sweep
 from core.jobs import Job, JobResult
-from core.models import load_model
+from core.models import load_model, model_spec
+from core.preprocess.recipe import weights_key
 from core.runs import RunStore, record_each
 from core.shared import public_csv, public_json, public_path
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from core.evaluate.sweep import SweepResult
+    from core.preprocess.variant import Variant
 
 SOURCES = ACCURACY_SOURCES
 METHOD_HELP = {
@@ -75,7 +79,8 @@ PAGE_ROWS = 50
 PLAYERS = 12
 SETTING_NAMES = {"dataset": "dataset", "per_class": "items per class", "seed": "seed", "method": "method",
                  "evaluation": "test items", "test_fraction": "test fraction", "model": "model",
-                 "models": "models", "adapt": "BatchNorm re-estimation", "variants": "variant set"}
+                 "models": "models", "adapt": "BatchNorm re-estimation", "variants": "variant set",
+                 "saved_models": "saved model weights", "network_weights": "network weights"}
 
 
 @dataclass(frozen=True)
@@ -198,7 +203,28 @@ def settings_signature(request: DatasetRequest | None, settings: Settings) -> di
            "evaluation": str(settings.cv), "models": models, "adapt": settings.adapt, "variants": s.variants.to_json()}
     if settings.cv in ("auto", "none"):
         sig["test_fraction"] = settings.test_fraction
-    return sig
+    return {**sig, **weights_signature(s.variants, models)}
+
+
+def weights_signature(variants: Iterable[Variant], models: Iterable[str]) -> dict:
+    """The weights a result depends on beyond the names: the digests of the saved models the variants name
+    (``saved_models``) and of the networks added from a checkpoint (``network_weights``), each present only when
+    there are any. A model retrained, or a network added again, under the same name marks the result out of date."""
+    out: dict = {}
+    saved = sorted({key for v in variants if (key := weights_key(v))})
+    if saved:
+        out["saved_models"] = saved
+    networks = {}
+    for name in models:
+        try:
+            digest = model_spec(name).card_sha256
+        except PrepscopeError:
+            digest = "missing"
+        if digest:
+            networks[name] = digest
+    if networks:
+        out["network_weights"] = networks
+    return out
 
 
 def changed_settings(produced: dict | None, current: dict) -> list[str]:
