@@ -117,8 +117,12 @@ def open_job(job: Job) -> None:
 
 
 def stop_refused(job: Job) -> str | None:
-    """Why this visitor may not stop ``job`` (on a shared server, a job another visitor started), or None."""
-    return None if job.actor == shared.visitor() else shared.refused_line("stopping another visitor's job")
+    """Why this visitor may not stop ``job`` (on a shared server, a job another visitor started: another session
+    and another browser; a reload of the tab that started it may), or None."""
+    browser = _browser_tag()
+    if job.actor == shared.visitor() or (browser is not None and job.settings.get("browser") == browser):
+        return None
+    return shared.refused_line("stopping another visitor's job")
 
 
 def stop_job(job_id: int, on_stop: Callable[[], None] | None = None) -> None:

@@ -313,3 +313,17 @@ def test_a_shared_server_refuses_stopping_another_visitors_job(monkeypatch: pyte
     assert r.table.get(job).status == "running"
     r.stop(job)  # whoever runs the server still can (here: the runner itself, as `python -m core jobs stop` does)
     assert r.wait(job, 20).status == "stopped"
+    # the browser that started a job may stop it after a reload (a new session: the actor differs, the browser not)
+    from components import state
+
+    monkeypatch.setattr(state, "browser_id", lambda: "b" * 64)
+    started.clear()
+    mine = r.submit("sweep", {"follow": "acc", "dataset": "digits", "browser": "b" * 16}, _waiting_work(started),
+                    actor="visitor session=before-the-reload ip=10.0.0.9")
+    assert started.wait(20)
+    reloaded = open_app("pages/accuracy.py")
+    assert not reloaded.button(key="acc_stop").disabled
+    monkeypatch.setattr(state, "browser_id", lambda: "c" * 64)  # another browser: still refused
+    assert open_app("pages/accuracy.py").button(key="acc_stop").disabled
+    r.stop(mine)
+    assert r.wait(mine, 20).status == "stopped"
