@@ -71,6 +71,13 @@ def test_check_an_uploaded_zip_and_open_a_flagged_item_in_compare(ui, tmp_path: 
     main.get_by_role("heading", name="Check #").first.scroll_into_view_if_needed()
     ui.page.wait_for_timeout(800)
     ui.screenshot("check-report")
+    # a reload keeps the report (this browser started the check on this server); what follows uses the kept one
+    ui.page.reload()
+    ui.wait_idle()
+    main.get_by_text("Download JSON").first.wait_for(timeout=WAIT_MS)
+    for kind in ("shortcut", "unreadable", "duplicate", "upscale"):
+        assert main.get_by_text(f"{kind} · ").count() >= 1, kind
+    ui.assert_no_exception()
     main.get_by_role("button", name="Open in Compare").first.scroll_into_view_if_needed()
     ui.page.wait_for_timeout(800)
     ui.screenshot("check-finding")
