@@ -105,38 +105,3 @@ def test_a_sweep_job_outlives_its_page_is_seen_in_two_tabs_stopped_from_runs_and
         assert _main(c).get_by_text(re.compile(r"Running the sweep… · job #2")).count() == 0
         c.page.context.close()
 
-
-def test_a_reload_keeps_a_finished_sweeps_result_and_another_browser_opens_a_plain_page(
-        browser, tmp_path_factory: pytest.TempPathFactory) -> None:  # noqa: ANN001
-    home: Path = tmp_path_factory.mktemp("jobs-reload-home")
-    with running_server(home, "streamlit-jobs-reload-server.log") as url:
-        a = _page(browser, url)
-        a.open(path="accuracy")
-        a.set_number("Items per class (0 = automatic)", 3)
-        _main(a).get_by_role("button", name="Run sweep").click()
-        done = _main(a).get_by_text(re.compile(r"Job #1: Done in"))
-        done.wait_for(timeout=WAIT_MS)
-        a.wait_idle()
-        run = re.compile(r"Run #1 · recorded")
-        assert _main(a).get_by_text(run).count() == 1
-        for _ in range(2):  # a reload, twice: the tab's session is new, the browser is the same
-            a.page.reload()
-            a.wait_idle()
-            done.wait_for(timeout=WAIT_MS)
-            assert _main(a).get_by_text(run).count() == 1
-            # with the settings that produced it (the widgets are not back at their defaults), so it is current
-            assert _main(a).get_by_role("spinbutton", name="Items per class (0 = automatic)").input_value() == "3"
-            assert _main(a).get_by_text(re.compile(r"· out of date")).count() == 0
-            a.assert_no_exception()
-        a.go("Runs")
-        a.go("Accuracy")
-        assert _main(a).get_by_text(run).count() == 1
-        a.screenshot("jobs-reload-result")
-        # another browser opens the page as it is for anyone: no job, no result
-        b = _page(browser, url)
-        b.open(path="accuracy")
-        assert _main(b).get_by_text(re.compile(r"Job #1")).count() == 0
-        assert _main(b).get_by_text(run).count() == 0
-        b.assert_no_exception()
-        for ui in (a, b):
-            ui.page.context.close()
