@@ -240,27 +240,32 @@ def render_gray() -> None:
                 "decoder of the same architecture trained on its gray (same seed, crops and steps).")
     left, right = st.columns(2)
     with left:
-        source = st.radio("Images", GRAY_SOURCES, key="ael_g_source", horizontal=True)
+        source = state.bound_widget(st.radio, "Images", "ael_g_source", GRAY_SOURCES[0], options=GRAY_SOURCES,
+                                    horizontal=True)
         folder = upload = None
         if source == GRAY_SOURCES[1]:
             root = data_root()
             names = list_data_folders(root)
             if names:
-                folder = st.selectbox(f"Folder under {public_path(root)}", names, key="ael_g_folder")
-                sub = st.text_input("Subfolder (optional)", key="ael_g_sub", placeholder="e.g. train")
+                folder = state.bound_widget(st.selectbox, f"Folder under {public_path(root)}", "ael_g_folder",
+                                            names[0], options=names)
+                sub = state.bound_widget(st.text_input, "Subfolder (optional)", "ael_g_sub", "",
+                                         placeholder="e.g. train")
             else:
                 st.info("No data root: set PREPSCOPE_DATA_ROOT to a folder of datasets, or upload a zip.")
         elif source == GRAY_SOURCES[2]:
             upload = st.file_uploader("Zip of color images", type=["zip"], key="ael_g_upload")
-        name = st.text_input("Model name (the rule becomes learned:NAME)", value="gray1", key="ael_g_name",
-                             max_chars=48)
+        name = state.bound_widget(st.text_input, "Model name (the rule becomes learned:NAME)", "ael_g_name", "gray1",
+                                  max_chars=48)
     defaults = GrayConfig()
     with right:
         c1, c2, c3 = st.columns(3)
-        epochs = int(c1.number_input("Epochs", 1, 1000, defaults.epochs, key="ael_g_epochs"))
-        luma_w = float(c2.number_input("Luma weight", 0.0, 100.0, defaults.luma_weight, 0.05, key="ael_g_luma",
-                                       help="Keeps the gray close to 601 luma so it still looks like a photo."))
-        seed = int(c3.number_input("Seed", 0, 2**31 - 1, 0, key="ael_g_seed"))
+        epochs = int(state.bound_widget(c1.number_input, "Epochs", "ael_g_epochs", defaults.epochs, min_value=1,
+                                        max_value=1000))
+        luma_w = float(state.bound_widget(c2.number_input, "Luma weight", "ael_g_luma", float(defaults.luma_weight),
+                                          min_value=0.0, max_value=100.0, step=0.05,
+                                          help="Keeps the gray close to 601 luma so it still looks like a photo."))
+        seed = int(state.bound_widget(c3.number_input, "Seed", "ael_g_seed", 0, min_value=0, max_value=2**31 - 1))
         refused = shared.refused_line("overwriting a saved model")
         overwrite = st.checkbox("Overwrite a model of the same name", key="ael_g_overwrite",
                                 disabled=bool(refused)) and not refused
@@ -426,19 +431,22 @@ def render_single() -> None:
                 "is a repetitive colored pattern with Gaussian noise (σ = 0.1) whose clean version is known.")
     left, right = st.columns(2)
     with left:
-        source = st.radio("Image", SINGLE_SOURCES, key="ael_s_source", horizontal=True)
+        source = state.bound_widget(st.radio, "Image", "ael_s_source", SINGLE_SOURCES[0], options=SINGLE_SOURCES,
+                                    horizontal=True)
         if source == SINGLE_SOURCES[2]:
             st.file_uploader("Noisy image (at most 512×512)", type=None, key="ael_s_upload")
         if source != SINGLE_SOURCES[0]:
             st.file_uploader("Its clean version, when known (same size)", type=None, key="ael_s_clean")
-        regimes = st.multiselect("Regimes", REGIMES, default=list(REGIMES), key="ael_s_regimes")
+        regimes = state.bound_widget(st.multiselect, "Regimes", "ael_s_regimes", list(REGIMES), options=REGIMES)
         st.caption(" · ".join(f"**{r}**: {h}" for r, h in REGIME_HELP.items()))
     defaults = SingleConfig()
     with right:
         c1, c2, c3 = st.columns(3)
-        steps = int(c1.number_input("Steps per regime", 1, 20000, defaults.steps, 50, key="ael_s_steps"))
-        seed = int(c2.number_input("Seed", 0, 2**31 - 1, 0, key="ael_s_seed"))
-        prefilter = c3.selectbox("Pre-filter", PREFILTERS, key="ael_s_prefilter")
+        steps = int(state.bound_widget(c1.number_input, "Steps per regime", "ael_s_steps", defaults.steps,
+                                       min_value=1, max_value=20000, step=50))
+        seed = int(state.bound_widget(c2.number_input, "Seed", "ael_s_seed", 0, min_value=0, max_value=2**31 - 1))
+        prefilter = state.bound_widget(c3.selectbox, "Pre-filter", "ael_s_prefilter", PREFILTERS[0],
+                                       options=PREFILTERS)
         st.caption(f"CAE: width {defaults.width}, bottleneck {defaults.bottleneck} channels at 1/4 resolution; "
                    f"Adam lr {defaults.lr:g}; blind-spot grid {defaults.grid}.")
     if st.button("Train the regimes", type="primary", key="ael_s_train", icon=":material/play_arrow:"):

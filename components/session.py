@@ -54,6 +54,8 @@ PAGE_OPTIONS: dict[str, tuple[str, ...]] = {
     "audio": ("audio_",),
     "runs": ("run",),
     "check": ("check_",),
+    "autoencoder_lab": ("ael_g_source", "ael_g_folder", "ael_g_sub", "ael_g_name", "ael_g_epochs", "ael_g_luma",
+                        "ael_g_seed", "ael_s_source", "ael_s_regimes", "ael_s_steps", "ael_s_seed", "ael_s_prefilter"),
 }
 #: Bounds on a link's variant blob: encoded characters, decompressed bytes, JSON nesting depth.
 MAX_LINK_CHARS = 16_384

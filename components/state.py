@@ -480,8 +480,14 @@ def bound_widget(widget: Any, label: str, key: str, default: Any, **kwargs: Any)
     so the page's link reproduces the switch. A value a selectbox does not offer falls back to ``default``."""
     wkey = f"{key}__widget"
     value = get_page_option(key, default)
-    if "options" in kwargs and value not in list(kwargs["options"]):
+    if "options" in kwargs and isinstance(default, (list, tuple)):  # a multiselect: the offered ones, in order
+        value = type(default)(v for v in value if v in list(kwargs["options"]))
+    elif "options" in kwargs and value not in list(kwargs["options"]):
         value = default
+    if isinstance(value, (int, float)) and not isinstance(value, bool):  # a link's number outside the bounds
+        low, high = kwargs.get("min_value"), kwargs.get("max_value")
+        value = max(value, low) if low is not None else value
+        value = min(value, high) if high is not None else value
     if wkey not in st.session_state:
         st.session_state[wkey] = value
     out = widget(label, key=wkey, **kwargs)

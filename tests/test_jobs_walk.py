@@ -190,7 +190,7 @@ def test_a_lab_training_under_a_name_already_taken_is_refused_before_it_is_queue
     weights.write_bytes(b"x")
     card.write_text("{}", encoding="utf-8")
     at = open_app("pages/autoencoder_lab.py")
-    assert at.text_input(key="ael_g_name").value == "gray1"
+    assert at.text_input(key="ael_g_name__widget").value == "gray1"
     at.button(key="ael_g_train").click().run()
     ok(at)
     assert JobTable().list() == []  # was: queued, then failed when its turn came
