@@ -151,6 +151,7 @@ def main() -> None:
         unread = state.drop_unread_options()
         if unread:
             link_notes.warning(md(unread), icon=":material/link_off:")
+        state.sync_url()  # the page's switches (state.bound_widget), in one write of the address
     except PrepscopeError as e:
         st.error(md(page_message(e)), icon=":material/error:")
     finally:

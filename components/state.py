@@ -464,14 +464,17 @@ def drop_unread_options() -> str | None:
     return unknown_keys_message(list(unread), ("that this page does not use", "that this page does not use"), unread)
 
 
-def set_page_option(key: str, value: Any) -> None:
-    """Set a page option for this session and mirror it in the URL."""
+def set_page_option(key: str, value: Any, *, sync: bool = True) -> None:
+    """Set a page option for this session and mirror it in the URL (``sync=False``: at the end of the page's run,
+    when the shell writes the address once; each write before the tab's history guard is installed is a history
+    entry of its own)."""
     if option_page(key) is None:
         raise ValueError(f"{key!r} is no page's option (components.session.PAGE_OPTIONS)")
     s = session()
     s.options[key] = value
     s.url_options.pop(key, None)
-    sync_url()
+    if sync:
+        sync_url()
 
 
 def bound_widget(widget: Any, label: str, key: str, default: Any, **kwargs: Any) -> Any:
@@ -491,7 +494,7 @@ def bound_widget(widget: Any, label: str, key: str, default: Any, **kwargs: Any)
     if wkey not in st.session_state:
         st.session_state[wkey] = value
     out = widget(label, key=wkey, **kwargs)
-    set_page_option(key, out)
+    set_page_option(key, out, sync=False)  # the shell writes the address once, after the page has run
     return out
 
 
