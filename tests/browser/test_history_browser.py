@@ -49,3 +49,16 @@ def test_changing_a_switch_rewrites_the_address_without_a_history_entry(ui) -> N
     ui.wait_idle()
     assert "sample=coffee" in ui.page.url
     assert _history_length(ui) == start
+
+
+@pytest.mark.parametrize("path", ["autoencoder_lab", "check", "runs"])
+def test_a_page_opened_from_a_link_leaves_few_history_entries(new_ui, path: str) -> None:  # noqa: ANN001
+    """A fresh tab rewrites its address before the history guard is installed: each write was an entry, and a page
+    with many switches (the lab: 12, the check: 7) left 8-13 of them, so Back stayed on the page. The switches are
+    now written once, after the page has run."""
+    ui = new_ui()
+    ui.open(path=path)
+    ui.page.wait_for_timeout(1000)
+    ui.wait_idle()
+    ui.assert_no_exception()
+    assert _history_length(ui) <= 4
