@@ -127,11 +127,10 @@ def _jobs_view(polling: bool) -> None:
 def render_filters(runs: list[RunSummary]) -> tuple[str, str | None, str | None]:
     """Dataset text, model and method filters over the recorded runs."""
     c1, c2, c3 = st.columns([2, 1, 1])
-    dataset = state.bound_widget(c1.text_input, "Dataset", "runs_dataset", "",
-                                 placeholder="part of its name or folder, or a digest")
+    dataset = c1.text_input("Dataset", key="runs_dataset", placeholder="part of its name or folder, or a digest")
     models = [ANY, *sorted({r.model for r in runs})]
-    model = state.bound_widget(c2.selectbox, "Model", "runs_model", ANY, options=models)
-    method = state.bound_widget(c3.selectbox, "Method", "runs_method", ANY, options=[ANY, *METHODS])
+    model = c2.selectbox("Model", models, key="runs_model")
+    method = c3.selectbox("Method", [ANY, *METHODS], key="runs_method")
     return dataset.strip(), None if model == ANY else model, None if method == ANY else method
 
 

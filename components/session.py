@@ -52,7 +52,7 @@ PAGE_OPTIONS: dict[str, tuple[str, ...]] = {
     "feature_maps": ("fm_",),
     "activations": ("stats_",),
     "audio": ("audio_",),
-    "runs": ("run", "runs_dataset", "runs_model", "runs_method"),
+    "runs": ("run",),
     "check": ("check_",),
     "autoencoder_lab": ("ael_g_source", "ael_g_folder", "ael_g_sub", "ael_g_name", "ael_g_epochs", "ael_g_luma",
                         "ael_g_seed", "ael_s_source", "ael_s_regimes", "ael_s_steps", "ael_s_seed", "ael_s_prefilter"),
