@@ -74,6 +74,12 @@ def _browser_tag() -> str | None:
     return browser[:16] if browser else None
 
 
+def _started_in_this_browser(job: Job) -> bool:
+    """Whether this browser (any of its tabs, before or after a reload) started ``job``."""
+    browser = _browser_tag()
+    return browser is not None and job.settings.get("browser") == browser
+
+
 def follow(key: str) -> Job | None:
     """The job the page of ``key`` shows: the one this tab follows while it runs; else a newer queued or running one
     started under ``key`` by anyone (a reload, another tab), which this tab then follows; else the ended one. A tab
@@ -94,12 +100,11 @@ def follow(key: str) -> Job | None:
         if mine is not None:
             return table.get(mine.job_id)
         of_key = [j for j in table.list(limit=50) if j.settings.get("follow") == key]
-        browser, owner = _browser_tag(), job_runner().owner
         if of_key and of_key[0].id in interrupted:
             state.session().jobs[key] = JobFollow(of_key[0].id)
             return of_key[0]
-        mine_ended = next((j for j in of_key if browser and j.settings.get("browser") == browser and j.owner == owner),
-                          None)
+        owner = job_runner().owner
+        mine_ended = next((j for j in of_key if j.owner == owner and _started_in_this_browser(j)), None)
         if mine_ended is not None:
             state.session().jobs[key] = JobFollow(mine_ended.id, restored=True)
             return mine_ended
@@ -119,8 +124,7 @@ def open_job(job: Job) -> None:
 def stop_refused(job: Job) -> str | None:
     """Why this visitor may not stop ``job`` (on a shared server, a job another visitor started: another session
     and another browser; a reload of the tab that started it may), or None."""
-    browser = _browser_tag()
-    if job.actor == shared.visitor() or (browser is not None and job.settings.get("browser") == browser):
+    if job.actor == shared.visitor() or _started_in_this_browser(job):
         return None
     return shared.refused_line("stopping another visitor's job")
 

@@ -452,15 +452,14 @@ def get_page_option(key: str, default: Any) -> Any:
 
 def drop_unread_options() -> str | None:
     """After the current page has run: the link's options of this page that it did not read (a key it does not
-    have, such as ``compare_nonsense``, or one its current settings do not use) are dropped from the session and
-    the address; returns the message naming them, or None."""
+    have, such as ``compare_nonsense``, or one its current settings do not use) are dropped from the session (the
+    shell's one write of the address after the page follows); returns the message naming them, or None."""
     s, page = session(), current_page()
     unread = {k: v for k, v in s.url_options.items() if option_page(k) == page}
     if not unread:
         return None
     for k in unread:
-        del s.url_options[k]
-    sync_url()
+        del s.url_options[k]  # the shell writes the address once, after this
     return unknown_keys_message(list(unread), ("that this page does not use", "that this page does not use"), unread)
 
 
@@ -483,9 +482,10 @@ def bound_widget(widget: Any, label: str, key: str, default: Any, **kwargs: Any)
     so the page's link reproduces the switch. A value a selectbox does not offer falls back to ``default``."""
     wkey = f"{key}__widget"
     value = get_page_option(key, default)
-    if "options" in kwargs and isinstance(default, (list, tuple)):  # a multiselect: the offered ones, in order
-        value = type(default)(v for v in value if v in list(kwargs["options"]))
-    elif "options" in kwargs and value not in list(kwargs["options"]):
+    offered = list(kwargs["options"]) if "options" in kwargs else None
+    if offered is not None and isinstance(default, (list, tuple)):  # a multiselect: the offered ones, in order
+        value = type(default)(v for v in value if v in offered)
+    elif offered is not None and value not in offered:
         value = default
     if isinstance(value, (int, float)) and not isinstance(value, bool):  # a link's number outside the bounds
         low, high = kwargs.get("min_value"), kwargs.get("max_value")
